@@ -1,0 +1,40 @@
+/**
+ * The runtime-agnostic face of an inference session: what stages and the trainer call. The onnxruntime-node
+ * implementation lives in `adapters/ort-session.ts`; tests may pass any object of this shape.
+ */
+import type { Dim } from './onnx/proto.ts';
+import type { DType, Tensor } from './tensor.ts';
+
+/** One model input or output as the session reports it (never assumed from names). */
+export interface IOInfo {
+  readonly name: string;
+  readonly dtype: DType;
+  /** [] when the model declares no shape; symbolic dims are strings. */
+  readonly shape: readonly Dim[];
+}
+
+export type Device = 'cpu' | 'cuda';
+
+export interface Session {
+  readonly inputs: readonly IOInfo[];
+  readonly outputs: readonly IOInfo[];
+  /** Runs the model; returns the named outputs (all of them when `fetch` is omitted). */
+  run(feeds: Record<string, Tensor>, fetch?: readonly string[]): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+export interface SessionOptions {
+  device?: Device;
+  /** Threads for one op; defaults to onnxruntime's choice. */
+  threads?: number;
+  /** onnxruntime graph optimisation level; 'all' unless a test needs the graph as written. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+/** Makes sessions from a model file's path or bytes. One implementation per runtime library. */
+export interface SessionFactory {
+  create(model: string | Uint8Array, options?: SessionOptions): Promise<Session>;
+}
+
+/** Finds an input by name, or throws naming what the model has. */
+export const inputInfo = (s: Session, name: string): IOInfo | undefined => s.inputs.find((i) => i.name === name);
