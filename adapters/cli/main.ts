@@ -1,0 +1,37 @@
+/**
+ * The `pseudoword` command: a table of subcommands, each with its own --help. Errors print their code and
+ * message (no stack) and exit non-zero.
+ */
+import { asPipelineError } from '../../pipeline/errors.ts';
+
+const commands: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<void> }> }> = {
+  generate: { summary: 'generate an image from a prompt, streaming progress', load: () => import('./commands/generate.ts') },
+  serve: { summary: 'serve the HTTP API (frames as msgpack streams)', load: () => import('./commands/serve.ts') },
+  inspect: { summary: 'describe a model: inputs, outputs, op census, what cannot run', load: () => import('./commands/inspect.ts') },
+  tokenize: { summary: 'print the CLIP token ids of a text', load: () => import('./commands/tokenize.ts') },
+};
+
+const usage = () =>
+  `pseudoword — textual inversion and generation on onnxruntime\n\nUsage: pseudoword <command> [options]\n\nCommands:\n${Object.entries(commands)
+    .map(([k, c]) => `  ${k.padEnd(10)} ${c.summary}`)
+    .join('\n')}\n\nRun 'pseudoword <command> --help' for a command's options.\n`;
+
+const main = async (argv: string[]) => {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') return void process.stdout.write(usage());
+  const c = commands[name];
+  if (!c) {
+    process.stderr.write(`pseudoword: unknown command '${name}'\n\n${usage()}`);
+    process.exit(2);
+  }
+  await (await c.load()).run(rest);
+};
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (e) => {
+    const err = asPipelineError(e);
+    process.stderr.write(`\npseudoword: error [${err.code}]: ${err.message}\n`);
+    process.exit(err.code === 'bad_request' ? 2 : 1);
+  },
+);

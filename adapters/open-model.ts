@@ -1,0 +1,51 @@
+/**
+ * Resolves a model name to an opened model: 'tiny' is the embedded default, built by our own code into the cache
+ * on first use; anything else is a folder in the Optimum layout. Opened models are cached per (folder, device).
+ */
+import { existsSync, renameSync, rmSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PipelineError } from '../pipeline/errors.ts';
+import { openModelFolder, type SdModel } from '../weights/model-folder.ts';
+import type { Device } from '../weights/session.ts';
+import { buildTinyModel, tinyModelVersion } from '../weights/tiny/build-tiny-model.ts';
+import { diskModelFiles, writeFiles, isDirectory } from './fs.ts';
+import { ortSessionFactory } from './ort-session.ts';
+import { cacheDir } from './project-paths.ts';
+
+/** The folder of the embedded model, built (atomically: into a temp folder, then renamed) if absent. */
+export const ensureTinyModel = async (onBuild?: (msg: string) => void): Promise<string> => {
+  const dir = join(cacheDir(), 'models', `tiny-${tinyModelVersion}`);
+  if (existsSync(join(dir, 'model_index.json'))) return dir;
+  onBuild?.(`building the embedded model 'tiny' into ${dir} (once)`);
+  const tmp = `${dir}.building-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  writeFiles(tmp, await buildTinyModel({ seed: 0 }));
+  if (!existsSync(join(dir, 'model_index.json'))) {
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } else rmSync(tmp, { recursive: true, force: true });
+  return dir;
+};
+
+/** A folder path for a model name. */
+export const modelPath = async (name: string, onBuild?: (msg: string) => void): Promise<string> => {
+  if (name === 'tiny') return ensureTinyModel(onBuild);
+  const p = resolve(name);
+  if (!isDirectory(p)) throw new PipelineError('not_found', `model '${name}' is neither 'tiny' nor a folder`);
+  return p;
+};
+
+const cache = new Map<string, Promise<SdModel>>();
+
+/** Opens (once per folder and device) a model by name. */
+export const openModel = (name: string, device: Device = 'cpu', onBuild?: (msg: string) => void): Promise<SdModel> => {
+  const key = `${name}|${device}`;
+  let m = cache.get(key);
+  if (!m) {
+    m = modelPath(name, onBuild).then((dir) => openModelFolder(diskModelFiles(dir), ortSessionFactory, device));
+    m.catch(() => cache.delete(key));
+    cache.set(key, m);
+  }
+  return m;
+};

@@ -1,0 +1,84 @@
+/**
+ * generate: request → tokenize → text-encode (cond, uncond) → initial noise
+ *           → [ unet + CFG → sampler step ] × steps (each state shared to frames and previews)
+ *           → vae-decode → png → frames
+ * Built per request from the model and the pipeline description; every box is a stage from `stages/`.
+ */
+import { concat, connect, defer, last, merge, of, pipe, switchMap, type Observable, type OperatorFunction } from 'rxjs';
+import type { Frame } from './frames.ts';
+import type { GenerateJob, Denoising } from './generate-state.ts';
+import { generatePipelineDescription, type GeneratePipelineDescription } from './generate-pipeline.ts';
+import { createDdim } from './numerics/ddim.ts';
+import type { GenerateRequest } from './requests.ts';
+import { PipelineError } from './errors.ts';
+import type { SdModel } from '../weights/model-folder.ts';
+import { tokenizePrompts } from '../stages/tokenize-prompts.ts';
+import { encodeText } from '../stages/encode-text.ts';
+import { initialNoise } from '../stages/initial-noise.ts';
+import { denoise } from '../stages/denoise.ts';
+import { predictNoise } from '../stages/predict-noise.ts';
+import { ddimStep } from '../stages/ddim-step.ts';
+import { latentPreview } from '../stages/latent-preview.ts';
+import { vaePreview } from '../stages/vae-preview.ts';
+import { vaeDecode } from '../stages/vae-decode.ts';
+import { encodeImages } from '../stages/encode-images.ts';
+import { stepFrames } from '../stages/step-frames.ts';
+
+export interface GenerateDeps {
+  /** Opens a model by name ('tiny') or folder; the caller caches. */
+  openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
+  /** Loads textual-inversion embeddings into a model for one request; returns the model to use. */
+  withEmbeddings?(model: SdModel, files: string[]): Promise<SdModel>;
+  newRunId?(): string;
+}
+
+/** Builds the generation operator for an opened model and a pipeline description. */
+export const generateOperator = async (model: SdModel, desc: GeneratePipelineDescription): Promise<OperatorFunction<GenerateJob, Frame>> => {
+  const [textEncoder, unet, decoder] = await Promise.all([model.session('text_encoder'), model.session('unet'), model.session('vae_decoder')]);
+  const ddim = createDdim(model.scheduler);
+  const update = desc.sampler.use === 'ddim' ? ddimStep(ddim) : ddimStep(ddim, { eta: 1 });
+  const preview: OperatorFunction<Denoising, Frame> =
+    desc.preview.use === 'latent-rgb'
+      ? latentPreview(model.info.previewFactors ? { factors: model.info.previewFactors as [number, number, number][], bias: model.info.previewBias as [number, number, number] | undefined } : model.info.family === 'unknown' ? 'sd1' : model.info.family, desc.preview.every)
+      : desc.preview.use === 'vae'
+        ? vaePreview(decoder, model.info.scalingFactor, desc.preview.every)
+        : pipe(last(), () => of<Frame>());
+  return pipe(
+    tokenizePrompts(model.tokenizer),
+    encodeText(textEncoder),
+    initialNoise({ channels: model.info.latentChannels, vaeScale: model.info.vaeScale, timesteps: (n) => ddim.timesteps(n) }),
+    denoise(predictNoise(unet), update),
+    connect((states) =>
+      merge(
+        states.pipe(stepFrames(desc.latentFrames)),
+        states.pipe(preview),
+        states.pipe(last(), vaeDecode(decoder, model.info.scalingFactor), encodeImages()),
+      ),
+    ),
+  );
+};
+
+/** One generation as a stream of frames; unsubscribing cancels it between denoising steps. */
+export const runGenerate = (request: GenerateRequest, deps: GenerateDeps, description: unknown = {}): Observable<Frame> =>
+  defer(async () => {
+    const desc = generatePipelineDescription.parse(description);
+    let model = await deps.openModel(request.model, request.device);
+    if (request.embeddings.length) {
+      if (!deps.withEmbeddings) throw new PipelineError('bad_request', 'embeddings: this server cannot load embedding files');
+      model = await deps.withEmbeddings(model, request.embeddings);
+    }
+    const width = request.width ?? model.info.resolution;
+    const height = request.height ?? model.info.resolution;
+    if (width % model.info.vaeScale || height % model.info.vaeScale)
+      throw new PipelineError('bad_request', `width/height must be multiples of ${model.info.vaeScale} for this model`);
+    const job: GenerateJob = { runId: deps.newRunId?.() ?? crypto.randomUUID(), request, width, height, startedAt: Date.now() };
+    const op = await generateOperator(model, desc);
+    return { job, op };
+  }).pipe(
+    switchMap(({ job, op }) =>
+      concat(
+        of(job).pipe(op),
+        defer(() => of<Frame>({ type: 'done', runId: job.runId, summary: { seed: request.seed, steps: request.steps, width: job.width, height: job.height, elapsedMs: Date.now() - job.startedAt } })),
+      ),
+    ),
+  );
