@@ -37,7 +37,7 @@ export const parse = (c: CommandSpec, argv: string[]) => {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { ...Object.fromEntries(Object.entries(c.options).map(([k, o]) => [k, { type: o.type, short: o.short, multiple: o.multiple, default: o.default as any }])), help: { type: 'boolean', short: 'h' } },
+      options: { ...Object.fromEntries(Object.entries(c.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}), ...(o.default !== undefined ? { default: o.default as any } : {}) }])), help: { type: 'boolean', short: 'h' } },
     });
     return { values: values as Record<string, any>, positionals, help: Boolean(values.help) };
   } catch (e) {

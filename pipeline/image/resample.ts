@@ -73,6 +73,8 @@ export const resize = (img: RgbaImage, width: number, height: number, filter: Re
     f[p * 4 + 3] = img.data[p * 4 + 3];
   }
   if (width !== img.width) f = pass(f, img.width, img.height, width, img.height, true, filter);
+  // Pillow stores the horizontal pass as bytes; rounding and clamping here too keeps bicubic overshoot equal to its.
+  if (width !== img.width && height !== img.height) f = f.map((v) => Math.min(255, Math.max(0, Math.round(v))));
   if (height !== img.height) f = pass(f, width, img.height, width, height, false, filter);
   const out = new Uint8Array(width * height * 4);
   const clamp = (v: number) => Math.min(255, Math.max(0, Math.round(v)));

@@ -42,7 +42,8 @@ describe('encodeFrames / decodeFrames', () => {
   it('streams every frame of a finite run in order, one msgpack object per chunk', async () => {
     const frames = [latent(1), loss(1), preview(1), done];
     const chunks: Uint8Array[] = [];
-    for await (const c of encodeFrames(from(frames))) chunks.push(c);
+    const reader = encodeFrames(from(frames)).getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
     // A synchronous source has produced everything before the first read, so the latest-wins rule applies but
     // there is exactly one frame per droppable key here: nothing is dropped.
     expect(chunks.map((c) => decode(c))).toEqual(frames);
@@ -79,7 +80,7 @@ describe('encodeFrames / decodeFrames', () => {
 
     expect(got.filter((f) => f.type === 'loss').map(label)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((s) => `loss@${s}`));
     expect(got.at(-1)).toEqual(done);
-    const previews = got.filter((f) => f.type === 'preview');
+    const previews: Frame[] = got.filter((f) => f.type === 'preview');
     expect(previews.length).toBeLessThan(10);
     expect(previews.at(-1)).toEqual(preview(100));
     // What came out is in step order: a replaced preview never overtakes an older loss.

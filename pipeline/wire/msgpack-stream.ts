@@ -5,7 +5,7 @@
  * bounded. Cancelling the byte stream unsubscribes the run, which is how a client disconnect stops the ORT loop.
  */
 import { Encoder, decodeMultiStream } from '@msgpack/msgpack';
-import type { Observable, Subscription } from 'rxjs';
+import { Subject, takeUntil, type Observable, type Subscription } from 'rxjs';
 import { PipelineError } from '../errors.ts';
 import { parseFrame, type Frame } from '../frames.ts';
 import { endWithErrorFrame, errorFrameOf } from './end-with-error-frame.ts';
@@ -63,14 +63,15 @@ export const encodeFrames = (source: Observable<Frame>, opts: EncodeFramesOption
         };
         if (signal?.aborted) return onAbort();
         signal?.addEventListener('abort', onAbort, { once: true });
-        sub = source.pipe(endWithErrorFrame(opts.runId)).subscribe({
+        // takeUntil, not sub.unsubscribe(): a synchronous source overflows inside subscribe(), before `sub` exists.
+        const overflow = new Subject<void>();
+        sub = source.pipe(endWithErrorFrame(opts.runId), takeUntil(overflow)).subscribe({
           next(frame) {
-            if (ended) return; // overflowed while a synchronous source was still inside subscribe()
             queue.push(frame);
             if (queue.size > maxPending) {
-              ended = true;
-              sub?.unsubscribe();
-              queue.push(errorFrameOf(new PipelineError('cancelled', `consumer fell ${maxPending} frames behind; run stopped`), frame.runId));
+              const why = `consumer fell ${maxPending} frames behind; run stopped`;
+              queue.push(errorFrameOf(new PipelineError('cancelled', why), frame.runId));
+              overflow.next();
             }
             notify();
           },
@@ -79,8 +80,6 @@ export const encodeFrames = (source: Observable<Frame>, opts: EncodeFramesOption
             notify();
           },
         });
-        // A synchronous source that overflowed inside subscribe() could not be unsubscribed there (`sub` was unset).
-        if (ended) sub.unsubscribe();
       },
       async pull(controller) {
         while (queue.size === 0 && !ended && !closed) await new Promise<void>((r) => (wake = r));

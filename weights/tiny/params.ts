@@ -27,7 +27,7 @@ export interface ExternalData {
   readonly location: string;
   readonly byteLength: number;
   /** Yields the file's bytes in pieces of at most `maxBytes` (4 MiB by default). */
-  chunks(maxBytes?: number): Generator<Uint8Array>;
+  chunks(maxBytes?: number): Generator<Uint8Array<ArrayBuffer>>;
 }
 
 /** Fills `out` with the next values of a parameter's stream. */
@@ -96,7 +96,7 @@ export class ParamStore {
 }
 
 /** Concatenates an external-data file into one array — for small models only. */
-export const collectExternal = (data: ExternalData): Uint8Array => {
+export const collectExternal = (data: ExternalData): Uint8Array<ArrayBuffer> => {
   const out = new Uint8Array(data.byteLength);
   let at = 0;
   for (const c of data.chunks()) {

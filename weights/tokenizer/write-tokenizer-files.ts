@@ -10,6 +10,10 @@ export interface TokenizerData {
 
 const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
 
+// Written by hand because a JS object puts integer-like keys ("0"…"9", which are tokens here) first.
+const jsonInOrder = (entries: Array<[string, number]>) =>
+  `{${entries.map(([t, id]) => `${JSON.stringify(t)}: ${id}`).join(', ')}}\n`;
+
 /**
  * The text of a Hugging Face CLIP tokenizer folder (`vocab.json`, `merges.txt` with its `#version: 0.2` header,
  * `tokenizer_config.json`, `special_tokens_map.json`, and `added_tokens.json` when tokens were added), keyed by
@@ -28,7 +32,7 @@ export const writeTokenizerFiles = (tok: TokenizerData): Record<string, string> 
     pad_token: tok.padToken ?? '<|endoftext|>',
   };
   const files: Record<string, string> = {
-    'vocab.json': JSON.stringify(Object.fromEntries(entries.filter(([t]) => !added.has(t)))) + '\n',
+    'vocab.json': jsonInOrder(entries.filter(([t]) => !added.has(t))),
     'merges.txt': ['#version: 0.2', ...tok.merges].join('\n') + '\n',
     'tokenizer_config.json': json({
       tokenizer_class: 'CLIPTokenizer',
@@ -39,6 +43,6 @@ export const writeTokenizerFiles = (tok: TokenizerData): Record<string, string> 
     }),
     'special_tokens_map.json': json(special),
   };
-  if (added.size > 0) files['added_tokens.json'] = json(Object.fromEntries(entries.filter(([t]) => added.has(t))));
+  if (added.size > 0) files['added_tokens.json'] = jsonInOrder(entries.filter(([t]) => added.has(t)));
   return files;
 };

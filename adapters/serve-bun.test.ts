@@ -1,0 +1,4 @@
+import { serveBun } from './serve-bun.ts';
+import { serveSuite } from './serve-suite.ts';
+
+serveSuite('Bun.serve', serveBun);

@@ -1,0 +1,118 @@
+/** Convolutions and nearest upsampling: Conv, ConvTranspose, Resize / Upsample (nearest, integer scales). */
+import type { Dim } from '../../onnx/proto.ts';
+import type { Rule, VjpContext } from '../rule-context.ts';
+import { divDim } from '../symbolic-dim.ts';
+
+interface ConvGeometry { sp: number; k: number[]; s: number[]; d: number[]; p: number[]; group: number }
+
+/** Kernel, strides, dilations and explicit pads of a Conv/ConvTranspose node. */
+const geometry = (c: VjpContext, w: string): ConvGeometry => {
+  const sp = c.rank(c.x(0)) - 2;
+  const k = c.attr<number[]>('kernel_shape', (c.shape(w)?.slice(2) ?? []) as number[]);
+  if (k.length !== sp || k.some((v) => typeof v !== 'number')) c.fail('without a static kernel shape');
+  const s = c.attr<number[]>('strides', new Array(sp).fill(1));
+  const d = c.attr<number[]>('dilations', new Array(sp).fill(1));
+  let p = c.attr<number[]>('pads', new Array(2 * sp).fill(0));
+  const autoPad = c.attr<string>('auto_pad', 'NOTSET');
+  if (autoPad === 'VALID') p = new Array(2 * sp).fill(0);
+  else if (autoPad !== 'NOTSET') {
+    // SAME_*: total pad = max(0, (ceil(in/s) − 1)·s + d(k−1) + 1 − in), the odd one at the end (UPPER) or start.
+    const ins = c.shape(c.x(0))!.slice(2);
+    if (ins.some((v) => typeof v !== 'number') || c.node.opType !== 'Conv') c.fail(`with auto_pad ${autoPad} and dynamic spatial sizes`);
+    const tot = (ins as number[]).map((i, j) => Math.max(0, (Math.ceil(i / s[j]) - 1) * s[j] + d[j] * (k[j] - 1) + 1 - i));
+    const small = tot.map((t) => Math.floor(t / 2));
+    p = autoPad === 'SAME_UPPER' ? [...small, ...tot.map((t, j) => t - small[j])] : [...tot.map((t, j) => t - small[j]), ...small];
+  }
+  return { sp, k, s, d, p, group: c.attr('group', 1) };
+};
+
+const biasGrad = (c: VjpContext, g: string, sp: number) =>
+  c.castLike(c.reduceSum(c.f32(g), [0, ...Array.from({ length: sp }, (_, j) => j + 2)], false), g);
+
+// Y = conv(X, W) + B.
+// dX = ConvTranspose(dY, W) with the same strides/pads/dilations/group and output_padding = (in + pb + pe − d(k−1) − 1) mod s;
+//      when spatial sizes are dynamic: output_padding = s − 1, then Slice back to X's size.
+// dW[m,c,·] = Σₙ X[n,c,·] ⋆ dY[n,m,·]: Conv(Xᵀ, dYᵀ) with strides ↔ dilations swapped (batch as channels), sliced to k.
+// dB = Σ dY over batch and space.
+export const conv: Rule = (c) => {
+  const [x, w, g] = [c.x(0), c.x(1), c.gy(0)!];
+  const { sp, k, s, d, p, group } = geometry(c, w);
+  const attrs = { strides: s, pads: p, dilations: d, group, kernel_shape: k };
+  let dX: string | undefined;
+  if (c.needs(0)) {
+    const ins = c.shape(x)?.slice(2);
+    if ((globalThis as any).FLIP && group === 1 && s.every((v) => v === 1)) {
+      const wf = c.emit('Slice', [c.emit('Transpose', [w], { perm: [1, 0, ...k.map((_, j) => j + 2)] }), c.ints(k.map(() => -1)), c.ints(k.map(() => -(2 ** 62))), c.ints(k.map((_, j) => j + 2)), c.ints(k.map(() => -1))]);
+      const pf = [...k.map((kk, j) => d[j] * (kk - 1) - p[j]), ...k.map((kk, j) => d[j] * (kk - 1) - p[j + sp])];
+      dX = c.emit('Conv', [g, wf], { pads: pf, dilations: d, kernel_shape: k });
+    } else if (ins && ins.every((v) => typeof v === 'number')) {
+      const op = (ins as number[]).map((i, j) => (i + p[j] + p[j + sp] - d[j] * (k[j] - 1) - 1) % s[j]);
+      dX = c.emit('ConvTranspose', [g, w], { ...attrs, output_padding: op });
+    } else {
+      const full = c.emit('ConvTranspose', [g, w], { ...attrs, output_padding: s.map((v) => v - 1) });
+      const axes = Array.from({ length: sp }, (_, j) => j + 2);
+      const ends = c.emit('Slice', [c.shapeOf(x), c.ints([2]), c.ints([2 + sp])]);
+      dX = s.every((v) => v === 1) ? full : c.emit('Slice', [full, c.ints(axes.map(() => 0)), ends, c.ints(axes)]);
+    }
+  }
+  let dW: string | undefined;
+  if (c.needs(1)) {
+    if (group !== 1) c.fail('with respect to its weights when group > 1');
+    const perm = [1, 0, ...Array.from({ length: sp }, (_, j) => j + 2)];
+    const xt = c.emit('Transpose', [x], { perm });
+    const gt = c.emit('Transpose', [g], { perm });
+    const full = c.emit('Conv', [xt, gt], { strides: d, dilations: s, pads: p });
+    const cut = c.emit('Slice', [full, c.ints(k.map(() => 0)), c.ints(k), c.ints(k.map((_, j) => j + 2))]);
+    dW = c.emit('Transpose', [cut], { perm });
+  }
+  return [dX, dW, c.needs(2) ? biasGrad(c, g, sp) : undefined];
+};
+
+// Y = convTranspose(X, W) + B, the adjoint of Conv with the same W:  dX = Conv(dY, W) with the same
+// strides/pads/dilations/group (its output is exactly X's size), dB = Σ dY over batch and space.
+export const convTranspose: Rule = (c) => {
+  const [w, g] = [c.x(1), c.gy(0)!];
+  if (c.needs(1)) c.fail('with respect to its weights');
+  if (c.attr<number[] | undefined>('output_shape', undefined)) c.fail('with an output_shape attribute (give explicit pads)');
+  const { sp, k, s, d, p, group } = geometry(c, w);
+  const dX = c.needs(0) ? c.emit('Conv', [g, w], { strides: s, pads: p, dilations: d, group, kernel_shape: k }) : undefined;
+  return [dX, undefined, c.needs(2) ? biasGrad(c, g, sp) : undefined];
+};
+
+/** Integer upsampling factors of a nearest Resize/Upsample, from its scales or sizes. */
+const factors = (c: VjpContext, x: string, y: string): number[] => {
+  const [xs, ys] = [c.shape(x), c.shape(y)];
+  const scalesAt = c.node.opType === 'Upsample' || c.opset < 11 ? 1 : 2;
+  const scales = c.values(c.x(scalesAt)) ?? c.attr<number[] | undefined>('scales', undefined);
+  const ratio = (a: Dim, b: Dim) => {
+    const r = divDim(a, b);
+    return typeof r === 'number' ? r : NaN;
+  };
+  const fromShapes = xs && ys ? xs.map((d, j) => ratio(ys[j], d)) : undefined;
+  const fs = scales?.length ? scales : fromShapes;
+  if (!fs || fs.some((v) => !Number.isInteger(v) || v < 1)) c.fail('other than nearest upsampling by static integer factors');
+  return fs!;
+};
+
+// Nearest upsampling by integer factors fᵢ repeats each element: Y viewed as [… Dᵢ, fᵢ …] sums back to
+// dX = ReduceSum(Reshape(dY, [… Dᵢ, fᵢ …]), the fᵢ axes).
+export const resize: Rule = (c) => {
+  const [x, y, g] = [c.x(0), c.y(0), c.gy(0)!];
+  const mode = c.attr<string>('mode', 'nearest');
+  if (mode !== 'nearest') c.fail(`with mode '${mode}' (only nearest is handled)`);
+  const fs = factors(c, x, y);
+  const ct = c.attr<string>('coordinate_transformation_mode', 'half_pixel');
+  const nm = c.attr<string>('nearest_mode', 'round_prefer_floor');
+  const floorLike = (ct === 'asymmetric' && (nm === 'floor' || (nm === 'round_prefer_floor' && fs.every((v) => v <= 2))))
+    || ((ct === 'half_pixel' || ct === 'pytorch_half_pixel') && nm.startsWith('round'));
+  if (c.node.opType === 'Resize' && c.opset >= 11 && !floorLike) c.fail(`with coordinate mode '${ct}' and nearest mode '${nm}'`);
+  const xs = c.shape(x)!;
+  const pieces = xs.flatMap((d, j) => {
+    const dim = typeof d === 'number' ? c.ints([d]) : c.dimOf(x, j);
+    return fs[j] === 1 ? [dim] : [dim, c.ints([fs[j]])];
+  });
+  const target = pieces.every((v) => c.values(v)) ? c.ints(pieces.flatMap((v) => c.values(v)!)) : c.emit('Concat', pieces, { axis: 0 });
+  const axes: number[] = [];
+  fs.reduce((pos, v) => (v === 1 ? pos + 1 : (axes.push(pos + 1), pos + 2)), 0);
+  return [c.reduceSum(c.emit('Reshape', [g, target]), axes, false)];
+};

@@ -1,0 +1,90 @@
+/**
+ * Arithmetic: Add Sub Mul Div Pow Neg Sqrt Exp Log Reciprocal Abs Erf Sin Cos Max Min Sum Where. Rules for
+ * binary ops return gradients in the broadcast (output) shape; the driver sums them back to each input's shape.
+ */
+import type { Rule } from '../rule-context.ts';
+
+export const add: Rule = (c) => [c.gy(0), c.gy(0)];
+
+// dA = dY, dB = −dY
+export const sub: Rule = (c) => [c.gy(0), c.needs(1) ? c.emit('Neg', [c.gy(0)!]) : undefined];
+
+// dA = dY·B, dB = dY·A
+export const mul: Rule = (c) => [
+  c.needs(0) ? c.emit('Mul', [c.gy(0)!, c.x(1)]) : undefined,
+  c.needs(1) ? c.emit('Mul', [c.gy(0)!, c.x(0)]) : undefined,
+];
+
+// dA = dY/B, dB = −dY·A/B² = −dA·Y
+export const div: Rule = (c) => {
+  const dA = c.emit('Div', [c.gy(0)!, c.x(1)]);
+  return [c.needs(0) ? dA : undefined, c.needs(1) ? c.emit('Neg', [c.emit('Mul', [dA, c.y(0)])]) : undefined];
+};
+
+// dA = dY·B·A^(B−1) (B = 2 → 2A, B = 1 → 1), dB = dY·Y·ln A
+export const pow: Rule = (c) => {
+  const [a, b, g] = [c.x(0), c.x(1), c.gy(0)!];
+  const k = c.values(b);
+  let dA: string | undefined;
+  if (c.needs(0)) {
+    const b1 = k?.length === 1 && k[0] === 2 ? c.emit('Mul', [a, c.scalar(2, a)])
+      : k?.length === 1 && k[0] === 1 ? undefined
+      : c.emit('Mul', [c.castLike(b, a), c.emit('Pow', [a, c.emit('Sub', [b, c.scalar(1, b)])])]);
+    dA = b1 ? c.emit('Mul', [g, b1]) : g;
+  }
+  const dB = c.needs(1) ? c.emit('Mul', [c.emit('Mul', [g, c.y(0)]), c.emit('Log', [a])]) : undefined;
+  return [dA, dB];
+};
+
+export const neg: Rule = (c) => [c.emit('Neg', [c.gy(0)!])];
+
+// dX = dY / (2Y)
+export const sqrt: Rule = (c) => [c.emit('Div', [c.gy(0)!, c.emit('Mul', [c.y(0), c.scalar(2, c.y(0))])])];
+
+// dX = dY·Y
+export const exp: Rule = (c) => [c.emit('Mul', [c.gy(0)!, c.y(0)])];
+
+// dX = dY / X
+export const log: Rule = (c) => [c.emit('Div', [c.gy(0)!, c.x(0)])];
+
+// dX = −dY·Y²
+export const reciprocal: Rule = (c) => [c.emit('Neg', [c.emit('Mul', [c.gy(0)!, c.emit('Mul', [c.y(0), c.y(0)])])])];
+
+// dX = dY·sign(X)
+export const abs: Rule = (c) => [c.emit('Mul', [c.gy(0)!, c.emit('Sign', [c.x(0)])])];
+
+// dX = dY·(2/√π)·exp(−X²)
+export const erf: Rule = (c) => {
+  const x = c.x(0);
+  const e = c.emit('Exp', [c.emit('Neg', [c.emit('Mul', [x, x])])]);
+  return [c.emit('Mul', [c.gy(0)!, c.emit('Mul', [e, c.scalar(2 / Math.sqrt(Math.PI), x)])])];
+};
+
+// dX = dY·cos X
+export const sin: Rule = (c) => [c.emit('Mul', [c.gy(0)!, c.emit('Cos', [c.x(0)])])];
+
+// dX = −dY·sin X
+export const cos: Rule = (c) => [c.emit('Neg', [c.emit('Mul', [c.gy(0)!, c.emit('Sin', [c.x(0)])])])];
+
+// Sum: every input gets dY (each un-broadcast by the driver).
+export const sum: Rule = (c) => c.node.inputs.map(() => c.gy(0));
+
+// Max/Min of two: dY goes to the input that was picked (A on ties, as the forward's ≥ / ≤ picks it).
+const pick = (cmp: 'GreaterOrEqual' | 'LessOrEqual'): Rule => (c) => {
+  if (c.node.inputs.length !== 2) c.fail(`with ${c.node.inputs.length} inputs (only two are handled)`);
+  const m = c.emit(cmp, [c.x(0), c.x(1)]);
+  const zero = c.scalar(0, c.gy(0)!);
+  return [
+    c.needs(0) ? c.emit('Where', [m, c.gy(0)!, zero]) : undefined,
+    c.needs(1) ? c.emit('Where', [m, zero, c.gy(0)!]) : undefined,
+  ];
+};
+export const max = pick('GreaterOrEqual');
+export const min = pick('LessOrEqual');
+
+// Where(C, A, B): dA = Where(C, dY, 0), dB = Where(C, 0, dY); none for the condition.
+export const where: Rule = (c) => {
+  const [cond, g] = [c.x(0), c.gy(0)!];
+  const zero = c.scalar(0, g);
+  return [undefined, c.needs(1) ? c.emit('Where', [cond, g, zero]) : undefined, c.needs(2) ? c.emit('Where', [cond, zero, g]) : undefined];
+};

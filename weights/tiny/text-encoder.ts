@@ -1,0 +1,92 @@
+/**
+ * A CLIPTextModel graph (SD1.x's text encoder, scaled down by config) with Optimum's interface:
+ * `input_ids` int32 [batch, sequence ≤ maxPositions] → `last_hidden_state` [batch, sequence, hidden] and
+ * `pooler_output` [batch, hidden], pooled at the first occurrence of the largest id (EOS), as CLIP does.
+ */
+import { GraphBuilder } from '../onnx/builder.ts';
+import { emptyGraph, encodeModel } from '../onnx/proto.ts';
+import { tensor } from '../tensor.ts';
+import { ParamStore } from './params.ts';
+import { layerContext, type LayerContext } from './layers/context.ts';
+import { layerNorm } from './layers/norm.ts';
+import { linear } from './layers/linear.ts';
+import { quickGelu } from './layers/activations.ts';
+import { attentionModule } from './layers/attention.ts';
+import type { BuildOptions, BuiltModel } from './unet.ts';
+
+export interface TextEncoderConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  layers: number;
+  heads: number;
+  intermediateSize: number;
+  maxPositions: number;
+  eps: number;
+}
+
+/** The tiny model's encoder: width 64, 2 layers of 2 heads, MLP 256, 77 positions. */
+export const tinyTextEncoderConfig = (vocabSize: number): TextEncoderConfig => ({
+  vocabSize, hiddenSize: 64, layers: 2, heads: 2, intermediateSize: 256, maxPositions: 77, eps: 1e-5,
+});
+
+/** float32's most negative finite value: what transformers' causal mask adds where attention is not allowed. */
+const FLOAT32_MIN = -3.4028234663852886e38;
+
+/** Strictly-upper-triangular [S, S] additive mask (0 on and below the diagonal) for the current sequence length. */
+const causalMask = (ctx: LayerContext, seqLen: string): string => {
+  const { b } = ctx;
+  const square = b.op('Concat', [seqLen, seqLen], { axis: 0 }, { name: 'causal_mask/Concat' });
+  const one = tensor('float32', [1], Float32Array.of(1));
+  const ones = b.op('ConstantOfShape', [square], { value: one }, { name: 'causal_mask/ConstantOfShape' });
+  const above = b.op('Trilu', [ones, b.constI64(1, [], 'causal_mask_k')], { upper: 1 }, { name: 'causal_mask/Trilu' });
+  return b.op('Mul', [above, ctx.f32(FLOAT32_MIN)], {}, { name: 'causal_mask/Mul' });
+};
+
+const encoderLayer = (ctx: LayerContext, name: string, x: string, c: TextEncoderConfig, mask: string): string => {
+  const { b } = ctx;
+  const names = { q: 'q_proj', k: 'k_proj', v: 'v_proj', out: 'out_proj' };
+  const attn = attentionModule(ctx, `${name}.self_attn`, layerNorm(ctx, `${name}.layer_norm1`, x, c.hiddenSize, c.eps), undefined, {
+    dim: c.hiddenSize, heads: c.heads, qkvBias: true, names, mask,
+  });
+  const h = b.op('Add', [x, attn], {}, { name: `${name}/Add` });
+  let m = linear(ctx, `${name}.mlp.fc1`, layerNorm(ctx, `${name}.layer_norm2`, h, c.hiddenSize, c.eps), c.hiddenSize, c.intermediateSize);
+  m = linear(ctx, `${name}.mlp.fc2`, quickGelu(ctx, `${name}.mlp.activation_fn`, m), c.intermediateSize, c.hiddenSize);
+  return b.op('Add', [h, m], {}, { name: `${name}/Add_1` });
+};
+
+const buildGraph = (ctx: LayerContext, c: TextEncoderConfig) => {
+  const { b, p } = ctx;
+  const ids = b.input('input_ids', 'int32', ['batch', 'sequence']);
+  const std = { kind: 'normal', std: 0.02 } as const;
+  const tokenTable = p.param('text_model.embeddings.token_embedding.weight', [c.vocabSize, c.hiddenSize], std);
+  const positionTable = p.param('text_model.embeddings.position_embedding.weight', [c.maxPositions, c.hiddenSize], std);
+  const positionIds = b.constI64(Array.from({ length: c.maxPositions }, (_, i) => i), [1, c.maxPositions], 'text_model.embeddings.position_ids');
+  const seqLen = b.op('Gather', [b.op('Shape', [ids], {}, { name: 'embeddings/Shape' }), ctx.i64([1])], { axis: 0 }, { name: 'embeddings/Gather_len' });
+  const positions = b.op('Slice', [positionIds, ctx.i64([0]), seqLen, ctx.i64([1])], {}, { name: 'embeddings/Slice' });
+  const tokens = b.op('Gather', [tokenTable, ids], { axis: 0 }, { name: 'text_model.embeddings.token_embedding/Gather' });
+  const pos = b.op('Gather', [positionTable, positions], { axis: 0 }, { name: 'text_model.embeddings.position_embedding/Gather' });
+  let x = b.op('Add', [tokens, pos], {}, { name: 'text_model.embeddings/Add' });
+  const mask = causalMask(ctx, seqLen);
+  for (let l = 0; l < c.layers; l++) x = encoderLayer(ctx, `text_model.encoder.layers.${l}`, x, c, mask);
+  const last = layerNorm(ctx, 'text_model.final_layer_norm', x, c.hiddenSize, c.eps);
+  b.output(last, 'float32', ['batch', 'sequence', c.hiddenSize], 'last_hidden_state');
+  // CLIP pools at input_ids.argmax(-1): EOS has the largest id and ArgMax returns its first occurrence.
+  const eos = b.op('ArgMax', [ids], { axis: -1, keepdims: 0 }, { name: 'pooler/ArgMax' });
+  const index = b.op('Unsqueeze', [eos, ctx.i64([1])], {}, { name: 'pooler/Unsqueeze' });
+  const pooled = b.op('GatherND', [last, index], { batch_dims: 1 }, { name: 'pooler/GatherND' });
+  b.output(pooled, 'float32', ['batch', c.hiddenSize], 'pooler_output');
+};
+
+/**
+ * Builds the text encoder; every weight inline (CLIP-L is 492 MB, but the tiny one is small enough).
+ *
+ * @example
+ * const { model } = buildTextEncoder(tinyTextEncoderConfig(1024), { seed: 0 });
+ */
+export const buildTextEncoder = (config: TextEncoderConfig, o: BuildOptions = {}): BuiltModel => {
+  const b = new GraphBuilder(emptyGraph('text_encoder'));
+  const location = o.externalData || undefined;
+  const p = new ParamStore(b, { seed: o.seed ?? 0, externalLocation: location });
+  buildGraph(layerContext(b, p, o.opset ?? 17), config);
+  return { model: encodeModel(b.toModel(o.opset ?? 17)), external: p.external(), parameters: p.count };
+};

@@ -1,0 +1,105 @@
+/**
+ * A UNet2DConditionModel graph from an SD-like config, with Optimum's interface:
+ * `sample` float32 [batch, 4, height, width], `timestep` float32 [steps] (steps = batch, or 1 to broadcast),
+ * `encoder_hidden_states` float32 [batch, sequence, crossAttentionDim] → `out_sample` [batch, 4, height, width].
+ * Weights go to an external-data file (as Optimum saves UNets), generated chunk by chunk on demand.
+ */
+import { GraphBuilder } from '../onnx/builder.ts';
+import { emptyGraph, encodeModel } from '../onnx/proto.ts';
+import { ParamStore, type ExternalData } from './params.ts';
+import { layerContext, type LayerContext } from './layers/context.ts';
+import { conv2d } from './layers/conv.ts';
+import { groupNorm } from './layers/norm.ts';
+import { silu } from './layers/activations.ts';
+import { resnetBlock } from './layers/resnet-block.ts';
+import { transformer2d } from './layers/transformer-2d.ts';
+import { downsample, upsample } from './layers/sampling.ts';
+import { timeEmbedding } from './layers/time-embedding.ts';
+import { headsAt, type UnetConfig } from './unet-config.ts';
+
+export interface BuildOptions {
+  seed?: number;
+  opset?: number;
+  /** External-data file name next to model.onnx, or false to keep every weight inline. */
+  externalData?: string | false;
+}
+
+/** A built model: the .onnx bytes, its external data (if any) and its parameter count. */
+export interface BuiltModel {
+  model: Uint8Array;
+  external?: ExternalData;
+  parameters: number;
+}
+
+const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
+  const { b } = ctx;
+  const sample = b.input('sample', 'float32', ['batch', c.inChannels, 'height', 'width']);
+  const timestep = b.input('timestep', 'float32', ['steps']);
+  const text = b.input('encoder_hidden_states', 'float32', ['batch', 'sequence', c.crossAttentionDim]);
+  const boc = c.blockOutChannels;
+  const n = boc.length;
+  const temb = { value: silu(ctx, 'resnets.temb_act', timeEmbedding(ctx, timestep, boc[0])), channels: 4 * boc[0] };
+  const resnet = (name: string, x: string, inC: number, outC: number) =>
+    resnetBlock(ctx, name, x, { inChannels: inC, outChannels: outC, groups: c.normGroups, eps: c.normEps, temb });
+  const attend = (name: string, x: string, ch: number, heads: number) =>
+    transformer2d(ctx, name, x, text, {
+      channels: ch, heads, crossAttentionDim: c.crossAttentionDim, groups: c.normGroups,
+      useLinearProjection: c.useLinearProjection, layers: c.transformerLayers,
+    });
+
+  let h = conv2d(ctx, 'conv_in', sample, c.inChannels, boc[0]);
+  const skips: { value: string; channels: number }[] = [{ value: h, channels: boc[0] }];
+  let outC = boc[0];
+  for (let i = 0; i < n; i++) {
+    const inC = outC;
+    outC = boc[i];
+    for (let j = 0; j < c.layersPerBlock; j++) {
+      h = resnet(`down_blocks.${i}.resnets.${j}`, h, j === 0 ? inC : outC, outC);
+      if (c.crossAttention[i]) h = attend(`down_blocks.${i}.attentions.${j}`, h, outC, headsAt(c, i));
+      skips.push({ value: h, channels: outC });
+    }
+    if (i < n - 1) {
+      h = downsample(ctx, `down_blocks.${i}.downsamplers.0`, h, outC, 'symmetric');
+      skips.push({ value: h, channels: outC });
+    }
+  }
+
+  const deepest = boc[n - 1];
+  h = resnet('mid_block.resnets.0', h, deepest, deepest);
+  h = attend('mid_block.attentions.0', h, deepest, headsAt(c, n - 1));
+  h = resnet('mid_block.resnets.1', h, deepest, deepest);
+
+  const reversed = [...boc].reverse();
+  outC = reversed[0];
+  for (let i = 0; i < n; i++) {
+    const level = n - 1 - i;
+    const prevOut = outC;
+    outC = reversed[i];
+    for (let j = 0; j <= c.layersPerBlock; j++) {
+      const skip = skips.pop()!;
+      const cat = b.op('Concat', [h, skip.value], { axis: 1 }, { name: `up_blocks.${i}.resnets.${j}/Concat` });
+      h = resnet(`up_blocks.${i}.resnets.${j}`, cat, (j === 0 ? prevOut : outC) + skip.channels, outC);
+      if (c.crossAttention[level]) h = attend(`up_blocks.${i}.attentions.${j}`, h, outC, headsAt(c, level));
+    }
+    if (i < n - 1) h = upsample(ctx, `up_blocks.${i}.upsamplers.0`, h, outC);
+  }
+
+  h = silu(ctx, 'conv_act', groupNorm(ctx, 'conv_norm_out', h, boc[0], c.normGroups, c.normEps));
+  const out = conv2d(ctx, 'conv_out', h, boc[0], c.outChannels);
+  b.output(out, 'float32', ['batch', c.outChannels, 'height', 'width'], 'out_sample');
+};
+
+/**
+ * Builds a UNet from `config`; weights are seeded PyTorch-style initial values (nothing is trained).
+ *
+ * @example
+ * const { model, external } = buildUnet(tinyUnetConfig, { seed: 0 });
+ * // write model to unet/model.onnx and every chunk of external!.chunks() to unet/model.onnx_data
+ */
+export const buildUnet = (config: UnetConfig, o: BuildOptions = {}): BuiltModel => {
+  const b = new GraphBuilder(emptyGraph('unet'));
+  const location = o.externalData === undefined ? 'model.onnx_data' : o.externalData || undefined;
+  const p = new ParamStore(b, { seed: o.seed ?? 0, externalLocation: location });
+  buildUnetGraph(layerContext(b, p, o.opset ?? 17), config);
+  return { model: encodeModel(b.toModel(o.opset ?? 17)), external: p.external(), parameters: p.count };
+};
