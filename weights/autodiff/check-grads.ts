@@ -10,6 +10,7 @@ import { GraphBuilder, type AttrValue } from '../onnx/builder.ts';
 import type { SessionFactory } from '../session.ts';
 import { tensor, type Tensor } from '../tensor.ts';
 import { differentiate } from './differentiate.ts';
+import type { GradOptions } from './grad-emitter.ts';
 
 /** One input of the op under test. */
 export interface CaseInput {
@@ -36,6 +37,8 @@ export interface GradCase {
   outputs?: number;
   use?: number[];
   opset?: number;
+  /** Options passed to `differentiate` (choices between equivalent gradient forms). */
+  options?: GradOptions;
   /** Run the op in float16 (inputs cast from float32 and the outputs back). */
   half?: boolean;
   eps?: number;
@@ -123,7 +126,7 @@ export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1
     return b.op('ReduceSum', [b.op('Mul', [o, rk])], { keepdims: 0 });
   });
   b.output(terms.length === 1 ? terms[0] : b.op('Sum', terms), 'float32', [], 'loss');
-  const model = differentiate(b.toModel(opset), { of: 'loss', wrt });
+  const model = differentiate(b.toModel(opset), { ...gc.options, of: 'loss', wrt });
   const grads = await (await factory.create(encodeModel(model))).run(gradFeeds);
 
   const eps = gc.eps ?? 1e-2;

@@ -8,7 +8,7 @@ import type { Graph, Model, Node, ValueInfo } from '../onnx/proto.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { PipelineError } from '../../pipeline/errors.ts';
 import { tensor } from '../tensor.ts';
-import { GradEmitter } from './grad-emitter.ts';
+import { GradEmitter, type GradOptions } from './grad-emitter.ts';
 import { dropUnused, placeShapeNodes } from './graph-tidy.ts';
 import { activity, topoOrder } from './graph-walk.ts';
 import { VjpContext } from './rule-context.ts';
@@ -17,7 +17,7 @@ import { isDifferentiable, ValueFacts } from './shape-infer.ts';
 import { toHalfBits } from './half.ts';
 import { unbroadcast } from './unbroadcast.ts';
 
-export interface DifferentiateOptions {
+export interface DifferentiateOptions extends GradOptions {
   /** The value to differentiate: a scalar (shape [] or all ones); a larger tensor differentiates its sum. */
   of: string;
   /**
@@ -82,7 +82,7 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
   const fromInit = graph.initializers.length;
   const b = new GraphBuilder(graph);
   for (const o of graph.outputs) b.fresh(o.name); // reserve output names (inputs/initializers are reserved by GraphBuilder)
-  const em = new GradEmitter(b, facts, new Set([...produced, ...declared]));
+  const em = new GradEmitter(b, facts, new Set([...produced, ...declared]), opts);
 
   // Cotangent contributions per value; summed (Add/Sum) the first time the total is read.
   const parts = new Map<string, string[]>();

@@ -13,6 +13,17 @@ import { toHalfBits } from './half.ts';
 /** Attribute values a rule may pass to `emit`. */
 export type Attrs = Record<string, AttrValue | undefined>;
 
+/** Choices between equivalent gradient forms. */
+export interface GradOptions {
+  /**
+   * Input gradient of stride-1 Conv: 'flipped-conv' (default) runs a Conv with the flipped, channel-swapped kernel,
+   * much faster than ConvTranspose on onnxruntime's CPU provider (the flipped kernel is folded once at session
+   * creation: on CPU it replaces the copy ConvTranspose would keep; on CUDA it is one extra copy of the conv
+   * weights). 'conv-transpose' always uses ConvTranspose with the original weights.
+   */
+  convInputGrad?: 'flipped-conv' | 'conv-transpose';
+}
+
 export class GradEmitter {
   /** Shape nodes that read forward values; the driver moves them next to their producers. */
   readonly shapeNodes = new Set<Node>();
@@ -21,7 +32,10 @@ export class GradEmitter {
   private consts = new Map<string, string>();
   private shapes = new Map<string, string>();
 
-  constructor(readonly b: GraphBuilder, readonly facts: ValueFacts, readonly forward: ReadonlySet<string>, private prefix = 'grad') {
+  constructor(
+    readonly b: GraphBuilder, readonly facts: ValueFacts, readonly forward: ReadonlySet<string>,
+    readonly options: GradOptions = {}, private prefix = 'grad',
+  ) {
     this.opset = facts.opset;
   }
 

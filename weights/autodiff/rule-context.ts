@@ -7,7 +7,7 @@
 import type { Dim, Node } from '../onnx/proto.ts';
 import { attr } from '../onnx/builder.ts';
 import { PipelineError } from '../../pipeline/errors.ts';
-import type { Attrs, GradEmitter } from './grad-emitter.ts';
+import type { Attrs, GradEmitter, GradOptions } from './grad-emitter.ts';
 
 /** A VJP rule: cotangents of the outputs in, cotangents of the inputs out. */
 export type Rule = (c: VjpContext) => readonly (string | undefined)[];
@@ -22,6 +22,8 @@ export class VjpContext {
   ) {}
 
   get opset(): number { return this.e.opset; }
+  /** The caller's choices between equivalent gradient forms. */
+  get options(): GradOptions { return this.e.options; }
   x(i: number): string { return this.node.inputs[i] ?? ''; }
   y(i: number): string { return this.node.outputs[i] ?? ''; }
   gy(i: number): string | undefined { return this.grads[i]; }

@@ -6,7 +6,8 @@
 import { trainBpe } from '../tokenizer/train-bpe.ts';
 import { writeTokenizerFiles } from '../tokenizer/write-tokenizer-files.ts';
 import { collectExternal, type ExternalData } from './params.ts';
-import { buildUnet, type BuiltModel } from './unet.ts';
+import { buildUnet } from './unet.ts';
+import type { BuiltModel } from './built-model.ts';
 import { tinyUnetConfig, unetConfigJson } from './unet-config.ts';
 import { buildTextEncoder, tinyTextEncoderConfig } from './text-encoder.ts';
 import { buildVaeDecoder, buildVaeEncoder, tinyVaeConfig, vaeConfigJson } from './vae.ts';

@@ -15,9 +15,16 @@ export type Init =
   | { kind: 'normal'; std: number }
   | { kind: 'constant'; value: number };
 
-/** PyTorch's default for Linear and Conv weights and biases: kaiming_uniform(a=√5) gives bound 1/√fan_in. */
+/**
+ * PyTorch's default for Linear and Conv weights and biases: kaiming_uniform(a=√5) gives bound 1/√fan_in.
+ *
+ * @example
+ * store.param('proj.weight', [64, 64], kaiming(64)); // uniform(−1/8, 1/8)
+ */
 export const kaiming = (fanIn: number): Init => ({ kind: 'uniform', bound: 1 / Math.sqrt(fanIn) });
+/** Norm gains start at one. */
 export const ones: Init = { kind: 'constant', value: 1 };
+/** Norm shifts start at zero. */
 export const zeros: Init = { kind: 'constant', value: 0 };
 
 interface ExternalEntry { name: string; count: number; init: Init; offset: number }
@@ -44,6 +51,14 @@ export interface ParamStoreOptions {
   externalThreshold?: number;
 }
 
+/**
+ * Declares parameters into a graph being built, inline or external by size.
+ *
+ * @example
+ * const p = new ParamStore(b, { seed: 0, externalLocation: 'model.onnx_data' });
+ * const w = p.param('conv_in.weight', [32, 4, 3, 3], kaiming(36));
+ * for (const chunk of p.external()!.chunks()) write(chunk);
+ */
 export class ParamStore {
   /** Number of float parameters declared so far. */
   count = 0;
@@ -95,7 +110,12 @@ export class ParamStore {
   }
 }
 
-/** Concatenates an external-data file into one array — for small models only. */
+/**
+ * Concatenates an external-data file into one array — for small models only.
+ *
+ * @example
+ * files['unet/model.onnx_data'] = collectExternal(unet.external!);
+ */
 export const collectExternal = (data: ExternalData): Uint8Array<ArrayBuffer> => {
   const out = new Uint8Array(data.byteLength);
   let at = 0;

@@ -9,7 +9,12 @@
  * const u = r.uniform(); // in [0, 1)
  */
 
-/** FNV-1a over the UTF-16 code units of a string, with the seed folded in first. */
+/**
+ * FNV-1a over the UTF-16 code units of a string, with the seed (both 32-bit halves) folded in first.
+ *
+ * @example
+ * hashKey(0, 'conv_in.weight'); // 138358607
+ */
 export const hashKey = (seed: number, key: string): number => {
   let h = Math.imul(0x811c9dc5 ^ (seed >>> 0), 0x01000193) >>> 0;
   h = Math.imul(h ^ ((seed / 0x100000000) >>> 0), 0x01000193) >>> 0;
@@ -25,7 +30,12 @@ export interface Stream {
   normal(): number;
 }
 
-/** mulberry32 (Tommy Ettinger): tiny, fast, passes PractRand to 2^32 outputs — plenty for initial weights. */
+/**
+ * mulberry32 (Tommy Ettinger): tiny, fast, passes PractRand to 2^32 outputs — plenty for initial weights.
+ *
+ * @example
+ * createStream(1).next(); // 2693262067
+ */
 export const createStream = (state: number): Stream => {
   let a = state >>> 0;
   const next = () => {
@@ -41,6 +51,9 @@ export const createStream = (state: number): Stream => {
 /**
  * Irwin–Hall: the sum of 12 uniforms minus 6 has mean 0 and variance 1 and is close to normal (bounded at ±6).
  * Chosen over Box–Muller because every step is an exact sum of k/2³² values — bit-identical on every engine.
+ *
+ * @example
+ * const z = normalFrom(createStream(7).uniform);
  */
 export const normalFrom = (uniform: () => number): number => {
   let s = 0;
@@ -48,5 +61,10 @@ export const normalFrom = (uniform: () => number): number => {
   return s - 6;
 };
 
-/** The stream for one named parameter of a model built from `seed`. */
+/**
+ * The stream for one named parameter of a model built from `seed`.
+ *
+ * @example
+ * const w = paramStream(0, 'conv_in.weight').uniform();
+ */
 export const paramStream = (seed: number, name: string): Stream => createStream(hashKey(seed, name));

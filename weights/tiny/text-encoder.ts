@@ -3,16 +3,13 @@
  * `input_ids` int32 [batch, sequence ≤ maxPositions] → `last_hidden_state` [batch, sequence, hidden] and
  * `pooler_output` [batch, hidden], pooled at the first occurrence of the largest id (EOS), as CLIP does.
  */
-import { GraphBuilder } from '../onnx/builder.ts';
-import { emptyGraph, encodeModel } from '../onnx/proto.ts';
 import { tensor } from '../tensor.ts';
-import { ParamStore } from './params.ts';
-import { layerContext, type LayerContext } from './layers/context.ts';
+import { buildModel, type BuildOptions, type BuiltModel } from './built-model.ts';
+import type { LayerContext } from './layers/context.ts';
 import { layerNorm } from './layers/norm.ts';
 import { linear } from './layers/linear.ts';
 import { quickGelu } from './layers/activations.ts';
 import { attentionModule } from './layers/attention.ts';
-import type { BuildOptions, BuiltModel } from './unet.ts';
 
 export interface TextEncoderConfig {
   vocabSize: number;
@@ -83,10 +80,5 @@ const buildGraph = (ctx: LayerContext, c: TextEncoderConfig) => {
  * @example
  * const { model } = buildTextEncoder(tinyTextEncoderConfig(1024), { seed: 0 });
  */
-export const buildTextEncoder = (config: TextEncoderConfig, o: BuildOptions = {}): BuiltModel => {
-  const b = new GraphBuilder(emptyGraph('text_encoder'));
-  const location = o.externalData || undefined;
-  const p = new ParamStore(b, { seed: o.seed ?? 0, externalLocation: location });
-  buildGraph(layerContext(b, p, o.opset ?? 17), config);
-  return { model: encodeModel(b.toModel(o.opset ?? 17)), external: p.external(), parameters: p.count };
-};
+export const buildTextEncoder = (config: TextEncoderConfig, o: BuildOptions = {}): BuiltModel =>
+  buildModel('text_encoder', o, undefined, (ctx) => buildGraph(ctx, config));

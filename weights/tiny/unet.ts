@@ -4,10 +4,8 @@
  * `encoder_hidden_states` float32 [batch, sequence, crossAttentionDim] → `out_sample` [batch, 4, height, width].
  * Weights go to an external-data file (as Optimum saves UNets), generated chunk by chunk on demand.
  */
-import { GraphBuilder } from '../onnx/builder.ts';
-import { emptyGraph, encodeModel } from '../onnx/proto.ts';
-import { ParamStore, type ExternalData } from './params.ts';
-import { layerContext, type LayerContext } from './layers/context.ts';
+import { buildModel, type BuildOptions, type BuiltModel } from './built-model.ts';
+import type { LayerContext } from './layers/context.ts';
 import { conv2d } from './layers/conv.ts';
 import { groupNorm } from './layers/norm.ts';
 import { silu } from './layers/activations.ts';
@@ -16,20 +14,6 @@ import { transformer2d } from './layers/transformer-2d.ts';
 import { downsample, upsample } from './layers/sampling.ts';
 import { timeEmbedding } from './layers/time-embedding.ts';
 import { headsAt, type UnetConfig } from './unet-config.ts';
-
-export interface BuildOptions {
-  seed?: number;
-  opset?: number;
-  /** External-data file name next to model.onnx, or false to keep every weight inline. */
-  externalData?: string | false;
-}
-
-/** A built model: the .onnx bytes, its external data (if any) and its parameter count. */
-export interface BuiltModel {
-  model: Uint8Array;
-  external?: ExternalData;
-  parameters: number;
-}
 
 const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
   const { b } = ctx;
@@ -96,10 +80,5 @@ const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
  * const { model, external } = buildUnet(tinyUnetConfig, { seed: 0 });
  * // write model to unet/model.onnx and every chunk of external!.chunks() to unet/model.onnx_data
  */
-export const buildUnet = (config: UnetConfig, o: BuildOptions = {}): BuiltModel => {
-  const b = new GraphBuilder(emptyGraph('unet'));
-  const location = o.externalData === undefined ? 'model.onnx_data' : o.externalData || undefined;
-  const p = new ParamStore(b, { seed: o.seed ?? 0, externalLocation: location });
-  buildUnetGraph(layerContext(b, p, o.opset ?? 17), config);
-  return { model: encodeModel(b.toModel(o.opset ?? 17)), external: p.external(), parameters: p.count };
-};
+export const buildUnet = (config: UnetConfig, o: BuildOptions = {}): BuiltModel =>
+  buildModel('unet', o, 'model.onnx_data', (ctx) => buildUnetGraph(ctx, config));

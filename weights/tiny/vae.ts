@@ -4,17 +4,14 @@
  * `vae_decoder` (`latent_sample` [batch, latent, h, w], already divided by the scaling factor → `sample`
  * [batch, 3, 8h, 8w]). One ×2 resampling per level but the last: 4 levels = ×8, as in SD.
  */
-import { GraphBuilder } from '../onnx/builder.ts';
-import { emptyGraph, encodeModel } from '../onnx/proto.ts';
-import { ParamStore } from './params.ts';
-import { layerContext, type LayerContext } from './layers/context.ts';
+import { buildModel, type BuildOptions, type BuiltModel } from './built-model.ts';
+import type { LayerContext } from './layers/context.ts';
 import { conv2d } from './layers/conv.ts';
 import { groupNorm } from './layers/norm.ts';
 import { silu } from './layers/activations.ts';
 import { resnetBlock } from './layers/resnet-block.ts';
 import { attentionModule } from './layers/attention.ts';
 import { downsample, fromSequence, toSequence, upsample } from './layers/sampling.ts';
-import type { BuildOptions, BuiltModel } from './unet.ts';
 
 export interface VaeConfig {
   inChannels: number;
@@ -91,20 +88,14 @@ const decoderGraph = (ctx: LayerContext, c: VaeConfig) => {
   b.output(conv2d(ctx, 'decoder.conv_out', h, first, c.outChannels), 'float32', ['batch', c.outChannels, 'height', 'width'], 'sample');
 };
 
-const build = (name: string, graph: (ctx: LayerContext, c: VaeConfig) => void, c: VaeConfig, o: BuildOptions): BuiltModel => {
-  const b = new GraphBuilder(emptyGraph(name));
-  const p = new ParamStore(b, { seed: o.seed ?? 0, externalLocation: o.externalData || undefined });
-  graph(layerContext(b, p, o.opset ?? 17), c);
-  return { model: encodeModel(b.toModel(o.opset ?? 17)), external: p.external(), parameters: p.count };
-};
-
 /**
  * The VAE encoder (images → latent distribution parameters); weights inline unless `externalData` names a file.
  *
  * @example
  * const { model } = buildVaeEncoder(tinyVaeConfig, { seed: 0 });
  */
-export const buildVaeEncoder = (c: VaeConfig, o: BuildOptions = {}): BuiltModel => build('vae_encoder', encoderGraph, c, o);
+export const buildVaeEncoder = (c: VaeConfig, o: BuildOptions = {}): BuiltModel =>
+  buildModel('vae_encoder', o, undefined, (ctx) => encoderGraph(ctx, c));
 
 /**
  * The VAE decoder (latents ÷ scaling factor → images in about [−1, 1]).
@@ -112,7 +103,8 @@ export const buildVaeEncoder = (c: VaeConfig, o: BuildOptions = {}): BuiltModel 
  * @example
  * const { model } = buildVaeDecoder(tinyVaeConfig, { seed: 0 });
  */
-export const buildVaeDecoder = (c: VaeConfig, o: BuildOptions = {}): BuiltModel => build('vae_decoder', decoderGraph, c, o);
+export const buildVaeDecoder = (c: VaeConfig, o: BuildOptions = {}): BuiltModel =>
+  buildModel('vae_decoder', o, undefined, (ctx) => decoderGraph(ctx, c));
 
 /** diffusers' vae config.json for a config (read by pipelines for scaling_factor). */
 export const vaeConfigJson = (c: VaeConfig, sampleSize: number) => ({

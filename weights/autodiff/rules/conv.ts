@@ -29,23 +29,40 @@ const geometry = (c: VjpContext, w: string): ConvGeometry => {
 const biasGrad = (c: VjpContext, g: string, sp: number) =>
   c.castLike(c.reduceSum(c.f32(g), [0, ...Array.from({ length: sp }, (_, j) => j + 2)], false), g);
 
+/**
+ * Stride-1 input gradient as a plain Conv: dX = Conv(dY, W′) with W′ = W with in/out channels swapped (per group)
+ * and the kernel flipped, pads d(k−1) − p. onnxruntime's CPU Conv (NCHWc kernels) is markedly faster than its
+ * ConvTranspose; W′ is constant-folded once at session creation.
+ */
+const flippedConv = (c: VjpContext, g: string, w: string, geo: ConvGeometry): string | undefined => {
+  const { sp, k, d, p, group } = geo;
+  const ws = c.shape(w);
+  if (!ws || ws.some((v) => typeof v !== 'number')) return undefined;
+  const [m, cg] = ws as number[];
+  const spatial = k.map((_, j) => j + 2);
+  const swapped = group === 1 ? c.emit('Transpose', [w], { perm: [1, 0, ...spatial] })
+    : c.emit('Reshape', [c.emit('Transpose', [c.emit('Reshape', [w, c.ints([group, m / group, cg, ...k])])], { perm: [0, 2, 1, ...spatial.map((j) => j + 1)] }), c.ints([cg * group, m / group, ...k])]);
+  const flipped = c.emit('Slice', [swapped, c.ints(k.map(() => -1)), c.ints(k.map(() => -(2 ** 62))), c.ints(spatial), c.ints(k.map(() => -1))]);
+  const pads = [...k.map((kk, j) => d[j] * (kk - 1) - p[j]), ...k.map((kk, j) => d[j] * (kk - 1) - p[j + sp])];
+  return pads.some((v) => v < 0) ? undefined : c.emit('Conv', [g, flipped], { pads, dilations: d, group, kernel_shape: k });
+};
+
 // Y = conv(X, W) + B.
 // dX = ConvTranspose(dY, W) with the same strides/pads/dilations/group and output_padding = (in + pb + pe − d(k−1) − 1) mod s;
-//      when spatial sizes are dynamic: output_padding = s − 1, then Slice back to X's size.
+//      when spatial sizes are dynamic: output_padding = s − 1, then Slice back to X's size. Stride 1: see flippedConv.
 // dW[m,c,·] = Σₙ X[n,c,·] ⋆ dY[n,m,·]: Conv(Xᵀ, dYᵀ) with strides ↔ dilations swapped (batch as channels), sliced to k.
 // dB = Σ dY over batch and space.
 export const conv: Rule = (c) => {
   const [x, w, g] = [c.x(0), c.x(1), c.gy(0)!];
-  const { sp, k, s, d, p, group } = geometry(c, w);
+  const geo = geometry(c, w);
+  const { sp, k, s, d, p, group } = geo;
   const attrs = { strides: s, pads: p, dilations: d, group, kernel_shape: k };
   let dX: string | undefined;
   if (c.needs(0)) {
     const ins = c.shape(x)?.slice(2);
-    if ((globalThis as any).FLIP && group === 1 && s.every((v) => v === 1)) {
-      const wf = c.emit('Slice', [c.emit('Transpose', [w], { perm: [1, 0, ...k.map((_, j) => j + 2)] }), c.ints(k.map(() => -1)), c.ints(k.map(() => -(2 ** 62))), c.ints(k.map((_, j) => j + 2)), c.ints(k.map(() => -1))]);
-      const pf = [...k.map((kk, j) => d[j] * (kk - 1) - p[j]), ...k.map((kk, j) => d[j] * (kk - 1) - p[j + sp])];
-      dX = c.emit('Conv', [g, wf], { pads: pf, dilations: d, kernel_shape: k });
-    } else if (ins && ins.every((v) => typeof v === 'number')) {
+    const flip = c.options.convInputGrad !== 'conv-transpose' && s.every((v) => v === 1) ? flippedConv(c, g, w, geo) : undefined;
+    if (flip) dX = flip;
+    else if (ins && ins.every((v) => typeof v === 'number')) {
       const op = (ins as number[]).map((i, j) => (i + p[j] + p[j + sp] - d[j] * (k[j] - 1) - 1) % s[j]);
       dX = c.emit('ConvTranspose', [g, w], { ...attrs, output_padding: op });
     } else {

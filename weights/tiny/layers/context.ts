@@ -20,9 +20,18 @@ export interface LayerContext {
   f32(value: number): string;
 }
 
-/** The opsets the builders write: 14 (LayerNorm decomposed, as torch exports it there) through 17. */
+/**
+ * The opsets the builders write: 14 (LayerNorm decomposed, as torch exports it there) through 17. 18 would need
+ * ReduceMean's axes as an input; nothing here asks for it yet.
+ */
 export const supportedOpsets = [14, 15, 16, 17] as const;
 
+/**
+ * A context over a builder and store, at an opset the layers can write.
+ *
+ * @example
+ * const ctx = layerContext(b, new ParamStore(b, { seed: 0 }), 14);
+ */
 export const layerContext = (b: GraphBuilder, p: ParamStore, opset: number): LayerContext => {
   if (!(supportedOpsets as readonly number[]).includes(opset))
     throw new PipelineError('bad_request', `the tiny-model builders write opset 14 to 17, not ${opset}`);
