@@ -5,7 +5,7 @@
  * as an argument so it stays free of any runtime.
  */
 import type { Dim } from '../onnx/proto.ts';
-import { encodeModel } from '../onnx/proto.ts';
+import { DataType, encodeModel } from '../onnx/proto.ts';
 import { GraphBuilder, type AttrValue } from '../onnx/builder.ts';
 import type { SessionFactory } from '../session.ts';
 import { tensor, type Tensor } from '../tensor.ts';
@@ -101,10 +101,10 @@ export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1
       if (c.kind === 'const') return b.initializer(name, constTensor(c));
       if (c.kind === 'param' && !paramsAsInputs) b.initializer(name, feeds[name]);
       else b.input(name, 'float32', c.decl ?? c.dims);
-      return half ? b.op('Cast', [name], { to: 10 }) : name;
+      return half ? b.op('Cast', [name], { to: DataType.FLOAT16 }) : name;
     });
     let ys = b.opN(gc.op, names, gc.outputs ?? 1, gc.attrs ?? {});
-    if (half) ys = ys.map((y) => b.op('Cast', [y], { to: 1 }));
+    if (half) ys = ys.map((y) => b.op('Cast', [y], { to: DataType.FLOAT }));
     const used = (gc.use ?? ys.map((_, k) => k)).map((k) => ys[k]);
     return { b, outs: used.map((y, k) => b.output(y, 'float32', null, `y${k}`)) };
   };

@@ -95,6 +95,29 @@ describe('differentiate', () => {
     expect(values(out.h)).toEqual(values(out.x_grad));
   });
 
+  test('recomputes σ(x) of a SiLU in the backward instead of keeping it, unless told not to', async () => {
+    const build = () => {
+      const b = new GraphBuilder();
+      const x = b.input('x', 'float32', ['batch', 4]);
+      const s = b.op('Sigmoid', [x], {}, { name: 'sigmoid', outputs: ['s'] });
+      const y = b.op('Mul', [x, s], {}, { name: 'silu' });
+      b.output(b.op('ReduceSum', [b.op('Mul', [y, y])], { keepdims: 0 }), 'float32', [], 'loss');
+      return b.toModel(17);
+    };
+    const readersOfS = (m: Model) => m.graph.nodes.filter((n) => n.inputs.includes('s')).map((n) => n.name);
+    const lean = differentiate(build(), { of: 'loss', wrt: ['x'] });
+    expect(readersOfS(lean)).toEqual(['silu']); // the forward value dies with its forward use
+    expect(readersOfS(differentiate(build(), { of: 'loss', wrt: ['x'], recompute: false })).length).toBeGreaterThan(1);
+    const xs = [0.5, -1, 2, 0.1, -0.3, 1.5, -2, 0];
+    const out = await run(lean, { x: float32([2, 4], xs) });
+    // L = Σ (x·σ(x))², dL/dx = 2·x·σ·(σ + x·σ·(1 − σ))
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    values(out.x_grad).forEach((g, i) => {
+      const [v, s] = [xs[i], sig(xs[i])];
+      expect(g).toBeCloseTo(2 * v * s * (s + v * s * (1 - s)), 5);
+    });
+  });
+
   test('names the op, the node and the path when a node on the path has no rule', () => {
     const b = new GraphBuilder();
     const x = b.input('inputs_embeds', 'float32', [2, 3]);

@@ -4,12 +4,13 @@
  * finds the nodes on a path from `wrt` to `of` (activity analysis), walks them in reverse calling one VJP rule per
  * op (rule-table.ts), sums fan-out, undoes broadcasting, and wires `<wrt>_grad` outputs.
  */
-import type { Graph, Model, Node, ValueInfo } from '../onnx/proto.ts';
+import { DataType, type Graph, type Model, type Node, type ValueInfo } from '../onnx/proto.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { PipelineError } from '../../pipeline/errors.ts';
 import { tensor } from '../tensor.ts';
 import { GradEmitter, type GradOptions } from './grad-emitter.ts';
 import { dropUnused, placeShapeNodes } from './graph-tidy.ts';
+import { rematerialize } from './remat.ts';
 import { activity, topoOrder } from './graph-walk.ts';
 import { VjpContext } from './rule-context.ts';
 import { broadcasting, ruleTable, type RuleEntry } from './rule-table.ts';
@@ -81,7 +82,6 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
   const fromNode = graph.nodes.length;
   const fromInit = graph.initializers.length;
   const b = new GraphBuilder(graph);
-  for (const o of graph.outputs) b.fresh(o.name); // reserve output names (inputs/initializers are reserved by GraphBuilder)
   const em = new GradEmitter(b, facts, new Set([...produced, ...declared]), opts);
 
   // Cotangent contributions per value; summed (Add/Sum) the first time the total is read.
@@ -118,6 +118,7 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     const src = facts.get(w);
     graph.outputs.push({ name, type: { elemType: src?.elem ?? 0, shape: graph.inputs.find((i) => i.name === w)?.type?.shape ?? src?.shape ?? null }, unknown: [] });
   }
+  if (opts.recompute !== false) rematerialize(graph, fromNode, em, new Set(graph.outputs.map((o) => o.name)));
   dropUnused(graph, fromNode, fromInit);
   graph.nodes = placeShapeNodes(graph.nodes, em.shapeNodes);
   const raised = em.opset > opset;
@@ -134,6 +135,7 @@ const onesLike = (em: GradEmitter, v: string): string => {
   const s = em.shape(v);
   const e = em.elem(v);
   if (s && s.length === 0) return em.scalar(1, e);
-  const one = e === 10 ? tensor('float16', [1], Uint16Array.of(toHalfBits(1))) : e === 11 ? tensor('float64', [1], Float64Array.of(1)) : tensor('float32', [1], Float32Array.of(1));
+  const one = e === DataType.FLOAT16 ? tensor('float16', [1], Uint16Array.of(toHalfBits(1)))
+    : e === DataType.DOUBLE ? tensor('float64', [1], Float64Array.of(1)) : tensor('float32', [1], Float32Array.of(1));
   return em.emit('ConstantOfShape', [em.shapeOf(v)], { value: one });
 };

@@ -22,6 +22,11 @@ export interface GradOptions {
    * weights). 'conv-transpose' always uses ConvTranspose with the original weights.
    */
   convInputGrad?: 'flipped-conv' | 'conv-transpose';
+  /**
+   * Recompute forward values that are one cheap elementwise op away from values the backward keeps anyway,
+   * instead of holding them through the backward (default true; see remat.ts).
+   */
+  recompute?: boolean;
 }
 
 export class GradEmitter {

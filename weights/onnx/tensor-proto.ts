@@ -117,3 +117,24 @@ const fromRaw = (dtype: DType, dims: readonly number[], bytes: Uint8Array): Tens
 };
 
 export { asInt, asString };
+
+/** Points an external TensorProto at another file, keeping dims, type, name, offset and length as they are. */
+export const relocateExternalTensorProto = (t: TensorProto, location: string): TensorProto => {
+  if (!t.external) return t;
+  const w = new Writer();
+  for (const f of readFields(t.bytes)) {
+    if (f.field === 13) {
+      const kv = readFields(asBytes(f));
+      const key = asString(kv.find((x) => x.field === 1)!);
+      if (key === 'location') {
+        w.message(13, (x) => {
+          x.string(1, 'location');
+          x.string(2, location);
+        });
+        continue;
+      }
+    }
+    w.bytes(f.raw);
+  }
+  return decodeTensor(w.finish());
+};

@@ -89,6 +89,10 @@ describe('buildTinyModel', () => {
     expect({ version: tinyModelVersion, digest }).toEqual({ version: '1', digest: 'fbb4bdf3a87310d003a205a2657b74faaf492213876c4166821c05cbe9b67038' });
   });
 
+  test('refuses an opset the layers cannot write, with a bad_request error naming it', () => {
+    expect(() => buildTinyModel({ opset: 18 })).toThrow(expect.objectContaining({ code: 'bad_request', message: expect.stringContaining('not 18') }));
+  });
+
   test('writes each model with the ops real SD exports use', () => {
     for (const op of ['Gather', 'Trilu', 'Softmax', 'LayerNormalization', 'Sigmoid', 'ArgMax', 'GatherND']) expect(ops('text_encoder/model.onnx').has(op)).toBe(true);
     for (const op of ['Conv', 'InstanceNormalization', 'Pad', 'Softmax']) expect(ops('vae_encoder/model.onnx').has(op)).toBe(true);

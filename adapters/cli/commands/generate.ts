@@ -1,6 +1,7 @@
 import { lastValueFrom, tap } from 'rxjs';
 import { dirname, resolve } from 'node:path';
 import { writeFileAtomic } from '../../fs.ts';
+import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { openModel } from '../../open-model.ts';
 import { runGenerate } from '../../../pipeline/generate.ts';
 import { parseGenerateRequest } from '../../../pipeline/requests.ts';
@@ -23,6 +24,7 @@ export const spec: CommandSpec = {
     height: { type: 'string', arg: 'px', help: "image height (default: the model's)" },
     eta: { type: 'string', default: '0', arg: 'η', help: 'DDIM η (0 deterministic)' },
     pipeline: { type: 'string', arg: 'file.json', help: 'pipeline description (sampler, preview) as JSON' },
+    embeddings: { type: 'string', multiple: true, arg: 'file', help: 'textual-inversion embedding file(s) to load (repeatable)' },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the model runs' },
     out: { type: 'string', short: 'o', default: 'out.png', arg: 'file.png', help: 'where to write the image' },
   },
@@ -35,13 +37,14 @@ export const run = async (argv: string[]) => {
     model: v.model, prompt: v.prompt ?? '', negativePrompt: v['negative-prompt'], steps: num(v.steps, 'steps', { int: true }),
     guidance: num(v.guidance, 'guidance'), seed: num(v.seed, 'seed', { int: true }), width: num(v.width, 'width', { int: true }) ?? null,
     height: num(v.height, 'height', { int: true }) ?? null, eta: num(v.eta, 'eta'), device: v.device,
+    embeddings: v.embeddings ?? [],
   });
   const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : {};
   const bar = progressBar('denoising');
   const log = (m: string) => process.stderr.write(`${m}\n`);
   let written = '';
   await lastValueFrom(
-    runGenerate(request, { openModel: (name, device) => openModel(name, device, log)}, description).pipe(
+    runGenerate(request, { openModel: (name, device) => openModel(name, device, log), withEmbeddings: loadEmbeddingsInto }, description).pipe(
       tap((f) => {
         if (f.type === 'progress') bar.update(f.step, f.of, f.itPerSec ? `${f.itPerSec.toFixed(1)} it/s` : '');
         if (f.type === 'image' && f.index === 0) {

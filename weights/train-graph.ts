@@ -1,0 +1,103 @@
+/**
+ * The textual-inversion training step as one ONNX model, so a step is one onnxruntime run (no host round trip
+ * between text encoder, UNet and loss — onnxruntime-node has no IO binding):
+ *
+ *   input_ids [B,77], pseudoword_vectors [N,D] → text encoder (vectors injected) → hidden [B,77,D]
+ *   noisy_latents [B,C,h,w], timestep, hidden → UNet → prediction [B,C,h,w]
+ *   loss = mean_b( w_b · mean_chw (prediction − target)² )        (w_b: min-SNR or 1)
+ *
+ * then differentiated with our autodiff with respect to `pseudoword_vectors` only. Outputs: `loss`,
+ * `pseudoword_vectors_grad` and the prediction (for x̂₀ previews).
+ */
+import { PipelineError } from '../pipeline/errors.ts';
+import { differentiate } from './autodiff/differentiate.ts';
+import { vectorsInput } from './embeddings/inject-vectors.ts';
+import { GraphBuilder } from './onnx/builder.ts';
+import { emptyGraph, type Model, type ValueInfo } from './onnx/proto.ts';
+import { renameGraph } from './onnx/rename-graph.ts';
+
+export const trainInputs = {
+  ids: 'input_ids',
+  vectors: vectorsInput,
+  latents: 'noisy_latents',
+  timestep: 'timestep',
+  target: 'target',
+  weights: 'loss_weights',
+} as const;
+export const trainOutputs = { loss: 'loss', grad: `${vectorsInput}_grad`, prediction: 'prediction' } as const;
+
+const defaultOpset = (m: Model) => m.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
+
+const pick = (inputs: ValueInfo[], name: string, index: number, what: string): ValueInfo => {
+  const v = inputs.find((i) => i.name === name) ?? inputs[index];
+  if (!v) throw new PipelineError('bad_model', `${what} has no input '${name}'`);
+  return v;
+};
+
+/**
+ * Composes an injected text encoder (see `injectVectors`) and a UNet with the MSE loss, and differentiates.
+ * Initializers keep their bytes; external ones keep their locations (the caller relocates them if the model is
+ * written somewhere else).
+ */
+export const buildTrainGraph = (textEncoder: Model, unet: Model): Model => {
+  const teIds = pick(textEncoder.graph.inputs, 'input_ids', 0, 'the text encoder');
+  const teOut = textEncoder.graph.outputs.find((o) => o.name === 'last_hidden_state') ?? textEncoder.graph.outputs[0];
+  const uSample = pick(unet.graph.inputs, 'sample', 0, 'the UNet');
+  const uTime = pick(unet.graph.inputs, 'timestep', 1, 'the UNet');
+  const uHidden = pick(unet.graph.inputs, 'encoder_hidden_states', 2, 'the UNet');
+  const uOut = unet.graph.outputs.find((o) => o.name === 'out_sample') ?? unet.graph.outputs[0];
+
+  const te = renameGraph(textEncoder.graph, (n) =>
+    n === teIds.name ? trainInputs.ids : n === vectorsInput ? vectorsInput : `te/${n}`);
+  const hidden = `te/${teOut.name}`;
+  const un = renameGraph(unet.graph, (n) =>
+    n === uSample.name ? trainInputs.latents : n === uTime.name ? trainInputs.timestep : n === uHidden.name ? hidden : `unet/${n}`);
+  const prediction = `unet/${uOut.name}`;
+
+  const g = emptyGraph('pseudoword_train_step');
+  g.nodes = [...te.nodes, ...un.nodes];
+  g.initializers = [...te.initializers, ...un.initializers];
+  g.inputs = [...te.inputs, ...un.inputs.filter((i) => i.name !== hidden)];
+  const b = new GraphBuilder(g);
+  const f32 = uOut.type?.elemType === 10 ? b.op('Cast', [prediction], { to: 1 }, { name: 'loss/cast' }) : prediction;
+  const latentShape = uSample.type?.shape ?? null;
+  b.input(trainInputs.target, 'float32', latentShape ?? ['batch', 4, 'height', 'width']);
+  b.input(trainInputs.weights, 'float32', ['batch']);
+  const diff = b.op('Sub', [f32, trainInputs.target], {}, { name: 'loss/diff' });
+  const opset = Math.max(defaultOpset(textEncoder), defaultOpset(unet));
+  // ReduceMean's axes moved from an attribute to an input in opset 18.
+  const sq = b.op('Mul', [diff, diff], {}, { name: 'loss/sq' });
+  const perSample = opset >= 18
+    ? b.op('ReduceMean', [sq, b.constI64([1, 2, 3], [3], 'loss/axes')], { keepdims: 0 }, { name: 'loss/per_sample' })
+    : b.op('ReduceMean', [sq], { axes: [1, 2, 3], keepdims: 0 }, { name: 'loss/per_sample' });
+  const weighted = b.op('Mul', [perSample, trainInputs.weights], {}, { name: 'loss/weighted' });
+  b.op('ReduceMean', [weighted], { keepdims: 0 }, { name: 'loss/mean', outputs: [trainOutputs.loss] });
+  b.op('Identity', [prediction], {}, { name: 'prediction', outputs: [trainOutputs.prediction] });
+  g.outputs = [
+    { name: trainOutputs.loss, type: { elemType: 1, shape: [] }, unknown: [] },
+    { name: trainOutputs.prediction, type: uOut.type, unknown: [] },
+  ];
+  pruneDead(g);
+  const others = [...textEncoder.opsetImport, ...unet.opsetImport].filter((o) => o.domain !== '' && o.domain !== 'ai.onnx');
+  const composed: Model = {
+    ...unet,
+    irVersion: Math.max(textEncoder.irVersion, unet.irVersion),
+    opsetImport: [{ domain: '', version: opset }, ...others.filter((o, i) => others.findIndex((x) => x.domain === o.domain) === i)],
+    producerName: 'pseudoword', producerVersion: '0.1.0', docString: 'textual-inversion training step', graph: g, metadataProps: [],
+  };
+  return differentiate(composed, { of: trainOutputs.loss, wrt: [vectorsInput] });
+};
+
+/** Drops nodes no output depends on (the text encoder's pooler, say), so the step computes only what it needs. */
+const pruneDead = (g: Model['graph']) => {
+  const needed = new Set(g.outputs.map((o) => o.name));
+  const keep = new Array(g.nodes.length).fill(false);
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i];
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    keep[i] = true;
+    n.inputs.forEach((x) => needed.add(x));
+  }
+  g.nodes = g.nodes.filter((_, i) => keep[i]);
+  g.initializers = g.initializers.filter((t) => needed.has(t.name));
+};
