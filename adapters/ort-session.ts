@@ -13,13 +13,20 @@ const dtypes: Record<string, DType> = {
 };
 
 const toOrt = (t: Tensor): ort.Tensor => {
-  // onnxruntime wants float16 as Uint16Array and bool as Uint8Array — the same layouts we keep.
-  return new ort.Tensor(t.dtype as any, t.data as any, t.dims as number[]);
+  // onnxruntime wants float16 as Uint16Array bits and bool as Uint8Array — the layouts we keep. Where the runtime
+  // has a global Float16Array (Bun), onnxruntime-common converts Uint16 data into one, which the native binding
+  // then cannot read ("not enough space"); put the raw bits back.
+  const o = new ort.Tensor(t.dtype as any, t.data as any, t.dims as number[]);
+  if (t.dtype === 'float16') (o as any).cpuData = t.data;
+  return o;
 };
 
 const fromOrt = (t: ort.Tensor): Tensor => {
   const dtype = dtypes[t.type];
   if (!dtype) throw new PipelineError('bad_model', `onnxruntime returned a ${t.type} tensor, which pseudoword does not handle`);
+  const d = t.data as ArrayBufferView & { length: number };
+  // float16 may come back as a Float16Array (Bun); we keep the IEEE half bits.
+  if (dtype === 'float16' && !(d instanceof Uint16Array)) return tensor(dtype, t.dims as number[], new Uint16Array(d.buffer, d.byteOffset, d.length));
   return tensor(dtype, t.dims as number[], t.data as any);
 };
 

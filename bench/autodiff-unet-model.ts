@@ -8,6 +8,7 @@ import type { Model } from '../weights/onnx/proto.ts';
 import { float32 } from '../weights/tensor.ts';
 import { rng } from '../weights/autodiff/check-grads.ts';
 
+/** Channel widths, latent side, text context length/width, attention heads and GroupNorm groups. */
 export interface UnetSize { channels: [number, number]; hw: number; ctxLen: number; ctxDim: number; heads: number; groups: number }
 
 /** SD-like ratios at a size a CPU runs in well under a second. */

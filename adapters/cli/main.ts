@@ -6,6 +6,7 @@ import { asPipelineError } from '../../pipeline/errors.ts';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<void> }> }> = {
   generate: { summary: 'generate an image from a prompt, streaming progress', load: () => import('./commands/generate.ts') },
+  train: { summary: 'learn a new word for a concept from a few images (textual inversion)', load: () => import('./commands/train.ts') },
   serve: { summary: 'serve the HTTP API (frames as msgpack streams)', load: () => import('./commands/serve.ts') },
   inspect: { summary: 'describe a model: inputs, outputs, op census, what cannot run', load: () => import('./commands/inspect.ts') },
   tokenize: { summary: 'print the CLIP token ids of a text', load: () => import('./commands/tokenize.ts') },

@@ -28,6 +28,7 @@ export interface CaseInput {
   sample?: 'normal' | 'positive' | 'away';
 }
 
+/** One row of the gradient table: an op, its attributes and inputs, and how to run it. */
 export interface GradCase {
   op: string;
   attrs?: Record<string, AttrValue | undefined>;
@@ -44,6 +45,7 @@ export interface GradCase {
   eps?: number;
 }
 
+/** The outcome for one differentiated input: relative L2 error, and both gradients for a report. */
 export interface GradCheck { name: string; relL2: number; analytic: number[]; numeric: number[] }
 
 /** Deterministic N(0,1) and U(0,1) draws (mulberry32 + Box–Muller). */

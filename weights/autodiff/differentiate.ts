@@ -18,6 +18,7 @@ import { isDifferentiable, ValueFacts } from './shape-infer.ts';
 import { toHalfBits } from './half.ts';
 import { unbroadcast } from './unbroadcast.ts';
 
+/** What to differentiate, with respect to what, and what else to expose. */
 export interface DifferentiateOptions extends GradOptions {
   /** The value to differentiate: a scalar (shape [] or all ones); a larger tensor differentiates its sum. */
   of: string;

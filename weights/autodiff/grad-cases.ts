@@ -6,6 +6,7 @@
 import { f } from '../onnx/builder.ts';
 import type { CaseInput, GradCase } from './check-grads.ts';
 
+/** A named row with its tolerance (relative L2 against central differences). */
 export interface GradRow extends GradCase { name: string; tol: number }
 
 const x = (dims: number[], o: Partial<CaseInput> = {}): CaseInput => ({ dims, ...o });
@@ -21,6 +22,7 @@ const big = 2 ** 62;
 const T = 1e-3; // float32 rows
 const H = 1.5e-2; // float16 rows (analytic in half precision, differences of the float32 forward)
 
+/** Every row; `rules.test.ts` checks that each op with a rule has at least one. */
 export const gradCases: GradRow[] = [
   // elementwise
   { name: 'Add broadcasts [B,3,4] + [3,1]', op: 'Add', inputs: [dyn([2, 3, 4], ['batch', 3, 4]), x([3, 1])], tol: T },
@@ -30,6 +32,7 @@ export const gradCases: GradRow[] = [
   { name: 'Div by a broadcast positive vector', op: 'Div', inputs: [x([2, 3]), pos([3])], tol: T },
   { name: 'Pow of a positive base to a tensor exponent', op: 'Pow', inputs: [pos([2, 3]), x([3])], tol: T },
   { name: 'Pow by the constant 2', op: 'Pow', inputs: [x([2, 3]), f32([2], [])], tol: T },
+  { name: 'Pow by an integer exponent', op: 'Pow', inputs: [x([2, 3]), i64([3], [])], tol: T },
   { name: 'Neg', op: 'Neg', inputs: [x([2, 3])], tol: T },
   { name: 'Sqrt', op: 'Sqrt', inputs: [pos([2, 3])], tol: T },
   { name: 'Exp', op: 'Exp', inputs: [x([2, 3])], tol: T },
@@ -81,6 +84,7 @@ export const gradCases: GradRow[] = [
   { name: 'ConvTranspose stride 2 with bias', op: 'ConvTranspose', attrs: { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1] }, inputs: [x([1, 3, 3, 3]), fixed([3, 2, 3, 3]), param([2])], tol: T },
   { name: 'Resize nearest ×2 (scales, dynamic batch)', op: 'Resize', attrs: { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, inputs: [dyn([2, 2, 3, 3], ['batch', 2, 3, 3]), null, f32([1, 1, 2, 2])], tol: T },
   { name: 'Resize nearest ×(1,3) from sizes', op: 'Resize', attrs: { mode: 'nearest' }, inputs: [x([1, 2, 2, 3]), null, null, i64([1, 2, 2, 9])], tol: T },
+  { name: 'Resize nearest ×2 at opset 18', op: 'Resize', opset: 18, attrs: { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, inputs: [x([1, 2, 2, 3]), null, f32([1, 1, 2, 2])], tol: T },
   { name: 'Upsample (opset 9)', op: 'Upsample', opset: 9, attrs: { mode: 'nearest' }, inputs: [x([1, 1, 2, 3]), f32([1, 1, 2, 2])], tol: T },
   // normalisations
   { name: 'InstanceNormalization with scale and bias gradients', op: 'InstanceNormalization', attrs: { epsilon: f(1e-5) }, inputs: [x([2, 3, 4, 4]), param([3]), param([3])], tol: T },
@@ -106,16 +110,19 @@ export const gradCases: GradRow[] = [
   { name: 'Concat along a dynamic axis', op: 'Concat', attrs: { axis: 0 }, inputs: [dyn([2, 3], ['a', 3]), dyn([1, 3], ['b', 3])], tol: T },
   { name: 'Split by sizes', op: 'Split', outputs: 2, attrs: { axis: 1 }, inputs: [x([2, 5]), i64([2, 3])], tol: T },
   { name: 'Split in halves with one output unused', op: 'Split', outputs: 2, use: [1], attrs: { axis: -1 }, inputs: [x([2, 6])], tol: T },
+  { name: 'Split into uneven num_outputs (opset 18)', op: 'Split', opset: 18, outputs: 3, attrs: { axis: 1, num_outputs: 3 }, inputs: [x([2, 7])], tol: T },
   { name: 'Slice with negative starts and open ends', op: 'Slice', inputs: [x([3, 5]), i64([1, -3]), i64([big, -1]), i64([0, 1])], tol: T },
   { name: 'Slice of a dynamic axis', op: 'Slice', inputs: [dyn([4, 3], ['n', 3]), i64([1]), i64([-1]), i64([0])], tol: T },
   { name: 'Expand', op: 'Expand', inputs: [x([3, 1]), i64([2, 3, 4])], tol: T },
   { name: 'Pad that adds and crops', op: 'Pad', inputs: [x([3, 4]), i64([1, -1, 0, 2])], tol: T },
+  { name: 'Pad on chosen axes (opset 18)', op: 'Pad', opset: 18, inputs: [x([2, 3, 4]), i64([1, 2, 0, 1]), null, i64([0, 2])], tol: T },
   { name: 'Cast', op: 'Cast', attrs: { to: 1 }, inputs: [x([2, 3])], tol: T },
   { name: 'CastLike', op: 'CastLike', inputs: [x([2, 3]), f32([0], [])], tol: T },
   { name: 'Identity', op: 'Identity', inputs: [x([2, 3])], tol: T },
   { name: 'Dropout (inference)', op: 'Dropout', inputs: [x([2, 3])], tol: T },
   // indexing
   { name: 'Gather rows with repeated indices', op: 'Gather', inputs: [x([3, 4]), i64([0, 2, 0])], tol: T },
+  { name: 'Gather with negative indices', op: 'Gather', inputs: [x([3, 2]), i64([-1, 0, -1])], tol: T },
   { name: 'Gather on axis 1 with 2-D indices', op: 'Gather', attrs: { axis: 1 }, inputs: [x([2, 3, 2]), i64([2, 0, 1, 2], [2, 2])], tol: T },
   { name: 'Gather of one column (scalar index)', op: 'Gather', attrs: { axis: 1 }, inputs: [x([2, 3]), i64([1], [])], tol: T },
   { name: 'GatherElements', op: 'GatherElements', attrs: { axis: 1 }, inputs: [x([2, 3]), i64([0, 0, 2, 1], [2, 2])], tol: T },

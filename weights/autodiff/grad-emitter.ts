@@ -29,6 +29,13 @@ export interface GradOptions {
   recompute?: boolean;
 }
 
+/**
+ * The backward section's writer, shared by all rules of one `differentiate` call.
+ *
+ * @example
+ * const em = new GradEmitter(new GraphBuilder(graph), ValueFacts.forGraph(graph, 17), forwardNames);
+ * em.reduceSum(em.emit('Mul', [g, x]), [0], false);
+ */
 export class GradEmitter {
   /** Shape nodes that read forward values; the driver moves them next to their producers. */
   readonly shapeNodes = new Set<Node>();

@@ -32,6 +32,7 @@ export const topoOrder = (g: Graph): Node[] => {
   return out;
 };
 
+/** The result of activity analysis. */
 export interface Activity {
   /** Nodes on a differentiable path from a `wrt` value to `of`, in topological order: they get VJPs. */
   active: Node[];

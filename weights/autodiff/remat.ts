@@ -36,6 +36,7 @@ export const rematerialize = (g: Graph, from: number, em: GradEmitter, outputs: 
     if (memo.has(v)) return memo.get(v)!;
     const p = producer.get(v);
     const ok = !!p && depth <= maxDepth && cheap.has(p.opType) && !p.domain && p.outputs.length === 1 && !outputs.has(v) &&
+      p.inputs.some((u) => u && !consts.has(u)) && // a value of constants alone is left to constant folding
       p.inputs.every((u) => !u || consts.has(u) || kept.has(u) || recomputable(u, depth + 1));
     memo.set(v, ok);
     return ok;

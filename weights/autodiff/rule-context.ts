@@ -12,6 +12,13 @@ import type { Attrs, GradEmitter, GradOptions } from './grad-emitter.ts';
 /** A VJP rule: cotangents of the outputs in, cotangents of the inputs out. */
 export type Rule = (c: VjpContext) => readonly (string | undefined)[];
 
+/**
+ * The context of one rule call.
+ *
+ * @example
+ * // Sin: dX = dY·cos X
+ * export const sin: Rule = (c) => [c.emit('Mul', [c.gy(0)!, c.emit('Cos', [c.x(0)])])];
+ */
 export class VjpContext {
   constructor(
     private readonly e: GradEmitter,

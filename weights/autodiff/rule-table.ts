@@ -14,6 +14,7 @@ import * as norm from './rules/norm.ts';
 import * as red from './rules/reduce.ts';
 import * as shape from './rules/shape.ts';
 
+/** A rule, no gradient at all ('zero'), or known and not handled ('unsupported'). */
 export type RuleEntry = Rule | 'zero' | 'unsupported';
 
 const zero = [

@@ -64,6 +64,7 @@ export const parseEinsum = (eq: string, nIn: number): { ins: string[]; out: stri
   return { ins, out: (ins.some((s) => s.includes('.')) ? '.' : '') + once };
 };
 
+/** Inference rules for network ops, keyed by op type. */
 export const nnShapeRules: Record<string, InferRule> = {
   MatMul: (_n, [a, b]) => {
     if (!a?.shape || !b?.shape) return [{ elem: a?.elem ?? 0 }];

@@ -74,6 +74,7 @@ const sliceLen = (dim: Dim, start: number, end: Dim, step: number): Dim => {
   return Math.max(0, Math.ceil((e - s) / step));
 };
 
+/** Inference rules for elementwise, shape and constant ops, keyed by op type. */
 export const shapeRules: Record<string, InferRule> = {
   Add: arith((x, y) => (typeof x === 'number' && typeof y === 'number' ? x + y : addDim(x, y))),
   Sub: arith((x, y) => (typeof x === 'number' && typeof y === 'number' ? x - y : sameDim(x, y) ? 0 : y === 0 ? x : null)),

@@ -7,10 +7,14 @@
  *     a1111      { "string_to_param.*": F32[n, dim] }  __metadata__ { "name": token, "step": "N" }
  *
  * Reading tells the layout from the keys, the way diffusers' and A1111's loaders do; a bare [dim] tensor is one
- * vector. SDXL pairs `{clip_l, clip_g}` and pickled `.pt`/`.bin` files get clear refusals.
+ * vector. `torch.save` files (`.pt`/`.bin`: A1111's and the official repo's dicts, diffusers' one-key dict) are
+ * read too, through a restricted unpickler. SDXL pairs `{clip_l, clip_g}`, legacy pickles and PNG embeddings get
+ * clear refusals.
  */
 import { PipelineError } from '../../pipeline/errors.ts';
-import { readSafetensors, writeSafetensors, type SafetensorsEntry } from './safetensors.ts';
+import { readSafetensors, writeSafetensors } from './safetensors.ts';
+import { TorchTensor, torchLoad } from './torch-load.ts';
+import { PyObject } from './unpickle.ts';
 
 /** Which tool's key layout a file uses. */
 export type EmbeddingLayout = 'diffusers' | 'kohya' | 'a1111';
@@ -51,62 +55,100 @@ export const tokenFromFileName = (fileName: string): string => {
 
 const startsWith = (bytes: Uint8Array, magic: number[]) => magic.every((b, i) => bytes[i] === b);
 
-/** Refuses containers that are not safetensors, saying what they are. */
-const refuseForeign = (bytes: Uint8Array, fileName: string) => {
-  const convert = 'convert it to safetensors (e.g. with safetensors.torch.save_file) and load that';
-  if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04]))
-    throw bad(`${fileName} is a PyTorch (torch.save zip) file; pseudoword reads only safetensors embeddings: ${convert}`);
-  if (startsWith(bytes, [0x80]) && bytes[1] !== undefined && bytes[1] <= 5)
-    throw bad(`${fileName} is a pickled PyTorch file; pseudoword reads only safetensors embeddings: ${convert}`);
-  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47]) || startsWith(bytes, [0x52, 0x49, 0x46, 0x46]))
-    throw bad(`${fileName} is an image (an A1111 PNG/WebP embedding?); pseudoword reads only safetensors embeddings: ${convert}`);
+/** The tensor an embedding file holds, found in either container, before checks. */
+interface Found {
+  key: string;
+  shape: number[];
+  vectors(): Float32Array;
+  layout: EmbeddingLayout;
+  /** the token the file names (diffusers key, A1111 name); undefined → the file name */
+  token?: string;
+  step?: number;
+}
+
+const parseStep = (s: unknown): number | undefined => {
+  const n = typeof s === 'string' ? Number(s) : s;
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 };
 
-const parseStep = (s: string | undefined): number | undefined => {
-  const n = s === undefined ? NaN : Number(s);
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-};
-
-/** The one tensor that holds the vectors, and the layout its key says. */
-const pickTensor = (tensors: SafetensorsEntry[], fileName: string): { entry: SafetensorsEntry; layout: EmbeddingLayout } => {
-  const names = tensors.map((t) => t.name);
-  if (names.includes('clip_l') || names.includes('clip_g'))
+/** The key holding the vectors among a file's keys, and the layout it says (as diffusers' and A1111's loaders). */
+const pickKey = (keys: string[], fileName: string): { key: string; layout: EmbeddingLayout } => {
+  if (keys.includes('clip_l') || keys.includes('clip_g'))
     throw bad(`${fileName} is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet`);
-  const kohya = tensors.find((t) => t.name === KOHYA_KEY);
-  if (kohya) return { entry: kohya, layout: 'kohya' };
+  if (keys.includes(KOHYA_KEY)) return { key: KOHYA_KEY, layout: 'kohya' };
   // A flattened A1111/official dict may also carry string_to_token.* (an int id): only the params matter.
-  const params = tensors.filter((t) => t.name.startsWith('string_to_param.'));
-  if (params.length > 1) throw bad(`${fileName} holds ${params.length} string_to_param tensors (${params.map((t) => t.name).join(', ')}); expected one`);
-  if (params.length === 1) return { entry: params[0], layout: 'a1111' };
-  if (tensors.length === 1) return { entry: tensors[0], layout: 'diffusers' };
-  if (tensors.length === 0) throw bad(`${fileName} holds no tensors`);
-  const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? ', …' : '');
-  throw bad(`${fileName} holds ${tensors.length} tensors (${shown}); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')`);
+  const params = keys.filter((k) => k.startsWith('string_to_param.'));
+  if (params.length > 1) throw bad(`${fileName} holds ${params.length} string_to_param tensors (${params.join(', ')}); expected one`);
+  if (params.length === 1) return { key: params[0], layout: 'a1111' };
+  if (keys.length === 1) return { key: keys[0], layout: 'diffusers' };
+  if (keys.length === 0) throw bad(`${fileName} holds no tensors`);
+  const shown = keys.slice(0, 5).join(', ') + (keys.length > 5 ? ', …' : '');
+  throw bad(`${fileName} holds ${keys.length} tensors (${shown}); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')`);
+};
+
+const fromSafetensors = (bytes: Uint8Array, fileName: string): Found => {
+  const file = readSafetensors(bytes, fileName);
+  const byName = new Map(file.tensors.map((t) => [t.name, t]));
+  const { key, layout } = pickKey([...byName.keys()], fileName);
+  const token = layout === 'diffusers' ? key : layout === 'a1111' ? file.metadata.name : undefined;
+  return { key, shape: byName.get(key)!.shape, vectors: () => file.float32(key), layout, token, step: parseStep(file.metadata.step) };
+};
+
+/** A torch.save file: a bare tensor, a one-key dict, or A1111's / the official repo's dict. */
+const fromTorch = (bytes: Uint8Array, fileName: string): Found => {
+  const data = torchLoad(bytes, fileName);
+  const found = (key: string, t: unknown, layout: EmbeddingLayout, token?: string, step?: number): Found => {
+    if (!(t instanceof TorchTensor) || !(t.values instanceof Float32Array)) throw bad(`${fileName}: '${key}' is not a float tensor`);
+    return { key, shape: t.shape, vectors: () => t.values as Float32Array, layout, token, step };
+  };
+  if (data instanceof TorchTensor) return found('tensor', data, 'diffusers');
+  if (!(data instanceof Map)) throw bad(`${fileName} holds neither a tensor nor a dict of tensors`);
+  if (data.has('string_to_param')) {
+    // A1111 saves a dict; the official repo an nn.ParameterDict, whose tensors sit in its state's _parameters.
+    let params = data.get('string_to_param');
+    if (params instanceof PyObject && params.state instanceof Map) params = params.state.get('_parameters');
+    if (!(params instanceof Map) || params.size !== 1) throw bad(`${fileName}: string_to_param does not hold exactly one tensor`);
+    const [[name, t]] = [...params];
+    const token = typeof data.get('name') === 'string' ? data.get('name') : undefined;
+    return found(`string_to_param.${name}`, t, 'a1111', token, parseStep(data.get('step')));
+  }
+  const { key, layout } = pickKey([...data.keys()].map(String), fileName);
+  return found(key, data.get(key), layout, layout === 'diffusers' ? key : undefined);
+};
+
+/** Which container the bytes are, refusing the ones pseudoword cannot read with what to do instead. */
+const findTensor = (bytes: Uint8Array, fileName: string): Found => {
+  // A safetensors header is JSON, so byte 8 is '{' (its length field may start with any byte, 0x80 included).
+  if (bytes[8] === 0x7b) return fromSafetensors(bytes, fileName);
+  if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04])) return fromTorch(bytes, fileName);
+  const convert = 'convert it to safetensors (e.g. with safetensors.torch.save_file) and load that';
+  if (startsWith(bytes, [0x80]) && bytes[1] !== undefined && bytes[1] <= 5)
+    throw bad(`${fileName} is a legacy (pre-1.6) PyTorch file, which pseudoword cannot read: ${convert}`);
+  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47]) || startsWith(bytes, [0x52, 0x49, 0x46, 0x46]))
+    throw bad(`${fileName} is an image (an A1111 PNG/WebP embedding?), which pseudoword cannot read: ${convert}`);
+  return fromSafetensors(bytes, fileName);
 };
 
 /**
- * Reads a textual-inversion embedding file (diffusers, kohya or A1111 layout, safetensors) into float32 vectors.
+ * Reads a textual-inversion embedding file — diffusers, kohya or A1111 layout, as safetensors or as a torch.save
+ * `.pt`/`.bin` — into float32 vectors.
  * @example
  * const e = readEmbedding(bytes, { fileName: 'learned_embeds.safetensors' });
  * [e.token, e.count, e.dim, e.layout] // ['<cat-toy>', 1, 768, 'diffusers']
  */
 export const readEmbedding = (bytes: Uint8Array, { fileName, token }: ReadEmbeddingOptions): ReadEmbedding => {
-  refuseForeign(bytes, fileName);
-  const file = readSafetensors(bytes, fileName);
-  const { entry, layout } = pickTensor(file.tensors, fileName);
-  if (entry.shape.length < 1 || entry.shape.length > 2)
-    throw bad(`${fileName}: tensor '${entry.name}' has shape [${entry.shape.join(', ')}]; an embedding is [vectors, width] or [width]`);
-  const [count, dim] = entry.shape.length === 1 ? [1, entry.shape[0]] : entry.shape;
-  if (count < 1 || dim < 1) throw bad(`${fileName}: tensor '${entry.name}' has shape [${entry.shape.join(', ')}], which holds no vector`);
-  const vectors = file.float32(entry.name);
+  const f = findTensor(bytes, fileName);
+  if (f.shape.length < 1 || f.shape.length > 2)
+    throw bad(`${fileName}: tensor '${f.key}' has shape [${f.shape.join(', ')}]; an embedding is [vectors, width] or [width]`);
+  const [count, dim] = f.shape.length === 1 ? [1, f.shape[0]] : f.shape;
+  if (count < 1 || dim < 1) throw bad(`${fileName}: tensor '${f.key}' has shape [${f.shape.join(', ')}], which holds no vector`);
+  const vectors = f.vectors();
   const nonFinite = vectors.findIndex((v) => !Number.isFinite(v));
   if (nonFinite >= 0)
-    throw bad(`${fileName}: vector ${Math.floor(nonFinite / dim)} of '${entry.name}' holds ${vectors[nonFinite]} at index ${nonFinite % dim}`);
-  const named = layout === 'diffusers' ? entry.name : layout === 'a1111' ? file.metadata.name ?? tokenFromFileName(fileName) : tokenFromFileName(fileName);
-  const chosen = token ?? named;
+    throw bad(`${fileName}: vector ${Math.floor(nonFinite / dim)} of '${f.key}' holds ${vectors[nonFinite]} at index ${nonFinite % dim}`);
+  const chosen = token ?? f.token ?? tokenFromFileName(fileName);
   if (chosen.trim() === '') throw bad(`${fileName}: the embedding's token is empty; pass a token`);
-  const step = parseStep(file.metadata.step);
-  return { token: chosen, vectors, count, dim, layout, ...(step !== undefined ? { step } : {}) };
+  return { token: chosen, vectors, count, dim, layout: f.layout, ...(f.step !== undefined ? { step: f.step } : {}) };
 };
 
 /**

@@ -111,7 +111,8 @@ export const readSafetensors = (bytes: Uint8Array, what = 'safetensors file'): S
   const dataLength = bytes.byteLength - dataStart;
   const tensors = Object.entries(json)
     .filter(([k]) => k !== '__metadata__')
-    .map(([k, v]) => parseEntry(k, v, dataLength, what));
+    .map(([k, v]) => parseEntry(k, v, dataLength, what))
+    .sort((a, b) => a.begin - b.begin); // file order: JSON.parse moves integer-like names to the front
   const byName = new Map(tensors.map((t) => [t.name, t]));
   return {
     metadata: parseMetadata(json.__metadata__, what),

@@ -4,6 +4,7 @@
  */
 import type { Rule } from '../rule-context.ts';
 
+// dA = dY, dB = dY
 export const add: Rule = (c) => [c.gy(0), c.gy(0)];
 
 // dA = dY, dB = −dY
@@ -27,15 +28,17 @@ export const pow: Rule = (c) => {
   const k = c.values(b);
   let dA: string | undefined;
   if (c.needs(0)) {
-    const b1 = k?.length === 1 && k[0] === 2 ? c.emit('Mul', [a, c.scalar(2, a)])
+    const bf = c.castLike(b, a); // the exponent may be an integer tensor
+    const d = k?.length === 1 && k[0] === 2 ? c.emit('Mul', [a, c.scalar(2, a)])
       : k?.length === 1 && k[0] === 1 ? undefined
-      : c.emit('Mul', [c.castLike(b, a), c.emit('Pow', [a, c.emit('Sub', [b, c.scalar(1, b)])])]);
-    dA = b1 ? c.emit('Mul', [g, b1]) : g;
+      : c.emit('Mul', [bf, c.emit('Pow', [a, c.emit('Sub', [bf, c.scalar(1, a)])])]);
+    dA = d ? c.emit('Mul', [g, d]) : g;
   }
   const dB = c.needs(1) ? c.emit('Mul', [c.emit('Mul', [g, c.y(0)]), c.emit('Log', [a])]) : undefined;
   return [dA, dB];
 };
 
+// dX = −dY
 export const neg: Rule = (c) => [c.emit('Neg', [c.gy(0)!])];
 
 // dX = dY / (2Y)
@@ -79,7 +82,9 @@ const pick = (cmp: 'GreaterOrEqual' | 'LessOrEqual'): Rule => (c) => {
     c.needs(1) ? c.emit('Where', [m, zero, c.gy(0)!]) : undefined,
   ];
 };
+/** Max of two inputs. */
 export const max = pick('GreaterOrEqual');
+/** Min of two inputs. */
 export const min = pick('LessOrEqual');
 
 // Where(C, A, B): dA = Where(C, dY, 0), dB = Where(C, 0, dY); none for the condition.

@@ -111,7 +111,8 @@ export const slice: Rule = (c) => {
   const starts = input(1, 'starts');
   const ends = input(2, 'ends');
   if (!starts || !ends) c.fail('with starts/ends of unknown length');
-  const axes = c.opset >= 10 && c.x(3) ? c.values(c.x(3)) : c.opset < 10 ? c.attr<number[] | undefined>('axes', undefined) ?? starts!.map((_, k) => k) : starts!.map((_, k) => k);
+  const all = starts!.map((_, k) => k);
+  const axes = c.opset < 10 ? c.attr<number[]>('axes', all) : c.x(3) ? c.values(c.x(3)) : all;
   const steps = c.opset >= 10 && c.x(4) ? c.values(c.x(4)) : undefined;
   if (!axes) c.fail('with axes known only at run time');
   if (c.x(4) && (!steps || steps.some((s) => s !== 1))) c.fail('with steps other than 1');
@@ -141,6 +142,7 @@ export const cast: Rule = (c) => {
   return [c.elem(g) === e ? g : c.emit('Cast', [g], { to: e })];
 };
 
+// dX = dY
 export const identity: Rule = (c) => [c.gy(0)];
 
 // Inference-mode Dropout is the identity; training mode would need the mask (output 1).

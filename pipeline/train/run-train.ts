@@ -1,0 +1,96 @@
+/**
+ * train: images → decode → crop → vae-encode (cached, with mirrors) →
+ *        [ sample batch + template → add noise → train step (one graph: vectors → text encoder → UNet → loss →
+ *          gradient) → optimizer → loss frame → every N: validate (generate with the current vectors) / checkpoint ]
+ *        × steps — a feedback loop: each step's state is fed back as the next step's input.
+ * Unsubscribing stops it between two steps; files already written stay as they are.
+ */
+import { concat, concatMap, defer, EMPTY, expand, filter, from, lastValueFrom, map, mergeMap, of, pipe, switchMap, tap, toArray, type Observable, type OperatorFunction } from 'rxjs';
+import { PipelineError } from '../errors.ts';
+import type { Frame } from '../frames.ts';
+import type { SdModel } from '../../weights/model-folder.ts';
+import type { Model } from '../../weights/onnx/proto.ts';
+import type { Session, SessionFactory } from '../../weights/session.ts';
+import { prepareTextEncoder, withEmbeddings, type PrepareOptions } from '../../weights/embeddings/with-embeddings.ts';
+import { encodeLatents, type ImageFile } from '../../stages/encode-latents.ts';
+import { trainStep } from '../../stages/train-step.ts';
+import { validate } from '../../stages/validate.ts';
+import { saveCheckpoint } from '../../stages/save-checkpoint.ts';
+import { adamwInit } from './adamw.ts';
+import { fingerprint, readCheckpointState, stateFileName, type CheckpointIdentity } from './checkpoint-files.ts';
+import { addPlaceholder, createDdim, loadStepGraph, resolveSettings, templatesFor, type TrainContext } from './train-context.ts';
+import type { TrainRequest } from './train-request.ts';
+import { stateEvent, type TrainEvent, type TrainState } from './train-state.ts';
+
+export interface TrainDeps {
+  openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
+  factory: SessionFactory;
+  /** Opens a built graph whose external initializers live in the model folder (see adapters/graph-session.ts). */
+  openGraph(graph: Model, source: (initializer: string, location: string) => string, device: 'cpu' | 'cuda'): Promise<Session>;
+  readImages(dir: string): Promise<ImageFile[]>;
+  /** Writes files atomically into the run's output folder; returns their paths. */
+  writeFiles(dir: string, files: Record<string, Uint8Array>): Promise<string[]>;
+  readFile(path: string): Promise<Uint8Array | undefined>;
+  textEncoderOptions?: (model: SdModel) => PrepareOptions;
+  newRunId?(): string;
+}
+
+/** Runs state events through `op`, passing frames by. */
+const onStates = (op: OperatorFunction<TrainState, TrainEvent>): OperatorFunction<TrainEvent, TrainEvent> =>
+  concatMap((e) => (e.kind === 'state' ? of(e.state).pipe(op) : of(e)));
+
+const setup = async (request: TrainRequest, deps: TrainDeps, description: unknown) => {
+  const runId = deps.newRunId?.() ?? crypto.randomUUID();
+  const model = await deps.openModel(request.model, request.device);
+  if (!(await model.has('vae_encoder'))) throw new PipelineError('bad_model', `'${model.files.root}' has no vae_encoder/model.onnx; training needs it to encode the images`);
+  const images = await deps.readImages(request.images);
+  if (!images.length) throw new PipelineError('bad_request', `images: '${request.images}' holds no PNG, JPEG or WebP files`);
+  const { graph, tableRows, dim, tableVectors } = await loadStepGraph(model);
+  const step = await deps.openGraph(graph, (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`), request.device);
+  const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
+  const resolution = request.resolution ?? model.info.resolution;
+  const channels = model.info.latentChannels;
+  const latents = await lastValueFrom(
+    from(images).pipe(encodeLatents(await model.session('vae_encoder'), { resolution, channels, minSide: Math.min(64, resolution / 2) }), toArray()),
+  );
+  const h = resolution / model.info.vaeScale;
+  const ddim = createDdim(model.scheduler);
+  const ctx: TrainContext = {
+    runId, request, model, step, tokenizer, tokens, tokenIds, dim, initVectors, latents, latentDims: [channels, h, h], ddim,
+    templates: templatesFor(request.property), settings: resolveSettings(request, description, ddim.alphasCumprod.length),
+    lr: request.scaleLr ? request.lr * request.batch * request.accumulate : request.lr,
+  };
+  const id: CheckpointIdentity = {
+    token: request.token, count: tokens.length, dim, seed: request.seed,
+    model: await fingerprint((await model.files.readBytes('text_encoder/model.onnx'))!, (await model.files.readBytes('unet/model.onnx'))!),
+  };
+  const saved = request.resume ? await deps.readFile(`${request.out}/${stateFileName}`) : undefined;
+  if (request.resume && !saved) throw new PipelineError('not_found', `resume: no ${stateFileName} in '${request.out}'`);
+  const state0: TrainState = saved ? readCheckpointState(saved, id) : { step: 0, vectors: initVectors, optimizer: adamwInit(initVectors.length) };
+  const encoder = prepareTextEncoder(model, deps.factory, deps.textEncoderOptions?.(model));
+  const withVectors = (vectors: Float32Array) => withEmbeddings(model, [{ token: request.token, vectors, count: tokens.length, dim }], deps.factory, { encoder });
+  return { ctx, id, state0, withVectors };
+};
+
+/** A training run as a stream of frames: loss per step, previews, validation, checkpoints, then done. */
+export const runTrain = (request: TrainRequest, deps: TrainDeps, description?: unknown): Observable<Frame> =>
+  defer(() => setup(request, deps, description)).pipe(
+    switchMap(({ ctx, id, state0, withVectors }) => {
+      let last = state0;
+      const write = (files: Record<string, Uint8Array>) => deps.writeFiles(request.out, files);
+      const oneStep = pipe(trainStep(ctx), onStates(validate(ctx, withVectors)), onStates(saveCheckpoint(ctx, id, write)));
+      const loop = of(stateEvent(state0)).pipe(
+        expand((e: TrainEvent) => (e.kind === 'state' && e.state.step < request.steps ? of(e.state).pipe(oneStep) : EMPTY), 1),
+        tap((e) => e.kind === 'state' && (last = e.state)),
+        filter((e): e is Extract<TrainEvent, { kind: 'frame' }> => e.kind === 'frame'),
+        map((e) => e.frame),
+      );
+      const start: Frame = { type: 'progress', runId: ctx.runId, step: state0.step, of: request.steps, phase: 'train', elapsedMs: 0 };
+      const done = defer(() => of<Frame>({
+        type: 'done', runId: ctx.runId,
+        summary: { steps: last.step, token: request.token, vectors: ctx.tokens.length, loss: last.last?.loss ?? null, best: last.best ?? null, out: request.out },
+      }));
+      return concat(of(start), loop, done);
+    }),
+    mergeMap((f) => [f]),
+  );

@@ -1,0 +1,92 @@
+/**
+ * Everything a training run sets up once: the model, the one-graph training step session, the tokenizer with the
+ * placeholder tokens, the initial vectors, the images encoded to latent distributions (cached: the VAE encoder
+ * runs once per image and flip), and the run's settings resolved from request + pipeline description.
+ */
+import { PipelineError } from '../errors.ts';
+import { createDdim, type Ddim } from '../numerics/ddim.ts';
+import type { SdModel } from '../../weights/model-folder.ts';
+import { decodeModel, type Model } from '../../weights/onnx/proto.ts';
+import { readTensorProto } from '../../weights/onnx/tensor-proto.ts';
+import { injectVectors } from '../../weights/embeddings/inject-vectors.ts';
+import { vectorTokens } from '../../weights/embeddings/expand-prompt.ts';
+import { copyTokenizer } from '../../weights/embeddings/with-embeddings.ts';
+import { buildTrainGraph } from '../../weights/train-graph.ts';
+import type { Session } from '../../weights/session.ts';
+import type { ClipTokenizer } from '../../weights/tokenizer/clip-tokenizer.ts';
+import type { TrainRequest } from './train-request.ts';
+import { trainPipelineDescription, type TrainPipelineDescription } from './train-pipeline.ts';
+import { objectTemplates, styleTemplates } from './templates.ts';
+
+/** One training image after the VAE: the latent distribution N(mean, std²) of the image and of its mirror. */
+export interface CachedLatent {
+  readonly name: string;
+  readonly caption?: string;
+  readonly mean: [Float32Array, Float32Array];
+  readonly std: [Float32Array, Float32Array];
+}
+
+export interface TrainContext {
+  readonly runId: string;
+  readonly request: TrainRequest;
+  readonly model: SdModel;
+  readonly step: Session;
+  readonly tokenizer: ClipTokenizer;
+  /** The placeholder tokens (`tok`, `tok_1`, …) and their ids (tableRows, tableRows+1, …). */
+  readonly tokens: string[];
+  readonly tokenIds: number[];
+  readonly dim: number;
+  readonly initVectors: Float32Array;
+  readonly latents: CachedLatent[];
+  readonly latentDims: [number, number, number];
+  readonly ddim: Ddim;
+  readonly templates: readonly string[];
+  readonly settings: Required<Omit<TrainPipelineDescription, 'kind'>>;
+  readonly lr: number;
+}
+
+/** Resolves request flags and an optional description into the stage settings. */
+export const resolveSettings = (r: TrainRequest, description: unknown, trainSteps: number): TrainContext['settings'] => {
+  const d = trainPipelineDescription.parse(description ?? {});
+  return {
+    timesteps: d.timesteps ?? { use: 'uniform', min: 0, max: trainSteps },
+    lossWeighting: d.lossWeighting ?? (r.minSnrGamma > 0 ? { use: 'min-snr', gamma: r.minSnrGamma } : { use: 'uniform' }),
+    optimizer: d.optimizer ?? { use: 'adamw' },
+    augment: d.augment ?? { flipProbability: r.flipProbability },
+  };
+};
+
+/** The component graphs composed into the training step. */
+export const loadStepGraph = async (model: SdModel): Promise<{ graph: Model; tableRows: number; dim: number; tableVectors: (ids: number[]) => Float32Array }> => {
+  const teBytes = await model.files.readBytes('text_encoder/model.onnx');
+  const unetBytes = await model.files.readBytes('unet/model.onnx');
+  if (!teBytes || !unetBytes) throw new PipelineError('bad_model', `'${model.files.root}' lacks text_encoder/model.onnx or unet/model.onnx`);
+  const te = injectVectors(decodeModel(teBytes));
+  const tableProto = te.model.graph.initializers.find((t) => t.name === te.table)!;
+  const table = readTensorProto(tableProto, (loc, off, len) => model.files.readRange(`text_encoder/${loc}`, off, len));
+  const tableVectors = (ids: number[]) => {
+    const out = new Float32Array(ids.length * te.dim);
+    const data = table.dtype === 'float32' ? (table.data as Float32Array) : Float32Array.from(table.data as ArrayLike<number>);
+    ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
+    return out;
+  };
+  return { graph: buildTrainGraph(te.model, decodeModel(unetBytes)), tableRows: te.tableRows, dim: te.dim, tableVectors };
+};
+
+/** Adds the placeholder tokens and returns the vectors' starting values: the init phrase spread over them. */
+export const addPlaceholder = (base: ClipTokenizer, r: TrainRequest, tableRows: number, tableVectors: (ids: number[]) => Float32Array) => {
+  if (base.vocabSize !== tableRows)
+    throw new PipelineError('bad_model', `the tokenizer has ${base.vocabSize} tokens but the text encoder's table has ${tableRows} rows; cannot add tokens`);
+  const tokenizer = copyTokenizer(base);
+  const tokens = vectorTokens(r.token, r.vectors);
+  for (const t of tokens) if (tokenizer.idOf(t) !== undefined) throw new PipelineError('bad_embedding', `the token '${t}' already exists in the tokenizer; choose another --token`);
+  const tokenIds = tokenizer.addTokens(tokens);
+  const initIds = tokenizer.encode(r.init);
+  if (!initIds.length) throw new PipelineError('bad_request', `init: '${r.init}' has no tokens`);
+  // A phrase spreads over the vectors: vector i starts as the embedding of init token ⌊i·k/n⌋ (n vectors, k tokens).
+  const initVectors = tableVectors(tokens.map((_, i) => initIds[Math.floor((i * initIds.length) / tokens.length)]));
+  return { tokenizer, tokens, tokenIds, initVectors };
+};
+
+export const templatesFor = (property: 'object' | 'style') => (property === 'style' ? styleTemplates : objectTemplates);
+export { createDdim };

@@ -1,0 +1,32 @@
+/**
+ * Values flowing through the training loop. The loop is a feedback: a `TrainState` goes through a step and
+ * comes back as the next one; frames leave on the side. A state is immutable: every step makes new arrays, so a
+ * frame or a validation pass can hold one while training goes on.
+ */
+import type { Frame } from '../frames.ts';
+import type { AdamWState } from './adamw.ts';
+
+export interface TrainState {
+  /** Optimizer updates done. */
+  readonly step: number;
+  /** The learned vectors, row-major [count, dim]. */
+  readonly vectors: Float32Array;
+  readonly optimizer: AdamWState;
+  /** Numbers of the last step (absent before the first). */
+  readonly last?: { loss: number; lr: number; gradNorm: number };
+  /** Best deterministic validation loss so far. */
+  readonly best?: { step: number; loss: number };
+}
+
+/** What the loop emits: the next state (fed back) or a frame (sent out). */
+export type TrainEvent = { readonly kind: 'state'; readonly state: TrainState } | { readonly kind: 'frame'; readonly frame: Frame };
+
+export const stateEvent = (state: TrainState): TrainEvent => ({ kind: 'state', state });
+export const frameEvent = (frame: Frame): TrainEvent => ({ kind: 'frame', frame });
+
+/** L2 norm of a vector. */
+export const norm = (a: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+};

@@ -1,0 +1,24 @@
+import { concatMap, defer, mergeMap, of, type Observable, type OperatorFunction } from 'rxjs';
+import { checkpointFiles, type CheckpointIdentity } from '../pipeline/train/checkpoint-files.ts';
+import type { TrainContext } from '../pipeline/train/train-context.ts';
+import { frameEvent, stateEvent, type TrainEvent, type TrainState } from '../pipeline/train/train-state.ts';
+
+/** Writes files atomically under the run's output folder; returns the written paths. */
+export type WriteFiles = (files: Record<string, Uint8Array>) => Promise<string[]>;
+
+/**
+ * Every `saveEvery` steps and at the last: the embedding (per-step copy + latest) and the training state, each
+ * file written atomically, then a `checkpoint` frame. The state passes on unchanged.
+ */
+export const saveCheckpoint = (ctx: TrainContext, id: CheckpointIdentity, write: WriteFiles): OperatorFunction<TrainState, TrainEvent> =>
+  concatMap((s: TrainState): Observable<TrainEvent> => {
+    const r = ctx.request;
+    const final = s.step === r.steps;
+    if (!final && !(r.saveEvery > 0 && s.step % r.saveEvery === 0)) return of(stateEvent(s));
+    return defer(async () => {
+      const files = checkpointFiles(s, id, r.layout, final);
+      const paths = await write(files);
+      const bytes = Object.values(files).reduce((n, b) => n + b.byteLength, 0);
+      return [frameEvent({ type: 'checkpoint', runId: ctx.runId, step: s.step, files: paths, bytes }), stateEvent(s)];
+    }).pipe(mergeMap((e) => e));
+  });

@@ -1,0 +1,54 @@
+import { concatMap, pipe, type OperatorFunction } from 'rxjs';
+import { PipelineError } from '../pipeline/errors.ts';
+import type { Frame } from '../pipeline/frames.ts';
+import { adamwStep } from '../pipeline/train/adamw.ts';
+import { learningRate } from '../pipeline/train/lr-schedule.ts';
+import { sampleBatch } from '../pipeline/train/sample-batch.ts';
+import { sgdStep } from '../pipeline/train/sgd.ts';
+import type { TrainContext } from '../pipeline/train/train-context.ts';
+import { frameEvent, norm, stateEvent, type TrainEvent, type TrainState } from '../pipeline/train/train-state.ts';
+import { trainInputs, trainOutputs } from '../weights/train-graph.ts';
+import { tensor } from '../weights/tensor.ts';
+import { previewFrames } from './training-preview.ts';
+
+/**
+ * One optimizer update: `accumulate` micro-batches, each one onnxruntime run returning the loss and
+ * ∂loss/∂vectors; the mean gradient (clipped to `clipGradNorm`) goes to AdamW (or SGD). Emits the `loss` frame,
+ * x̂₀ previews when due, then the next state (which the loop feeds back). A NaN or infinite loss stops the run
+ * before anything is updated, so the last checkpoint stays the last good one.
+ */
+export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, TrainEvent> =>
+  pipe(
+  concatMap(async (s: TrainState): Promise<TrainEvent[]> => {
+    const r = ctx.request;
+    const vectors = tensor('float32', [ctx.tokens.length, ctx.dim], s.vectors);
+    const timestepInfo = ctx.step.inputs.find((i) => i.name === trainInputs.timestep)!;
+    const grad = new Float32Array(s.vectors.length);
+    let loss = 0;
+    let preview: Frame[] = [];
+    for (let micro = 0; micro < r.accumulate; micro++) {
+      const batch = sampleBatch(ctx, r.seed, s.step, micro, timestepInfo);
+      const out = await ctx.step.run({ ...batch.feeds, [trainInputs.vectors]: vectors });
+      const l = (out[trainOutputs.loss].data as Float32Array)[0];
+      if (!Number.isFinite(l)) throw new PipelineError('numeric', `the loss became ${l} at step ${s.step + 1}; training stopped, the last checkpoint is kept. Lower --lr?`, { step: s.step + 1 });
+      loss += l / r.accumulate;
+      const g = out[trainOutputs.grad].data as Float32Array;
+      for (let i = 0; i < grad.length; i++) grad[i] += g[i] / r.accumulate;
+      const due = r.previewEvery > 0 && (s.step + 1) % r.previewEvery === 0;
+      if (micro === 0 && due) preview = await previewFrames(ctx, s.step + 1, batch.first, out[trainOutputs.prediction].data as Float32Array);
+    }
+    const gradNorm = norm(grad);
+    if (!Number.isFinite(gradNorm)) throw new PipelineError('numeric', `the gradient became ${gradNorm} at step ${s.step + 1}; training stopped, the last checkpoint is kept`);
+    if (r.clipGradNorm > 0 && gradNorm > r.clipGradNorm) for (let i = 0; i < grad.length; i++) grad[i] *= r.clipGradNorm / gradNorm;
+    const lr = learningRate(r.schedule, ctx.lr, s.step, r.steps, r.warmup);
+    const params = Float32Array.from(s.vectors);
+    const opt = ctx.settings.optimizer;
+    const optimizer = opt.use === 'sgd'
+      ? sgdStep(params, grad, s.optimizer, lr, opt.momentum)
+      : adamwStep(params, grad, s.optimizer, lr, { beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay });
+    const next: TrainState = { ...s, step: s.step + 1, vectors: params, optimizer, last: { loss, lr, gradNorm } };
+    const lossFrame: Frame = { type: 'loss', runId: ctx.runId, step: next.step, loss, lr, gradNorm, embeddingNorm: norm(params) };
+    return [frameEvent(lossFrame), ...preview.map(frameEvent), stateEvent(next)];
+  }),
+  concatMap((events) => events),
+  );

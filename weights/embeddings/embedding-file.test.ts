@@ -1,0 +1,100 @@
+import { describe, expect, test } from 'bun:test';
+import { PipelineError } from '../../pipeline/errors.ts';
+import { readEmbedding, tokenFromFileName, writeEmbedding } from './embedding-file.ts';
+import { readSafetensors, writeSafetensors } from './safetensors.ts';
+
+const vectors = Float32Array.from({ length: 2 * 4 }, (_, i) => (i - 3) / 8);
+const embedding = { token: '<cat-toy>', vectors, count: 2, dim: 4 };
+/** The header JSON of a written file, padding stripped. */
+const headerOf = (bytes: Uint8Array) => new TextDecoder().decode(bytes.subarray(8, 8 + bytes[0] + 256 * bytes[1])).trimEnd();
+
+const errorOf = (f: () => unknown): PipelineError => {
+  try {
+    f();
+  } catch (e) {
+    return e as PipelineError;
+  }
+  throw new Error('expected an error');
+};
+
+describe('writing embedding files', () => {
+  test('writes the diffusers layout: one tensor named by the token, metadata format pt', () => {
+    const bytes = writeEmbedding(embedding);
+    expect(headerOf(bytes)).toBe('{"__metadata__":{"format":"pt"},"<cat-toy>":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}');
+    const back = readEmbedding(bytes, { fileName: 'learned_embeds.safetensors' });
+    expect(back).toEqual({ ...embedding, layout: 'diffusers' });
+  });
+
+  test('writes the kohya layout: emb_params alone, the token taken from the file name on reading', () => {
+    const bytes = writeEmbedding(embedding, 'kohya');
+    expect(headerOf(bytes)).toBe('{"emb_params":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}');
+    expect(readEmbedding(bytes, { fileName: 'models/embeddings/cat-toy.safetensors' })).toEqual({ ...embedding, token: 'cat-toy', layout: 'kohya' });
+    expect(readEmbedding(bytes, { fileName: 'x.safetensors', token: '<ct>' }).token).toBe('<ct>');
+  });
+
+  test('writes the A1111 layout: string_to_param.* with name and step as metadata', () => {
+    const bytes = writeEmbedding({ ...embedding, token: 'cat-toy', step: 3000 }, 'a1111');
+    expect(headerOf(bytes)).toBe('{"__metadata__":{"name":"cat-toy","step":"3000"},"string_to_param.*":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}');
+    expect(readEmbedding(bytes, { fileName: 'other-name.safetensors' })).toEqual({ ...embedding, token: 'cat-toy', step: 3000, layout: 'a1111' });
+  });
+
+  test('the files it writes are read back by the generic reader with the same values', () => {
+    const f = readSafetensors(writeEmbedding(embedding, 'a1111'));
+    expect(f.float32('string_to_param.*')).toEqual(vectors);
+  });
+
+  test('refuses vectors that do not fill count × dim', () => {
+    const e = errorOf(() => writeEmbedding({ ...embedding, count: 3 }));
+    expect([e.code, e.message]).toEqual(['bad_embedding', "embedding '<cat-toy>' has 8 values, not 3 × 4"]);
+  });
+});
+
+describe('reading embedding files written by other tools', () => {
+  test('reads a flattened A1111 dict, ignoring its string_to_token id, with the token from the file name', () => {
+    // What a .pt → safetensors conversion of {string_to_token: {"*": 265}, string_to_param: {"*": …}} holds.
+    const header = '{"string_to_param.*":{"dtype":"F16","shape":[1,2],"data_offsets":[0,4]},"string_to_token.*":{"dtype":"I64","shape":[],"data_offsets":[4,12]}}';
+    const json = new TextEncoder().encode(header.padEnd(Math.ceil(header.length / 8) * 8, ' '));
+    const bytes = new Uint8Array(8 + json.length + 12);
+    bytes[0] = json.length;
+    bytes.set(json, 8);
+    bytes.set([0x00, 0x3c, 0x00, 0xc0, 9, 1, 0, 0, 0, 0, 0, 0], 8 + json.length); // halves 1, −2; then 265
+    const e = readEmbedding(bytes, { fileName: 'style.safetensors' });
+    expect([e.token, e.count, e.dim, Array.from(e.vectors), e.layout]).toEqual(['style', 1, 2, [1, -2], 'a1111']);
+  });
+
+  test('reads a bare [dim] tensor as one vector', () => {
+    const bytes = writeSafetensors({ '<v>': { shape: [3], data: Float32Array.of(1, 2, 3) } });
+    expect(readEmbedding(bytes, { fileName: 'v.safetensors' })).toEqual({ token: '<v>', vectors: Float32Array.of(1, 2, 3), count: 1, dim: 3, layout: 'diffusers' });
+  });
+
+  test('reads a file whose header length starts with 0x80, the byte a pickle starts with', () => {
+    const header = '{"<v>":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'.padEnd(0x80, ' ');
+    const bytes = new Uint8Array(8 + 0x80 + 4);
+    bytes[0] = 0x80;
+    bytes.set(new TextEncoder().encode(header), 8);
+    bytes.set([0, 0, 0x80, 0x3f], 8 + 0x80); // 1.0f
+    expect(readEmbedding(bytes, { fileName: 'v.safetensors' }).vectors).toEqual(Float32Array.of(1));
+  });
+
+  test('takes the file name without folders or extension as a token', () => {
+    expect(['a/b/c.d.safetensors', 'C:\\emb\\x.pt', 'plain'].map(tokenFromFileName)).toEqual(['c.d', 'x', 'plain']);
+  });
+});
+
+describe('refusing embedding files it cannot use', () => {
+  const two = { shape: [1, 2], data: Float32Array.of(1, 2) };
+  const cases: Array<[string, Uint8Array, string]> = [
+    ['an SDXL pair', writeSafetensors({ clip_l: two, clip_g: two }), 'sdxl.safetensors is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet'],
+    ['several unrelated tensors', writeSafetensors({ a: two, b: two }), "sdxl.safetensors holds 2 tensors (a, b); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')"],
+    ['a torch.save zip', Uint8Array.of(0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0), 'sdxl.safetensors is a PyTorch (torch.save zip) file; pseudoword reads only safetensors embeddings: convert it to safetensors'],
+    ['a PNG embedding', Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0), 'sdxl.safetensors is an image (an A1111 PNG/WebP embedding?)'],
+    ['a three-dimensional tensor', writeSafetensors({ t: { shape: [1, 1, 2], data: Float32Array.of(1, 2) } }), "sdxl.safetensors: tensor 't' has shape [1, 1, 2]; an embedding is [vectors, width] or [width]"],
+    ['a NaN in a vector', writeSafetensors({ t: { shape: [2, 2], data: Float32Array.of(1, 2, 3, NaN) } }), "sdxl.safetensors: vector 1 of 't' holds NaN at index 1"],
+  ];
+  for (const [what, bytes, message] of cases)
+    test(`refuses ${what} with a message saying why`, () => {
+      const e = errorOf(() => readEmbedding(bytes, { fileName: 'sdxl.safetensors' }));
+      expect(e.code).toBe('bad_embedding');
+      expect(e.message.startsWith(message)).toBe(true);
+    });
+});

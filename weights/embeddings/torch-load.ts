@@ -1,0 +1,95 @@
+/**
+ * Reads a `torch.save` file (the zip format of PyTorch ≥ 1.6: `<prefix>/data.pkl` plus one raw little-endian
+ * entry per storage under `<prefix>/data/<key>`) into plain values, with tensors as `TorchTensor`. Only the
+ * tensor-rebuilding functions torch's pickler names are interpreted; nothing in the file is executed.
+ */
+import { PipelineError } from '../../pipeline/errors.ts';
+import { fromHalf } from '../half.ts';
+import { PyGlobal, unpickle } from './unpickle.ts';
+import { readZipEntries } from './zip-entries.ts';
+
+/** A tensor from a torch file: float storages decode to float32, integer ones to numbers. */
+export class TorchTensor {
+  constructor(readonly dtype: string, readonly shape: number[], readonly values: Float32Array | number[]) {}
+}
+
+interface Storage {
+  dtype: string;
+  view: DataView;
+  numel: number;
+}
+
+// torch.<Name>Storage → element size and reader (little-endian, as `byteorder` says).
+const storages: Record<string, [number, (v: DataView, at: number) => number]> = {
+  FloatStorage: [4, (v, at) => v.getFloat32(at, true)],
+  HalfStorage: [2, (v, at) => fromHalf(v.getUint16(at, true))],
+  BFloat16Storage: [2, (v, at) => new Float32Array(Uint32Array.of(v.getUint16(at, true) << 16).buffer)[0]],
+  DoubleStorage: [8, (v, at) => v.getFloat64(at, true)],
+  LongStorage: [8, (v, at) => Number(v.getBigInt64(at, true))],
+  IntStorage: [4, (v, at) => v.getInt32(at, true)],
+  ShortStorage: [2, (v, at) => v.getInt16(at, true)],
+  CharStorage: [1, (v, at) => v.getInt8(at)],
+  ByteStorage: [1, (v, at) => v.getUint8(at)],
+  BoolStorage: [1, (v, at) => v.getUint8(at)],
+};
+const floatStorages = new Set(['FloatStorage', 'HalfStorage', 'BFloat16Storage', 'DoubleStorage']);
+
+/**
+ * Loads a torch.save zip file. `what` names the file in error messages.
+ * @example
+ * const data = torchLoad(bytes, 'emb.pt') as Map<string, unknown>;
+ * data.get('string_to_param') // Map { '*' => TorchTensor }
+ */
+export const torchLoad = (bytes: Uint8Array, what: string): unknown => {
+  const bad = (m: string) => new PipelineError('bad_embedding', `${what}: ${m}`);
+  const entries = readZipEntries(bytes, what);
+  const pkl = [...entries.keys()].find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
+  if (!pkl) throw bad('a zip archive without data.pkl, not a torch.save file');
+  const prefix = pkl.slice(0, -'data.pkl'.length);
+  const entry = (name: string) => {
+    const b = entries.get(prefix + name);
+    if (b === null) throw bad(`zip entry '${prefix + name}' is compressed; torch.save never compresses, so re-save the file`);
+    return b;
+  };
+  const order = entry('byteorder');
+  if (order && new TextDecoder().decode(order).trim() !== 'little') throw bad('big-endian torch files are not supported');
+
+  const persistentLoad = (pid: unknown): Storage => {
+    // ('storage', torch.FloatStorage, key, location, numel)
+    const [kind, type, key, , numel] = pid as [string, PyGlobal, string, string, number];
+    const name = type instanceof PyGlobal ? type.path.replace(/^torch\./, '') : String(type);
+    if (kind !== 'storage' || !storages[name]) throw bad(`unsupported storage ${JSON.stringify(name)}`);
+    const data = entry(`data/${key}`);
+    if (!data || data.byteLength < numel * storages[name][0]) throw bad(`storage ${key} is missing or truncated`);
+    return { dtype: name, numel, view: new DataView(data.buffer, data.byteOffset, data.byteLength) };
+  };
+
+  const rebuild = (s: Storage, offset: number, size: number[], stride: number[]): TorchTensor => {
+    const [bytesPer, read] = storages[s.dtype];
+    const n = size.reduce((a, b) => a * b, 1);
+    const values = floatStorages.has(s.dtype) ? new Float32Array(n) : new Array<number>(n);
+    // Walk the logical indices in row-major order; the storage index follows the strides.
+    const index = new Array<number>(size.length).fill(0);
+    for (let i = 0; i < n; i++) {
+      const at = offset + index.reduce((sum, x, d) => sum + x * stride[d], 0);
+      if (at >= s.numel) throw bad(`a tensor reads past its storage (${at} ≥ ${s.numel})`);
+      values[i] = read(s.view, at * bytesPer);
+      for (let d = size.length - 1; d >= 0 && ++index[d] === size[d]; d--) index[d] = 0;
+    }
+    return new TorchTensor(s.dtype, size, values);
+  };
+
+  const call: Record<string, (...a: any[]) => unknown> = {
+    'torch._utils._rebuild_tensor_v2': rebuild,
+    'torch._utils._rebuild_tensor': rebuild,
+    'torch._utils._rebuild_parameter': (data: unknown) => data,
+    'torch._utils._rebuild_parameter_with_state': (data: unknown) => data,
+    // Tensor subclasses and tensors with Python state: rebuild the plain tensor, drop the rest.
+    'torch._tensor._rebuild_from_type_v2': (fn: PyGlobal, _type: unknown, args: unknown[]) => {
+      const f = call[fn.path];
+      if (!f) throw bad(`unsupported tensor rebuild function ${fn.path}`);
+      return f(...args);
+    },
+  };
+  return unpickle(entry('data.pkl')!, what, { call, persistentLoad });
+};
