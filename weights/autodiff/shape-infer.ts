@@ -23,7 +23,10 @@ export interface Facts {
 /** One op's inference: the facts of its outputs from the facts of its inputs (undefined where unknown). */
 export type InferRule = (n: Node, ins: (Facts | undefined)[], opset: number) => (Facts | undefined)[];
 
-const rules: Record<string, InferRule> = { ...shapeRules, ...nnShapeRules };
+// Built on first use: shape-rules*.ts import helpers from this file, so at load time one side of that cycle is
+// not initialised yet (which side depends on which module a program imports first).
+let rulesCache: Record<string, InferRule> | undefined;
+const rules = (): Record<string, InferRule> => (rulesCache ??= { ...shapeRules, ...nnShapeRules });
 
 /** Values of small tensors are tracked up to this many elements. */
 const maxValueSize = 64;
@@ -75,7 +78,7 @@ export class ValueFacts {
 
   /** Infers the facts of a node's outputs; unknown ops leave them unknown (keeping declared value_info). */
   infer(n: Node): void {
-    const rule = n.domain === '' || n.domain === 'ai.onnx' ? rules[n.opType] : undefined;
+    const rule = n.domain === '' || n.domain === 'ai.onnx' ? rules()[n.opType] : undefined;
     let outs: (Facts | undefined)[] = [];
     try {
       outs = rule ? rule(n, n.inputs.map((i) => this.get(i)), this.opset) : [];

@@ -84,16 +84,16 @@ describe('reading embedding files written by other tools', () => {
 describe('refusing embedding files it cannot use', () => {
   const two = { shape: [1, 2], data: Float32Array.of(1, 2) };
   const cases: Array<[string, Uint8Array, string]> = [
-    ['an SDXL pair', writeSafetensors({ clip_l: two, clip_g: two }), 'sdxl.safetensors is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet'],
-    ['several unrelated tensors', writeSafetensors({ a: two, b: two }), "sdxl.safetensors holds 2 tensors (a, b); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')"],
-    ['a torch.save zip', Uint8Array.of(0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0), 'sdxl.safetensors is a PyTorch (torch.save zip) file; pseudoword reads only safetensors embeddings: convert it to safetensors'],
-    ['a PNG embedding', Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0), 'sdxl.safetensors is an image (an A1111 PNG/WebP embedding?)'],
-    ['a three-dimensional tensor', writeSafetensors({ t: { shape: [1, 1, 2], data: Float32Array.of(1, 2) } }), "sdxl.safetensors: tensor 't' has shape [1, 1, 2]; an embedding is [vectors, width] or [width]"],
-    ['a NaN in a vector', writeSafetensors({ t: { shape: [2, 2], data: Float32Array.of(1, 2, 3, NaN) } }), "sdxl.safetensors: vector 1 of 't' holds NaN at index 1"],
+    ['an SDXL pair', writeSafetensors({ clip_l: two, clip_g: two }), 'emb.safetensors is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet'],
+    ['several unrelated tensors', writeSafetensors({ a: two, b: two }), "emb.safetensors holds 2 tensors (a, b); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')"],
+    ['a zip that is cut short', Uint8Array.of(0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0), 'emb.safetensors: truncated or corrupt zip archive (no end-of-central-directory record)'],
+    ['a PNG embedding', Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0), 'emb.safetensors is an image (an A1111 PNG/WebP embedding?), which pseudoword cannot read: convert it to safetensors'],
+    ['a three-dimensional tensor', writeSafetensors({ t: { shape: [1, 1, 2], data: Float32Array.of(1, 2) } }), "emb.safetensors: tensor 't' has shape [1, 1, 2]; an embedding is [vectors, width] or [width]"],
+    ['a NaN in a vector', writeSafetensors({ t: { shape: [2, 2], data: Float32Array.of(1, 2, 3, NaN) } }), "emb.safetensors: vector 1 of 't' holds NaN at index 1"],
   ];
   for (const [what, bytes, message] of cases)
     test(`refuses ${what} with a message saying why`, () => {
-      const e = errorOf(() => readEmbedding(bytes, { fileName: 'sdxl.safetensors' }));
+      const e = errorOf(() => readEmbedding(bytes, { fileName: 'emb.safetensors' }));
       expect(e.code).toBe('bad_embedding');
       expect(e.message.startsWith(message)).toBe(true);
     });

@@ -67,6 +67,8 @@ export const torchLoad = (bytes: Uint8Array, what: string): unknown => {
   const rebuild = (s: Storage, offset: number, size: number[], stride: number[]): TorchTensor => {
     const [bytesPer, read] = storages[s.dtype];
     const n = size.reduce((a, b) => a * b, 1);
+    // A saved embedding never has more elements than its storage; a corrupt size must not allocate gigabytes.
+    if (!(n <= Math.max(1, s.numel))) throw bad(`a tensor of shape [${size.join(', ')}] is larger than its storage (${s.numel} elements)`);
     const values = floatStorages.has(s.dtype) ? new Float32Array(n) : new Array<number>(n);
     // Walk the logical indices in row-major order; the storage index follows the strides.
     const index = new Array<number>(size.length).fill(0);

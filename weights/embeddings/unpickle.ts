@@ -39,6 +39,16 @@ const MARK = Symbol('mark');
  * unpickle(pickleBytes, 'emb.pt', { persistentLoad: (pid) => storages.get(pid[2]) })
  */
 export const unpickle = (bytes: Uint8Array, what: string, options: UnpickleOptions = {}): unknown => {
+  try {
+    return run(bytes, what, options);
+  } catch (e) {
+    if (e instanceof PipelineError) throw e;
+    // A malformed pickle trips over its own stack (a missing operand, a wrong type): say so, not a TypeError.
+    throw new PipelineError('bad_embedding', `${what}: corrupt pickle (${e instanceof Error ? e.message : String(e)})`);
+  }
+};
+
+const run = (bytes: Uint8Array, what: string, options: UnpickleOptions): unknown => {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const text = new TextDecoder();
   const stack: unknown[] = [];

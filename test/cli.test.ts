@@ -1,0 +1,80 @@
+import { describe, expect, test } from 'bun:test';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ortSessionFactory } from '../adapters/ort-session.ts';
+import { decodePng } from '../pipeline/image/png.ts';
+import { tensor } from '../weights/tensor.ts';
+
+const root = join(import.meta.dir, '..');
+const cli = (...args: string[]) => {
+  const p = Bun.spawnSync([process.execPath, join(root, 'adapters/cli/main.ts'), ...args], { cwd: root, stderr: 'pipe', stdout: 'pipe' });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+};
+const tmp = () => mkdtempSync(join(tmpdir(), 'pseudoword-cli-'));
+
+describe('the pseudoword command', () => {
+  test('prints help for itself and for every command', () => {
+    expect(cli('--help').out).toContain('Commands:');
+    for (const c of ['generate', 'train', 'serve', 'inspect', 'tokenize', 'grad']) {
+      const r = cli(c, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`Usage: pseudoword ${c}`);
+    }
+  });
+
+  test('rejects an unknown flag with exit code 2 and the flag named', () => {
+    const r = cli('generate', '--promt', 'x');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('promt');
+  });
+
+  test('generates a PNG of the model size on tiny', async () => {
+    const out = join(tmp(), 'a.png');
+    const r = cli('generate', '--prompt', 'a photo of a red star', '--steps', '3', '--out', out);
+    expect(r.code).toBe(0);
+    const png = await decodePng(new Uint8Array(readFileSync(out)));
+    expect([png.width, png.height]).toEqual([64, 64]);
+  });
+
+  test('prints token ids as JSON', () => {
+    const ids = JSON.parse(cli('tokenize', '--no-pad', 'a photo').out);
+    expect(ids.length).toBe(4); // BOS, a, photo, EOS (both words are in tiny's vocabulary)
+  });
+
+  test('differentiates a PyTorch-exported model from the command line, matching central differences', async () => {
+    const fixture = JSON.parse(readFileSync(join(root, 'test/fixtures/autodiff/text_encoder.opset17.json'), 'utf8'));
+    const out = join(tmp(), 'grad.onnx');
+    // --of a tensor output differentiates its sum; weights/autodiff/fixtures.test.ts compares with autograd itself.
+    const r = cli('grad', join(root, 'test/fixtures/autodiff/text_encoder.opset17.onnx'), '--of', fixture.output, '--wrt', 'inputs_embeds', '--out', out);
+    expect(r.code).toBe(0);
+    expect(existsSync(out)).toBe(true);
+    const s = await ortSessionFactory.create(out);
+    const x = fixture.inputs.inputs_embeds;
+    const feed = (data: number[]) => ({ inputs_embeds: tensor('float32', x.dims, Float32Array.from(data)) });
+    const res = await s.run(feed(x.data));
+    const g = res.inputs_embeds_grad.data as Float32Array;
+    expect(res.inputs_embeds_grad.dims).toEqual(x.dims);
+    const sum = async (data: number[]) => (await s.run(feed(data)))[fixture.output].data.reduce((a: number, b: number) => a + b, 0);
+    const k = 7;
+    const eps = 1e-2;
+    const plus = [...x.data];
+    plus[k] += eps;
+    const minus = [...x.data];
+    minus[k] -= eps;
+    expect(((await sum(plus)) - (await sum(minus))) / (2 * eps)).toBeCloseTo(g[k], 1);
+  });
+
+  test('inspects a model folder, reporting gradient rules', () => {
+    const j = JSON.parse(cli('inspect', 'tiny', '--json').out);
+    expect(Object.keys(j)).toEqual(['text_encoder', 'unet', 'vae_encoder', 'vae_decoder']);
+    expect(j.unet.cannotRunOnCpu).toEqual([]);
+    expect(j.unet.gradients.rule).toContain('Conv');
+  });
+
+  test('reports a missing model folder as not_found', () => {
+    const r = cli('generate', '--model', join(tmp(), 'nothing-here'), '--prompt', 'x');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('not_found');
+  });
+});
