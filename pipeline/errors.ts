@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'device_unavailable' // asked for cuda where the CUDA provider cannot load
   | 'numeric' // NaN or infinity where a number was needed
   | 'cancelled' // the consumer went away
+  | 'forbidden' // a path outside the folders this server may read or write
+  | 'too_large' // a request body or upload over the server's limit
   | 'io' // reading or writing failed
   | 'internal';
 
@@ -37,6 +39,6 @@ export const asPipelineError = (e: unknown): PipelineError =>
 
 /** HTTP status for an error code: client mistakes are 4xx, everything else 5xx. */
 export const httpStatusOf = (code: ErrorCode): number =>
-  ({ bad_request: 400, bad_image: 400, bad_embedding: 400, not_found: 404, cancelled: 499 } as Record<string, number>)[
+  ({ bad_request: 400, bad_image: 400, bad_embedding: 400, forbidden: 403, not_found: 404, too_large: 413, cancelled: 499 } as Record<string, number>)[
     code
   ] ?? (code === 'bad_model' || code === 'unsupported_op' || code === 'shape_mismatch' ? 422 : 500);

@@ -23,7 +23,7 @@ const typedArrayOf = {
 // until the wire learns it too.
 const errorCodeSet = {
   bad_request: 1, not_found: 1, bad_model: 1, unsupported_op: 1, shape_mismatch: 1, bad_image: 1,
-  bad_embedding: 1, device_unavailable: 1, numeric: 1, cancelled: 1, io: 1, internal: 1,
+  bad_embedding: 1, device_unavailable: 1, numeric: 1, cancelled: 1, forbidden: 1, too_large: 1, io: 1, internal: 1,
 } satisfies Record<ErrorCode, 1>;
 
 // Not z.instanceof: that types bytes as Uint8Array<ArrayBuffer>, and decoded views may sit on any buffer.

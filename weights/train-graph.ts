@@ -39,7 +39,18 @@ const pick = (inputs: ValueInfo[], name: string, index: number, what: string): V
  * Initializers keep their bytes; external ones keep their locations (the caller relocates them if the model is
  * written somewhere else).
  */
-export const buildTrainGraph = (textEncoder: Model, unet: Model): Model => {
+export interface TrainGraphOptions {
+  /** Build the composition without the backward pass (to measure what the gradient costs). */
+  forwardOnly?: boolean;
+  /**
+   * Latent [channels, height, width] and token length to bake into the inputs. Known sizes let shape inference
+   * settle every broadcast while building the backward graph, instead of emitting run-time un-broadcast checks.
+   */
+  latent?: [number, number, number];
+  sequence?: number;
+}
+
+export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOptions = {}): Model => {
   const teIds = pick(textEncoder.graph.inputs, 'input_ids', 0, 'the text encoder');
   const teOut = textEncoder.graph.outputs.find((o) => o.name === 'last_hidden_state') ?? textEncoder.graph.outputs[0];
   const uSample = pick(unet.graph.inputs, 'sample', 0, 'the UNet');
@@ -54,13 +65,24 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model): Model => {
     n === uSample.name ? trainInputs.latents : n === uTime.name ? trainInputs.timestep : n === uHidden.name ? hidden : `unet/${n}`);
   const prediction = `unet/${uOut.name}`;
 
+  // One batch symbol for every batch-sized input (exporters name it differently per model: batch, steps, …).
+  const batchDims = (v: ValueInfo, rest?: (number | string | null)[]): ValueInfo =>
+    v.type?.shape ? { ...v, type: { ...v.type, shape: [typeof v.type.shape[0] === 'number' ? v.type.shape[0] : 'batch', ...(rest ?? v.type.shape.slice(1))] } } : v;
+  const fix = (v: ValueInfo): ValueInfo => {
+    if (v.name === trainInputs.ids) return batchDims(v, o.sequence ? [o.sequence] : undefined);
+    if (v.name === trainInputs.latents) return batchDims(v, o.latent);
+    if (v.name === trainInputs.timestep) return v.type?.shape?.length === 1 && v.type.shape[0] !== 1 ? batchDims(v, []) : v;
+    return v;
+  };
+  te.inputs = te.inputs.map(fix);
+  un.inputs = un.inputs.map(fix);
   const g = emptyGraph('pseudoword_train_step');
   g.nodes = [...te.nodes, ...un.nodes];
   g.initializers = [...te.initializers, ...un.initializers];
   g.inputs = [...te.inputs, ...un.inputs.filter((i) => i.name !== hidden)];
   const b = new GraphBuilder(g);
   const f32 = uOut.type?.elemType === 10 ? b.op('Cast', [prediction], { to: 1 }, { name: 'loss/cast' }) : prediction;
-  const latentShape = uSample.type?.shape ?? null;
+  const latentShape = un.inputs.find((i) => i.name === trainInputs.latents)?.type?.shape ?? null;
   b.input(trainInputs.target, 'float32', latentShape ?? ['batch', 4, 'height', 'width']);
   b.input(trainInputs.weights, 'float32', ['batch']);
   const diff = b.op('Sub', [f32, trainInputs.target], {}, { name: 'loss/diff' });
@@ -85,7 +107,8 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model): Model => {
     opsetImport: [{ domain: '', version: opset }, ...others.filter((o, i) => others.findIndex((x) => x.domain === o.domain) === i)],
     producerName: 'pseudoword', producerVersion: '0.1.0', docString: 'textual-inversion training step', graph: g, metadataProps: [],
   };
-  return differentiate(composed, { of: trainOutputs.loss, wrt: [vectorsInput] });
+  // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
+  return o.forwardOnly ? composed : differentiate(composed, { of: trainOutputs.loss, wrt: [vectorsInput] });
 };
 
 /** Drops nodes no output depends on (the text encoder's pooler, say), so the step computes only what it needs. */

@@ -45,15 +45,15 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   if (!(await model.has('vae_encoder'))) throw new PipelineError('bad_model', `'${model.files.root}' has no vae_encoder/model.onnx; training needs it to encode the images`);
   const images = await deps.readImages(request.images);
   if (!images.length) throw new PipelineError('bad_request', `images: '${request.images}' holds no PNG, JPEG or WebP files`);
-  const { graph, tableRows, dim, tableVectors } = await loadStepGraph(model);
-  const step = await deps.openGraph(graph, (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`), request.device);
-  const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
   const resolution = request.resolution ?? model.info.resolution;
   const channels = model.info.latentChannels;
+  const h = resolution / model.info.vaeScale;
+  const { graph, tableRows, dim, tableVectors } = await loadStepGraph(model, [channels, h, h]);
+  const step = await deps.openGraph(graph, (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`), request.device);
+  const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
   const latents = await lastValueFrom(
     from(images).pipe(encodeLatents(await model.session('vae_encoder'), { resolution, channels, minSide: Math.min(64, resolution / 2) }), toArray()),
   );
-  const h = resolution / model.info.vaeScale;
   const ddim = createDdim(model.scheduler);
   const ctx: TrainContext = {
     runId, request, model, step, tokenizer, tokens, tokenIds, dim, initVectors, latents, latentDims: [channels, h, h], ddim,

@@ -57,7 +57,7 @@ export const resolveSettings = (r: TrainRequest, description: unknown, trainStep
 };
 
 /** The component graphs composed into the training step. */
-export const loadStepGraph = async (model: SdModel): Promise<{ graph: Model; tableRows: number; dim: number; tableVectors: (ids: number[]) => Float32Array }> => {
+export const loadStepGraph = async (model: SdModel, latent?: [number, number, number]): Promise<{ graph: Model; tableRows: number; dim: number; tableVectors: (ids: number[]) => Float32Array }> => {
   const teBytes = await model.files.readBytes('text_encoder/model.onnx');
   const unetBytes = await model.files.readBytes('unet/model.onnx');
   if (!teBytes || !unetBytes) throw new PipelineError('bad_model', `'${model.files.root}' lacks text_encoder/model.onnx or unet/model.onnx`);
@@ -70,7 +70,7 @@ export const loadStepGraph = async (model: SdModel): Promise<{ graph: Model; tab
     ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
     return out;
   };
-  return { graph: buildTrainGraph(te.model, decodeModel(unetBytes)), tableRows: te.tableRows, dim: te.dim, tableVectors };
+  return { graph: buildTrainGraph(te.model, decodeModel(unetBytes), { latent, sequence: 77 }), tableRows: te.tableRows, dim: te.dim, tableVectors };
 };
 
 /** Adds the placeholder tokens and returns the vectors' starting values: the init phrase spread over them. */

@@ -65,8 +65,7 @@ export const prepareTextEncoder = async (model: SdModel, factory: SessionFactory
   else if (options.writeModel) {
     // A read-only folder cannot take the rewritten model; inlining (when small enough) still works.
     source = await options.writeModel(injectedTextEncoderFile, encodeModel(injected.model)).catch(() => encodeModel(inlineExternal(injected.model, model.files)));
-  }
-  else source = encodeModel(inlineExternal(injected.model, model.files));
+  } else source = encodeModel(inlineExternal(injected.model, model.files));
   const session = await factory.create(source, { device: model.device });
   const vectors = session.inputs.find((i) => i.name === vectorsInput);
   return { session, tableRows: injected.tableRows, dim: injected.dim, vectorsType: vectors?.dtype === 'float16' ? 'float16' : 'float32' };
@@ -92,11 +91,11 @@ const expanding = (tok: ClipTokenizer, registered: readonly RegisteredEmbedding[
   });
 
 /** The session with `pseudoword_vectors` fed on every run (and hidden from its inputs: callers never feed it). */
-const feeding = (s: Session, vectors: Tensor, release: () => Promise<void>): Session => ({
+const feeding = (s: Session, vectors: Tensor): Session => ({
   inputs: s.inputs.filter((i) => i.name !== vectorsInput),
   outputs: s.outputs,
   run: (feeds, fetch) => s.run({ ...feeds, [vectorsInput]: vectors }, fetch),
-  release,
+  release: async () => {}, // the shared session is released with the model view (or by its owner), not per use
 });
 
 /**
@@ -125,7 +124,7 @@ export const withEmbeddings = async (
   registered.forEach((r, i) => data.set(loaded[i].vectors, r.rows[0] * encoder.dim));
   const vectors = encoder.vectorsType === 'float16' ? tensor('float16', [rows, encoder.dim], halfArray(data)) : tensor('float32', [rows, encoder.dim], data);
   const owned = !options.encoder;
-  const textEncoder = feeding(encoder.session, vectors, async () => {});
+  const textEncoder = feeding(encoder.session, vectors);
   return {
     files: model.files, scheduler: model.scheduler, info: model.info, device: model.device,
     tokenizer: expanding(tokenizer, registered),

@@ -1,0 +1,127 @@
+/**
+ * One run on the page: a panel with its own frame stream. The shell handles what every run has — status, step
+ * counter, speed, cancel, reconnect — and hands every frame to the kind's view (generate-view.js,
+ * train-view.js). When a stream ends before the run did (a dropped connection), the panel re-attaches with
+ * `GET /v1/runs/:id/frames`, which replays the run's records and latest previews, so the view is reset first.
+ *
+ * State the page exposes for tests and tools lives in data attributes: `data-run-id`, `data-kind`,
+ * `data-status` (starting|running|done|error|cancelled|lost), `data-step`, `data-of`, `data-phase`.
+ */
+import { attachRun, cancelRun, ensureOk } from './api.js';
+import { el, fmt } from './dom.js';
+import { framesOf } from './frames.js';
+
+const terminal = new Set(['done', 'error', 'cancelled']);
+const reconnectTries = 5;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Opens a panel in `container` and starts following a run. `start(signal)` returns the run's streaming
+ * response (a POST that starts it, or an attach); `makeView(body, run)` builds the kind's view.
+ * @example openRun(runsEl, { kind: 'generate', title: 'a red star', start: (s) => startGenerate(req, s), makeView: generateView })
+ */
+export const openRun = (container, { kind, title, start, makeView, runId }) => {
+  const controller = new AbortController();
+  const status = el('span', { className: 'status' }, 'starting');
+  const counter = el('span', { className: 'counter' });
+  const speed = el('span', { className: 'speed' });
+  const message = el('p', { className: 'message' });
+  const cancel = el('button', { type: 'button', className: 'cancel', textContent: 'Cancel' });
+  const close = el('button', { type: 'button', className: 'close', textContent: '×', title: 'close this panel (a training run goes on)' });
+  const body = el('div', { className: 'run-body' });
+  const idEl = el('code', { className: 'run-id' });
+  const root = el(
+    'article',
+    { className: 'run', dataset: { kind, status: 'starting' } },
+    el('header', {}, el('strong', { className: 'title', textContent: title }), idEl, status, counter, speed, cancel, close),
+    message,
+    body,
+  );
+  container.prepend(root);
+
+  const run = { id: runId, root, cancelled: false };
+  const view = makeView(body, run);
+  const setStatus = (s, text = s) => {
+    root.dataset.status = s;
+    status.textContent = text;
+    cancel.disabled = terminal.has(s) || s === 'lost';
+  };
+  const setId = (id) => {
+    if (!id || run.id === id) return;
+    run.id = id;
+    root.dataset.runId = id;
+    idEl.textContent = id.slice(0, 8);
+    idEl.title = id;
+  };
+  setId(runId);
+
+  const onFrame = async (f) => {
+    setId(f.runId);
+    if (root.dataset.status === 'starting') setStatus('running');
+    if (f.type === 'progress') {
+      Object.assign(root.dataset, { step: f.step, of: f.of, phase: f.phase });
+      counter.textContent = `${f.phase} ${f.step}/${f.of}`;
+      const rate = f.itPerSec ?? (f.elapsedMs > 0 ? (f.step * 1000) / f.elapsedMs : undefined);
+      speed.textContent = rate ? `${fmt(rate, 3)} it/s` : '';
+    } else if (f.type === 'done') setStatus('done');
+    else if (f.type === 'error') {
+      setStatus(f.code === 'cancelled' ? 'cancelled' : 'error');
+      message.textContent = `${f.code}: ${f.message}`;
+    }
+    await view.frame(f);
+  };
+
+  const follow = async (response) => {
+    await ensureOk(response);
+    setId(response.headers.get('x-run-id') ?? undefined);
+    for await (const f of framesOf(response)) await onFrame(f);
+  };
+
+  const fail = (e) => {
+    if (controller.signal.aborted) return;
+    setStatus('error');
+    message.textContent = e?.code ? `${e.code}: ${e.message}` : String(e?.message ?? e);
+  };
+
+  // The first stream, then re-attaches while the run is neither finished nor given up on.
+  (async () => {
+    try {
+      await follow(await start(controller.signal));
+    } catch (e) {
+      if (!run.id || e?.status) return fail(e); // refused outright (bad request…): nothing to re-attach to
+    }
+    for (let tries = 1; !terminal.has(root.dataset.status) && !controller.signal.aborted; tries++) {
+      if (run.cancelled) return setStatus('cancelled');
+      if (!run.id || tries > reconnectTries) return setStatus('lost', 'connection lost');
+      setStatus('running', `reconnecting (${tries})`);
+      await sleep(500 * tries);
+      try {
+        const res = await attachRun(run.id, controller.signal);
+        if (res.status === 404) return setStatus('lost', 'run gone from server');
+        view.reset(); // the replay starts again from the run's first record
+        await follow(res);
+      } catch (e) {
+        if (e?.status && e.status !== 503) return fail(e);
+      }
+    }
+  })();
+
+  cancel.addEventListener('click', async () => {
+    run.cancelled = true;
+    setStatus(root.dataset.status, 'cancelling…');
+    try {
+      if (!run.id) throw new Error('no run id yet');
+      await cancelRun(run.id);
+    } catch {
+      // The server cannot cancel it by id: leaving the stream stops a generation all the same.
+      controller.abort();
+      setStatus('cancelled');
+    }
+  });
+  close.addEventListener('click', () => {
+    controller.abort();
+    view.dispose?.();
+    root.remove();
+  });
+  return run;
+};

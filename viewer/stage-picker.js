@@ -1,0 +1,83 @@
+/**
+ * Stage swapping from the page: for each swappable stage the server registers (`GET /v1/stages`), a select of its
+ * alternatives plus inputs for the chosen one's settings, built from the JSON Schema the server sends. Nothing
+ * here knows which stages or alternatives exist.
+ */
+
+const DEFAULT = '';
+
+/** One input for a JSON Schema property; returns the element and a reader of its value (undefined = unset). */
+const fieldFor = (name, prop) => {
+  const label = document.createElement('label');
+  label.textContent = `${name} `;
+  const choices = prop.enum ?? prop.anyOf?.map((a) => a.const).filter((v) => v !== undefined);
+  let input;
+  let read;
+  if (choices?.length) {
+    input = document.createElement('select');
+    for (const c of choices) input.append(new Option(String(c), String(c), false, c === prop.default));
+    read = () => choices.find((c) => String(c) === input.value);
+  } else if (prop.type === 'boolean') {
+    input = Object.assign(document.createElement('input'), { type: 'checkbox', checked: Boolean(prop.default) });
+    read = () => input.checked;
+  } else if (prop.type === 'number' || prop.type === 'integer') {
+    input = Object.assign(document.createElement('input'), { type: 'number', step: prop.type === 'integer' ? '1' : 'any' });
+    if (prop.default != null) input.value = String(prop.default);
+    for (const k of ['minimum', 'maximum']) if (prop[k] != null) input[k.slice(0, 3)] = String(prop[k]);
+    read = () => (input.value === '' ? undefined : Number(input.value));
+  } else {
+    input = Object.assign(document.createElement('input'), { value: prop.default ?? '' });
+    read = () => (input.value === '' ? undefined : input.value);
+  }
+  input.name = name;
+  label.append(input);
+  return { element: label, read };
+};
+
+/** The settings of one alternative: every schema property except the `use` tag. */
+const settingsOf = (choice) => {
+  const props = choice.schema?.properties ?? {};
+  return Object.entries(props).filter(([k]) => k !== 'use').map(([k, p]) => ({ key: k, ...fieldFor(k, p ?? {}) }));
+};
+
+/**
+ * Fills `fieldset` with pickers for `stages` (`{ stageName: [{ use, schema }] }`) and returns a reader of the
+ * pipeline description the user chose: only stages set away from "server default" appear in it.
+ * @example const pick = stagePicker(el, { sampler: [{ use: 'ddim', schema }] }); pick() // { sampler: { use: 'ddim' } }
+ */
+export const stagePicker = (fieldset, stages) => {
+  fieldset.querySelectorAll(':scope > :not(legend)').forEach((e) => e.remove());
+  const readers = [];
+  for (const [stage, choices] of Object.entries(stages ?? {})) {
+    if (!Array.isArray(choices) || !choices.length) continue;
+    const box = document.createElement('div');
+    box.className = 'stage';
+    box.dataset.stage = stage;
+    const select = document.createElement('select');
+    select.name = `stage:${stage}`;
+    select.append(new Option('server default', DEFAULT));
+    for (const c of choices) select.append(new Option(c.use, c.use));
+    const label = document.createElement('label');
+    label.append(`${stage} `, select);
+    const settings = document.createElement('div');
+    settings.className = 'settings';
+    let fields = [];
+    select.addEventListener('change', () => {
+      const choice = choices.find((c) => c.use === select.value);
+      fields = choice ? settingsOf(choice) : [];
+      settings.replaceChildren(...fields.map((f) => f.element));
+    });
+    box.append(label, settings);
+    fieldset.append(box);
+    readers.push(() => {
+      if (select.value === DEFAULT) return undefined;
+      const values = Object.fromEntries(fields.map((f) => [f.key, f.read()]).filter(([, v]) => v !== undefined));
+      return [stage, { use: select.value, ...values }];
+    });
+  }
+  if (!readers.length) fieldset.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'no swappable stages' }));
+  return () => {
+    const chosen = readers.map((r) => r()).filter(Boolean);
+    return chosen.length ? Object.fromEntries(chosen) : undefined;
+  };
+};
