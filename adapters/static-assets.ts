@@ -32,7 +32,7 @@ const mounts: [prefix: string, folder: string][] = [
 const safeSegments = (rest: string): string[] | undefined => {
   try {
     const parts = rest.split('/').map((s) => decodeURIComponent(s));
-    const bad = (s: string) => s === '' || s === '.' || s === '..' || /[\\\0:]/.test(s) || s.startsWith('.');
+    const bad = (s: string) => s === '' || s === '.' || s === '..' || /[/\\\0:]/.test(s) || s.startsWith('.');
     return parts.some(bad) ? undefined : parts;
   } catch {
     return undefined; // a lone '%' and friends

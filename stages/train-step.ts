@@ -46,6 +46,8 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
     const optimizer = opt.use === 'sgd'
       ? sgdStep(params, grad, s.optimizer, lr, opt.momentum)
       : adamwStep(params, grad, s.optimizer, lr, { beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay });
+    // An update can overflow even when the loss was finite (a huge lr): never pass such vectors on to a checkpoint.
+    if (!params.every(Number.isFinite)) throw new PipelineError('numeric', `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`, { step: s.step + 1 });
     const next: TrainState = { ...s, step: s.step + 1, vectors: params, optimizer, last: { loss, lr, gradNorm } };
     const lossFrame: Frame = { type: 'loss', runId: ctx.runId, step: next.step, loss, lr, gradNorm, embeddingNorm: norm(params) };
     return [frameEvent(lossFrame), ...preview.map(frameEvent), stateEvent(next)];

@@ -22,7 +22,7 @@ const watch = (r) =>
   isOpen(r.id) ||
   openRun(runsEl, {
     kind: r.kind === 'train' ? 'train' : 'generate',
-    title: r.title ?? r.token ?? r.prompt ?? `${r.kind} run`,
+    title: String(r.meta?.token ?? r.meta?.prompt ?? `${r.kind} run`),
     runId: r.id,
     start: (signal) => attachRun(r.id, signal),
     makeView: views[r.kind === 'train' ? 'train' : 'generate'],
@@ -84,5 +84,6 @@ document.addEventListener('use-embedding', (e) => {
 });
 
 await Promise.all([showHealth(), loadStages()]);
-runsTable($('#server-runs tbody'), { isOpen, watch });
+const table = runsTable($('#server-runs tbody'), { isOpen, watch });
+runsEl.addEventListener('run-status', () => table.refresh());
 document.body.dataset.ready = 'true';

@@ -42,9 +42,12 @@ export const openRun = (container, { kind, title, start, makeView, runId }) => {
   const run = { id: runId, root, cancelled: false };
   const view = makeView(body, run);
   const setStatus = (s, text = s) => {
+    const changed = root.dataset.status !== s;
     root.dataset.status = s;
     status.textContent = text;
     cancel.disabled = terminal.has(s) || s === 'lost';
+    // app.js refreshes the server's run list when a run starts or ends, instead of waiting for its next poll.
+    if (changed) root.dispatchEvent(new CustomEvent('run-status', { bubbles: true, detail: { id: run.id, status: s } }));
   };
   const setId = (id) => {
     if (!id || run.id === id) return;
@@ -55,15 +58,31 @@ export const openRun = (container, { kind, title, start, makeView, runId }) => {
   };
   setId(runId);
 
+  const showStep = (phase, step, of, rate) => {
+    Object.assign(root.dataset, { step, of, phase });
+    counter.textContent = `${phase} ${step}/${of}`;
+    speed.textContent = rate ? `${fmt(rate, 3)} it/s` : '';
+  };
+  // Training sends one progress frame when it starts and then a loss frame per step: the step counter follows
+  // the loss frames, and their speed is measured here (a moving average of arrival intervals).
+  let trainOf = '?';
+  let lastLossAt;
+  let lossRate;
+  const onLoss = (f) => {
+    const now = performance.now();
+    if (lastLossAt !== undefined && now > lastLossAt) lossRate = lossRate === undefined ? 1000 / (now - lastLossAt) : 0.8 * lossRate + 200 / (now - lastLossAt);
+    lastLossAt = now;
+    showStep('train', f.step, trainOf, lossRate);
+  };
+
   const onFrame = async (f) => {
     setId(f.runId);
     if (root.dataset.status === 'starting') setStatus('running');
     if (f.type === 'progress') {
-      Object.assign(root.dataset, { step: f.step, of: f.of, phase: f.phase });
-      counter.textContent = `${f.phase} ${f.step}/${f.of}`;
-      const rate = f.itPerSec ?? (f.elapsedMs > 0 ? (f.step * 1000) / f.elapsedMs : undefined);
-      speed.textContent = rate ? `${fmt(rate, 3)} it/s` : '';
-    } else if (f.type === 'done') setStatus('done');
+      if (f.phase === 'train') trainOf = f.of;
+      showStep(f.phase, f.step, f.of, f.itPerSec ?? (f.elapsedMs > 0 ? (f.step * 1000) / f.elapsedMs : undefined));
+    } else if (f.type === 'loss') onLoss(f);
+    else if (f.type === 'done') setStatus('done');
     else if (f.type === 'error') {
       setStatus(f.code === 'cancelled' ? 'cancelled' : 'error');
       message.textContent = `${f.code}: ${f.message}`;
@@ -99,6 +118,7 @@ export const openRun = (container, { kind, title, start, makeView, runId }) => {
         const res = await attachRun(run.id, controller.signal);
         if (res.status === 404) return setStatus('lost', 'run gone from server');
         view.reset(); // the replay starts again from the run's first record
+        lastLossAt = lossRate = undefined;
         await follow(res);
       } catch (e) {
         if (e?.status && e.status !== 503) return fail(e);

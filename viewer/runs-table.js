@@ -18,7 +18,8 @@ export const runsTable = (tbody, { isOpen, watch }) => {
   const refresh = async () => {
     let runs;
     try {
-      runs = await listRuns();
+      const body = await listRuns();
+      runs = Array.isArray(body) ? body : body?.runs;
     } catch {
       return; // an older server without a run registry: nothing to list
     }

@@ -10,20 +10,25 @@ const DEFAULT = '';
 const fieldFor = (name, prop) => {
   const label = document.createElement('label');
   label.textContent = `${name} `;
-  const choices = prop.enum ?? prop.anyOf?.map((a) => a.const).filter((v) => v !== undefined);
+  // zod's nullable fields come out as anyOf [{type}, {type: 'null'}]: the non-null branch says what to ask for.
+  const branch = prop.anyOf?.find((a) => a.type !== 'null') ?? {};
+  const type = prop.type ?? branch.type;
+  const choices = prop.enum ?? branch.enum ?? prop.anyOf?.map((a) => a.const).filter((v) => v !== undefined);
   let input;
   let read;
   if (choices?.length) {
     input = document.createElement('select');
     for (const c of choices) input.append(new Option(String(c), String(c), false, c === prop.default));
     read = () => choices.find((c) => String(c) === input.value);
-  } else if (prop.type === 'boolean') {
+  } else if (type === 'boolean') {
     input = Object.assign(document.createElement('input'), { type: 'checkbox', checked: Boolean(prop.default) });
     read = () => input.checked;
-  } else if (prop.type === 'number' || prop.type === 'integer') {
-    input = Object.assign(document.createElement('input'), { type: 'number', step: prop.type === 'integer' ? '1' : 'any' });
+  } else if (type === 'number' || type === 'integer') {
+    input = Object.assign(document.createElement('input'), { type: 'number', step: type === 'integer' ? '1' : 'any' });
     if (prop.default != null) input.value = String(prop.default);
-    for (const k of ['minimum', 'maximum']) if (prop[k] != null) input[k.slice(0, 3)] = String(prop[k]);
+    const { minimum, maximum } = { ...branch, ...prop };
+    if (minimum != null) input.min = String(minimum);
+    if (maximum != null) input.max = String(maximum);
     read = () => (input.value === '' ? undefined : Number(input.value));
   } else {
     input = Object.assign(document.createElement('input'), { value: prop.default ?? '' });

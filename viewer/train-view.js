@@ -57,9 +57,9 @@ export const trainView = (body, run) => {
     validationPreviewSteps: valSteps.join(','),
   });
 
-  // Validation images stream their denoising like a generation; they are the x̂₀ previews seen while the phase is
-  // 'validate', or whose `of` is not the run's step count.
-  const isValidationPreview = (f) => phase === 'validate' || (trainOf > 0 && f.of !== trainOf && f.kind === 'x0');
+  // Validation images stream their denoising like a generation: x̂₀ previews counting the validation's own steps
+  // (their `of` is not the run's step count), or, when the two counts are equal, sent in the 'validate' phase.
+  const isValidationPreview = (f) => f.kind === 'x0' && (trainOf > 0 && f.of !== trainOf ? true : phase === 'validate');
 
   const onValidation = (f) => {
     if (f.loss != null) lossChart.set(f.step, { val: f.loss });
@@ -94,6 +94,7 @@ export const trainView = (body, run) => {
         if (f.phase === 'train') trainOf = f.of;
         if (f.phase === 'validate') live.cap.textContent = `validation: step ${f.step}/${f.of}`;
       } else if (f.type === 'loss') {
+        phase = 'train'; // a loss frame is a training step: any validation before it is over
         lossChart.set(f.step, { loss: f.loss });
         normChart.set(f.step, { emb: f.embeddingNorm, grad: f.gradNorm, lr: f.lr });
         stats.textContent = `step ${f.step} · loss ${fmt(f.loss)} · lr ${fmt(f.lr)} · ‖∇‖ ${fmt(f.gradNorm)} · ‖v‖ ${fmt(f.embeddingNorm)}`;

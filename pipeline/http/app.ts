@@ -2,19 +2,53 @@
  * The HTTP face of pseudoword: a Hono app, so any runtime with `fetch(Request) → Response` serves it (see
  * `adapters/serve.ts`). Runs stream back as msgpack frames; everything else is JSON. Failures are PipelineErrors
  * turned into `{ error: { code, message, field? } }` with the status `httpStatusOf` gives.
+ *
+ * Every run — generate or train — lives in a run registry, so clients can list runs, watch several side by
+ * side, and re-attach to one that is still going. A generation stops when the client that asked for it leaves;
+ * a training run keeps going unless that client asked `?cancelOnDisconnect=1`.
  */
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Observable } from 'rxjs';
 import { PipelineError, asPipelineError, httpStatusOf } from '../errors.ts';
 import type { Frame } from '../frames.ts';
+import { generatePipelineDescription, type GeneratePipelineDescription } from '../generate-pipeline.ts';
 import { parseGenerateRequest, type GenerateRequest } from '../requests.ts';
-import { frameResponse } from './frame-response.ts';
+import { createRunRegistry, type RunRegistry } from '../runs/run-registry.ts';
+import type { TrainRequest } from '../train/train-request.ts';
+import type { TrainPipelineDescription } from '../train/train-pipeline.ts';
+import { abortOnUnsubscribe } from './abort-on-unsubscribe.ts';
+import { jsonBody } from './read-body.ts';
+import { addRunRoutes, queryFlag } from './run-routes.ts';
+import { runResponse } from './run-response.ts';
+import { parsePipeline, splitPipeline } from './split-pipeline.ts';
+import { stageCatalog } from './stage-catalog.ts';
+import { readTrainBody, type UploadStore } from './train-body.ts';
 
-/** What the app needs from the rest of the program; tests pass doubles. */
+/** What the app needs from the rest of the program; tests pass doubles. Only `generate` is required. */
 export interface AppDeps {
-  /** Starts a generation run. Aborting `signal` (or unsubscribing) must stop it after the current step. */
-  generate: (req: GenerateRequest, signal: AbortSignal) => Observable<Frame>;
+  /**
+   * Starts a generation run. Aborting `signal` (or unsubscribing) must stop it after the current step. Frames
+   * should carry `runId`, the id the server registered the run under.
+   */
+  generate: (req: GenerateRequest, signal: AbortSignal, pipeline?: GeneratePipelineDescription, runId?: string) => Observable<Frame>;
+  /** Starts a training run (unsubscribing stops it between steps); without it POST /v1/train is a 404. */
+  train?: (req: TrainRequest, pipeline?: TrainPipelineDescription, runId?: string) => Observable<Frame>;
+  /** The runs of this server (default: a fresh registry). */
+  runs?: RunRegistry;
+  /** Saves multipart uploads; without it uploads are refused (403). */
+  uploads?: UploadStore;
+  /** Absolute folders a JSON train request may name as `images` (default none: only uploads work). */
+  imageRoots?: string[];
+  /** The folder runs write into: `out` defaults to `<outRoot>/<runId>` and must lie inside it (default 'runs'). */
+  outRoot?: string;
+  /** Largest multipart upload in bytes (default 50 MiB). */
+  maxUploadBytes?: number;
+  /** Reads a file the server wrote, for GET /v1/runs/:id/embedding. */
+  readFile?: (path: string) => Promise<Uint8Array | undefined>;
+  /** Follows symlinks before a path is checked against the roots (an adapter's job; default: names only). */
+  realPath?: (path: string) => string;
+  newRunId?: () => string;
   /** Reported by GET /health. */
   version?: string;
 }
@@ -36,35 +70,56 @@ const errorResponse = (c: Context, e: PipelineError) =>
   // Hono's json() types the status as a known code; httpStatusOf only ever returns real ones.
   c.json(errorBodyOf(e), httpStatusOf(e.code) as 400);
 
-// Bodies are parsed by hand so that broken JSON is a bad_request naming the problem, not a generic 500.
-const jsonBody = async (req: Request): Promise<unknown> => {
-  const text = await req.text();
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new PipelineError('bad_request', `body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
-  }
-};
+const maxJsonBytes = 2 ** 20;
 
 /**
- * Builds the app. Routes: `GET /health`, `POST /v1/generate` (JSON GenerateRequest in, msgpack frames out).
+ * Builds the app. Routes: `GET /health`, `GET /v1/stages`, `POST /v1/generate`, `POST /v1/train`, and the run
+ * routes (`GET /v1/runs`, `GET|DELETE /v1/runs/:id`, `GET /v1/runs/:id/frames`, `GET /v1/runs/:id/embedding`).
  * @example
  * const app = createApp({ generate: (req, signal) => generatePipeline(req, signal), version: '0.1.0' });
  * const res = await app.request('/health'); // { ok: true, version: '0.1.0' }
  */
 export const createApp = (deps: AppDeps): Hono => {
   const app = new Hono();
+  const runs = deps.runs ?? createRunRegistry();
+  const newRunId = deps.newRunId ?? (() => crypto.randomUUID());
 
   app.get('/health', (c) => c.json({ ok: true, version: deps.version ?? 'dev' }));
 
+  app.get('/v1/stages', (c) => c.json(stageCatalog()));
+
   app.post('/v1/generate', async (c) => {
-    const req = parseGenerateRequest(await jsonBody(c.req.raw));
-    return frameResponse(c.req.raw.signal, (signal) => deps.generate(req, signal));
+    const { body, pipeline } = splitPipeline(await jsonBody(c.req.raw, maxJsonBytes));
+    const req = parseGenerateRequest(body);
+    const description = parsePipeline(generatePipelineDescription, pipeline);
+    const id = newRunId();
+    const controller = new AbortController();
+    // Called here, not inside the registry, so a run that throws before its first frame is a 4xx/5xx JSON answer.
+    const source = deps.generate(req, controller.signal, description, id).pipe(abortOnUnsubscribe(controller));
+    const run = runs.start('generate', id, source, { prompt: req.prompt, model: req.model, steps: req.steps, seed: req.seed });
+    return runResponse(run, { signal: c.req.raw.signal, onLeave: () => runs.cancel(id, 'the client went away') });
   });
 
-  // Next to come, same shape as /v1/generate:
-  //   app.post('/v1/train', …)     TrainRequest in, loss/validation/checkpoint frames out
-  //   app.get('/v1/runs/:id', …)   re-attach to a run that is still going (needs a run registry in deps)
+  app.post('/v1/train', async (c) => {
+    if (!deps.train) throw new PipelineError('not_found', 'this server does not train');
+    const id = newRunId();
+    const { request, pipeline } = await readTrainBody(c.req.raw, id, {
+      imageRoots: deps.imageRoots ?? [],
+      outRoot: deps.outRoot ?? 'runs',
+      maxUploadBytes: deps.maxUploadBytes ?? 50 * 2 ** 20,
+      uploads: deps.uploads,
+      realPath: deps.realPath,
+    });
+    const source = deps.train(request, pipeline, id);
+    const { token, init, model, steps, images, out, device } = request;
+    const run = runs.start('train', id, source, { token, init, model, steps, images, out, device });
+    const url = new URL(c.req.url);
+    if (queryFlag(url, 'detach')) return c.json(run.status(), 202, { 'x-run-id': id, location: `/v1/runs/${id}` });
+    const cancel = queryFlag(url, 'cancelOnDisconnect');
+    return runResponse(run, { signal: c.req.raw.signal, onLeave: cancel ? () => runs.cancel(id, 'the client went away') : undefined });
+  });
+
+  addRunRoutes(app, { runs, readFile: deps.readFile });
 
   app.notFound((c) => errorResponse(c, new PipelineError('not_found', `no route ${c.req.method} ${c.req.path}`)));
 

@@ -157,20 +157,30 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     await page.close();
   });
 
-  test('picks a running training run back up after a reload, replaying its records', async () => {
+  test('picks a running training run back up after a reload, replaying its records before following it live', async () => {
     const page = await openPage();
-    await fillTrainForm(page, { images, token: '<disc>', init: 'toy', steps: '30', validateEvery: '15', validationImages: '1', validationSteps: '2', saveEvery: '0', previewEvery: '1' });
+    await fillTrainForm(page, { images, token: '<disc>', init: 'toy', steps: '5000', validateEvery: '5', validationImages: '1', validationSteps: '2', saveEvery: '0', previewEvery: '1' });
     await page.click('#train-start');
-    await page.waitForFunction(() => Number((document.querySelector('.run[data-kind=train]') as HTMLElement | null)?.dataset.lossPoints) >= 2, undefined, { timeout: 120_000 });
+    const progressed = (selector: string, loss: number) =>
+      page.waitForFunction(
+        ([s, n]) => {
+          const d = (document.querySelector(s) as HTMLElement | null)?.dataset;
+          return Number(d?.lossPoints) >= n && Number(d?.validations) >= 1;
+        },
+        [selector, loss] as const,
+        { timeout: 120_000 },
+      );
+    await progressed('.run[data-kind=train]', 6);
     const id = await page.getAttribute('.run[data-kind=train]', 'data-run-id');
+    const before = Number(await page.getAttribute('.run[data-kind=train]', 'data-loss-points'));
     await page.reload();
-    await page.waitForSelector(`.run[data-run-id="${id}"]`, { timeout: 30_000 });
-    const run = await settled(page, `.run[data-run-id="${id}"]`, 120_000);
-    expect(run.status).toBe('done');
-    // Every loss point, including those sent before the reload.
-    expect(Number(run.lossPoints)).toBe(30);
-    expect(Number(run.validations)).toBeGreaterThanOrEqual(1);
+    await page.waitForSelector('body[data-ready=true]');
+    // The fresh page finds the run in the server's list and attaches: every loss point so far comes back.
+    await progressed(`.run[data-run-id="${id}"]`, before + 1);
+    expect(await page.getAttribute(`.run[data-run-id="${id}"]`, 'data-status')).toBe('running');
     await shot(page, 'reattached');
+    await page.click(`.run[data-run-id="${id}"] button.cancel`);
+    expect((await settled(page, `.run[data-run-id="${id}"]`)).status).toBe('cancelled');
     await page.close();
     expect(pageErrors).toEqual([]);
   });

@@ -8,9 +8,9 @@ import { writeTokenizerFiles } from '../tokenizer/write-tokenizer-files.ts';
 import { collectExternal, type ExternalData } from './params.ts';
 import { buildUnet } from './unet.ts';
 import type { BuiltModel } from './built-model.ts';
-import { tinyUnetConfig, unetConfigJson } from './unet-config.ts';
-import { buildTextEncoder, tinyTextEncoderConfig } from './text-encoder.ts';
-import { buildVaeDecoder, buildVaeEncoder, tinyVaeConfig, vaeConfigJson } from './vae.ts';
+import { tinyUnetConfig, unetConfigJson, type UnetConfig } from './unet-config.ts';
+import { buildTextEncoder, tinyTextEncoderConfig, type TextEncoderConfig } from './text-encoder.ts';
+import { buildVaeDecoder, buildVaeEncoder, tinyVaeConfig, vaeConfigJson, type VaeConfig } from './vae.ts';
 import { jsonBytes, modelIndexJson, schedulerConfigJson, textEncoderConfigJson } from './folder-json.ts';
 import { tinyCorpus } from './vocabulary.ts';
 
@@ -24,6 +24,12 @@ export interface TinyModelOptions {
   seed?: number;
   /** 17 (LayerNormalization) or 14 (LayerNorm decomposed, as torch exports it there); 15 and 16 also work. */
   opset?: number;
+  /** Extra tokenizer corpus lines (a world's words, say), learned after the default corpus. */
+  words?: readonly string[];
+  /** Component sizes other than the defaults (the trained model's, say); absent = the `tiny*Config`s. */
+  unet?: UnetConfig;
+  vae?: VaeConfig;
+  text?: Partial<Omit<TextEncoderConfig, 'vocabSize'>>;
 }
 
 /** Enough merges for every corpus word to become one token (the learner stops early when none are left). */
@@ -52,34 +58,35 @@ const withExternal = (files: Record<string, Uint8Array>, dir: string, m: BuiltMo
  * const files = buildTinyModel({ seed: 0 });
  * Object.keys(files); // model_index.json, scheduler/…, tokenizer/…, text_encoder/model.onnx, unet/model.onnx(_data), …
  */
-export const buildTinyModel = ({ seed = 0, opset = 17 }: TinyModelOptions = {}): Record<string, Uint8Array> => {
+export const buildTinyModel = (o: TinyModelOptions = {}): Record<string, Uint8Array> => {
+  const { seed = 0, opset = 17, unet = tinyUnetConfig, vae = tinyVaeConfig } = o;
   const enc = new TextEncoder();
   const files: Record<string, Uint8Array> = {};
   files['model_index.json'] = jsonBytes(modelIndexJson());
   files['scheduler/scheduler_config.json'] = jsonBytes(schedulerConfigJson());
 
-  const bpe = trainBpe(tinyCorpus(), { merges: MERGE_BUDGET });
+  const bpe = trainBpe([...tinyCorpus(), ...(o.words ?? [])], { merges: MERGE_BUDGET });
   for (const [name, text] of Object.entries(writeTokenizerFiles(bpe))) files[`tokenizer/${name}`] = enc.encode(text);
 
-  const textConfig = tinyTextEncoderConfig(Object.keys(bpe.vocab).length);
+  const textConfig = { ...tinyTextEncoderConfig(Object.keys(bpe.vocab).length), ...o.text };
   withExternal(files, 'text_encoder', buildTextEncoder(textConfig, { seed, opset }));
   files['text_encoder/config.json'] = jsonBytes(textEncoderConfigJson(textConfig, bpe.vocab['<|startoftext|>'], bpe.vocab['<|endoftext|>']));
 
   const latentSize = RESOLUTION / 8;
-  withExternal(files, 'unet', buildUnet(tinyUnetConfig, { seed, opset }));
-  files['unet/config.json'] = jsonBytes(unetConfigJson(tinyUnetConfig, latentSize));
+  withExternal(files, 'unet', buildUnet(unet, { seed, opset }));
+  files['unet/config.json'] = jsonBytes(unetConfigJson(unet, latentSize));
 
-  withExternal(files, 'vae_encoder', buildVaeEncoder(tinyVaeConfig, { seed, opset }));
-  withExternal(files, 'vae_decoder', buildVaeDecoder(tinyVaeConfig, { seed, opset }));
-  files['vae_encoder/config.json'] = jsonBytes(vaeConfigJson(tinyVaeConfig, RESOLUTION));
-  files['vae_decoder/config.json'] = jsonBytes(vaeConfigJson(tinyVaeConfig, RESOLUTION));
+  withExternal(files, 'vae_encoder', buildVaeEncoder(vae, { seed, opset }));
+  withExternal(files, 'vae_decoder', buildVaeDecoder(vae, { seed, opset }));
+  files['vae_encoder/config.json'] = jsonBytes(vaeConfigJson(vae, RESOLUTION));
+  files['vae_decoder/config.json'] = jsonBytes(vaeConfigJson(vae, RESOLUTION));
 
   files['pseudoword.json'] = jsonBytes({
     family: 'tiny',
     resolution: RESOLUTION,
-    latentChannels: tinyUnetConfig.inChannels,
-    vaeScale: 2 ** (tinyVaeConfig.blockOutChannels.length - 1),
-    scalingFactor: tinyVaeConfig.scalingFactor,
+    latentChannels: unet.inChannels,
+    vaeScale: 2 ** (vae.blockOutChannels.length - 1),
+    scalingFactor: vae.scalingFactor,
     previewFactors: PREVIEW_FACTORS,
     previewBias: [0, 0, 0],
     previewFactorsFitted: false,

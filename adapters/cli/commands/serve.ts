@@ -1,26 +1,59 @@
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createApp } from '../../../pipeline/http/app.ts';
 import { runGenerate } from '../../../pipeline/generate.ts';
+import { createRunRegistry } from '../../../pipeline/runs/run-registry.ts';
+import { runTrain } from '../../../pipeline/train/run-train.ts';
 import { serve } from '../../serve.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { openModel } from '../../open-model.ts';
+import { trainDeps } from '../../train-deps.ts';
+import { uploadStore } from '../../upload-store.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 
 export const spec: CommandSpec = {
   name: 'serve',
-  summary: 'Serve the HTTP API (POST /v1/generate streams msgpack frames) on this machine.',
-  usage: 'serve [--host 127.0.0.1] [--port 8787]',
+  summary: 'Serve the HTTP API: POST /v1/generate and /v1/train stream msgpack frames; /v1/runs lists, re-attaches, cancels.',
+  usage: 'serve [--host 127.0.0.1] [--port 8787] [--images-root <dir>]… [--out-root ./runs] [--max-upload-mb 50]',
   options: {
     host: { type: 'string', default: '127.0.0.1', arg: 'addr', help: 'address to bind (loopback by default)' },
     port: { type: 'string', default: '8787', arg: 'n', help: 'port' },
+    'images-root': { type: 'string', multiple: true, arg: 'dir', help: 'folder a train request may read images from (repeatable; default: the current folder)' },
+    'out-root': { type: 'string', default: './runs', arg: 'dir', help: 'folder training runs write into (<out-root>/<run id> unless a request names one inside it)' },
+    'max-upload-mb': { type: 'string', default: '50', arg: 'n', help: 'largest multipart image upload, in MiB' },
   },
+};
+
+/** The path with symlinks followed as far as it exists, so a link inside a root cannot lead out of it. */
+const realPath = (p: string): string => {
+  const abs = resolve(p);
+  if (existsSync(abs)) return realpathSync(abs);
+  const parent = dirname(abs);
+  return parent === abs ? abs : join(realPath(parent), basename(abs));
 };
 
 export const run = async (argv: string[]) => {
   const { values: v, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
   const log = (m: string) => process.stderr.write(`${m}\n`);
-  const app = createApp({ generate: (req) => runGenerate(req, { openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto }) });
+  const train = trainDeps(log);
+  const imageRoots = ((v['images-root'] as string[] | undefined) ?? ['.']).map(realPath);
+  const outRoot = realPath(v['out-root']);
+  const maxUploadMb = num(v['max-upload-mb'], 'max-upload-mb', { min: 0 }) ?? 50;
+  const app = createApp({
+    generate: (req, _signal, pipeline, runId) =>
+      runGenerate(req, { openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
+    train: (req, pipeline, runId) => runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
+    runs: createRunRegistry(),
+    uploads: uploadStore(),
+    imageRoots,
+    outRoot,
+    maxUploadBytes: Math.floor(maxUploadMb * 2 ** 20),
+    readFile: train.readFile,
+    realPath,
+  });
   const server = await serve(app, { host: v.host, port: num(v.port, 'port', { int: true, min: 0 }) });
   process.stdout.write(`pseudoword listening on ${server.url}\n`);
+  process.stdout.write(`  images from: ${imageRoots.join(', ')}\n  runs into:   ${outRoot}\n`);
   await new Promise(() => {}); // until killed
 };

@@ -1,0 +1,42 @@
+/**
+ * The swappable stages, as a client sees them: for each slot of the generate and train pipeline descriptions,
+ * the alternatives (`use`) with their settings as JSON Schema (input side: fields with defaults are optional).
+ * Read straight from the description schemas, so a new alternative shows up here without touching this file.
+ */
+import { z } from 'zod';
+import { previewChoice, samplerChoice } from '../generate-pipeline.ts';
+import { trainPipelineDescription } from '../train/train-pipeline.ts';
+
+/** One alternative for a slot: its `use` name and the JSON Schema of its settings object. */
+export interface StageAlternative {
+  use: string;
+  schema: Record<string, unknown>;
+}
+
+// A slot is a discriminated union of alternatives, or a single object, maybe wrapped in optional/default.
+const alternativesOf = (slot: z.ZodType, name: string): StageAlternative[] => {
+  if (slot instanceof z.ZodOptional || slot instanceof z.ZodDefault) return alternativesOf(slot.unwrap() as z.ZodType, name);
+  const options = slot instanceof z.ZodDiscriminatedUnion ? (slot.options as z.ZodType[]) : [slot];
+  return options.map((o) => {
+    const use = o instanceof z.ZodObject && o.shape.use instanceof z.ZodLiteral ? String(o.shape.use.value) : name;
+    return { use, schema: z.toJSONSchema(o, { io: 'input' }) as Record<string, unknown> };
+  });
+};
+
+/**
+ * Every swappable stage of both pipelines. A slot with one settings object and no `use` (train's `augment`) is
+ * listed under its own name.
+ * @example stageCatalog().generate.sampler.map((a) => a.use) // ['ddim', 'ddpm-ancestral']
+ */
+export const stageCatalog = () => {
+  const t = trainPipelineDescription.shape;
+  return {
+    generate: { sampler: alternativesOf(samplerChoice, 'sampler'), preview: alternativesOf(previewChoice, 'preview') },
+    train: {
+      lossWeighting: alternativesOf(t.lossWeighting, 'lossWeighting'),
+      optimizer: alternativesOf(t.optimizer, 'optimizer'),
+      timesteps: alternativesOf(t.timesteps, 'timesteps'),
+      augment: alternativesOf(t.augment, 'augment'),
+    },
+  };
+};
