@@ -16,8 +16,9 @@ import { cacheDir } from './project-paths.ts';
  */
 export const safeFileName = (name: string, fallback: string): string => {
   const last = name.split(/[\\/]/).pop() ?? '';
-  const clean = last.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._]+/, '');
-  if (!clean || /^_*$/.test(clean)) return fallback;
+  // No leading dot: neither a hidden file nor `..`.
+  const clean = last.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\.+/, '');
+  if (!clean || /^[_.]*$/.test(clean)) return fallback;
   if (clean.length <= 100) return clean;
   const ext = /\.[A-Za-z0-9]{1,8}$/.exec(clean)?.[0] ?? '';
   return clean.slice(0, 100 - ext.length) + ext;

@@ -1,0 +1,49 @@
+import { concatMap, last, map, of, tap, type OperatorFunction } from 'rxjs';
+import type { Denoising } from '../pipeline/generate-state.ts';
+import type { Ddim } from '../pipeline/numerics/ddim.ts';
+import type { GenerateRequest } from '../pipeline/requests.ts';
+import type { LatentItem } from '../pipeline/stages-registry/stream-items.ts';
+import type { Session } from '../weights/session.ts';
+import type { Tensor } from '../weights/tensor.ts';
+import { ddimStep } from './ddim-step.ts';
+import { denoise } from './denoise.ts';
+import { predictNoise } from './predict-noise.ts';
+
+/** What the denoiser needs: the UNet, the sampler, the encoded prompt and the request its numbers come from. */
+export interface DenoiseLatentOptions {
+  readonly unet: Session;
+  readonly ddim: Ddim;
+  /** Text-encoder states of the prompt and the negative prompt, [1, 77, D] each. */
+  readonly text: { readonly cond: Tensor<'float32'>; readonly uncond: Tensor<'float32'> };
+  /** Guidance, η and prompts; `steps` and `seed` are taken from each latent. */
+  readonly request: GenerateRequest;
+  readonly runId: string;
+  /** The model's downsampling factor (the job's pixel size is the latent's times this). */
+  readonly vaeScale: number;
+  /** Called after every step. */
+  readonly onStep?: (step: number, of: number) => void;
+}
+
+/**
+ * Runs the timesteps a noised latent still has (see `noiseToStrength`) through the generate pipeline's own loop
+ * — UNet with classifier-free guidance, then a DDIM update, fed back — and emits the clean latent. A latent with
+ * nothing left to run passes through unchanged.
+ * @example latents$.pipe(noiseToStrength(ddim, { strength: 0.6, steps: 50, seed: 0 }), denoiseLatent({ unet, ddim, text, request, runId, vaeScale: 8 }))
+ */
+export const denoiseLatent = (o: DenoiseLatentOptions): OperatorFunction<LatentItem, LatentItem> =>
+  concatMap((item) => {
+    const remaining = item.remaining ?? [];
+    if (!remaining.length) return of(item);
+    const steps = item.steps ?? remaining.length;
+    const [, , h, w] = item.latents.dims;
+    const start: Denoising = {
+      runId: o.runId, request: { ...o.request, steps, seed: item.seed ?? o.request.seed }, width: w * o.vaeScale, height: h * o.vaeScale,
+      startedAt: Date.now(), ...o.text, step: steps - remaining.length, of: steps, remaining, timestep: remaining[0], latents: item.latents,
+    };
+    return of(start).pipe(
+      denoise(predictNoise(o.unet), ddimStep(o.ddim)),
+      tap((s) => o.onStep?.(s.step, s.of)),
+      last(),
+      map((s): LatentItem => ({ index: item.index, name: item.name, latents: s.latents, timestep: 0 })),
+    );
+  });
