@@ -58,8 +58,20 @@ export const generateOperator = async (model: SdModel, desc: GeneratePipelineDes
   );
 };
 
-/** One generation as a stream of frames; unsubscribing cancels it between denoising steps. */
+/**
+ * One generation as a stream of frames; unsubscribing cancels it between denoising steps. A `progress` frame
+ * (phase 'load', step 0) comes first, before the model opens, so a client sees the run start at once (and HTTP
+ * servers that hold the status line until the first body chunk answer immediately).
+ */
 export const runGenerate = (request: GenerateRequest, deps: GenerateDeps, description: unknown = {}): Observable<Frame> =>
+  defer(() => {
+    const runId = deps.newRunId?.() ?? crypto.randomUUID();
+    const startedAt = Date.now();
+    const loading: Frame = { type: 'progress', runId, step: 0, of: request.steps, phase: 'load', elapsedMs: 0 };
+    return concat(of(loading), prepare(request, deps, description, runId, startedAt));
+  });
+
+const prepare = (request: GenerateRequest, deps: GenerateDeps, description: unknown, runId: string, startedAt: number): Observable<Frame> =>
   defer(async () => {
     const desc = generatePipelineDescription.parse(description);
     let model = await deps.openModel(request.model, request.device);
@@ -71,7 +83,7 @@ export const runGenerate = (request: GenerateRequest, deps: GenerateDeps, descri
     const height = request.height ?? model.info.resolution;
     if (width % model.info.vaeScale || height % model.info.vaeScale)
       throw new PipelineError('bad_request', `width/height must be multiples of ${model.info.vaeScale} for this model`);
-    const job: GenerateJob = { runId: deps.newRunId?.() ?? crypto.randomUUID(), request, width, height, startedAt: Date.now() };
+    const job: GenerateJob = { runId, request, width, height, startedAt };
     const op = await generateOperator(model, desc);
     return { job, op };
   }).pipe(

@@ -23,7 +23,8 @@ describe('generation on tiny', () => {
     const kinds = fs.map((f) => f.type);
     expect(kinds.at(-1)).toBe('done');
     expect(kinds.filter((k) => k === 'image')).toHaveLength(1);
-    expect(fs.filter((f) => f.type === 'progress').map((f) => (f as any).step)).toEqual([1, 2, 3, 4]);
+    expect(fs[0]).toMatchObject({ type: 'progress', phase: 'load', step: 0 });
+    expect(fs.filter((f) => f.type === 'progress' && f.phase === 'denoise').map((f) => (f as any).step)).toEqual([1, 2, 3, 4]);
     expect(fs.filter((f) => f.type === 'latent').map((f) => (f as any).step)).toEqual([1, 2, 3, 4]);
     expect(fs.filter((f) => f.type === 'preview').map((f) => (f as any).step)).toEqual([1, 2, 3, 4]);
     // The image comes after the last step's latent.
@@ -86,7 +87,7 @@ describe('generation on tiny', () => {
     await lastValueFrom(
       runGenerate(request({ steps: 30 }), { openModel: async () => counting }).pipe(
         tap(() => {}),
-        take(3), // progress, latent and preview of step 1 … then unsubscribe
+        take(4), // the load frame, then progress, latent and preview of step 1 … then unsubscribe
       ),
     );
     await new Promise((r) => setTimeout(r, 200));

@@ -14,7 +14,10 @@ import type { ItemOf, StreamKind } from './stream-items.ts';
 export interface StageContext {
   /** The run's id (frames a stage emits carry it). */
   readonly runId: string;
-  /** The description's model (`tiny` unless it names a folder), opened once per run on first use. */
+  /** The description's model name (`tiny` or a folder) and device. */
+  readonly modelName: string;
+  readonly device: 'cpu' | 'cuda';
+  /** That model, opened once per run on first use. */
   model(): Promise<SdModel>;
   /** Aborts when the consumer goes away; the operator is unsubscribed as well. */
   readonly signal?: AbortSignal;

@@ -1,0 +1,110 @@
+/**
+ * A textual-inversion step on an SD1.5-size model (UNet 859.5 M parameters, CLIP ViT-L-size text encoder, random
+ * weights built by the project) at 64×64 latents, against onnxruntime's forward of the same UNet. Each measurement
+ * runs in its own process so its peak RSS is its own. Not in CI (it writes ~4 GB and takes minutes).
+ *   npx bun bench/sd15-step.ts            (build once into .cache/models/sd15-random, then measure)
+ * Goals (issue 4): step ≤ 2.2 × UNet forward; peak RSS ≤ 9 GiB.
+ */
+import { existsSync, mkdirSync, openSync, writeSync, closeSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheDir } from '../adapters/project-paths.ts';
+import { ortSessionFactory } from '../adapters/ort-session.ts';
+import { openGraph } from '../adapters/graph-session.ts';
+import { buildUnet } from '../weights/tiny/unet.ts';
+import { sd15UnetConfig } from '../weights/tiny/unet-config.ts';
+import { buildTextEncoder } from '../weights/tiny/text-encoder.ts';
+import type { BuiltModel } from '../weights/tiny/built-model.ts';
+import { decodeModel } from '../weights/onnx/proto.ts';
+import { readFile } from '../adapters/fs.ts';
+import { injectVectors } from '../weights/embeddings/inject-vectors.ts';
+import { buildTrainGraph, trainInputs } from '../weights/train-graph.ts';
+import { createRng } from '../pipeline/numerics/rng.ts';
+import { tensor } from '../weights/tensor.ts';
+
+const dir = join(cacheDir(), 'models', 'sd15-random');
+const mode = process.argv[2] ?? 'all';
+const latent = 64;
+const clipL = { vocabSize: 49408, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositions: 77, eps: 1e-5 };
+
+const write = (sub: string, m: BuiltModel) => {
+  mkdirSync(join(dir, sub), { recursive: true });
+  if (m.external) {
+    const p = join(dir, sub, m.external.location);
+    const fd = openSync(`${p}.tmp`, 'w');
+    for (const chunk of m.external.chunks(64 << 20)) writeSync(fd, chunk);
+    closeSync(fd);
+    renameSync(`${p}.tmp`, p);
+  }
+  writeFileSync(join(dir, sub, 'model.onnx'), m.model);
+};
+
+const maxRssGiB = () => process.resourceUsage().maxRSS / 2 ** 20; // maxRSS is in KiB
+
+if (mode === 'build') {
+  const t = performance.now();
+  write('unet', buildUnet(sd15UnetConfig, { seed: 0 }));
+  write('text_encoder', buildTextEncoder(clipL, { seed: 0, externalData: 'model.onnx_data' }));
+  console.log(JSON.stringify({ mode, seconds: (performance.now() - t) / 1000 }));
+  process.exit(0);
+}
+
+const rng = createRng(0);
+const sample = tensor('float32', [1, 4, latent, latent], rng.fillNormal(new Float32Array(4 * latent * latent)));
+const hidden = tensor('float32', [1, 77, 768], rng.fillNormal(new Float32Array(77 * 768)));
+
+if (mode === 'forward') {
+  const s = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'));
+  const feeds = { sample, timestep: tensor('float32', [1], Float32Array.of(500)), encoder_hidden_states: hidden };
+  await s.run(feeds);
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await s.run(feeds);
+    times.push(performance.now() - t);
+  }
+  console.log(JSON.stringify({ mode, ms: Math.min(...times), peakRssGiB: maxRssGiB() }));
+  process.exit(0);
+}
+
+if (mode === 'step') {
+  const t0 = performance.now();
+  const te = injectVectors(decodeModel(readFile(join(dir, 'text_encoder', 'model.onnx'))));
+  const unet = decodeModel(readFile(join(dir, 'unet', 'model.onnx')));
+  const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77 });
+  const built = performance.now();
+  const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc));
+  const opened = performance.now();
+  const ids = new Int32Array(77).fill(49407);
+  ids[0] = 49406;
+  ids[1] = 49408; // the learned token
+  const feeds = {
+    [trainInputs.ids]: tensor('int32', [1, 77], ids),
+    [trainInputs.vectors]: tensor('float32', [1, 768], rng.fillNormal(new Float32Array(768)).map((x) => x * 0.02)),
+    [trainInputs.latents]: sample,
+    [trainInputs.timestep]: tensor('float32', [1], Float32Array.of(500)),
+    [trainInputs.target]: tensor('float32', [1, 4, latent, latent], rng.fillNormal(new Float32Array(4 * latent * latent))),
+    [trainInputs.weights]: tensor('float32', [1], Float32Array.of(1)),
+  };
+  await s.run(feeds);
+  const times: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const t = performance.now();
+    await s.run(feeds);
+    times.push(performance.now() - t);
+  }
+  console.log(JSON.stringify({ mode, ms: Math.min(...times), buildGraphMs: built - t0, openSessionMs: opened - built, nodes: graph.graph.nodes.length, peakRssGiB: maxRssGiB() }));
+  process.exit(0);
+}
+
+// all: build if needed, then each measurement in its own process.
+const self = (m: string) => {
+  const p = Bun.spawnSync([process.execPath, import.meta.path, m], { stdout: 'pipe', stderr: 'inherit' });
+  const line = p.stdout.toString().trim().split('\n').at(-1) ?? '{}';
+  console.log(line);
+  return JSON.parse(line);
+};
+if (!existsSync(join(dir, 'unet', 'model.onnx'))) self('build');
+const fwd = self('forward');
+const step = self('step');
+console.log(`UNet forward ${(fwd.ms / 1000).toFixed(2)} s (peak ${fwd.peakRssGiB.toFixed(2)} GiB); training step ${(step.ms / 1000).toFixed(2)} s (peak ${step.peakRssGiB.toFixed(2)} GiB) → ratio ${(step.ms / fwd.ms).toFixed(2)} (goal ≤ 2.2; ≤ 9 GiB)`);
+console.log(JSON.stringify({ bench: 'sd15-step', latent, forwardMs: fwd.ms, stepMs: step.ms, ratio: step.ms / fwd.ms, forwardPeakRssGiB: fwd.peakRssGiB, stepPeakRssGiB: step.peakRssGiB, stepGraphNodes: step.nodes, openSessionMs: step.openSessionMs }));
