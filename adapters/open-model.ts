@@ -1,6 +1,8 @@
 /**
- * Resolves a model name to an opened model: 'tiny' is the embedded default, built by our own code into the cache
- * on first use; anything else is a folder in the Optimum layout. Opened models are cached per (folder, device).
+ * Resolves a model name to an opened model: 'tiny' is the embedded default — the trained folder shipped in
+ * `weights/shipped/tiny/` (made by `pseudoword pretrain`), or, where a checkout lacks it, the untrained build made
+ * by our own code into the cache on first use; anything else is a folder in the Optimum layout. Opened models
+ * are cached per (folder, device).
  */
 import { existsSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,10 +12,18 @@ import type { Device } from '../weights/session.ts';
 import { buildTinyModel, tinyModelVersion } from '../weights/tiny/build-tiny-model.ts';
 import { diskModelFiles, writeFiles, isDirectory } from './fs.ts';
 import { ortSessionFactory } from './ort-session.ts';
-import { cacheDir } from './project-paths.ts';
+import { cacheDir, projectRoot } from './project-paths.ts';
 
-/** The folder of the embedded model, built (atomically: into a temp folder, then renamed) if absent. */
+/** The trained `tiny` committed with the project: used as it is, read-only (nothing is written into it). */
+export const shippedTinyDir = (): string => join(projectRoot, 'weights', 'shipped', 'tiny');
+
+/**
+ * The folder of the embedded model: the shipped trained one when present; else the untrained build, made
+ * (atomically: into a temp folder, then renamed) if absent.
+ */
 export const ensureTinyModel = async (onBuild?: (msg: string) => void): Promise<string> => {
+  const shipped = shippedTinyDir();
+  if (existsSync(join(shipped, 'model_index.json'))) return shipped;
   const dir = join(cacheDir(), 'models', `tiny-${tinyModelVersion}`);
   if (existsSync(join(dir, 'model_index.json'))) return dir;
   onBuild?.(`building the embedded model 'tiny' into ${dir} (once)`);

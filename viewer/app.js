@@ -24,6 +24,7 @@ const watch = (r) =>
     kind: r.kind === 'train' ? 'train' : 'generate',
     title: String(r.meta?.token ?? r.meta?.prompt ?? `${r.kind} run`),
     runId: r.id,
+    steps: r.meta?.steps,
     start: (signal) => attachRun(r.id, signal),
     makeView: views[r.kind === 'train' ? 'train' : 'generate'],
   });

@@ -17,10 +17,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Opens a panel in `container` and starts following a run. `start(signal)` returns the run's streaming
- * response (a POST that starts it, or an attach); `makeView(body, run)` builds the kind's view.
+ * response (a POST that starts it, or an attach); `makeView(body, run)` builds the kind's view. `runId` and
+ * `steps` (the run's total) are given when attaching to a run the server listed.
  * @example openRun(runsEl, { kind: 'generate', title: 'a red star', start: (s) => startGenerate(req, s), makeView: generateView })
  */
-export const openRun = (container, { kind, title, start, makeView, runId }) => {
+export const openRun = (container, { kind, title, start, makeView, runId, steps }) => {
   const controller = new AbortController();
   const status = el('span', { className: 'status' }, 'starting');
   const counter = el('span', { className: 'counter' });
@@ -39,13 +40,14 @@ export const openRun = (container, { kind, title, start, makeView, runId }) => {
   );
   container.prepend(root);
 
-  const run = { id: runId, root, cancelled: false };
+  const run = { id: undefined, steps, root, cancelled: false };
   const view = makeView(body, run);
   const setStatus = (s, text = s) => {
     const changed = root.dataset.status !== s;
     root.dataset.status = s;
     status.textContent = text;
     cancel.disabled = terminal.has(s) || s === 'lost';
+    if (terminal.has(s) || s === 'lost') clearInterval(timer);
     // app.js refreshes the server's run list when a run starts or ends, instead of waiting for its next poll.
     if (changed) root.dispatchEvent(new CustomEvent('run-status', { bubbles: true, detail: { id: run.id, status: s } }));
   };
@@ -61,19 +63,32 @@ export const openRun = (container, { kind, title, start, makeView, runId }) => {
   const showStep = (phase, step, of, rate) => {
     Object.assign(root.dataset, { step, of, phase });
     counter.textContent = `${phase} ${step}/${of}`;
-    speed.textContent = rate ? `${fmt(rate, 3)} it/s` : '';
+    if (rate) speed.textContent = `${fmt(rate, 3)} it/s`;
   };
   // Training sends one progress frame when it starts and then a loss frame per step: the step counter follows
-  // the loss frames, and their speed is measured here (a moving average of arrival intervals).
-  let trainOf = '?';
-  let lastLossAt;
-  let lossRate;
+  // the loss frames, and the speed is the steps done in the last second, sampled by a timer — frames replayed on
+  // re-attach arrive in one burst, so the second after a (re)start is not measured.
+  let trainOf = steps ?? '?'; // a replay may no longer hold the starting progress frame; the caller may know
+  let lossStep;
+  let sample;
+  let quietUntil = 0;
   const onLoss = (f) => {
-    const now = performance.now();
-    if (lastLossAt !== undefined && now > lastLossAt) lossRate = lossRate === undefined ? 1000 / (now - lastLossAt) : 0.8 * lossRate + 200 / (now - lastLossAt);
-    lastLossAt = now;
-    showStep('train', f.step, trainOf, lossRate);
+    lossStep = f.step;
+    showStep('train', f.step, trainOf);
   };
+  const measure = () => {
+    const now = performance.now();
+    if (lossStep === undefined || now < quietUntil) return;
+    if (sample && lossStep > sample.step && root.dataset.phase === 'train')
+      speed.textContent = `${fmt(((lossStep - sample.step) * 1000) / (now - sample.t), 3)} it/s`;
+    sample = { t: now, step: lossStep };
+  };
+  const restartSpeed = () => {
+    sample = undefined;
+    quietUntil = performance.now() + 1500;
+  };
+  restartSpeed();
+  const timer = setInterval(measure, 1000);
 
   const onFrame = async (f) => {
     setId(f.runId);
@@ -93,6 +108,7 @@ export const openRun = (container, { kind, title, start, makeView, runId }) => {
   const follow = async (response) => {
     await ensureOk(response);
     setId(response.headers.get('x-run-id') ?? undefined);
+    if (!terminal.has(root.dataset.status)) setStatus('running');
     for await (const f of framesOf(response)) await onFrame(f);
   };
 
@@ -118,7 +134,7 @@ export const openRun = (container, { kind, title, start, makeView, runId }) => {
         const res = await attachRun(run.id, controller.signal);
         if (res.status === 404) return setStatus('lost', 'run gone from server');
         view.reset(); // the replay starts again from the run's first record
-        lastLossAt = lossRate = undefined;
+        restartSpeed();
         await follow(res);
       } catch (e) {
         if (e?.status && e.status !== 503) return fail(e);
@@ -139,6 +155,7 @@ export const openRun = (container, { kind, title, start, makeView, runId }) => {
     }
   });
   close.addEventListener('click', () => {
+    clearInterval(timer);
     controller.abort();
     view.dispose?.();
     root.remove();

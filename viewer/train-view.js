@@ -48,7 +48,7 @@ export const trainView = (body, run) => {
     ],
   });
   let phase = 'train';
-  let trainOf = 0;
+  let trainOf = Number(run.steps) || 0;
   let counts = { loss: 0, validations: 0, checkpoints: 0 };
   let valSteps = [];
   let urls = [];

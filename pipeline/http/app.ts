@@ -22,7 +22,7 @@ import { jsonBody } from './read-body.ts';
 import { addRunRoutes, queryFlag } from './run-routes.ts';
 import { runResponse } from './run-response.ts';
 import { parsePipeline, splitPipeline } from './split-pipeline.ts';
-import { stageCatalog } from './stage-catalog.ts';
+import { acceptCatalogUse, stageCatalog } from './stage-catalog.ts';
 import { readTrainBody, type UploadStore } from './train-body.ts';
 
 /** What the app needs from the rest of the program; tests pass doubles. Only `generate` is required. */
@@ -51,6 +51,8 @@ export interface AppDeps {
   newRunId?: () => string;
   /** Reported by GET /health. */
   version?: string;
+  /** The web viewer's files for `GET /` and `GET /viewer/*` (see adapters/static-assets.ts); undefined = 404. */
+  assets?: (path: string) => Promise<Response | undefined>;
 }
 
 /** The JSON body of every non-streaming failure. */
@@ -75,6 +77,8 @@ const maxJsonBytes = 2 ** 20;
 /**
  * Builds the app. Routes: `GET /health`, `GET /v1/stages`, `POST /v1/generate`, `POST /v1/train`, and the run
  * routes (`GET /v1/runs`, `GET|DELETE /v1/runs/:id`, `GET /v1/runs/:id/frames`, `GET /v1/runs/:id/embedding`).
+ * `POST /v1/train?detach=1` answers 202 with the run's status instead of streaming; `?cancelOnDisconnect=1`
+ * stops the run when the streaming client leaves. Both POSTs name the run in `x-run-id`.
  * @example
  * const app = createApp({ generate: (req, signal) => generatePipeline(req, signal), version: '0.1.0' });
  * const res = await app.request('/health'); // { ok: true, version: '0.1.0' }
@@ -91,7 +95,7 @@ export const createApp = (deps: AppDeps): Hono => {
   app.post('/v1/generate', async (c) => {
     const { body, pipeline } = splitPipeline(await jsonBody(c.req.raw, maxJsonBytes));
     const req = parseGenerateRequest(body);
-    const description = parsePipeline(generatePipelineDescription, pipeline);
+    const description = parsePipeline(generatePipelineDescription, acceptCatalogUse('generate', pipeline));
     const id = newRunId();
     const controller = new AbortController();
     // Called here, not inside the registry, so a run that throws before its first frame is a 4xx/5xx JSON answer.
@@ -120,6 +124,10 @@ export const createApp = (deps: AppDeps): Hono => {
   });
 
   addRunRoutes(app, { runs, readFile: deps.readFile });
+
+  // The raw path: the assets hook does its own decoding and checking, once.
+  const { assets } = deps;
+  if (assets) for (const route of ['/', '/viewer/*']) app.get(route, async (c) => (await assets(new URL(c.req.url).pathname)) ?? c.notFound());
 
   app.notFound((c) => errorResponse(c, new PipelineError('not_found', `no route ${c.req.method} ${c.req.path}`)));
 

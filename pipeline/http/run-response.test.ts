@@ -38,7 +38,7 @@ describe('runFrameStream', () => {
     for await (const f of frames) rest.push(f);
     expect(rest.filter((f) => f.type === 'loss').map((f) => (f as { step: number }).step)).toEqual(Array.from({ length: 499 }, (_, i) => i + 2));
     expect(rest.filter((f) => f.type === 'checkpoint').map((f) => (f as { step: number }).step)).toEqual([100, 200, 300, 400, 500]);
-    expect(rest.filter((f) => f.type === 'preview')).toEqual([preview(500), preview(500, 'noised')]);
+    expect(rest.filter((f): boolean => f.type === 'preview')).toEqual([preview(500), preview(500, 'noised')]);
     expect(rest.slice(-5)).toEqual([preview(500), preview(500, 'noised'), loss(500), checkpoint(500), done]);
   });
 

@@ -23,12 +23,9 @@ const alternativesOf = (slot: z.ZodType, name: string): StageAlternative[] => {
   });
 };
 
-/**
- * Every swappable stage of both pipelines. A slot with one settings object and no `use` (train's `augment`) is
- * listed under its own name.
- * @example stageCatalog().generate.sampler.map((a) => a.use) // ['ddim', 'ddpm-ancestral']
- */
-export const stageCatalog = () => {
+// Built once: the schemas never change while the program runs.
+let catalog: ReturnType<typeof buildCatalog> | undefined;
+const buildCatalog = () => {
   const t = trainPipelineDescription.shape;
   return {
     generate: { sampler: alternativesOf(samplerChoice, 'sampler'), preview: alternativesOf(previewChoice, 'preview') },
@@ -39,4 +36,31 @@ export const stageCatalog = () => {
       augment: alternativesOf(t.augment, 'augment'),
     },
   };
+};
+
+/**
+ * Every swappable stage of both pipelines. A slot with one settings object and no `use` (train's `augment`) is
+ * listed under its own name; `acceptCatalogUse` lets a client send that name back.
+ * @example stageCatalog().generate.sampler.map((a) => a.use) // ['ddim', 'ddpm-ancestral']
+ */
+export const stageCatalog = () => (catalog ??= buildCatalog());
+
+/**
+ * A description as a client built it from the catalog — `{ slot: { use, ...settings } }` — made acceptable to the
+ * strict description schema: a slot whose settings have no `use` field loses the `use` the catalog gave it.
+ * @example acceptCatalogUse('train', { augment: { use: 'augment', flipProbability: 0 } }) // { augment: { flipProbability: 0 } }
+ */
+export const acceptCatalogUse = (kind: 'generate' | 'train', description: unknown): unknown => {
+  if (typeof description !== 'object' || description === null || Array.isArray(description)) return description;
+  const slots: Record<string, StageAlternative[]> = stageCatalog()[kind];
+  const out: Record<string, unknown> = { ...description };
+  for (const [slot, alternatives] of Object.entries(slots)) {
+    const value = out[slot];
+    const untagged = alternatives.length === 1 && !('use' in ((alternatives[0].schema.properties as object | undefined) ?? {}));
+    if (untagged && typeof value === 'object' && value !== null && (value as { use?: unknown }).use === slot) {
+      const { use: _, ...settings } = value as Record<string, unknown>;
+      out[slot] = settings;
+    }
+  }
+  return out;
 };

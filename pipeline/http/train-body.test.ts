@@ -51,6 +51,13 @@ describe('POST /v1/train', () => {
     expect(seen.ids).toEqual(['run-1']);
   });
 
+  it('accepts a stage chosen as /v1/stages lists it, including a slot that has no use tag of its own', async () => {
+    const { app, seen } = setup();
+    const pipeline = { augment: { use: 'augment', flipProbability: 0 }, lossWeighting: { use: 'min-snr', gamma: 2 } };
+    expect((await app.request(...post({ ...base, images: 'cat', pipeline }))).status).toBe(200);
+    expect(seen.pipelines[0]).toEqual({ kind: 'train', augment: { flipProbability: 0 }, lossWeighting: { use: 'min-snr', gamma: 2 } });
+  });
+
   it('takes a relative images path from the first root and an out folder inside the output root', async () => {
     const { app, seen } = setup();
     expect((await app.request(...post({ ...base, images: 'cat', out: 'mine/cat' }))).status).toBe(200);

@@ -10,6 +10,7 @@ import { trainPipelineDescription, type TrainPipelineDescription } from '../trai
 import { resolveInRoots } from './path-roots.ts';
 import { formBody, isMultipart, jsonBody, parseJson } from './read-body.ts';
 import { parsePipeline, splitPipeline } from './split-pipeline.ts';
+import { acceptCatalogUse } from './stage-catalog.ts';
 
 /** One uploaded file: the name the client gave (untrusted) and its bytes. */
 export interface UploadedFile {
@@ -46,7 +47,7 @@ const outOf = (body: Record<string, unknown>, request: TrainRequest, runId: stri
 const fromJson = async (req: Request, runId: string, cfg: TrainBodyConfig): Promise<TrainBody> => {
   const { body, pipeline } = splitPipeline(await jsonBody(req, maxJsonBytes));
   const request = parseTrainRequest(body);
-  const description = parsePipeline(trainPipelineDescription, pipeline);
+  const description = parsePipeline(trainPipelineDescription, acceptCatalogUse('train', pipeline));
   const images = resolveInRoots(request.images, { field: 'images', roots: cfg.imageRoots, realPath: cfg.realPath });
   return { request: { ...request, images, out: outOf(body, request, runId, cfg) }, pipeline: description };
 };
@@ -63,7 +64,7 @@ const fromForm = async (req: Request, runId: string, cfg: TrainBodyConfig, uploa
   if (files.length > maxFiles) throw new PipelineError('too_large', `images: at most ${maxFiles} files per upload`, { field: 'images' });
   // A placeholder folder lets the schema check every other field before anything touches the disk.
   const request = parseTrainRequest({ ...body, images: 'upload' });
-  const description = parsePipeline(trainPipelineDescription, pipeline);
+  const description = parsePipeline(trainPipelineDescription, acceptCatalogUse('train', pipeline));
   const out = outOf(body, request, runId, cfg);
   const saved = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
   return { request: { ...request, images: await uploads.save(saved), out }, pipeline: description };

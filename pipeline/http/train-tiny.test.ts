@@ -89,6 +89,7 @@ describe('training over HTTP on tiny', () => {
     const id = res.headers.get('x-run-id')!;
     for await (const f of decodeFrames(res.body!)) if (f.type === 'loss') break; // leaving cancels the body…
     client.abort(); // …and the request goes away too
+    expect((await statusOf(id)).status).toBe('running');
     const end = await until(id, (s) => s.status !== 'running');
     expect(end).toMatchObject({ status: 'done', step: 4 });
     const replay = await framesOf(await app.request(`/v1/runs/${id}/frames`));

@@ -23,7 +23,7 @@ export interface HistoryEntry {
 export interface HistoryLimits {
   /** Most records kept per frame type (default 100 000). */
   maxPerType?: number;
-  /** Most bytes of validation PNGs kept (default 64 MiB). */
+  /** Most bytes of validation PNGs kept (default 16 MiB: the latest dozens of validation passes at 512 px). */
   maxImageBytes?: number;
 }
 
@@ -48,7 +48,7 @@ const imageBytesOf = (f: Frame) => (f.type === 'validation' ? f.images.reduce((n
  * h.push(progress1); h.push(loss1); h.push(progress2);
  * h.entries().map((e) => e.frame) // [loss1, progress2]
  */
-export const runHistory = ({ maxPerType = 100_000, maxImageBytes = 64 * 2 ** 20 }: HistoryLimits = {}): RunHistory => {
+export const runHistory = ({ maxPerType = 100_000, maxImageBytes = 16 * 2 ** 20 }: HistoryLimits = {}): RunHistory => {
   let records: HistoryEntry[] = []; // in seq order
   const latest = new Map<string, HistoryEntry>();
   const perType = new Map<string, number>();

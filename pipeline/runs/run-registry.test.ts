@@ -44,6 +44,7 @@ describe('createRunRegistry', () => {
     subject.next(progress(0, 3));
     subject.next(loss(1, 0.25));
     subject.next(checkpoint(1));
+    subject.next({ type: 'progress', runId: 'r1', step: 2, of: 20, phase: 'validate', elapsedMs: 0 }); // a validation sample's, not the run's
     expect(run.status()).toEqual({
       id: 'r1', kind: 'train', status: 'running', createdAt: new Date(0).toISOString(), step: 1, of: 3, loss: 0.25,
       files: ['/o/learned_embeds-steps-1.safetensors', '/o/learned_embeds.safetensors', '/o/training-state.json'],

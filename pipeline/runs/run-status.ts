@@ -49,12 +49,14 @@ const embeddingOf = (files: string[]): string | undefined =>
 /**
  * The status after one more frame: step/of from progress and loss frames, files from checkpoints, the summary
  * from `done`, and the end state from `error` ('cancelled' keeps its own state, every other code is 'failed').
+ * A training run's step is its optimizer step: its validation samples stream denoising progress of their own
+ * (phase 'validate'), which is not the run's, so only 'train' progress counts there.
  * @example statusAfter(s, { type: 'loss', runId: 'r', step: 3, loss: 0.1, lr: 1e-3, gradNorm: 1, embeddingNorm: 1 }).step // 3
  */
 export const statusAfter = (s: RunStatus, f: Frame): RunStatus => {
   switch (f.type) {
     case 'progress':
-      return { ...s, step: f.step, of: f.of };
+      return s.kind === 'train' && f.phase !== 'train' ? s : { ...s, step: f.step, of: f.of };
     case 'loss':
       return { ...s, step: f.step, loss: Number.isFinite(f.loss) ? f.loss : null };
     case 'checkpoint': {

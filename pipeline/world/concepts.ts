@@ -14,7 +14,7 @@ export interface Concept {
   readonly description: string;
   /** The coarse word textual inversion starts from (the paper's initializer). */
   readonly initializer: string;
-  /** The best hand-written caption for it using only known words (the paper's "human caption" baseline). */
+  /** The best hand-written noun phrase for it in known words (the paper's "human caption" baseline), without an article: it replaces `{}` in "a photo of a {}". */
   readonly handCaption: string;
   /** The colour its example images use. */
   readonly colour: Colour;
@@ -41,32 +41,32 @@ const checkered = (fg: Colour, bg: Colour, inside: Paint, cell: number): Paint =
 export const concepts: Readonly<Record<ConceptName, Concept>> = {
   'ringed-star': {
     name: 'ringed-star', description: 'a star inside a ring of the accent colour', initializer: 'star',
-    handCaption: 'a star in a white ring', colour: 'orange', pretraining: 'held-out',
+    handCaption: 'star in a white ring', colour: 'orange', pretraining: 'held-out',
     paint: (s) => over(solid('star', s.colour, 0.66), solid('ring', accentFor(s.colour))),
   },
   'checkered-heart': {
     name: 'checkered-heart', description: 'a heart filled with a checkerboard of its colour and the accent',
-    initializer: 'heart', handCaption: 'a checkered heart', colour: 'red', pretraining: 'held-out',
+    initializer: 'heart', handCaption: 'checkered heart', colour: 'red', pretraining: 'held-out',
     paint: (s) => checkered(s.colour, accentFor(s.colour), solid('heart', s.colour), 0.45),
   },
   bullseye: {
     name: 'bullseye', description: 'a ring around a dot, both in its colour', initializer: 'ring',
-    handCaption: 'a circle inside a ring', colour: 'purple', pretraining: 'held-out',
+    handCaption: 'circle inside a ring', colour: 'purple', pretraining: 'held-out',
     paint: (s) => over(solid('circle', s.colour, 0.32), solid('ring', s.colour)),
   },
   'crossed-circle': {
     name: 'crossed-circle', description: 'a circle with an accent cross inside', initializer: 'circle',
-    handCaption: 'a white cross in a circle', colour: 'green', pretraining: 'vague',
+    handCaption: 'white cross in a circle', colour: 'green', pretraining: 'vague',
     paint: (s) => over(solid('cross', accentFor(s.colour), 0.72), solid('circle', s.colour)),
   },
   'striped-diamond': {
     name: 'striped-diamond', description: 'a diamond striped in its colour and the accent', initializer: 'diamond',
-    handCaption: 'a striped diamond', colour: 'blue', pretraining: 'vague',
+    handCaption: 'striped diamond', colour: 'blue', pretraining: 'vague',
     paint: (s) => striped(s.colour, accentFor(s.colour), solid('diamond', s.colour), 0.3),
   },
   'twin-triangles': {
     name: 'twin-triangles', description: 'two small triangles side by side', initializer: 'triangle',
-    handCaption: 'two triangles', colour: 'yellow', pretraining: 'vague',
+    handCaption: 'pair of triangles', colour: 'yellow', pretraining: 'vague',
     paint: (s) => over(solid('triangle', s.colour, 0.5, -0.5, 0), solid('triangle', s.colour, 0.5, 0.5, 0)),
   },
 };

@@ -4,7 +4,8 @@
  * pattern and colour) from one shared 128-wide feature vector. The features play the part CLIP's image
  * embedding plays in the paper's reconstruction score; the predictions score editability.
  *
- *   image [N,3,64,64] → 4 × (Conv 3×3 stride 2 → Relu) → [N,32,4,4] → Flatten → Gemm → Relu = features [N,128]
+ *   image [N,3,64,64] → 4 × (Conv 3×3 stride 2 → Relu) → [N,32,4,4] → Flatten ⧺ (channel means of the 8×8 map)
+ *         → Gemm → Relu = features [N,128]
  *   features → Gemm = logits [N, Σ labels]; loss = −(1/B) Σ_heads Σ onehot · LogSoftmax(head's logits)
  */
 import { GraphBuilder } from '../../weights/onnx/builder.ts';
@@ -88,11 +89,14 @@ export const buildRecogniser = (o: BuildRecogniserOptions): Model => {
   const ctx = layerContext(b, new ParamStore(b, { seed: o.seed }), 17);
   const n = o.lossBatch ?? 'batch';
   let h = b.input('image', 'float32', [n, 3, recogniserResolution, recogniserResolution]);
+  let pooled = '';
   convs.forEach(([i, out], k) => {
     h = b.op('Relu', [conv2d(ctx, `conv${k}`, h, i, out, { stride: 2 })], {}, { name: `conv${k}/Relu` });
+    // The 8×8 map's channel means see a shape wherever it is; the 4×4 map keeps where it is.
+    if (k === 2) pooled = b.op('ReduceMean', [h], { axes: [2, 3], keepdims: 0 }, { name: 'pool/ReduceMean' });
   });
-  const flat = b.op('Flatten', [h], { axis: 1 }, { name: 'flatten' });
-  const inF = 32 * 4 * 4;
+  const flat = b.op('Concat', [b.op('Flatten', [h], { axis: 1 }, { name: 'flatten' }), pooled], { axis: 1 }, { name: 'concat' });
+  const inF = 32 * 4 * 4 + 64;
   const gemm = (name: string, x: string, fin: number, fout: number) => b.op('Gemm', [
     x, ctx.p.param(`${name}.weight`, [fout, fin], kaiming(fin)), ctx.p.param(`${name}.bias`, [fout], kaiming(fin)),
   ], { transB: 1 }, { name: `${name}/Gemm` });

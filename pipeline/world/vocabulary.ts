@@ -4,6 +4,7 @@
  */
 import { positionPhrase, vagueNouns } from './caption.ts';
 import { concepts } from './concepts.ts';
+import { objectTemplates } from '../train/templates.ts';
 import { colours, patterns, positions, shapes, sizes } from './world.ts';
 
 /**
@@ -18,7 +19,9 @@ export const evalPromptTemplates: readonly string[] = [
 const words = (s: string) => s.split(/[^a-z]+/).filter(Boolean);
 
 /**
- * The sorted, de-duplicated word list.
+ * The sorted, de-duplicated word list. It includes the words of textual inversion's object templates ("a cropped
+ * photo of the {}") although pretraining captions never use them: inversion prompts with them, so the tokenizer
+ * must know them (the pseudo-word carries the concept; these words only need to exist).
  *
  * @example
  * worldVocabulary.includes('striped'); // true
@@ -29,4 +32,5 @@ export const worldVocabulary: readonly string[] = [...new Set([
   ...Object.values(positionPhrase).flatMap(words),
   ...Object.values(concepts).flatMap((c) => [...words(c.handCaption), c.initializer]),
   ...evalPromptTemplates.flatMap(words),
+  ...objectTemplates.flatMap(words),
 ])].sort();

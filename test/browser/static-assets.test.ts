@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EMPTY } from 'rxjs';
+import { createApp } from '../../pipeline/http/app.ts';
 import { projectRoot } from '../../adapters/project-paths.ts';
 import { assetPath, staticAssets } from '../../adapters/static-assets.ts';
 
@@ -57,5 +59,27 @@ describe('the viewer page', () => {
     }
     expect(unresolved).toEqual([]);
     for (const href of html.matchAll(/(?:href|src)="(\/[^"]+)"/g)) expect(existsSync(assetPath(href[1])!), href[1]).toBe(true);
+  });
+});
+
+describe('createApp with the assets hook', () => {
+  const app = createApp({ generate: () => EMPTY, assets: staticAssets() });
+
+  test('serves the page at / and its files under /viewer/, next to the API', async () => {
+    expect((await app.request('/')).headers.get('content-type')).toStartWith('text/html');
+    expect((await app.request('/viewer/vendor/msgpack/index.mjs')).headers.get('content-type')).toStartWith('text/javascript');
+    expect(await (await app.request('/health')).json()).toMatchObject({ ok: true });
+  });
+
+  test('answers 404 JSON for a viewer path it does not serve, traversal included', async () => {
+    for (const p of ['/viewer/nope.js', '/viewer/%2e%2e/package.json', '/viewer/vendor/msgpack/%2e%2e%2f%2e%2e%2fpackage.json']) {
+      const res = await app.request(p);
+      expect(res.status, p).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    }
+  });
+
+  test('serves no page without the hook', async () => {
+    expect((await createApp({ generate: () => EMPTY }).request('/')).status).toBe(404);
   });
 });

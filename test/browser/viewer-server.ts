@@ -1,17 +1,46 @@
 /**
- * The real server for the viewer's tests: the app with this machine's generation (and training) dependencies
- * and the viewer's files, listening on 127.0.0.1 on a free port, in this process.
+ * The real server for the viewer's tests, wired as `pseudoword serve` wires it — generation and training on this
+ * machine, a run registry, uploads, the viewer's files — listening on 127.0.0.1 on a free port, in this process.
+ * Training reads images from `imagesRoot` and writes every run into a temp folder removed on close.
  */
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createApp } from '../../pipeline/http/app.ts';
 import { runGenerate } from '../../pipeline/generate.ts';
-import { openModel } from '../../adapters/open-model.ts';
+import { createRunRegistry } from '../../pipeline/runs/run-registry.ts';
+import { runTrain } from '../../pipeline/train/run-train.ts';
 import { loadEmbeddingsInto } from '../../adapters/load-embeddings.ts';
+import { openModel } from '../../adapters/open-model.ts';
 import { serve, type ServeHandle } from '../../adapters/serve.ts';
 import { staticAssets } from '../../adapters/static-assets.ts';
+import { trainDeps } from '../../adapters/train-deps.ts';
+import { uploadStore } from '../../adapters/upload-store.ts';
 
-/** Starts the server; close it when done (that also cancels the runs still streaming). */
-export const startViewerServer = async (): Promise<ServeHandle> => {
-  const app = createApp({ generate: (req) => runGenerate(req, { openModel: (n, d) => openModel(n, d), withEmbeddings: loadEmbeddingsInto }) });
-  const assets = staticAssets();
-  return serve({ fetch: async (r: Request) => (await assets(new URL(r.url).pathname)) ?? app.fetch(r) }, { host: '127.0.0.1', port: 0 });
+const realPath = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
+
+/** Starts the server; closing it also cancels the runs still streaming and removes what the runs wrote. */
+export const startViewerServer = async (imagesRoot: string): Promise<ServeHandle> => {
+  const scratch = mkdtempSync(join(tmpdir(), 'pseudoword-viewer-'));
+  const train = trainDeps();
+  const app = createApp({
+    generate: (req, _signal, pipeline, runId) =>
+      runGenerate(req, { openModel: (n, d) => openModel(n, d), withEmbeddings: loadEmbeddingsInto, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
+    train: (req, pipeline, runId) => runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
+    runs: createRunRegistry(),
+    uploads: uploadStore(join(scratch, 'uploads')),
+    imageRoots: [realPath(imagesRoot)],
+    outRoot: realPath(join(scratch, 'runs')),
+    readFile: train.readFile,
+    realPath,
+    assets: staticAssets(),
+  });
+  const server = await serve(app, { host: '127.0.0.1', port: 0 });
+  return {
+    url: server.url,
+    async close() {
+      await server.close();
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
 };

@@ -4,6 +4,7 @@
  * `data-preview-steps`, `data-loss-points`, …); a screenshot of each test lands in test-artifacts/browser/.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { ServeHandle } from '../../adapters/serve.ts';
@@ -25,12 +26,14 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    [server, browser, images] = await Promise.all([startViewerServer(), launchBrowser(), conceptFolder(4, 64)]);
+    images = await conceptFolder(4, 64);
+    [server, browser] = await Promise.all([startViewerServer(images), launchBrowser()]);
     context = browser.context;
   });
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    if (images) rmSync(images, { recursive: true, force: true });
   });
 
   const openPage = async (): Promise<Page> => {
@@ -42,13 +45,13 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
   };
   const shot = (page: Page, name: string) => page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true });
   /** Waits until the panel matching `selector` has finished, and returns its data attributes. */
-  const settled = async (page: Page, selector: string, timeout = 90_000) => {
+  const settled = async (page: Page, selector: string, timeout = 90_000): Promise<Record<string, string | undefined>> => {
     await page.waitForFunction(
       ([s, end]) => end.includes((document.querySelector(s) as HTMLElement | null)?.dataset.status ?? ''),
       [selector, finished] as const,
       { timeout },
     );
-    return page.$eval(selector, (e) => ({ ...(e as HTMLElement).dataset, message: e.querySelector('.message')?.textContent ?? '' }));
+    return page.$eval(selector, (e) => ({ ...(e as HTMLElement).dataset, message: e.querySelector('.message')?.textContent ?? '' }) as Record<string, string | undefined>);
   };
   const fillTrainForm = async (page: Page, values: Record<string, string>) => {
     for (const [name, value] of Object.entries(values)) await page.fill(`#train-form [name=${name}]`, value);
@@ -116,14 +119,25 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     await page.close();
   });
 
-  test('shows a short training run: loss points, a validation grid as it denoises, and checkpoints', async () => {
+  test('trains on images dropped onto the page, showing loss points, a validation grid as it denoises, and checkpoints', async () => {
     const page = await openPage();
+    // A drop as the browser delivers it: a DragEvent whose DataTransfer holds the files.
+    const files = readdirSync(images).map((name) => ({ name, b64: readFileSync(join(images, name)).toString('base64') }));
+    await page.evaluate((files) => {
+      const dt = new DataTransfer();
+      for (const f of files) dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name, { type: 'image/png' }));
+      document.querySelector('#drop-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, files);
+    expect(await page.getAttribute('#drop-zone', 'data-files')).toBe(String(files.length));
+    const sent: string[] = [];
+    page.on('request', (r) => r.url().endsWith('/v1/train') && sent.push(r.headers()['content-type'] ?? ''));
     await fillTrainForm(page, {
-      images, token: '<disc>', init: 'toy', steps: '6', validateEvery: '3', validationImages: '1', validationSteps: '2',
+      token: '<disc>', init: 'toy', steps: '6', validateEvery: '3', validationImages: '1', validationSteps: '2',
       saveEvery: '3', previewEvery: '1',
     });
     await page.click('#train-start');
     const run = await settled(page, '.run[data-kind=train]', 120_000);
+    expect(sent[0]).toStartWith('multipart/form-data');
     expect(run.message).toBe('');
     expect(run.status).toBe('done');
     expect(Number(run.lossPoints)).toBe(6);
@@ -140,6 +154,16 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     expect(embedding.status).toBe(200);
     expect((await embedding.arrayBuffer()).byteLength).toBeGreaterThan(8);
     await shot(page, 'training');
+    await page.close();
+  });
+
+  test("shows the server's refusal of a bad request in the run's panel", async () => {
+    const page = await openPage();
+    await fillTrainForm(page, { images: '/no/such/folder', token: '<disc>', init: 'toy', steps: '5' });
+    await page.click('#train-start');
+    const run = await settled(page, '.run[data-kind=train]');
+    expect(run.status).toBe('error');
+    expect(run.message).toMatch(/^\w+: images/);
     await page.close();
   });
 

@@ -5,6 +5,7 @@ import { runGenerate } from '../../../pipeline/generate.ts';
 import { createRunRegistry } from '../../../pipeline/runs/run-registry.ts';
 import { runTrain } from '../../../pipeline/train/run-train.ts';
 import { serve } from '../../serve.ts';
+import { staticAssets } from '../../static-assets.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { openModel } from '../../open-model.ts';
 import { trainDeps } from '../../train-deps.ts';
@@ -51,6 +52,7 @@ export const run = async (argv: string[]) => {
     maxUploadBytes: Math.floor(maxUploadMb * 2 ** 20),
     readFile: train.readFile,
     realPath,
+    assets: staticAssets(),
   });
   const server = await serve(app, { host: v.host, port: num(v.port, 'port', { int: true, min: 0 }) });
   process.stdout.write(`pseudoword listening on ${server.url}\n`);

@@ -1,0 +1,25 @@
+import { join, resolve } from 'node:path';
+import { writeFiles } from '../../fs.ts';
+import { projectRoot } from '../../project-paths.ts';
+import { writeConceptExamples } from '../../../pipeline/world/examples.ts';
+import { helpText, num, parse, type CommandSpec } from '../args.ts';
+
+export const spec: CommandSpec = {
+  name: 'write-examples',
+  summary: "Write the held-out concepts' example images (64×64 PNGs) to examples/concepts/<name>/.",
+  usage: 'write-examples [--count 5] [--seed 0] [--out examples/concepts]',
+  options: {
+    count: { type: 'string', default: '5', help: 'images per concept' },
+    seed: { type: 'string', default: '0', help: 'seed for the scenes' },
+    out: { type: 'string', short: 'o', arg: 'folder', help: "where to write (default: the project's examples/concepts)" },
+  },
+};
+
+export const run = async (argv: string[]) => {
+  const { values: v, help } = parse(spec, argv);
+  if (help) return void process.stdout.write(helpText(spec));
+  const out = v.out ? resolve(v.out) : join(projectRoot, 'examples', 'concepts');
+  const files = await writeConceptExamples({ count: num(v.count, 'count', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }) });
+  writeFiles(out, files);
+  process.stdout.write(`${Object.keys(files).map((f) => join(out, f)).join('\n')}\n`);
+};

@@ -1,0 +1,86 @@
+/**
+ * Described pipelines over HTTP. `POST /v1/pipelines/run` takes a description and a stream of input frames in
+ * one body — msgpack, the description first, then image or latent frames — and streams result frames back as
+ * each is ready, so a client can feed images one by one and read latents one by one. (A source pipeline such as
+ * `generate` may send the description alone as JSON.) The body is read only as fast as the pipeline runs, and a
+ * client that stops reading cancels the run. Stages from module paths are refused here: a client must not make
+ * the server import files.
+ */
+import type { Context, Hono } from 'hono';
+import { asPipelineError, httpStatusOf, PipelineError } from '../errors.ts';
+import type { GenerateDeps } from '../generate.ts';
+import { buildPipeline } from '../stages-registry/build-pipeline.ts';
+import { stageRegistry, type StageRegistry } from '../stages-registry/built-in-stages.ts';
+import { compilePipeline } from '../stages-registry/compile-pipeline.ts';
+import { pipelineFrameStream, readPipelineBody } from '../stages-registry/frame-stream.ts';
+import { pipelineJsonSchema, stageInfos } from '../stages-registry/json-schema.ts';
+import type { StageContext } from '../stages-registry/stage-definition.ts';
+import type { TrainDeps } from '../train/run-train.ts';
+import type { SdModel } from '../../weights/model-folder.ts';
+import { frameMediaType } from './frame-response.ts';
+import { jsonBody } from './read-body.ts';
+
+/** What the pipeline routes need from the server. */
+export interface PipelinesRoutesDeps {
+  /** Opens a model by name ('tiny') or folder; the caller caches. */
+  openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
+  /** Lets descriptions use the `generate` stage. */
+  generate?: GenerateDeps;
+  /** Lets descriptions use the `train` stage (it writes files: give it only with path checks in place). */
+  train?: TrainDeps;
+  /** Defaults to the built-in stages; a host may add its own. */
+  registry?: StageRegistry;
+  newRunId?(): string;
+  /** Flow control (see runPipeline): values inside the pipeline, results waiting for the client. */
+  window?: number;
+  highWater?: number;
+}
+
+const isJson = (req: Request) => /^application\/json\b/i.test(req.headers.get('content-type') ?? '');
+
+// The same body as the app's error handler, so the routes answer alike whether or not they are mounted on it.
+const errorJson = (c: Context, err: unknown) => {
+  const e = asPipelineError(err);
+  const { field, ...details } = e.details ?? {};
+  const body = { code: e.code, message: e.message, ...(typeof field === 'string' && field ? { field } : {}), ...(Object.keys(details).length ? { details } : {}) };
+  return c.json({ error: body }, httpStatusOf(e.code) as 400);
+};
+
+/**
+ * Adds `POST /v1/pipelines/run`, `GET /v1/pipelines/stages` (the stages a description may use, with their
+ * kinds and settings schemas) and `GET /v1/pipelines/schema` (the description's JSON Schema) to `app`.
+ * @example pipelinesRoutes(app, { openModel, generate: { openModel } });
+ */
+export const pipelinesRoutes = (app: Hono, deps: PipelinesRoutesDeps): Hono => {
+  const registry = deps.registry ?? stageRegistry();
+
+  app.get('/v1/pipelines/stages', (c) => c.json(stageInfos(registry)));
+  app.get('/v1/pipelines/schema', (c) => c.json(pipelineJsonSchema()));
+
+  app.post('/v1/pipelines/run', async (c) => {
+    try {
+      const req = c.req.raw;
+      const body = isJson(req) ? { description: await jsonBody(req, 2 ** 20), frames: undefined } : req.body ? await readPipelineBody(req.body) : undefined;
+      if (!body) throw new PipelineError('bad_request', 'body is empty; send a pipeline description', { field: 'pipeline' });
+      const compiled = await compilePipeline(body.description, { registry });
+      const { model: modelName, device } = compiled.description;
+      let model: Promise<SdModel> | undefined;
+      const runId = deps.newRunId?.() ?? crypto.randomUUID();
+      const ctx: StageContext = {
+        runId, modelName, device, signal: req.signal, generate: deps.generate, train: deps.train,
+        model: () => (model ??= deps.openModel(modelName, device)),
+        progress: () => {},
+      };
+      const built = await buildPipeline(compiled, ctx);
+      const stream = pipelineFrameStream(built, body.frames, { signal: req.signal, window: deps.window, highWater: deps.highWater });
+      return new Response(stream, {
+        // x-accel-buffering: proxies such as nginx would otherwise hold frames back to fill their buffers.
+        headers: { 'content-type': frameMediaType, 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-run-id': runId },
+      });
+    } catch (e) {
+      return errorJson(c, e);
+    }
+  });
+
+  return app;
+};

@@ -1,0 +1,100 @@
+/**
+ * The evaluation's outputs: a text table, the reconstruction-vs-editability plot as a hand-written SVG (the
+ * paper's Fig. 7 trade-off, one colour per method, one point per concept plus the method's mean), a PNG grid of
+ * samples, and the rows as JSON.
+ */
+import { encodePng } from '../image/png.ts';
+import { tileGrid, type RgbaImage } from '../image/image.ts';
+import type { EvalRow } from './eval.ts';
+import { evalPromptTemplates } from './vocabulary.ts';
+
+const pct = (x: number | null) => (x === null ? '    —' : x.toFixed(3).padStart(5));
+
+/**
+ * A fixed-width table: concept, method, word, reconstruction, editability; then each method's mean.
+ *
+ * @example
+ * console.log(evalTable(rows));
+ */
+export const evalTable = (rows: readonly EvalRow[]): string => {
+  const line = (c: string, m: string, w: string, r: string, e: string) => `${c.padEnd(18)} ${m.padEnd(13)} ${w.padEnd(26)} ${r.padStart(14)} ${e.padStart(11)}`;
+  const out = [line('concept', 'method', 'word', 'reconstruction', 'editability')];
+  for (const r of rows) out.push(line(r.concept, r.method, r.word.slice(0, 26), pct(r.reconstruction), pct(r.editability)));
+  out.push('');
+  for (const [m, rs] of methodGroups(rows)) {
+    const ed = rs.filter((r) => r.editability !== null);
+    out.push(line('(mean)', m, '', pct(mean(rs.map((r) => r.reconstruction))), ed.length ? pct(mean(ed.map((r) => r.editability!))) : pct(null)));
+  }
+  return `${out.join('\n')}\n`;
+};
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const methodGroups = (rows: readonly EvalRow[]): Map<string, EvalRow[]> => {
+  const g = new Map<string, EvalRow[]>();
+  for (const r of rows) g.set(r.method, [...(g.get(r.method) ?? []), r]);
+  return g;
+};
+
+const palette = ['#d62728', '#ff7f0e', '#1f77b4', '#2ca02c', '#9467bd', '#8c564b'];
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * The trade-off plot: x = editability, y = reconstruction, both on [0, 1] axes scaled to the data; small dots
+ * per concept, a large dot per method mean; the real-images bound as a dashed horizontal line.
+ *
+ * @example
+ * files['tradeoff.svg'] = tradeoffSvg(rows);
+ */
+export const tradeoffSvg = (rows: readonly EvalRow[]): string => {
+  const W = 560, H = 420, L = 70, R = 170, T = 30, B = 60;
+  const ys = rows.map((r) => r.reconstruction);
+  const lo = Math.min(0, ...ys), hi = Math.max(1, ...ys);
+  const X = (e: number) => L + e * (W - L - R);
+  const Y = (r: number) => T + (1 - (r - lo) / (hi - lo || 1)) * (H - T - B);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${(L + W - R) / 2}" y="18" text-anchor="middle" font-size="14">Reconstruction vs editability</text>`,
+    `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
+    `<text x="${(L + W - R) / 2}" y="${H - 20}" text-anchor="middle">editability (fraction of samples obeying the prompt)</text>`,
+    `<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">reconstruction (mean feature cosine)</text>`,
+  ];
+  for (let k = 0; k <= 4; k++) {
+    const e = k / 4, r = lo + ((hi - lo) * k) / 4;
+    parts.push(`<text x="${X(e)}" y="${H - B + 16}" text-anchor="middle">${e.toFixed(2)}</text>`);
+    parts.push(`<text x="${L - 6}" y="${Y(r) + 4}" text-anchor="end">${r.toFixed(2)}</text>`);
+  }
+  [...methodGroups(rows)].forEach(([m, rs], i) => {
+    const colour = palette[i % palette.length];
+    const ly = T + 10 + i * 18;
+    if (rs[0].editability === null) {
+      const r = mean(rs.map((x) => x.reconstruction));
+      parts.push(`<line x1="${L}" y1="${Y(r)}" x2="${W - R}" y2="${Y(r)}" stroke="${colour}" stroke-dasharray="6 4"/>`);
+      parts.push(`<line x1="${W - R + 12}" y1="${ly}" x2="${W - R + 28}" y2="${ly}" stroke="${colour}" stroke-dasharray="4 2"/>`);
+    } else {
+      for (const r of rs) parts.push(`<circle cx="${X(r.editability!)}" cy="${Y(r.reconstruction)}" r="3" fill="${colour}" fill-opacity="0.5"><title>${esc(`${r.concept} ${m}`)}</title></circle>`);
+      parts.push(`<circle cx="${X(mean(rs.map((r) => r.editability!)))}" cy="${Y(mean(rs.map((r) => r.reconstruction)))}" r="7" fill="${colour}" stroke="black"/>`);
+      parts.push(`<circle cx="${W - R + 20}" cy="${ly}" r="5" fill="${colour}" stroke="black"/>`);
+    }
+    parts.push(`<text x="${W - R + 34}" y="${ly + 4}">${esc(m)}</text>`);
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+};
+
+/**
+ * A grid of samples: one row per (concept, method), the first sample of each prompt across, 2 px gaps.
+ *
+ * @example
+ * files['samples.png'] = await samplesGridPng(rows);
+ */
+export const samplesGridPng = async (rows: readonly EvalRow[]): Promise<Uint8Array> => {
+  const withSamples = rows.filter((r) => r.samples.length);
+  const images: RgbaImage[] = withSamples.flatMap((r) => r.samples.map((s) => s[0]));
+  if (!images.length) return encodePng({ width: 1, height: 1, channels: 4, data: new Uint8Array(4) });
+  return encodePng(tileGrid(images, evalPromptTemplates.length, { gap: 2, background: [255, 255, 255, 255] }));
+};
+
+/** The rows without their pixels, for `results.json`. */
+export const evalJson = (rows: readonly EvalRow[]): string =>
+  `${JSON.stringify({ prompts: evalPromptTemplates, rows: rows.map(({ samples: _s, ...r }) => r) }, null, 2)}\n`;

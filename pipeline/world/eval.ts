@@ -1,0 +1,178 @@
+/**
+ * The paper's evaluation protocol in miniature (Gal et al. §5, Fig. 7): for each held-out concept, textual
+ * inversion with 1 and several vectors against baselines — the initializer word alone, the best hand-written
+ * caption, and the concept's own images as an upper bound on reconstruction — scored by the world's recogniser.
+ *
+ *   reconstruction = mean cosine similarity of recogniser features, samples of "a photo of a {}" × concept images
+ *   editability    = fraction of samples of the other prompts whose predicted attributes obey the prompt
+ *
+ * DDIM with fixed seeds (sample k of every prompt and method uses seed + k), so methods see the same noise.
+ */
+import { concatMap, filter, from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
+import { PipelineError } from '../errors.ts';
+import { runGenerate, type GenerateDeps } from '../generate.ts';
+import { decodeImage } from '../image/decode-image.ts';
+import type { RgbaImage } from '../image/image.ts';
+import { parseGenerateRequest } from '../requests.ts';
+import { runTrain, type TrainDeps } from '../train/run-train.ts';
+import { parseTrainRequest } from '../train/train-request.ts';
+import type { Session } from '../../weights/session.ts';
+import { parseCaption, type CaptionAttributes } from './caption.ts';
+import { concepts } from './concepts.ts';
+import { cosine, recognise, type Recognition } from './recognise.ts';
+import { evalPromptTemplates } from './vocabulary.ts';
+import type { ConceptName } from './world.ts';
+
+export interface EvalConfig {
+  model: string;
+  /** Concepts to evaluate: a name (its initializer and hand caption come from `concepts.ts` when known) and a folder of images. */
+  concepts: readonly { name: string; dir: string }[];
+  /** Samples per prompt and method. */
+  samples: number;
+  /** Textual-inversion steps. */
+  tiSteps: number;
+  /** Vector counts to invert with, e.g. [1, 3]. */
+  vectors: readonly number[];
+  ddimSteps: number;
+  guidance: number;
+  lr: number;
+  seed: number;
+  /** Folder for the embeddings (the adapter's path syntax; joined with '/'). */
+  out: string;
+  device: 'cpu' | 'cuda';
+}
+
+export interface EvalDeps {
+  train: TrainDeps;
+  generate: Required<Pick<GenerateDeps, 'openModel' | 'withEmbeddings'>>;
+  recogniser: Session;
+  log?: (message: string) => void;
+}
+
+/** One row of the results table. */
+export interface EvalRow {
+  concept: string;
+  /** 'ti-1v', 'ti-3v', 'init-word', 'hand-caption' or 'real-images'. */
+  method: string;
+  /** The word or phrase standing in for the concept in the prompts. */
+  word: string;
+  reconstruction: number;
+  /** Null for the real-images bound (no prompt to obey). */
+  editability: number | null;
+  /** Sample images per prompt template, in `evalPromptTemplates` order (empty for real images). */
+  samples: RgbaImage[][];
+}
+
+/** The non-concept attributes a prompt template asks for (what editability checks). */
+export const promptConstraints = (template: string): CaptionAttributes => parseCaption(template.replace('{}', 'S*'));
+
+/**
+ * Whether a recognition obeys a prompt's constraints.
+ *
+ * @example
+ * obeys({ position: 'left' }, recognition); // recognition.labels.position === 'left'
+ */
+export const obeys = (c: CaptionAttributes, r: Recognition): boolean =>
+  (c.colour === undefined || r.labels.colour === c.colour) && (c.size === undefined || r.labels.size === c.size) &&
+  (c.position === undefined || r.labels.position === c.position) && (c.pattern === undefined || r.labels.pattern === c.pattern) &&
+  (c.backgroundColour === undefined || r.labels.background === c.backgroundColour);
+
+/** Mean over generated × reference pairs of the features' cosine similarity (self-pairs skipped when `same`). */
+export const meanCosine = (a: readonly Recognition[], b: readonly Recognition[], same = false): number => {
+  let sum = 0, n = 0;
+  a.forEach((x, i) => b.forEach((y, j) => {
+    if (same && i === j) return;
+    sum += cosine(x.features, y.features);
+    n++;
+  }));
+  return n ? sum / n : 0;
+};
+
+const sampleImages = async (deps: EvalDeps, cfg: EvalConfig, embeddings: string[], word: string): Promise<RgbaImage[][]> => {
+  const base = await deps.generate.openModel(cfg.model, cfg.device);
+  const model = embeddings.length ? await deps.generate.withEmbeddings(base, embeddings) : base;
+  const genDeps: GenerateDeps = { openModel: async () => model };
+  const one = (prompt: string, seed: number) => lastValueFrom(
+    runGenerate(parseGenerateRequest({ model: cfg.model, prompt, steps: cfg.ddimSteps, guidance: cfg.guidance, seed, previewEvery: 0, device: cfg.device }), genDeps, { preview: { use: 'none' }, latentFrames: false }).pipe(
+      filter((f) => f.type === 'image' || f.type === 'error'),
+      mergeMap(async (f) => {
+        if (f.type === 'error') throw new PipelineError('internal', `generating '${prompt}': ${f.message}`);
+        return decodeImage((f as { png: Uint8Array }).png, prompt) as Promise<RgbaImage>;
+      }),
+    ),
+  );
+  const out: RgbaImage[][] = [];
+  for (const t of evalPromptTemplates) {
+    const prompt = t.replace('{}', word);
+    out.push(await lastValueFrom(from(Array.from({ length: cfg.samples }, (_, k) => cfg.seed + k)).pipe(concatMap((s) => one(prompt, s)), toArray())));
+  }
+  return out;
+};
+
+const invert = async (deps: EvalDeps, cfg: EvalConfig, name: string, dir: string, init: string, vectors: number): Promise<{ file: string; token: string }> => {
+  const token = `<${name}>`;
+  const out = `${cfg.out}/embeddings/${name}-${vectors}v`;
+  const request = parseTrainRequest({
+    model: cfg.model, images: dir, token, init, vectors, steps: cfg.tiSteps, lr: cfg.lr, seed: cfg.seed, out, device: cfg.device,
+    validateEvery: 0, previewEvery: 0, saveEvery: 0, validationImages: 0,
+  });
+  const files = await lastValueFrom(runTrain(request, deps.train).pipe(
+    filter((f) => f.type === 'checkpoint' || f.type === 'error'),
+    map((f) => {
+      if (f.type === 'error') throw new PipelineError('internal', `inverting ${name}: ${f.message}`);
+      return (f as { files: string[] }).files;
+    }),
+  ));
+  const file = files.find((f) => f.endsWith('learned_embeds.safetensors')) ?? files.find((f) => f.endsWith('.safetensors'));
+  if (!file) throw new PipelineError('internal', `inverting ${name} wrote no embedding file (got ${files.join(', ')})`);
+  return { file, token };
+};
+
+const score = async (deps: EvalDeps, samples: RgbaImage[][], reference: readonly Recognition[]) => {
+  const recognised = await Promise.all(samples.map((s) => recognise(deps.recogniser, s)));
+  const reconstruction = meanCosine(recognised[0], reference);
+  let ok = 0, n = 0;
+  recognised.slice(1).forEach((rs, i) => {
+    const c = promptConstraints(evalPromptTemplates[i + 1]);
+    for (const r of rs) {
+      ok += obeys(c, r) ? 1 : 0;
+      n++;
+    }
+  });
+  return { reconstruction, editability: n ? ok / n : 0 };
+};
+
+/**
+ * Runs the protocol and returns one row per concept and method.
+ *
+ * @example
+ * const rows = await runEval({ model: 'tiny', concepts: [{ name: 'bullseye', dir }], samples: 2, tiSteps: 3,
+ *   vectors: [1], ddimSteps: 3, guidance: 5, lr: 5e-3, seed: 0, out, device: 'cpu' }, deps);
+ */
+export const runEval = async (cfg: EvalConfig, deps: EvalDeps): Promise<EvalRow[]> => {
+  const log = deps.log ?? (() => {});
+  const rows: EvalRow[] = [];
+  for (const { name, dir } of cfg.concepts) {
+    const known = (concepts as Record<string, (typeof concepts)[ConceptName]>)[name];
+    const init = known?.initializer ?? 'object';
+    const files = await deps.train.readImages(dir);
+    if (!files.length) throw new PipelineError('not_found', `concept '${name}': no images in '${dir}'`);
+    const real = await Promise.all(files.map((f) => decodeImage(f.bytes, f.name) as Promise<RgbaImage>));
+    const reference = await recognise(deps.recogniser, real);
+    rows.push({ concept: name, method: 'real-images', word: '(its own images)', reconstruction: meanCosine(reference, reference, true), editability: null, samples: [] });
+    const methods: { method: string; word: string; embeddings: string[] }[] = [];
+    for (const v of cfg.vectors) {
+      log(`${name}: textual inversion, ${v} vector${v > 1 ? 's' : ''}, ${cfg.tiSteps} steps`);
+      const { file, token } = await invert(deps, cfg, name, dir, init, v);
+      methods.push({ method: `ti-${v}v`, word: token, embeddings: [file] });
+    }
+    methods.push({ method: 'init-word', word: init, embeddings: [] });
+    methods.push({ method: 'hand-caption', word: known?.handCaption ?? init, embeddings: [] });
+    for (const m of methods) {
+      log(`${name}: sampling ${m.method} ('${m.word}')`);
+      const samples = await sampleImages(deps, cfg, m.embeddings, m.word);
+      rows.push({ concept: name, ...m, ...(await score(deps, samples, reference)), samples });
+    }
+  }
+  return rows;
+};

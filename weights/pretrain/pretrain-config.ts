@@ -1,0 +1,67 @@
+/**
+ * The shipped `tiny` model's sizes and the recipe that trains it. The sizes are the SD1.x component structure
+ * scaled to train on two CPU cores in about an hour; the recipe is step-counted (not timed) so the same seed
+ * gives the same weights on any machine.
+ */
+import type { UnetConfig } from '../tiny/unet-config.ts';
+import type { VaeConfig } from '../tiny/vae.ts';
+import type { TextEncoderConfig } from '../tiny/text-encoder.ts';
+
+export interface PhaseRecipe {
+  steps: number;
+  batch: number;
+  lr: number;
+  warmup: number;
+}
+
+export interface PretrainRecipe {
+  seed: number;
+  /** Distinct world samples the VAE and the diffusion model train on (latents are cached for these). */
+  datasetSize: number;
+  vae: PhaseRecipe & { beta: number };
+  diffusion: PhaseRecipe & { captionDropout: number };
+  /** Global gradient-norm clip for both phases. */
+  clipNorm: number;
+  weightDecay: number;
+}
+
+/**
+ * The trained model's VAE: (8, 16, 32, 32) channels, one resnet per level (two on the way up), ×8. Two norm
+ * groups, so a group holds ≥ 4 channels as in SD (128/32): with one channel per group, GroupNorm is InstanceNorm,
+ * which removes each image's mean colour and the reconstruction loss stalls at about the colour variance.
+ */
+export const shippedVaeConfig: VaeConfig = {
+  inChannels: 3, outChannels: 3, latentChannels: 4, blockOutChannels: [8, 16, 32, 32], layersPerBlock: 1,
+  normGroups: 2, scalingFactor: 1,
+};
+
+/** The trained model's UNet: the default tiny one (32, 64 channels, attention at both levels, text width 64). */
+export const shippedUnetConfig: UnetConfig = {
+  inChannels: 4, outChannels: 4, blockOutChannels: [32, 64], layersPerBlock: 1, crossAttention: [true, true],
+  heads: 2, crossAttentionDim: 64, normGroups: 8, normEps: 1e-5, useLinearProjection: false, transformerLayers: 1,
+};
+
+/** The trained model's text encoder: the default tiny one (width 64, 2 layers). */
+export const shippedTextConfig: Partial<Omit<TextEncoderConfig, 'vocabSize'>> = { hiddenSize: 64, layers: 2, heads: 2, intermediateSize: 256 };
+
+/** The recipe `pretrain` runs by default: what produced `weights/shipped/tiny/`. */
+export const defaultRecipe: PretrainRecipe = {
+  seed: 0,
+  datasetSize: 4096,
+  vae: { steps: 600, batch: 8, lr: 2e-3, warmup: 40, beta: 1e-3 },
+  diffusion: { steps: 1600, batch: 32, lr: 1.5e-3, warmup: 80, captionDropout: 0.1 },
+  clipNorm: 1,
+  weightDecay: 0.01,
+};
+
+/**
+ * A recipe scaled down (for tests and smoke runs): every step count divided, at least one step each.
+ *
+ * @example
+ * scaleRecipe(defaultRecipe, 0.01).vae.steps; // 7
+ */
+export const scaleRecipe = (r: PretrainRecipe, f: number): PretrainRecipe => ({
+  ...r,
+  vae: { ...r.vae, steps: Math.max(1, Math.round(r.vae.steps * f)), warmup: Math.round(r.vae.warmup * f) },
+  diffusion: { ...r.diffusion, steps: Math.max(1, Math.round(r.diffusion.steps * f)), warmup: Math.round(r.diffusion.warmup * f) },
+});

@@ -1,0 +1,59 @@
+/**
+ * Phase 1: the VAE alone, on fresh world samples every step (the world is unbounded, so it never sees a batch
+ * twice), with the reparameterisation noise drawn from the seed — reconstruction + β·KL.
+ */
+import { createRng } from '../../pipeline/numerics/rng.ts';
+import type { Model } from '../onnx/proto.ts';
+import type { Session } from '../session.ts';
+import { tensor } from '../tensor.ts';
+import { initialWeights } from './model-weights.ts';
+import { defaultAdamW, ParamSet } from './param-set.ts';
+import type { PretrainRecipe } from './pretrain-config.ts';
+import { trainLoop } from './train-loop.ts';
+import { buildVaeLossGraph, vaeLossIO, type LossGraph } from './vae-loss-graph.ts';
+import { worldItems } from './world-data.ts';
+
+export interface PhaseSetup {
+  recipe: PretrainRecipe;
+  /** Opens a graph (the adapter's `openGraph`, or a test double). */
+  open(model: Model): Promise<Session>;
+  /** A checkpoint blob of this phase to resume from. */
+  resume?: Uint8Array;
+  checkpointEvery?: number;
+  resolution?: number;
+}
+
+/** A prepared phase: its graph, its weights (live), and the step events to drive. */
+export interface PreparedPhase {
+  graph: LossGraph;
+  params: ParamSet;
+  session: Session;
+  events: ReturnType<typeof trainLoop>;
+}
+
+/**
+ * Builds the VAE loss graph and its weights, and the loop that trains them.
+ *
+ * @example
+ * const vae = await prepareVae(encoder, decoder, { recipe: defaultRecipe, open });
+ * for await (const e of vae.events) report(e);
+ */
+export const prepareVae = async (encoder: Model, decoder: Model, s: PhaseSetup): Promise<PreparedPhase> => {
+  const { recipe } = s;
+  const size = s.resolution ?? 64;
+  const { batch, beta } = recipe.vae;
+  const graph = buildVaeLossGraph(encoder, decoder, { batch, resolution: size, latentChannels: 4, beta });
+  const params = new ParamSet(initialWeights(graph, { vae_encoder: { model: encoder }, vae_decoder: { model: decoder } }));
+  if (s.resume) params.restore(s.resume);
+  const session = await s.open(graph.model);
+  const h = size / 8;
+  const batchAt = (step: number) => {
+    // Items after the diffusion dataset's, so the VAE also generalises to the scenes it later encodes.
+    const { pixels } = worldItems(recipe.seed, recipe.datasetSize + step * batch, batch, size);
+    const noise = createRng(recipe.seed).fork(`vae-noise:${step}`).fillNormal(new Float32Array(batch * 4 * h * h));
+    return { [vaeLossIO.images]: tensor('float32', [batch, 3, size, size], pixels), [vaeLossIO.noise]: tensor('float32', [batch, 4, h, h], noise) };
+  };
+  const adamw = { ...defaultAdamW, clipNorm: recipe.clipNorm, weightDecay: recipe.weightDecay };
+  const events = trainLoop({ phase: 'vae', session, params, recipe: recipe.vae, adamw, batchAt, terms: [vaeLossIO.rec, vaeLossIO.kl], checkpointEvery: s.checkpointEvery });
+  return { graph, params, session, events };
+};
