@@ -62,6 +62,7 @@ export const ortSessionFactory: SessionFactory = {
       executionProviders: device === 'cuda' ? ['cuda'] : ['cpu'],
       graphOptimizationLevel: options.optimization ?? 'all',
       ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+      ...(options.lowMemory ? { enableCpuMemArena: false, extra: { session: { disable_prepacking: '1' } } } : {}),
     };
     try {
       const s = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);

@@ -70,9 +70,10 @@ if (mode === 'step') {
   const t0 = performance.now();
   const te = injectVectors(decodeModel(readFile(join(dir, 'text_encoder', 'model.onnx'))));
   const unet = decodeModel(readFile(join(dir, 'unet', 'model.onnx')));
-  const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77 });
+  const variant = process.env.SD15_VARIANT ?? '';
+  const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77, grad: variant.includes('convT') ? { convInputGrad: 'conv-transpose' } : {} });
   const built = performance.now();
-  const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc));
+  const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), { lowMemory: variant.includes('lowmem') });
   const opened = performance.now();
   const ids = new Int32Array(77).fill(49407);
   ids[0] = 49406;
@@ -87,12 +88,12 @@ if (mode === 'step') {
   };
   await s.run(feeds);
   const times: number[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < Number(process.env.SD15_RUNS ?? 2); i++) {
     const t = performance.now();
     await s.run(feeds);
     times.push(performance.now() - t);
   }
-  console.log(JSON.stringify({ mode, ms: Math.min(...times), buildGraphMs: built - t0, openSessionMs: opened - built, nodes: graph.graph.nodes.length, peakRssGiB: maxRssGiB() }));
+  console.log(JSON.stringify({ mode, variant, ms: Math.min(...times), buildGraphMs: built - t0, openSessionMs: opened - built, nodes: graph.graph.nodes.length, peakRssGiB: maxRssGiB() }));
   process.exit(0);
 }
 

@@ -17,8 +17,9 @@ import { previewFrames } from './training-preview.ts';
  * x̂₀ previews when due, then the next state (which the loop feeds back). A NaN or infinite loss stops the run
  * before anything is updated, so the last checkpoint stays the last good one.
  */
-export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, TrainEvent> =>
-  pipe(
+export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, TrainEvent> => {
+  let clock: { at: number; step: number } | undefined; // for it/s: when and at which step this run's loop began
+  return pipe(
   concatMap(async (s: TrainState): Promise<TrainEvent[]> => {
     const r = ctx.request;
     const vectors = tensor('float32', [ctx.tokens.length, ctx.dim], s.vectors);
@@ -50,7 +51,11 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
     if (!params.every(Number.isFinite)) throw new PipelineError('numeric', `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`, { step: s.step + 1 });
     const next: TrainState = { ...s, step: s.step + 1, vectors: params, optimizer, last: { loss, lr, gradNorm } };
     const lossFrame: Frame = { type: 'loss', runId: ctx.runId, step: next.step, loss, lr, gradNorm, embeddingNorm: norm(params) };
-    return [frameEvent(lossFrame), ...preview.map(frameEvent), stateEvent(next)];
+    clock ??= { at: Date.now(), step: s.step };
+    const elapsedMs = Date.now() - clock.at;
+    const progress: Frame = { type: 'progress', runId: ctx.runId, step: next.step, of: r.steps, phase: 'train', elapsedMs, ...(elapsedMs > 0 ? { itPerSec: ((next.step - clock.step) * 1000) / elapsedMs } : {}) };
+    return [frameEvent(lossFrame), frameEvent(progress), ...preview.map(frameEvent), stateEvent(next)];
   }),
   concatMap((events) => events),
   );
+};

@@ -24,10 +24,12 @@ export const previewFrames = async (
   const factors = info.previewFactors
     ? { factors: info.previewFactors as [number, number, number][], bias: info.previewBias as [number, number, number] | undefined }
     : info.family === 'unknown' || info.family === 'tiny' ? 'sd1' as const : info.family;
-  const frame = async (kind: 'noised' | 'x0', data: Float32Array): Promise<Frame> => {
+  const frame = async (kind: 'noised' | 'predicted', data: Float32Array): Promise<Frame> => {
     const rgb = latentToRgb(tensor('float32', [C, h, w], data), factors);
     const png = await encodePng({ width: rgb.width, height: rgb.height, channels: 4, data: new Uint8Array(rgb.rgba.buffer) });
     return { type: 'preview', runId: ctx.runId, step, of: ctx.request.steps, kind, width: rgb.width, height: rgb.height, format: 'png', data: png };
   };
-  return [await frame('noised', first.noisy), await frame('x0', x0)];
+  // 'predicted', not 'x0': validation's denoising previews are 'x0', and a slow client keeps only the newest
+  // preview of each kind, so the two must not share one.
+  return [await frame('noised', first.noisy), await frame('predicted', x0)];
 };

@@ -22,7 +22,8 @@ describe('textual inversion training on tiny', () => {
     const out = outDir();
     const fs = await train({ out });
     expect(of(fs, 'loss').map((f) => f.step)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(of(fs, 'preview').map((f) => `${f.step}:${f.kind}`)).toContain('2:x0');
+    expect(of(fs, 'preview').map((f) => `${f.step}:${f.kind}`)).toContain('2:predicted');
+    expect(of(fs, 'progress').filter((f) => f.phase === 'train').map((f) => f.step)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(of(fs, 'validation').map((f) => f.step)).toEqual([3, 6]);
     expect(of(fs, 'validation')[0].images).toHaveLength(1);
     expect(of(fs, 'checkpoint').map((f) => f.step)).toEqual([3, 6]);

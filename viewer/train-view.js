@@ -9,8 +9,8 @@ import { stepChart } from './charts.js';
 import { baseName, el, fmt, fmtBytes } from './dom.js';
 import { drawPreview, pngUrl } from './pictures.js';
 
-const figure = (caption, className = 'pixelated') => {
-  const canvas = el('canvas', { className });
+const figure = (caption) => {
+  const canvas = el('canvas', { className: 'pixelated' });
   const cap = el('figcaption', { textContent: caption });
   return { canvas, cap, node: el('figure', {}, canvas, cap) };
 };
@@ -22,13 +22,16 @@ export const trainView = (body, run) => {
   const normBox = el('div', { className: 'chart' });
   const noised = figure('noised x_t');
   const predicted = figure('x̂₀ from the UNet');
-  const live = figure('validation: waiting');
+  // The validation grid while it denoises: one cell per image, a new one when the step count starts over.
+  const liveCells = el('div', { className: 'grid-images live' });
+  const liveCap = el('figcaption', { textContent: 'validation: waiting' });
+  const live = el('figure', {}, liveCells, liveCap);
   const grids = el('div', { className: 'validations' });
   const checkpoints = el('ul', { className: 'checkpoints' });
   const download = el('a', { className: 'download', textContent: 'download embedding', hidden: true, download: '' });
   body.append(
     stats, lossBox, normBox,
-    el('div', { className: 'pair' }, noised.node, predicted.node, live.node),
+    el('div', { className: 'pair' }, noised.node, predicted.node, live),
     el('h4', { textContent: 'validation' }), grids,
     el('h4', { textContent: 'checkpoints' }), checkpoints, download,
   );
@@ -51,17 +54,21 @@ export const trainView = (body, run) => {
   let trainOf = Number(run.steps) || 0;
   let counts = { loss: 0, validations: 0, checkpoints: 0 };
   let valSteps = [];
+  let lastValStep = 0;
+  let liveDone = false;
   let urls = [];
   const expose = () => Object.assign(run.root.dataset, {
     lossPoints: counts.loss, validations: counts.validations, checkpoints: counts.checkpoints,
     validationPreviewSteps: valSteps.join(','),
   });
 
-  // Validation images stream their denoising like a generation: x̂₀ previews counting the validation's own steps
-  // (their `of` is not the run's step count), or, when the two counts are equal, sent in the 'validate' phase.
-  const isValidationPreview = (f) => f.kind === 'x0' && (trainOf > 0 && f.of !== trainOf ? true : phase === 'validate');
+  // Validation images stream their denoising like a generation, as x̂₀ previews.
+  // Training previews are 'noised' and 'predicted'; 'x0' previews come only from validation's denoising.
+  const isValidationPreview = (f) => f.kind === 'x0';
 
   const onValidation = (f) => {
+    liveDone = true; // the live cells stay until the next validation starts denoising
+    liveCap.textContent = `validation at step ${f.step}: done`;
     if (f.loss != null) lossChart.set(f.step, { val: f.loss });
     const pics = f.images.map((img, i) => {
       const url = pngUrl(img.png);
@@ -92,7 +99,7 @@ export const trainView = (body, run) => {
       if (f.type === 'progress') {
         phase = f.phase;
         if (f.phase === 'train') trainOf = f.of;
-        if (f.phase === 'validate') live.cap.textContent = `validation: step ${f.step}/${f.of}`;
+        if (f.phase === 'validate') liveCap.textContent = `validation image ${liveCells.childElementCount || 1}: step ${f.step}/${f.of}`;
       } else if (f.type === 'loss') {
         phase = 'train'; // a loss frame is a training step: any validation before it is over
         lossChart.set(f.step, { loss: f.loss });
@@ -101,8 +108,12 @@ export const trainView = (body, run) => {
         counts.loss++;
       } else if (f.type === 'preview') {
         if (isValidationPreview(f)) {
-          await drawPreview(live.canvas, f);
+          if (liveDone) liveCells.replaceChildren();
+          if (liveDone || !liveCells.lastElementChild || f.step <= lastValStep) liveCells.append(el('canvas', { className: 'pixelated' }));
+          liveDone = false;
+          await drawPreview(liveCells.lastElementChild, f);
           valSteps.push(f.step);
+          lastValStep = f.step;
         } else {
           await drawPreview(f.kind === 'noised' ? noised.canvas : predicted.canvas, f);
           (f.kind === 'noised' ? noised : predicted).cap.textContent = `${f.kind === 'noised' ? 'noised x_t' : 'x̂₀ from the UNet'} · step ${f.step}`;
@@ -116,6 +127,9 @@ export const trainView = (body, run) => {
       this.dispose();
       counts = { loss: 0, validations: 0, checkpoints: 0 };
       valSteps = [];
+      lastValStep = 0;
+      liveDone = false;
+      liveCells.replaceChildren();
       lossChart.reset();
       normChart.reset();
       grids.replaceChildren();

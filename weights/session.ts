@@ -29,6 +29,11 @@ export interface SessionOptions {
   threads?: number;
   /** onnxruntime graph optimisation level; 'all' unless a test needs the graph as written. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Trade speed for memory: no pre-packed weight copies and no CPU memory arena (its freed blocks are not given
+   * back). Worth it for big training graphs, whose weights feed both forward and backward kernels.
+   */
+  lowMemory?: boolean;
 }
 
 /** Makes sessions from a model file's path or bytes. One implementation per runtime library. */

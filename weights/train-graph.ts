@@ -11,6 +11,7 @@
  */
 import { PipelineError } from '../pipeline/errors.ts';
 import { differentiate } from './autodiff/differentiate.ts';
+import type { GradOptions } from './autodiff/grad-emitter.ts';
 import { vectorsInput } from './embeddings/inject-vectors.ts';
 import { GraphBuilder } from './onnx/builder.ts';
 import { emptyGraph, type Model, type ValueInfo } from './onnx/proto.ts';
@@ -48,6 +49,8 @@ export interface TrainGraphOptions {
    */
   latent?: [number, number, number];
   sequence?: number;
+  /** Autodiff choices (conv input-gradient form, recomputation). */
+  grad?: GradOptions;
 }
 
 export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOptions = {}): Model => {
@@ -108,7 +111,7 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
     producerName: 'pseudoword', producerVersion: '0.1.0', docString: 'textual-inversion training step', graph: g, metadataProps: [],
   };
   // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
-  return o.forwardOnly ? composed : differentiate(composed, { of: trainOutputs.loss, wrt: [vectorsInput] });
+  return o.forwardOnly ? composed : differentiate(composed, { ...o.grad, of: trainOutputs.loss, wrt: [vectorsInput] });
 };
 
 /** Drops nodes no output depends on (the text encoder's pooler, say), so the step computes only what it needs. */

@@ -49,8 +49,9 @@ export const tradeoffSvg = (rows: readonly EvalRow[]): string => {
   const W = 560, H = 420, L = 70, R = 170, T = 30, B = 60;
   const ys = rows.map((r) => r.reconstruction);
   const lo = Math.min(0, ...ys), hi = Math.max(1, ...ys);
-  const X = (e: number) => L + e * (W - L - R);
-  const Y = (r: number) => T + (1 - (r - lo) / (hi - lo || 1)) * (H - T - B);
+  const round = (v: number) => Math.round(v * 10) / 10;
+  const X = (e: number) => round(L + e * (W - L - R));
+  const Y = (r: number) => round(T + (1 - (r - lo) / (hi - lo || 1)) * (H - T - B));
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,

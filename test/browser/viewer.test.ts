@@ -119,7 +119,7 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     await page.close();
   });
 
-  test('trains on images dropped onto the page, showing loss points, a validation grid as it denoises, and checkpoints', async () => {
+  test('trains on images dropped onto the page with a swapped optimizer, showing loss points, a validation grid as it denoises, and checkpoints', async () => {
     const page = await openPage();
     // A drop as the browser delivers it: a DragEvent whose DataTransfer holds the files.
     const files = readdirSync(images).map((name) => ({ name, b64: readFileSync(join(images, name)).toString('base64') }));
@@ -131,24 +131,35 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     expect(await page.getAttribute('#drop-zone', 'data-files')).toBe(String(files.length));
     const sent: string[] = [];
     page.on('request', (r) => r.url().endsWith('/v1/train') && sent.push(r.headers()['content-type'] ?? ''));
+    // The browser does not hand a multipart body with files to the test: keep the `request` field as it is sent.
+    await page.evaluate(() => {
+      const send = window.fetch;
+      window.fetch = ((input: RequestInfo | URL, init?: RequestInit) => {
+        if (init?.body instanceof FormData) document.body.dataset.sentRequest = String(init.body.get('request'));
+        return send(input, init);
+      }) as typeof fetch;
+    });
+    // A stage swapped from the catalog travels inside the multipart `request` field, and the server accepts it.
+    await page.selectOption('[data-stages=train] [data-stage=optimizer] select', 'sgd');
     await fillTrainForm(page, {
-      token: '<disc>', init: 'toy', steps: '6', validateEvery: '3', validationImages: '1', validationSteps: '2',
+      token: '<disc>', init: 'toy', steps: '6', validateEvery: '3', validationImages: '2', validationSteps: '2',
       saveEvery: '3', previewEvery: '1',
     });
     await page.click('#train-start');
     const run = await settled(page, '.run[data-kind=train]', 120_000);
     expect(sent[0]).toStartWith('multipart/form-data');
+    expect(JSON.parse((await page.getAttribute('body', 'data-sent-request'))!)).toMatchObject({ token: '<disc>', pipeline: { optimizer: { use: 'sgd', momentum: 0.9 } } });
     expect(run.message).toBe('');
     expect(run.status).toBe('done');
     expect(Number(run.lossPoints)).toBe(6);
     expect(Number(run.validations)).toBeGreaterThanOrEqual(1);
     expect(Number(run.checkpoints)).toBeGreaterThanOrEqual(1);
     expect(steps(run.validationPreviewSteps).length).toBeGreaterThanOrEqual(1);
-    const grid = await page.$eval('.run .validations .grid img', async (img) => {
-      await (img as HTMLImageElement).decode();
-      return (img as HTMLImageElement).naturalWidth;
-    });
-    expect(grid).toBeGreaterThan(0);
+    const grid = await page.$$eval('.run .validations .grid:first-child img', (imgs) =>
+      Promise.all(imgs.map(async (img) => ((await (img as HTMLImageElement).decode()), (img as HTMLImageElement).naturalWidth))),
+    );
+    expect(grid).toHaveLength(2);
+    expect(Math.min(...grid)).toBeGreaterThan(0);
     const href = await page.getAttribute('.run a.download', 'href');
     const embedding = await fetch(new URL(href!, server.url));
     expect(embedding.status).toBe(200);

@@ -13,6 +13,8 @@ import { trainLoop } from './train-loop.ts';
 import { buildVaeLossGraph, vaeLossIO, type LossGraph } from './vae-loss-graph.ts';
 import { worldItems } from './world-data.ts';
 
+const LOGVAR_INIT = -6;
+
 export interface PhaseSetup {
   recipe: PretrainRecipe;
   /** Opens a graph (the adapter's `openGraph`, or a test double). */
@@ -44,6 +46,9 @@ export const prepareVae = async (encoder: Model, decoder: Model, s: PhaseSetup):
   const { batch, beta } = recipe.vae;
   const graph = buildVaeLossGraph(encoder, decoder, { batch, resolution: size, latentChannels: 4, beta });
   const params = new ParamSet(initialWeights(graph, { vae_encoder: { model: encoder }, vae_decoder: { model: decoder } }));
+  // Start the posterior narrow (log σ² ≈ LOGVAR_INIT): at the builder's log σ² ≈ 0 the sampling noise (σ ≈ 1)
+  // drowns the small initial means and the decoder learns little but the average colour for hundreds of steps.
+  params.value('vae_encoder/quant_conv.bias').fill(LOGVAR_INIT, 4);
   if (s.resume) params.restore(s.resume);
   const session = await s.open(graph.model);
   const h = size / 8;
