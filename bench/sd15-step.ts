@@ -18,6 +18,7 @@ import { decodeModel } from '../weights/onnx/proto.ts';
 import { readFile } from '../adapters/fs.ts';
 import { injectVectors } from '../weights/embeddings/inject-vectors.ts';
 import { buildTrainGraph, trainInputs } from '../weights/train-graph.ts';
+import type { GradOptions } from '../weights/autodiff/grad-emitter.ts';
 import { createRng } from '../pipeline/numerics/rng.ts';
 import { tensor } from '../weights/tensor.ts';
 
@@ -71,7 +72,13 @@ if (mode === 'step') {
   const te = injectVectors(decodeModel(readFile(join(dir, 'text_encoder', 'model.onnx'))));
   const unet = decodeModel(readFile(join(dir, 'unet', 'model.onnx')));
   const variant = process.env.SD15_VARIANT ?? '';
-  const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77, grad: variant.includes('convT') ? { convInputGrad: 'conv-transpose' } : {} });
+  // SD15_VARIANT words: lowmem (no prepacking, no CPU arena), convT / flipstep (conv input-gradient form),
+  // keepattn (keep attention probabilities instead of recomputing them; the default recomputes 64×64 and 32×32).
+  const grad: GradOptions = {
+    ...(variant.includes('convT') ? { convInputGrad: 'conv-transpose' } : variant.includes('flipstep') ? { convInputGrad: 'flipped-conv-per-step' } : {}),
+    ...(variant.includes('keepattn') ? { recomputeAttention: 'never' } : {}),
+  };
+  const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77, grad });
   const built = performance.now();
   const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), { lowMemory: variant.includes('lowmem') });
   const opened = performance.now();

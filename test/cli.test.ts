@@ -16,7 +16,7 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'pseudoword-cli-'));
 describe('the pseudoword command', () => {
   test('prints help for itself and for every command', () => {
     expect(cli('--help').out).toContain('Commands:');
-    for (const c of ['generate', 'train', 'serve', 'inspect', 'tokenize', 'grad']) {
+    for (const c of ['generate', 'train', 'serve', 'inspect', 'tokenize', 'grad', 'run']) {
       const r = cli(c, '--help');
       expect(r.code).toBe(0);
       expect(r.out).toContain(`Usage: pseudoword ${c}`);
@@ -55,7 +55,7 @@ describe('the pseudoword command', () => {
     const res = await s.run(feed(x.data));
     const g = res.inputs_embeds_grad.data as Float32Array;
     expect(res.inputs_embeds_grad.dims).toEqual(x.dims);
-    const sum = async (data: number[]) => (await s.run(feed(data)))[fixture.output].data.reduce((a: number, b: number) => a + b, 0);
+    const sum = async (data: number[]) => ((await s.run(feed(data)))[fixture.output].data as Float32Array).reduce((a, b) => a + b, 0);
     const k = 7;
     const eps = 1e-2;
     const plus = [...x.data];

@@ -9,6 +9,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: (ar
   train: { summary: 'learn a new word for a concept from a few images (textual inversion)', load: () => import('./commands/train.ts') },
   serve: { summary: 'serve the HTTP API (frames as msgpack streams)', load: () => import('./commands/serve.ts') },
   inspect: { summary: 'describe a model: inputs, outputs, op census, what cannot run', load: () => import('./commands/inspect.ts') },
+  run: { summary: 'run a pipeline description over a stream of images or latents', load: () => import('./commands/run.ts') },
   grad: { summary: 'differentiate an ONNX model (reverse-mode autodiff, standard ops only)', load: () => import('./commands/grad.ts') },
   tokenize: { summary: 'print the CLIP token ids of a text', load: () => import('./commands/tokenize.ts') },
 };

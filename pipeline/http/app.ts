@@ -24,6 +24,7 @@ import { runResponse } from './run-response.ts';
 import { parsePipeline, splitPipeline } from './split-pipeline.ts';
 import { acceptCatalogUse, stageCatalog } from './stage-catalog.ts';
 import { readTrainBody, type UploadStore } from './train-body.ts';
+import { pipelinesRoutes, type PipelinesRoutesDeps } from './pipelines-routes.ts';
 
 /** What the app needs from the rest of the program; tests pass doubles. Only `generate` is required. */
 export interface AppDeps {
@@ -53,6 +54,8 @@ export interface AppDeps {
   version?: string;
   /** The web viewer's files for `GET /` and `GET /viewer/*` (see adapters/static-assets.ts); undefined = 404. */
   assets?: (path: string) => Promise<Response | undefined>;
+  /** Open stream pipelines: POST /v1/pipelines/run and friends (see pipelines-routes.ts); absent = 404. */
+  pipelines?: PipelinesRoutesDeps;
 }
 
 /** The JSON body of every non-streaming failure. */
@@ -126,6 +129,7 @@ export const createApp = (deps: AppDeps): Hono => {
   addRunRoutes(app, { runs, readFile: deps.readFile });
 
   // The raw path: the assets hook does its own decoding and checking, once.
+  if (deps.pipelines) pipelinesRoutes(app, deps.pipelines);
   const { assets } = deps;
   if (assets) for (const route of ['/', '/viewer/*']) app.get(route, async (c) => (await assets(new URL(c.req.url).pathname)) ?? c.notFound());
 

@@ -58,7 +58,7 @@ describe('compilePipeline', () => {
   it('loads a module stage through loadStage, and refuses module paths without one', async () => {
     const flip = defineStage({
       name: 'flip-sign', summary: 'z ↦ −z', input: 'latent', output: 'latent', settings: z.object({}),
-      create: () => map((l) => ({ ...l, latents: { ...l.latents, data: l.latents.data.map((v) => -v) } })),
+      create: (_settings) => map((l) => ({ ...l, latents: { ...l.latents, data: l.latents.data.map((v) => -v) } })),
     });
     const asked: string[] = [];
     const p = await compilePipeline({ stages: [{ use: './flip.ts' }, { use: 'vae-decode' }] }, { loadStage: async (ref) => (asked.push(ref), { default: flip }) });
@@ -75,7 +75,7 @@ describe('compilePipeline', () => {
   });
 
   it('lets a host replace a built-in in the registry', async () => {
-    const mine = defineStage({ name: 'vae-decode', summary: '', input: 'latent', output: 'frame', settings: z.object({}), create: () => map(() => ({ type: 'done' as const, runId: 'r', summary: {} })) });
+    const mine = defineStage({ name: 'vae-decode', summary: '', input: 'latent', output: 'frame', settings: z.object({}), create: (_settings) => map(() => ({ type: 'done' as const, runId: 'r', summary: {} })) });
     const p = await compilePipeline({ stages: [{ use: 'vae-decode' }] }, { registry: stageRegistry([mine]) });
     expect(p.output).toBe('frame');
   });

@@ -31,7 +31,9 @@ export const readPipelineBody = async (body: ReadableStream<Uint8Array> | AsyncI
   const frames: AsyncIterable<Frame> = {
     [Symbol.asyncIterator]: () => ({
       next: async () => {
-        const r = await it.next();
+        const r = await it.next().catch((e: unknown) => {
+          throw new PipelineError('bad_request', `an input frame is not valid msgpack: ${e instanceof Error ? e.message : String(e)}`, { field: 'input' });
+        });
         return r.done ? r : { done: false, value: parseFrame(r.value) };
       },
       return: async () => (await it.return?.(undefined), { done: true, value: undefined }),
@@ -49,7 +51,12 @@ export interface FrameStreamOptions {
 
 async function* itemsOf(p: BuiltPipeline, frames: AsyncIterable<Frame>): AsyncGenerator<unknown> {
   let position = 0;
-  for await (const f of frames) yield await frameToItem(p.input, f, position++);
+  for await (const f of frames) {
+    const item = await frameToItem(p.input, f, position);
+    if (item === undefined) continue;
+    position++;
+    yield item;
+  }
 }
 
 /**

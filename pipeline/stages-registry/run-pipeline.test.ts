@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { concatMap, filter, map, reduce, type OperatorFunction } from 'rxjs';
+import { concatMap, filter, map, of, reduce, type OperatorFunction } from 'rxjs';
 import { PipelineError } from '../errors.ts';
 import type { BuiltPipeline } from './build-pipeline.ts';
 import { runPipeline } from './run-pipeline.ts';
@@ -34,7 +34,7 @@ const slow = concatMap(async (v: number) => (await new Promise((r) => setTimeout
 describe('runPipeline', () => {
   it('emits results in input order', async () => {
     const input = (async function* () { yield* [1, 2, 3, 4]; })();
-    expect(await readAll(runPipeline(built([false, slow], [false, map((v: number) => v + 1)]), input))).toEqual([11, 21, 31, 41]);
+    expect(await readAll(runPipeline(built([false, (src) => src.pipe(slow, map((v: number) => v + 1))]), input))).toEqual([11, 21, 31, 41]);
   });
 
   it('reads no further ahead than the window and the waiting results allow while the consumer is slow', async () => {
@@ -55,7 +55,8 @@ describe('runPipeline', () => {
     const { s, input } = counter();
     let live = 0;
     const tracked: OperatorFunction<number, number> = (src) => src.pipe(map((v) => (live++, v)));
-    const reader = runPipeline<number>(built([false, tracked], [false, slow]), input).getReader();
+    // One segment, as buildPipeline fuses consecutive per-value stages.
+    const reader = runPipeline<number>(built([false, (src) => src.pipe(tracked, slow)]), input).getReader();
     await reader.read();
     await reader.read();
     await reader.cancel();
@@ -78,7 +79,7 @@ describe('runPipeline', () => {
   });
 
   it('runs a source pipeline without input', async () => {
-    const source: OperatorFunction<never, string> = () => new ReadableStreamLike(['a', 'b']).observable();
+    const source: OperatorFunction<unknown, string> = () => of('a', 'b');
     expect(await readAll(runPipeline(built([true, source]), undefined))).toEqual(['a', 'b']);
   });
 
@@ -90,7 +91,7 @@ describe('runPipeline', () => {
     });
     const reader = runPipeline<number>(built([false, boom]), input).getReader();
     expect((await reader.read()).value).toBe(1);
-    expect(reader.read()).rejects.toThrow('img2: corrupt');
+    await expect(reader.read()).rejects.toThrow('img2: corrupt');
   });
 
   it('errors with cancelled when its signal aborts', async () => {
@@ -99,17 +100,6 @@ describe('runPipeline', () => {
     const reader = runPipeline<number>(built([false, slow]), input, { signal: ac.signal }).getReader();
     await reader.read();
     ac.abort();
-    expect(reader.read()).rejects.toMatchObject({ code: 'cancelled' });
+    await expect(reader.read()).rejects.toMatchObject({ code: 'cancelled' });
   });
 });
-
-/** A tiny cold source for the source-pipeline case. */
-class ReadableStreamLike<T> {
-  constructor(private values: T[]) {}
-  observable() {
-    return new (require('rxjs').Observable)((s: { next(v: T): void; complete(): void }) => {
-      for (const v of this.values) s.next(v);
-      s.complete();
-    });
-  }
-}

@@ -52,13 +52,12 @@ export const runPipeline = <T = unknown>(p: BuiltPipeline, input: AsyncIterable<
   let sub: Subscription | undefined;
   let wakeInput: (() => void) | undefined;
   let wakeOutput: (() => void) | undefined;
-  const poke = (w: (() => void) | undefined) => w?.();
+  // Wakes whichever side is waiting; each re-checks its own condition, so a spurious wake costs one check.
   const wake = () => {
-    const a = wakeInput;
-    const b = wakeOutput;
+    const [a, b] = [wakeInput, wakeOutput];
     wakeInput = wakeOutput = undefined;
-    poke(a);
-    poke(b);
+    a?.();
+    b?.();
   };
   const open = () => queue.size < highWater && (!windowed || pulled - finished < window);
 
@@ -84,8 +83,15 @@ export const runPipeline = <T = unknown>(p: BuiltPipeline, input: AsyncIterable<
     };
   });
 
+  // A per-value segment runs each value through its own subscription; the first segment's completions are what
+  // the window counts.
+  const leftFirst = defer(() => {
+    finished++;
+    wake();
+    return EMPTY;
+  });
   const stages = p.segments.map(({ whole, op }, i) =>
-    whole ? op : concatMap((v: unknown) => concat(of(v).pipe(op), defer(() => (i === 0 && (finished++, wake()), EMPTY)))),
+    whole ? op : concatMap((v: unknown) => (i === 0 ? concat(of(v).pipe(op), leftFirst) : of(v).pipe(op))),
   );
   const stop = () => {
     closed = true;

@@ -42,11 +42,16 @@ export interface StageDefinition<S extends z.ZodType = z.ZodType, I extends Stre
   readonly output: O;
   readonly settings: S;
   readonly whole?: boolean;
-  create(settings: z.output<S>, ctx: StageContext): OperatorFunction<ItemOf[I], ItemOf[O]> | Promise<OperatorFunction<ItemOf[I], ItemOf[O]>>;
+  create(settings: z.output<S>, ctx: StageContext): StageOperator<I, O> | Promise<StageOperator<I, O>>;
 }
 
-/** Any stage, whatever its settings and kinds. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+/** The operator a stage's factory returns. */
+export type StageOperator<I extends StreamKind, O extends StreamKind> = OperatorFunction<ItemOf[I], ItemOf[O]>;
+
+/**
+ * Any stage, whatever its settings and kinds. `any` because `create`'s parameters are contravariant: a stage
+ * typed for images is not a `StageDefinition<ZodType, StreamKind, StreamKind>`, yet the registry holds both.
+ */
 export type AnyStage = StageDefinition<z.ZodType, StreamKind, StreamKind> | StageDefinition<any, any, any>;
 
 /**
@@ -55,7 +60,12 @@ export type AnyStage = StageDefinition<z.ZodType, StreamKind, StreamKind> | Stag
  * @example
  * export default defineStage({
  *   name: 'invert', summary: 'inverts colours', input: 'image', output: 'image', settings: z.object({}),
- *   create: () => map((item) => ({ ...item, image: invert(item.image) })),
+ *   create: (_settings) => map((item) => ({ ...item, image: invert(item.image) })),
  * });
  */
-export const defineStage = <S extends z.ZodType, I extends StreamKind, O extends StreamKind>(d: StageDefinition<S, I, O>): StageDefinition<S, I, O> => d;
+export const defineStage = <S extends z.ZodType, I extends StreamKind, O extends StreamKind>(
+  d: Omit<StageDefinition<S, I, O>, 'create'> & {
+    // NoInfer: the kinds come from `input`/`output` alone, so `map((item) => …)` in `create` gets a typed item.
+    create(settings: z.output<NoInfer<S>>, ctx: StageContext): StageOperator<NoInfer<I>, NoInfer<O>> | Promise<StageOperator<NoInfer<I>, NoInfer<O>>>;
+  },
+): StageDefinition<S, I, O> => d;

@@ -21,14 +21,17 @@ const float32Of = (t: Tensor, position: number): Tensor<'float32'> => {
 };
 
 /**
- * The item a frame stands for, as the first stage of kind `kind` takes it; `position` is the frame's place in
- * the input stream (latent frames carry no index of their own).
+ * The item a frame stands for, as the first stage of kind `kind` takes it; `position` is the item's place in
+ * the input stream (latent frames carry no index of their own). `progress` and `done` frames stand for nothing
+ * (undefined), so one pipeline's output can be piped into the next; an `error` frame ends the input with its error.
  * @throws PipelineError('bad_request') when the frame is not the type that kind needs.
  * @example await frameToItem('latent', latentFrame, 0) // { index: 0, name: 'latent-0', latents, timestep }
  */
 export const frameToItem = async (kind: StreamKind, frame: Frame, position: number): Promise<unknown> => {
   const want = expected[kind];
   if (kind === 'frame') return frame;
+  if (frame.type === 'progress' || frame.type === 'done') return undefined;
+  if (frame.type === 'error') throw new PipelineError(frame.code, `the input stream failed: ${frame.message}`, frame.details);
   if (!want) throw new PipelineError('bad_request', `input frame ${position}: this pipeline takes no input`, { field: 'input' });
   if (frame.type !== want)
     throw new PipelineError('bad_request', `input frame ${position} is a '${frame.type}' frame; this pipeline's first stage takes '${want}' frames`, { field: 'input' });

@@ -1,6 +1,7 @@
 /**
- * The procedural world: scenes, their images and captions, the concepts for inversion, the vocabulary, and (in
- * `recogniser.ts` / `eval.ts`) the recogniser and the evaluation protocol built on them.
+ * The procedural world: scenes, their images and captions, the concepts for inversion, the vocabulary, the example
+ * folders and the recogniser. The evaluation protocol (`eval.ts`, which pulls in training and generation) is
+ * imported from its own file.
  *
  * @example
  * import { createRng } from '../numerics/rng.ts';
@@ -13,3 +14,6 @@ export { captionScene, vagueCaption, parseCaption, positionPhrase, backgroundPhr
 export { sampleScene, sampleConcept, randomScene, worldSampleAt, type WorldSample, type SampleOptions } from './sample.ts';
 export { concepts, vagueConcepts, heldOutConcepts, type Concept } from './concepts.ts';
 export { worldVocabulary, evalPromptTemplates } from './vocabulary.ts';
+export { writeConceptExamples } from './examples.ts';
+export { buildRecogniser, recogniserHeads, featureWidth, type RecogniserHead } from './recogniser.ts';
+export { recognise, recogniserAccuracy, cosine, type Recognition } from './recognise.ts';

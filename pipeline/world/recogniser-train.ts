@@ -13,7 +13,8 @@ import { PipelineError } from '../errors.ts';
 import { rgbaToTensor } from '../image/image.ts';
 import { createRng } from '../numerics/rng.ts';
 import { adamwInit, adamwStep, type AdamWState } from '../train/adamw.ts';
-import { buildRecogniser, logitWidth, oneHotTargets, recogniserParams } from './recogniser.ts';
+import { buildRecogniser, featureWidth, logitWidth, oneHotTargets, recogniserParams } from './recogniser.ts';
+import { recognise } from './recognise.ts';
 import { sampleScene, type WorldSample } from './sample.ts';
 import { conceptNames, shapes, type ObjectKind } from './world.ts';
 
@@ -41,7 +42,8 @@ export interface TrainRecogniserOptions {
 }
 
 /**
- * Trains from scratch and returns the forward model (image → features, logits) with the learned weights.
+ * Trains from scratch and returns the forward model (image → features, logits) with the learned weights and the
+ * training images' mean feature vector subtracted from `features`.
  *
  * @example
  * const model = await trainRecogniser(ortSessionFactory, { seed: 0, steps: 1500, batch: 32, images: 4000, lr: 2e-3 });
@@ -75,8 +77,20 @@ export const trainRecogniser = async (factory: SessionFactory, o: TrainRecognise
   } finally {
     await session.release();
   }
-  const forward = buildRecogniser({ seed: o.seed });
   const trained = new Map(names.map((n, i) => [n, makeTensorProto(n, tensor('float32', dims[i], values[i]))]));
-  forward.graph.initializers = forward.graph.initializers.map((t) => trained.get(t.name) ?? t);
-  return forward;
+  const withWeights = (featureMean?: Float32Array) => {
+    const m = buildRecogniser({ seed: o.seed, featureMean });
+    m.graph.initializers = m.graph.initializers.map((t) => trained.get(t.name) ?? t);
+    return m;
+  };
+  // The world's mean feature vector, over (up to) 512 of the training images, is baked into the shipped graph.
+  const uncentred = await factory.create(encodeModel(withWeights()));
+  const mean = new Float32Array(featureWidth);
+  try {
+    const seen = await recognise(uncentred, data.slice(0, 512).map((s) => s.image));
+    for (const r of seen) r.features.forEach((x, i) => (mean[i] += x / seen.length));
+  } finally {
+    await uncentred.release();
+  }
+  return withWeights(mean);
 };

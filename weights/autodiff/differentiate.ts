@@ -97,15 +97,20 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
   em.setPrefix('grad/seed');
   push(opts.of, onesLike(em, opts.of)); // dL/dL = 1
 
+  const cotangentOf = new Map<Node, string>();
   for (const n of [...active].reverse()) {
     const gys = n.outputs.map((o) => (varied.has(o) ? total(o) : undefined));
     if (gys.every((x) => x === undefined)) continue;
     em.setPrefix(`${n.name || n.opType}/grad`);
     const need = n.inputs.map((i) => varied.has(i));
+    const first = graph.nodes.length;
     const gx = (entryOf(n) as Exclude<RuleEntry, string>)(new VjpContext(em, n, gys, need, where(n)));
     n.inputs.forEach((inp, k) => {
       if (need[k] && gx[k]) push(inp, broadcasting.has(n.opType) ? unbroadcast(em, gx[k]!, inp) : gx[k]!);
     });
+    // The cotangent behind these nodes: what a recompute they read may wait for (remat.ts).
+    const g = gys.find((x) => x !== undefined)!;
+    for (const m of graph.nodes.slice(first)) cotangentOf.set(m, g);
   }
 
   // Outputs: the model's own, the kept intermediates, then one gradient per wrt value.
@@ -119,7 +124,8 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     const src = facts.get(w);
     graph.outputs.push({ name, type: { elemType: src?.elem ?? 0, shape: graph.inputs.find((i) => i.name === w)?.type?.shape ?? src?.shape ?? null }, unknown: [] });
   }
-  if (opts.recompute !== false) rematerialize(graph, fromNode, em, new Set(graph.outputs.map((o) => o.name)));
+  rematerialize(graph, fromNode, em, new Set(graph.outputs.map((o) => o.name)),
+    { elementwise: opts.recompute !== false, attention: opts.recomputeAttention ?? 'auto', cotangentOf: process.env.PW_NO_ANCHOR ? undefined : cotangentOf });
   dropUnused(graph, fromNode, fromInit);
   graph.nodes = placeShapeNodes(graph.nodes, em.shapeNodes);
   const raised = em.opset > opset;

@@ -78,6 +78,8 @@ export const gradCases: GradRow[] = [
   { name: 'Conv stride 2 on an even size', op: 'Conv', attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, inputs: [x([1, 2, 6, 6]), x([2, 2, 3, 3], { kind: 'input' })], tol: T },
   { name: 'Conv stride 2 with dynamic spatial sizes', op: 'Conv', attrs: { strides: [2, 2], pads: [1, 1, 1, 1] }, inputs: [dyn([1, 2, 5, 6], ['n', 2, 'h', 'w']), fixed([2, 2, 3, 3])], tol: T },
   { name: 'Conv grouped and dilated', op: 'Conv', attrs: { group: 2, dilations: [2, 2], pads: [2, 2, 2, 2] }, inputs: [x([1, 4, 5, 5]), fixed([4, 2, 3, 3])], tol: T },
+  { name: 'Conv stride 1 with the kernel flipped per step, grouped', op: 'Conv', options: { convInputGrad: 'flipped-conv-per-step' }, attrs: { pads: [1, 1, 1, 1], group: 2 }, inputs: [x([1, 4, 4, 5]), fixed([4, 2, 3, 3])], tol: T },
+  { name: 'Conv stride 1 with the kernel flipped per step', op: 'Conv', options: { convInputGrad: 'flipped-conv-per-step' }, attrs: { pads: [1, 0, 1, 1] }, inputs: [x([2, 2, 4, 5]), param([3, 2, 3, 2]), param([3])], tol: T },
   { name: 'Conv stride 1 through ConvTranspose (dynamic spatial sizes)', op: 'Conv', options: { convInputGrad: 'conv-transpose' }, attrs: { pads: [1, 1, 1, 1] }, inputs: [dyn([1, 2, 4, 5], [1, 2, 'h', 'w']), fixed([3, 2, 3, 3])], tol: T },
   { name: 'Conv with asymmetric pads', op: 'Conv', attrs: { pads: [0, 1, 2, 1] }, inputs: [x([1, 2, 4, 4]), param([2, 2, 3, 3])], tol: T },
   { name: 'Conv 1-D with weight gradient', op: 'Conv', attrs: { pads: [1, 0], strides: [2] }, inputs: [x([2, 2, 7]), param([3, 2, 3])], tol: T },

@@ -19,14 +19,26 @@ export interface GradOptions {
    * Input gradient of stride-1 Conv: 'flipped-conv' (default) runs a Conv with the flipped, channel-swapped kernel,
    * much faster than ConvTranspose on onnxruntime's CPU provider (the flipped kernel is folded once at session
    * creation: on CPU it replaces the copy ConvTranspose would keep; on CUDA it is one extra copy of the conv
-   * weights). 'conv-transpose' always uses ConvTranspose with the original weights.
+   * weights). 'flipped-conv-per-step' flips the kernel in the backward of every run instead (a Slice whose starts
+   * depend on the incoming gradient, so onnxruntime can neither fold it nor run it early): no resident copy — on
+   * SD1.5 the folded copies are 2.1 GiB — for one transient kernel copy per conv and step, at the price of
+   * onnxruntime's slower non-NCHWc Conv for runtime weights. 'conv-transpose' always uses ConvTranspose with the
+   * original weights.
    */
-  convInputGrad?: 'flipped-conv' | 'conv-transpose';
+  convInputGrad?: 'flipped-conv' | 'flipped-conv-per-step' | 'conv-transpose';
   /**
    * Recompute forward values that are one cheap elementwise op away from values the backward keeps anyway,
    * instead of holding them through the backward (default true; see remat.ts).
    */
   recompute?: boolean;
+  /**
+   * Recompute attention probabilities P = Softmax(scale·Q·Kᵀ [+ mask]) from Q and K in the backward instead of
+   * keeping P from the forward (the Softmax VJP and dV = Pᵀ·dO read it). 'auto' (default) does it when the static
+   * shape says the score matrix is at least 1024×1024 (SD's 64×64-latent self-attention: 512 MiB per P against
+   * 5 MiB for Q and K); 'always' for every recognised chain; 'never' keeps P. Independent of `recompute`.
+   * Costs one Q·Kᵀ MatMul and one Softmax per attention in the backward (see remat.ts).
+   */
+  recomputeAttention?: 'auto' | 'always' | 'never';
 }
 
 /**

@@ -17,8 +17,8 @@ describe('injecting learned vectors into a text encoder', () => {
     const b = await ortSessionFactory.create(encodeModel(injected.model));
     const row = model.tokenizer.tokenize('a photo of a red star').ids;
     const vectors = tensor('float32', [1, injected.dim], new Float32Array(injected.dim).fill(5));
-    const ya = (await a.run({ input_ids: ids(row) })).last_hidden_state.data;
-    const yb = (await b.run({ input_ids: ids(row), [vectorsInput]: vectors })).last_hidden_state.data;
+    const ya = (await a.run({ input_ids: ids(row) })).last_hidden_state.data as Float32Array;
+    const yb = (await b.run({ input_ids: ids(row), [vectorsInput]: vectors })).last_hidden_state.data as Float32Array;
     expect(Array.from(yb)).toEqual(Array.from(ya));
   });
 

@@ -49,5 +49,5 @@ export const buildDiffusionLossGraph = (textEncoder: Model, unet: Model, o: Diff
   pruneDead(g);
   const weights = prefixedWeights(parts);
   const model = modelOf(g, parts);
-  return { model: o.forwardOnly ? model : differentiate(model, { of: io.loss, wrt: [...weights.keys()], recompute: process.env.RECOMP !== "0" }), weights };
+  return { model: o.forwardOnly ? model : differentiate(model, { of: io.loss, wrt: [...weights.keys()] }), weights };
 };

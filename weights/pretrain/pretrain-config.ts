@@ -48,8 +48,8 @@ export const shippedTextConfig: Partial<Omit<TextEncoderConfig, 'vocabSize'>> = 
 export const defaultRecipe: PretrainRecipe = {
   seed: 0,
   datasetSize: 4096,
-  vae: { steps: 600, batch: 8, lr: 2e-3, warmup: 40, beta: 1e-3 },
-  diffusion: { steps: 1600, batch: 32, lr: 1.5e-3, warmup: 80, captionDropout: 0.1 },
+  vae: { steps: 1500, batch: 8, lr: 2.5e-3, warmup: 50, beta: 1e-3 },
+  diffusion: { steps: 3000, batch: 32, lr: 1.5e-3, warmup: 100, captionDropout: 0.1 },
   clipNorm: 1,
   weightDecay: 0.01,
 };

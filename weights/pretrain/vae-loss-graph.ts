@@ -22,18 +22,27 @@ export interface VaeLossOptions {
   latentChannels: number;
   /** KL weight against the per-element mean reconstruction error. */
   beta: number;
-  /** Skip the backward pass (for evaluation). */
+  /**
+   * Skip the backward pass. The weights then stay initializers with their built values (feeds for them are
+   * ignored by onnxruntime), so this is for measuring, not for evaluating trained weights.
+   */
   forwardOnly?: boolean;
 }
 
-/** The prefixed weight names of the VAE loss graph (what to feed and what `_grad` outputs exist). */
+/** A pretraining step graph and its weights: the inputs to feed them through, each with a `<name>_grad` output. */
 export interface LossGraph {
   model: Model;
   /** Prefixed weight name → [component, original initializer name]. */
   weights: Map<string, [string, string]>;
 }
 
-const prefixed = (parts: Part[]) =>
+/**
+ * The trainable weights of merged parts under their prefixed names, mapped back to (component, original name).
+ *
+ * @example
+ * prefixedWeights(parts).get('unet/conv_in.weight'); // ['unet', 'conv_in.weight']
+ */
+export const prefixedWeights = (parts: Part[]): Map<string, [string, string]> =>
   new Map(parts.flatMap((p) => trainableNames(p.model).map((n) => [`${p.prefix}${n}`, [p.prefix.slice(0, -1), n]] as [string, [string, string]])));
 
 /**
@@ -67,9 +76,7 @@ export const buildVaeLossGraph = (encoder: Model, decoder: Model, o: VaeLossOpti
   g.outputs = [scalarOut(vaeLossIO.loss), scalarOut(vaeLossIO.rec), scalarOut(vaeLossIO.kl),
     { name: vaeLossIO.recon, type: { elemType: 1, shape: [o.batch, 3, o.resolution, o.resolution] }, unknown: [] }];
   pruneDead(g);
-  const weights = prefixed(parts);
+  const weights = prefixedWeights(parts);
   const model = modelOf(g, parts);
-  return { model: o.forwardOnly ? model : differentiate(model, { of: vaeLossIO.loss, wrt: [...weights.keys()], recompute: process.env.RECOMP !== "0" }), weights };
+  return { model: o.forwardOnly ? model : differentiate(model, { of: vaeLossIO.loss, wrt: [...weights.keys()] }), weights };
 };
-
-export { prefixed as prefixedWeights };

@@ -55,9 +55,16 @@ export const run = async (argv: string[]) => {
   const recipeFile = join(work, 'recipe.json');
   const resume: { vae?: Uint8Array; diffusion?: Uint8Array } = {};
   if (v.resume) {
-    // A checkpoint only continues the run it came from: the recipe must be the same.
-    if (existsSync(recipeFile) && readFileSync(recipeFile, 'utf8') !== JSON.stringify(recipe))
-      throw new PipelineError('bad_request', `the checkpoints in ${work} were made with another recipe (${recipeFile}); run without --resume to start over`);
+    // A checkpoint continues only the run it came from: same seed, data and batch shapes. Step counts may change
+    // (to stop a run early at its last checkpoint: --resume --diffusion-steps <that step>), which changes the
+    // learning-rate schedule from there on, so it is reported.
+    if (existsSync(recipeFile)) {
+      const was = JSON.parse(readFileSync(recipeFile, 'utf8')) as PretrainRecipe;
+      const shape = (r: PretrainRecipe) => JSON.stringify([r.seed, r.datasetSize, r.vae.batch, r.vae.beta, r.diffusion.batch, r.diffusion.captionDropout]);
+      if (shape(was) !== shape(recipe))
+        throw new PipelineError('bad_request', `the checkpoints in ${work} were made with another seed, dataset or batch size (${recipeFile}); run without --resume to start over`);
+      if (JSON.stringify(was) !== JSON.stringify(recipe)) process.stderr.write(`resuming with a changed recipe (was ${JSON.stringify(was)})\n`);
+    }
     for (const p of ['vae', 'diffusion'] as const) if (existsSync(ckpt(p))) resume[p] = new Uint8Array(readFileSync(ckpt(p)));
   } else for (const p of ['vae', 'diffusion']) rmSync(ckpt(p), { force: true });
   writeFileAtomic(recipeFile, JSON.stringify(recipe));

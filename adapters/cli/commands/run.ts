@@ -69,7 +69,9 @@ async function* inputItems(p: BuiltPipeline, input: string): AsyncGenerator<unkn
   let position = 0;
   const fromFrames = async function* (frames: AsyncIterable<Frame>, name?: string) {
     for await (const f of frames) {
-      const item = (await frameToItem(p.input, f, position++)) as { name?: string };
+      const item = (await frameToItem(p.input, f, position)) as { name?: string } | undefined;
+      if (item === undefined) continue;
+      position++;
       yield name && p.input !== 'frame' ? { ...item, name } : item;
     }
   };

@@ -53,6 +53,7 @@ export const run = async (argv: string[]) => {
     readFile: train.readFile,
     realPath,
     assets: staticAssets(),
+    pipelines: { openModel: (n, d) => openModel(n, d, log), generate: { openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto } },
   });
   const server = await serve(app, { host: v.host, port: num(v.port, 'port', { int: true, min: 0 }) });
   process.stdout.write(`pseudoword listening on ${server.url}\n`);

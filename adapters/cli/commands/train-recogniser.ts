@@ -14,11 +14,11 @@ export const shippedRecogniserDir = join(projectRoot, 'weights', 'shipped', 'rec
 export const spec: CommandSpec = {
   name: 'train-recogniser',
   summary: "Train the world's recogniser (a small CNN, trained with pseudoword's own autodiff) and write model.onnx + labels.json.",
-  usage: 'train-recogniser [--seed 0] [--steps 1200] [--out weights/shipped/recogniser]',
+  usage: 'train-recogniser [--seed 0] [--steps 2400] [--out weights/shipped/recogniser]',
   options: {
     seed: { type: 'string', default: '0', help: 'seed for the weights, the training images and the batches' },
-    steps: { type: 'string', default: '1200', help: 'AdamW steps' },
-    batch: { type: 'string', default: '32', help: 'images per step' },
+    steps: { type: 'string', default: '2400', help: 'AdamW steps' },
+    batch: { type: 'string', default: '16', help: 'images per step' },
     images: { type: 'string', default: '3000', help: 'distinct pre-rendered training images' },
     lr: { type: 'string', default: '0.003', help: 'peak learning rate (cosine decay to 0)' },
     check: { type: 'string', default: '500', help: 'held-out images to measure accuracy on' },

@@ -32,7 +32,8 @@ const biasGrad = (c: VjpContext, g: string, sp: number) =>
 /**
  * Stride-1 input gradient as a plain Conv: dX = Conv(dY, W′) with W′ = W with in/out channels swapped (per group)
  * and the kernel flipped, pads d(k−1) − p. onnxruntime's CPU Conv (NCHWc kernels) is markedly faster than its
- * ConvTranspose; W′ is constant-folded once at session creation.
+ * ConvTranspose; W′ is constant-folded once at session creation, or with 'flipped-conv-per-step' made per run
+ * from W (no resident copy).
  */
 const flippedConv = (c: VjpContext, g: string, w: string, geo: ConvGeometry): string | undefined => {
   const { sp, k, d, p, group } = geo;
@@ -40,9 +41,17 @@ const flippedConv = (c: VjpContext, g: string, w: string, geo: ConvGeometry): st
   if (!ws || ws.some((v) => typeof v !== 'number')) return undefined;
   const [m, cg] = ws as number[];
   const spatial = k.map((_, j) => j + 2);
-  const swapped = group === 1 ? c.emit('Transpose', [w], { perm: [1, 0, ...spatial] })
-    : c.emit('Reshape', [c.emit('Transpose', [c.emit('Reshape', [w, c.ints([group, m / group, cg, ...k])])], { perm: [0, 2, 1, ...spatial.map((j) => j + 1)] }), c.ints([cg * group, m / group, ...k])]);
-  const flipped = c.emit('Slice', [swapped, c.ints(k.map(() => -1)), c.ints(k.map(() => -(2 ** 62))), c.ints(spatial), c.ints(k.map(() => -1))]);
+  // Reverse the spatial axes (starting at −1 with step −1), then swap in/out channels per group; the two commute.
+  let starts = c.ints(k.map(() => -1));
+  if (c.options.convInputGrad === 'flipped-conv-per-step') {
+    // starts − 0·dY[0]: the same value, known only once dY exists, so the flip is neither folded into a resident
+    // copy nor scheduled before this conv's backward (onnxruntime does not simplify 0·x: NaN for infinite x).
+    const g0 = c.emit('Slice', [c.emit('Reshape', [g, c.ints([-1])]), c.ints([0]), c.ints([1])]);
+    starts = c.emit('Add', [starts, c.emit('Cast', [c.emit('Mul', [g0, c.scalar(0, g)])], { to: 7 })]);
+  }
+  const reversed = c.emit('Slice', [w, starts, c.ints(k.map(() => -(2 ** 62))), c.ints(spatial), c.ints(k.map(() => -1))]);
+  const flipped = group === 1 ? c.emit('Transpose', [reversed], { perm: [1, 0, ...spatial] })
+    : c.emit('Reshape', [c.emit('Transpose', [c.emit('Reshape', [reversed, c.ints([group, m / group, cg, ...k])])], { perm: [0, 2, 1, ...spatial.map((j) => j + 1)] }), c.ints([cg * group, m / group, ...k])]);
   const pads = [...k.map((kk, j) => d[j] * (kk - 1) - p[j]), ...k.map((kk, j) => d[j] * (kk - 1) - p[j + sp])];
   return pads.some((v) => v < 0) ? undefined : c.emit('Conv', [g, flipped], { pads, dilations: d, group, kernel_shape: k });
 };
