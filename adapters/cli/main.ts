@@ -5,6 +5,7 @@
 import { asPipelineError } from '../../pipeline/errors.ts';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<void> }> }> = {
+  demo: { summary: 'learn a word for an example concept and draw it in new prompts (the main job)', load: () => import('./commands/demo.ts') },
   generate: { summary: 'generate an image from a prompt, streaming progress', load: () => import('./commands/generate.ts') },
   train: { summary: 'learn a new word for a concept from a few images (textual inversion)', load: () => import('./commands/train.ts') },
   serve: { summary: 'serve the HTTP API (frames as msgpack streams)', load: () => import('./commands/serve.ts') },
