@@ -2,20 +2,12 @@ import { describe, expect, test } from 'bun:test';
 import { PipelineError } from '../../pipeline/errors.ts';
 import { readEmbedding, tokenFromFileName, writeEmbedding } from './embedding-file.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
+import { errorOf } from '../../test/support/error-of.ts';
 
 const vectors = Float32Array.from({ length: 2 * 4 }, (_, i) => (i - 3) / 8);
 const embedding = { token: '<cat-toy>', vectors, count: 2, dim: 4 };
 /** The header JSON of a written file, padding stripped. */
 const headerOf = (bytes: Uint8Array) => new TextDecoder().decode(bytes.subarray(8, 8 + bytes[0] + 256 * bytes[1])).trimEnd();
-
-const errorOf = (f: () => unknown): PipelineError => {
-  try {
-    f();
-  } catch (e) {
-    return e as PipelineError;
-  }
-  throw new Error('expected an error');
-};
 
 describe('writing embedding files', () => {
   test('writes the diffusers layout: one tensor named by the token, metadata format pt', () => {

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { PipelineError } from '../../pipeline/errors.ts';
 import { createClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { expandPrompt, registerEmbedding, vectorTokens, type RegisteredEmbedding } from './expand-prompt.ts';
+import { errorOf } from '../../test/support/error-of.ts';
 
 // A character-level vocabulary (no merges): 26 letters, their word-final forms, the two specials → 54 ids.
 const letters = [...'abcdefghijklmnopqrstuvwxyz'];
@@ -10,15 +11,6 @@ const tokenizer = () => createClipTokenizer({ vocab, merges: [] });
 const V = 54;
 const encoder = { tableRows: V, dim: 3 };
 const embedding = (token: string, count: number, dim = 3) => ({ token, count, dim, vectors: new Float32Array(count * dim) });
-
-const errorOf = (f: () => unknown): PipelineError => {
-  try {
-    f();
-  } catch (e) {
-    return e as PipelineError;
-  }
-  throw new Error('expected an error');
-};
 
 describe('registering embeddings in a tokenizer', () => {
   test('names the vectors of an n-vector token tok, tok_1, …, tok_{n-1}', () => {

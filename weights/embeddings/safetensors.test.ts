@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { PipelineError } from '../../pipeline/errors.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
+import { errorOf } from '../../test/support/error-of.ts';
 
 /** A safetensors file assembled by hand: u64 LE header length, the header padded with spaces, the data. */
 const assemble = (header: string, data: number[]): Uint8Array => {
@@ -17,15 +18,6 @@ const assemble = (header: string, data: number[]): Uint8Array => {
 /** Little-endian bytes of float32 values, via the platform's own encoder. */
 const f32Bytes = (...v: number[]) => [...new Uint8Array(Float32Array.from(v).buffer)];
 const u16Bytes = (...v: number[]) => v.flatMap((x) => [x & 0xff, x >> 8]);
-
-const errorOf = (f: () => unknown): PipelineError => {
-  try {
-    f();
-  } catch (e) {
-    return e as PipelineError;
-  }
-  throw new Error('expected an error');
-};
 
 describe('reading safetensors', () => {
   test('reads a hand-assembled F32 file with its metadata', () => {

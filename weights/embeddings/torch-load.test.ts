@@ -5,19 +5,11 @@ import { PipelineError } from '../../pipeline/errors.ts';
 import { readEmbedding } from './embedding-file.ts';
 import { TorchTensor, torchLoad } from './torch-load.ts';
 import { PyObject, unpickle } from './unpickle.ts';
+import { errorOf } from '../../test/support/error-of.ts';
 
 // Written by test/fixtures/embeddings/make-torch-files.py: Python's own pickler and zipfile, torch's layout.
 const fixture = (name: string) => new Uint8Array(readFileSync(join(import.meta.dir, '../../test/fixtures/embeddings', name)));
 const vectors = Float32Array.from({ length: 8 }, (_, i) => (i - 3) / 8);
-
-const errorOf = (f: () => unknown): PipelineError => {
-  try {
-    f();
-  } catch (e) {
-    return e as PipelineError;
-  }
-  throw new Error('expected an error');
-};
 
 describe('loading torch.save files', () => {
   test("reads A1111's dict with its name, step and checkpoint strings", () => {
