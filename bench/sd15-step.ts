@@ -82,6 +82,10 @@ if (mode === 'step') {
   const built = performance.now();
   const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), { lowMemory: variant.includes('lowmem') });
   const opened = performance.now();
+  // maxRSS at each phase: tells a peak reached while opening the session (initializers copied, constants folded)
+  // from one reached in a run.
+  const peakOpenGiB = maxRssGiB();
+  const rssOpenGiB = process.memoryUsage().rss / 2 ** 30;
   const ids = new Int32Array(77).fill(49407);
   ids[0] = 49406;
   ids[1] = 49408; // the learned token
@@ -94,13 +98,14 @@ if (mode === 'step') {
     [trainInputs.weights]: tensor('float32', [1], Float32Array.of(1)),
   };
   await s.run(feeds);
+  const peakFirstRunGiB = maxRssGiB();
   const times: number[] = [];
   for (let i = 0; i < Number(process.env.SD15_RUNS ?? 2); i++) {
     const t = performance.now();
     await s.run(feeds);
     times.push(performance.now() - t);
   }
-  console.log(JSON.stringify({ mode, variant, ms: Math.min(...times), buildGraphMs: built - t0, openSessionMs: opened - built, nodes: graph.graph.nodes.length, peakRssGiB: maxRssGiB() }));
+  console.log(JSON.stringify({ mode, variant, ms: Math.min(...times), buildGraphMs: built - t0, openSessionMs: opened - built, nodes: graph.graph.nodes.length, peakRssGiB: maxRssGiB(), peakOpenGiB, rssOpenGiB, peakFirstRunGiB }));
   process.exit(0);
 }
 

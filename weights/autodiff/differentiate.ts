@@ -125,7 +125,7 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     graph.outputs.push({ name, type: { elemType: src?.elem ?? 0, shape: graph.inputs.find((i) => i.name === w)?.type?.shape ?? src?.shape ?? null }, unknown: [] });
   }
   rematerialize(graph, fromNode, em, new Set(graph.outputs.map((o) => o.name)),
-    { elementwise: opts.recompute !== false, attention: opts.recomputeAttention ?? 'auto', cotangentOf: process.env.PW_NO_ANCHOR ? undefined : cotangentOf });
+    { elementwise: opts.recompute !== false, attention: opts.recomputeAttention ?? 'auto', cotangentOf });
   dropUnused(graph, fromNode, fromInit);
   graph.nodes = placeShapeNodes(graph.nodes, em.shapeNodes);
   const raised = em.opset > opset;

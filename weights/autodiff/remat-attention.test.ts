@@ -1,4 +1,8 @@
 import { describe, expect, test } from 'bun:test';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { ortSessionFactory } from '../../adapters/ort-session.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { encodeModel, type Model } from '../onnx/proto.ts';
@@ -110,5 +114,42 @@ describe('attention recomputation', () => {
     // One head of 1024 queries: P is 4 MiB, Q and K 8 KiB each. Built, not run.
     expect(pReaders(differentiate(build(1024, 1, 2), { of: 'loss', wrt: ['x'] }))).toBe(1);
     expect(pReaders(differentiate(build(1024, 1, 2), { of: 'loss', wrt: ['x'], recomputeAttention: 'never' }))).toBeGreaterThan(1);
+  });
+
+  test('onnxruntime runs the recomputed scores after the forward has finished, not when Q and K exist', async () => {
+    // Three stacked attention layers. onnxruntime's default order (a depth-first post-order from the outputs)
+    // would run an unanchored recompute right after its Q and K, in the middle of the forward.
+    const [n, c, heads] = [16, 4, 2];
+    const b = new GraphBuilder();
+    let x = b.input('x', 'float32', [1, n, c]);
+    const split = b.constI64([0, -1, heads, c / heads]);
+    for (let l = 0; l < 3; l++) {
+      const w = (nm: string) => b.initializer(`${nm}${l}`, float32([c, c], Array.from({ length: c * c }, (_, i) => Math.sin(i + l))));
+      const h4 = (v: string, perm: number[]) => b.op('Transpose', [b.op('Reshape', [v, split])], { perm });
+      const q = h4(b.op('MatMul', [x, w('Wq')]), [0, 2, 1, 3]);
+      const kt = h4(b.op('MatMul', [x, w('Wk')]), [0, 2, 3, 1]);
+      const v = h4(b.op('MatMul', [x, w('Wv')]), [0, 2, 1, 3]);
+      const p = b.op('Softmax', [b.op('MatMul', [q, kt], {}, { name: `L${l}/scores` })], { axis: -1 }, { name: `L${l}/softmax` });
+      const o = b.op('Reshape', [b.op('Transpose', [b.op('MatMul', [p, v])], { perm: [0, 2, 1, 3] }), b.constI64([0, -1, c])]);
+      x = b.op('Add', [x, b.op('MatMul', [o, w('Wo')])], {}, { name: `L${l}/residual` });
+    }
+    b.output(b.op('ReduceSum', [b.op('Mul', [x, x])], { keepdims: 0 }), 'float32', [], 'loss');
+    const m = differentiate(b.toModel(17), { of: 'loss', wrt: ['x'], recomputeAttention: 'always' });
+    const dir = mkdtempSync(join(tmpdir(), 'remat-order-'));
+    try {
+      const s = await ort.InferenceSession.create(encodeModel(m), { enableProfiling: true, profileFilePrefix: join(dir, 'p') });
+      await s.run({ x: new ort.Tensor('float32', Float32Array.from({ length: n * c }, (_, i) => Math.cos(i)), [1, n, c]) });
+      s.endProfiling();
+      const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.json'))!);
+      const order = (JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string }[])
+        .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).map((e) => e.name);
+      const at = (re: RegExp) => order.findIndex((name) => re.test(name));
+      const lastForward = at(/^L2\/residual/);
+      expect(lastForward).toBeGreaterThan(0);
+      for (let l = 0; l < 3; l++) expect(at(new RegExp(`^L${l}/softmax/recompute`))).toBeGreaterThan(lastForward);
+      await s.release();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

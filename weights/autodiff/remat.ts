@@ -147,7 +147,7 @@ interface Chain { nodes: Node[]; side: string[] }
 /**
  * When `v` is P = Softmax(chain(MatMul(A, B))) over the last axis, with only scaling/masking elementwise ops in
  * the chain and every other input small (constants, or forward values at most `sideFraction` of P), the chain;
- * with `always` false, only for static score matrices of at least bigScores² per head.
+ * with `always` false, only for static score matrices of at least bigScores² per head whose side inputs are small.
  */
 const attentionChain = (
   v: string, producer: ReadonlyMap<string, Node>, consts: ReadonlySet<string>, kept: ReadonlySet<string>,
