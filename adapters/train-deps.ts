@@ -11,6 +11,11 @@ import { writeFileAtomic } from './fs.ts';
 import { openGraph } from './graph-session.ts';
 import { openModel } from './open-model.ts';
 import { ortSessionFactory } from './ort-session.ts';
+import type { Model } from '../weights/onnx/proto.ts';
+
+/** Bytes of a graph's weights, inline and external. */
+const weightBytes = (m: Model): number =>
+  m.graph.initializers.reduce((n, t) => n + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength), 0);
 
 const skip = new Set(['.txt', '.json', '.md', '.csv', '.safetensors', '.pt', '.onnx']);
 
@@ -30,7 +35,9 @@ export const readImageFolder = async (dir: string): Promise<ImageFile[]> => {
 export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
   openModel: (name, device) => openModel(name, device, log),
   factory: ortSessionFactory,
-  openGraph: (graph, source, device) => openGraph(graph, source, { device }),
+  // Big models train in low-memory mode (no pre-packed weight copies, no arena): their weights feed forward and
+  // backward kernels alike, and a pre-packed copy of an SD UNet is gigabytes. Small ones keep the faster default.
+  openGraph: (graph, source, device) => openGraph(graph, source, { device, lowMemory: weightBytes(graph) > 2 ** 30 }),
   readImages: readImageFolder,
   async writeFiles(dir, files) {
     return Object.entries(files).map(([name, bytes]) => {
