@@ -1,23 +1,19 @@
 import { describe, expect, test } from 'bun:test';
-import { join } from 'node:path';
 import { openModel } from '../adapters/open-model.ts';
-import { ortSessionFactory } from '../adapters/ort-session.ts';
-import { decodeModel, encodeModel } from './onnx/proto.ts';
+import { openGraph } from '../adapters/graph-session.ts';
+import { decodeModel } from './onnx/proto.ts';
 import { injectVectors } from './embeddings/inject-vectors.ts';
 import { buildTrainGraph, trainInputs, trainOutputs } from './train-graph.ts';
 import { createRng } from '../pipeline/numerics/rng.ts';
 import { tensor, type Tensor } from './tensor.ts';
-import { writeFileSync, rmSync } from 'node:fs';
 
 const model = await openModel('tiny');
 const te = injectVectors(decodeModel((await model.files.readBytes('text_encoder/model.onnx'))!));
 const unet = decodeModel((await model.files.readBytes('unet/model.onnx'))!);
 const step = buildTrainGraph(te.model, unet);
-// The UNet's weights are external data beside unet/model.onnx: write the step graph there so they resolve.
-const path = join(model.files.path('unet'), 'train-step.test.onnx');
-writeFileSync(path, encodeModel(step));
-const session = await ortSessionFactory.create(path);
-rmSync(path);
+// The UNet's weights are external data beside unet/model.onnx: openGraph writes the step graph into the cache
+// beside links to them (the model folder itself is never written).
+const session = await openGraph(step, (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`));
 
 const rng = createRng(7);
 const B = 2;

@@ -12,6 +12,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: (ar
   inspect: { summary: 'describe a model: inputs, outputs, op census, what cannot run', load: () => import('./commands/inspect.ts') },
   run: { summary: 'run a pipeline description over a stream of images or latents', load: () => import('./commands/run.ts') },
   eval: { summary: "the paper's protocol in miniature: inversion vs baselines, reconstruction vs editability", load: () => import('./commands/eval.ts') },
+  pretrain: { summary: 'train the embedded model tiny on the shape world (reproduces weights/shipped/tiny)', load: () => import('./commands/pretrain.ts') },
   'train-recogniser': { summary: 'train the world recogniser used by eval (reproduces the shipped one)', load: () => import('./commands/train-recogniser.ts') },
   'write-examples': { summary: 'write the example concept folders from their seed', load: () => import('./commands/write-examples.ts') },
   grad: { summary: 'differentiate an ONNX model (reverse-mode autodiff, standard ops only)', load: () => import('./commands/grad.ts') },

@@ -27,6 +27,7 @@ export interface LatentDataset {
   length: number;
 }
 
+/** The diffusion phase's inputs: the untrained text encoder and UNet, the tokenizer and the cached dataset. */
 export interface DiffusionSetup extends PhaseSetup {
   textEncoder: Component;
   unet: Component;

@@ -31,6 +31,8 @@ interface Entry { name: string; dims: number[]; value: Float32Array; m: Float32A
 export class ParamSet {
   /** Optimizer updates taken so far. */
   steps = 0;
+  /** Scalars saved with the weights (the last step's losses), so a resumed run can still report them. */
+  meta: Record<string, number> = {};
   private readonly entries: Entry[];
 
   constructor(params: { name: string; dims: number[]; value: Float32Array }[]) {
@@ -96,7 +98,7 @@ export class ParamSet {
 
   /** Weights, moments and the step count as one blob: a JSON header line, then raw little-endian float32s. */
   serialize(): Uint8Array {
-    const header = new TextEncoder().encode(JSON.stringify({ steps: this.steps, params: this.entries.map((e) => ({ name: e.name, dims: e.dims })) }) + '\n');
+    const header = new TextEncoder().encode(JSON.stringify({ steps: this.steps, meta: this.meta, params: this.entries.map((e) => ({ name: e.name, dims: e.dims })) }) + '\n');
     const floats = this.size * 3;
     const pad = (4 - (header.length % 4)) % 4;
     const out = new Uint8Array(header.length + pad + floats * 4);
@@ -111,7 +113,7 @@ export class ParamSet {
   /** Restores what `serialize` wrote; the names and shapes must match this set's. */
   restore(blob: Uint8Array): void {
     const nl = blob.indexOf(10);
-    const header = JSON.parse(new TextDecoder().decode(blob.subarray(0, nl))) as { steps: number; params: { name: string; dims: number[] }[] };
+    const header = JSON.parse(new TextDecoder().decode(blob.subarray(0, nl))) as { steps: number; meta?: Record<string, number>; params: { name: string; dims: number[] }[] };
     const names = header.params.map((p) => `${p.name}[${p.dims}]`).join(',');
     if (names !== this.entries.map((e) => `${e.name}[${e.dims}]`).join(','))
       throw new PipelineError('bad_request', 'the checkpoint was written for other parameters (another model size or phase)');
@@ -120,5 +122,6 @@ export class ParamSet {
     let at = 0;
     for (const e of this.entries) for (const a of [e.value, e.m, e.v]) (a.set(body.subarray(at, at + a.length)), (at += a.length));
     this.steps = header.steps;
+    this.meta = header.meta ?? {};
   }
 }

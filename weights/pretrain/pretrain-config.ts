@@ -20,6 +20,11 @@ export interface PretrainRecipe {
   datasetSize: number;
   vae: PhaseRecipe & { beta: number };
   diffusion: PhaseRecipe & { captionDropout: number };
+  /**
+   * Phase 3: the VAE decoder alone, encoder frozen — the latents diffusion learned stay valid, and the decoder
+   * keeps improving (the joint VAE phase is cut short by the time budget, not by convergence).
+   */
+  decoder: PhaseRecipe;
   /** Global gradient-norm clip for both phases. */
   clipNorm: number;
   weightDecay: number;
@@ -50,6 +55,7 @@ export const defaultRecipe: PretrainRecipe = {
   datasetSize: 4096,
   vae: { steps: 1500, batch: 8, lr: 2.5e-3, warmup: 50, beta: 1e-3 },
   diffusion: { steps: 3000, batch: 32, lr: 1.5e-3, warmup: 100, captionDropout: 0.1 },
+  decoder: { steps: 600, batch: 8, lr: 1e-3, warmup: 50 },
   clipNorm: 1,
   weightDecay: 0.01,
 };
@@ -64,4 +70,5 @@ export const scaleRecipe = (r: PretrainRecipe, f: number): PretrainRecipe => ({
   ...r,
   vae: { ...r.vae, steps: Math.max(1, Math.round(r.vae.steps * f)), warmup: Math.round(r.vae.warmup * f) },
   diffusion: { ...r.diffusion, steps: Math.max(1, Math.round(r.diffusion.steps * f)), warmup: Math.round(r.diffusion.warmup * f) },
+  decoder: { ...r.decoder, steps: Math.max(1, Math.round(r.decoder.steps * f)), warmup: Math.round(r.decoder.warmup * f) },
 });

@@ -1,7 +1,7 @@
 /**
  * Pretraining the `tiny` model on the procedural world, end to end: build the untrained folder (tokenizer over
- * the world's words), train the VAE, encode the dataset's latents, train text encoder + UNet, fit the preview
- * factors, and hand back the trained folder's files. An async generator of events, so the caller streams
+ * the world's words), train the VAE, then its decoder alone, encode the dataset's latents, train text encoder +
+ * UNet, fit the preview factors, and hand back the trained folder's files. An async generator of events, so the caller streams
  * losses, keeps checkpoints and can stop between steps; everything is decided by the recipe's seed.
  */
 import { PipelineError } from '../../pipeline/errors.ts';
@@ -29,7 +29,7 @@ export interface PretrainOptions {
   recipe: PretrainRecipe;
   open(model: Model): Promise<Session>;
   /** Checkpoint blobs to resume from, per phase. */
-  resume?: { vae?: Uint8Array; diffusion?: Uint8Array };
+  resume?: { vae?: Uint8Array; decoder?: Uint8Array; diffusion?: Uint8Array };
   checkpointEvery?: number;
 }
 
@@ -61,16 +61,20 @@ export async function* pretrain(o: PretrainOptions): AsyncGenerator<PretrainEven
 
   const vae = await prepareVae(model('vae_encoder'), model('vae_decoder'), { recipe, open: o.open, resume: o.resume?.vae, checkpointEvery: o.checkpointEvery, resolution: RES });
   yield { type: 'info', message: `vae: ${vae.params.size} weights, ${vae.graph.model.graph.nodes.length} nodes in the step graph` };
-  let vaeLoss: Record<string, number> = {};
-  for await (const e of vae.events) {
-    if (e.type === 'step') vaeLoss = { vaeLoss: e.loss, ...e.terms };
-    yield e;
-  }
+  for await (const e of vae.events) yield e;
   await vae.session.release();
   const vaeValues = (c: string) => componentValues(vae.graph, c, (n) => vae.params.value(n));
+  const trainedEncoder = withWeights(model('vae_encoder'), vaeValues('vae_encoder')).model;
+
+  // Phase 3 (run before diffusion: it depends on the VAE alone, and the encoder it keeps frozen makes the latents).
+  const dec = await prepareVae(trainedEncoder, withWeights(model('vae_decoder'), vaeValues('vae_decoder')).model,
+    { recipe, open: o.open, resume: o.resume?.decoder, checkpointEvery: o.checkpointEvery, resolution: RES }, true);
+  for await (const e of dec.events) yield e;
+  await dec.session.release();
+  const decoderValues = componentValues(dec.graph, 'vae_decoder', (n) => dec.params.value(n));
 
   yield { type: 'info', message: `encoding ${recipe.datasetSize} world scenes` };
-  const encoder = await o.open(withWeights(model('vae_encoder'), vaeValues('vae_encoder')).model);
+  const encoder = await o.open(trainedEncoder);
   const captions: string[] = [];
   const pixelsAt = (from: number, n: number) => {
     const items = worldItems(recipe.seed, from, n, RES);
@@ -91,16 +95,12 @@ export async function* pretrain(o: PretrainOptions): AsyncGenerator<PretrainEven
     textEncoder: { model: model('text_encoder') }, unet: { model: model('unet'), external: (_l, off, len) => unetData.subarray(off, off + len) },
   });
   yield { type: 'info', message: `diffusion: ${dm.params.size} weights, ${dm.graph.model.graph.nodes.length} nodes in the step graph` };
-  let diffusionLoss = NaN;
-  for await (const e of dm.events) {
-    if (e.type === 'step') diffusionLoss = e.loss;
-    yield e;
-  }
+  for await (const e of dm.events) yield e;
   await dm.session.release();
   const dmValues = (c: string) => componentValues(dm.graph, c, (n) => dm.params.value(n));
   const files = trainedFolder(base, {
-    components: { text_encoder: dmValues('text_encoder'), unet: dmValues('unet'), vae_encoder: vaeValues('vae_encoder'), vae_decoder: vaeValues('vae_decoder') },
-    scalingFactor, preview, recipe, losses: { ...vaeLoss, diffusionLoss },
+    components: { text_encoder: dmValues('text_encoder'), unet: dmValues('unet'), vae_encoder: vaeValues('vae_encoder'), vae_decoder: decoderValues },
+    scalingFactor, preview, recipe, losses: { vaeLoss: vae.params.meta.loss, vaeRec: vae.params.meta.rec, vaeKl: vae.params.meta.kl, decoderRec: dec.params.meta.rec, diffusionLoss: dm.params.meta.loss },
   });
   yield { type: 'model', files };
 }

@@ -11,7 +11,7 @@ import type { Tensor } from '../tensor.ts';
 import type { ParamSet, AdamWOptions } from './param-set.ts';
 import type { PhaseRecipe } from './pretrain-config.ts';
 
-export type Phase = 'vae' | 'diffusion';
+export type Phase = 'vae' | 'diffusion' | 'decoder';
 
 /** One optimizer step's report. */
 export interface StepEvent {
@@ -66,6 +66,7 @@ export async function* trainLoop(o: LoopOptions): AsyncGenerator<StepEvent | Che
     // A warmup step with lr 0 still counts, so the schedule and the batches stay aligned with the step number.
     const gradNorm = params.step((n) => out[`${n}_grad`].data as Float32Array, lr, o.adamw);
     const terms = Object.fromEntries((o.terms ?? []).map((t) => [t, scalar(out[t], t)]));
+    params.meta = { loss, ...terms };
     yield { type: 'step', phase: o.phase, step: step + 1, of: recipe.steps, loss, lr, gradNorm, terms };
     if (step + 1 === recipe.steps || (o.checkpointEvery && (step + 1) % o.checkpointEvery === 0))
       yield { type: 'checkpoint', phase: o.phase, step: step + 1, blob: params.serialize() };

@@ -22,6 +22,8 @@ export interface VaeLossOptions {
   latentChannels: number;
   /** KL weight against the per-element mean reconstruction error. */
   beta: number;
+  /** Train only the decoder (the encoder's weights stay as the model has them); default both halves. */
+  decoderOnly?: boolean;
   /**
    * Skip the backward pass. The weights then stay initializers with their built values (feeds for them are
    * ignored by onnxruntime), so this is for measuring, not for evaluating trained weights.
@@ -76,7 +78,7 @@ export const buildVaeLossGraph = (encoder: Model, decoder: Model, o: VaeLossOpti
   g.outputs = [scalarOut(vaeLossIO.loss), scalarOut(vaeLossIO.rec), scalarOut(vaeLossIO.kl),
     { name: vaeLossIO.recon, type: { elemType: 1, shape: [o.batch, 3, o.resolution, o.resolution] }, unknown: [] }];
   pruneDead(g);
-  const weights = prefixedWeights(parts);
+  const weights = prefixedWeights(o.decoderOnly ? parts.slice(1) : parts);
   const model = modelOf(g, parts);
   return { model: o.forwardOnly ? model : differentiate(model, { of: vaeLossIO.loss, wrt: [...weights.keys()] }), weights };
 };

@@ -15,6 +15,7 @@ import { worldItems } from './world-data.ts';
 
 const LOGVAR_INIT = -6;
 
+/** What every phase needs: the recipe, a way to open graphs, and optionally a checkpoint to resume from. */
 export interface PhaseSetup {
   recipe: PretrainRecipe;
   /** Opens a graph (the adapter's `openGraph`, or a test double). */
@@ -34,31 +35,38 @@ export interface PreparedPhase {
 }
 
 /**
- * Builds the VAE loss graph and its weights, and the loop that trains them.
+ * Builds the VAE loss graph and its weights, and the loop that trains them; `decoderOnly` trains the decoder
+ * alone (phase 3: pass the trained encoder and decoder).
  *
  * @example
  * const vae = await prepareVae(encoder, decoder, { recipe: defaultRecipe, open });
  * for await (const e of vae.events) report(e);
  */
-export const prepareVae = async (encoder: Model, decoder: Model, s: PhaseSetup): Promise<PreparedPhase> => {
+export const prepareVae = async (encoder: Model, decoder: Model, s: PhaseSetup, decoderOnly = false): Promise<PreparedPhase> => {
   const { recipe } = s;
   const size = s.resolution ?? 64;
-  const { batch, beta } = recipe.vae;
-  const graph = buildVaeLossGraph(encoder, decoder, { batch, resolution: size, latentChannels: 4, beta });
+  const phase = decoderOnly ? recipe.decoder : recipe.vae;
+  const { batch } = phase;
+  const beta = recipe.vae.beta;
+  const graph = buildVaeLossGraph(encoder, decoder, { batch, resolution: size, latentChannels: 4, beta, decoderOnly });
   const params = new ParamSet(initialWeights(graph, { vae_encoder: { model: encoder }, vae_decoder: { model: decoder } }));
   // Start the posterior narrow (log σ² ≈ LOGVAR_INIT): at the builder's log σ² ≈ 0 the sampling noise (σ ≈ 1)
   // drowns the small initial means and the decoder learns little but the average colour for hundreds of steps.
-  params.value('vae_encoder/quant_conv.bias').fill(LOGVAR_INIT, 4);
+  if (!decoderOnly) params.value('vae_encoder/quant_conv.bias').fill(LOGVAR_INIT, 4);
   if (s.resume) params.restore(s.resume);
   const session = await s.open(graph.model);
   const h = size / 8;
   const batchAt = (step: number) => {
-    // Items after the diffusion dataset's, so the VAE also generalises to the scenes it later encodes.
-    const { pixels } = worldItems(recipe.seed, recipe.datasetSize + step * batch, batch, size);
-    const noise = createRng(recipe.seed).fork(`vae-noise:${step}`).fillNormal(new Float32Array(batch * 4 * h * h));
+    // Items after the diffusion dataset's, so the VAE also generalises to the scenes it later encodes; the
+    // decoder phase reads items after the joint phase's.
+    const first = recipe.datasetSize + (decoderOnly ? recipe.vae.steps * recipe.vae.batch : 0);
+    const { pixels } = worldItems(recipe.seed, first + step * batch, batch, size);
+    const noise = createRng(recipe.seed).fork(`${decoderOnly ? 'decoder' : 'vae'}-noise:${step}`).fillNormal(new Float32Array(batch * 4 * h * h));
     return { [vaeLossIO.images]: tensor('float32', [batch, 3, size, size], pixels), [vaeLossIO.noise]: tensor('float32', [batch, 4, h, h], noise) };
   };
   const adamw = { ...defaultAdamW, clipNorm: recipe.clipNorm, weightDecay: recipe.weightDecay };
-  const events = trainLoop({ phase: 'vae', session, params, recipe: recipe.vae, adamw, batchAt, terms: [vaeLossIO.rec, vaeLossIO.kl], checkpointEvery: s.checkpointEvery });
+  const events = trainLoop({
+    phase: decoderOnly ? 'decoder' : 'vae', session, params, recipe: phase, adamw, batchAt, terms: [vaeLossIO.rec, vaeLossIO.kl], checkpointEvery: s.checkpointEvery,
+  });
   return { graph, params, session, events };
 };

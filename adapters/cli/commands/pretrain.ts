@@ -19,7 +19,7 @@ import { helpText, num, parse, type CommandSpec } from '../args.ts';
 
 export const spec: CommandSpec = {
   name: 'pretrain',
-  summary: "Train the default model 'tiny' from scratch on the procedural world (VAE, then text encoder + UNet) with pseudoword's own autodiff.",
+  summary: "Train the default model 'tiny' from scratch on the procedural world (VAE, its decoder, then text encoder + UNet) with pseudoword's own autodiff.",
   usage: 'pretrain [--out weights/shipped/tiny] [--work .cache/pretrain] [--seed 0] [--resume] [options]',
   options: {
     out: { type: 'string', short: 'o', default: 'weights/shipped/tiny', arg: 'dir', help: 'where to write the trained model folder' },
@@ -28,6 +28,7 @@ export const spec: CommandSpec = {
     scale: { type: 'string', default: '1', arg: 'f', help: 'multiply every step count (0.01 for a smoke run)' },
     'vae-steps': { type: 'string', arg: 'n', help: `VAE steps (default ${defaultRecipe.vae.steps})` },
     'diffusion-steps': { type: 'string', arg: 'n', help: `text encoder + UNet steps (default ${defaultRecipe.diffusion.steps})` },
+    'decoder-steps': { type: 'string', arg: 'n', help: `VAE-decoder-only steps (default ${defaultRecipe.decoder.steps})` },
     dataset: { type: 'string', arg: 'n', help: `world scenes whose latents are cached (default ${defaultRecipe.datasetSize})` },
     'checkpoint-every': { type: 'string', default: '100', arg: 'n', help: 'checkpoint every N steps' },
     'log-every': { type: 'string', default: '10', arg: 'n', help: 'print the loss every N steps' },
@@ -45,6 +46,8 @@ export const run = async (argv: string[]) => {
   const vs = num(v['vae-steps'], 'vae-steps', { int: true });
   const ds = num(v['diffusion-steps'], 'diffusion-steps', { int: true });
   const dn = num(v.dataset, 'dataset', { int: true });
+  const dd = num(v['decoder-steps'], 'decoder-steps', { int: true });
+  if (dd !== undefined) recipe = { ...recipe, decoder: { ...recipe.decoder, steps: dd, warmup: Math.min(recipe.decoder.warmup, dd >> 2) } };
   if (vs !== undefined) recipe = { ...recipe, vae: { ...recipe.vae, steps: vs, warmup: Math.min(recipe.vae.warmup, vs >> 2) } };
   if (ds !== undefined) recipe = { ...recipe, diffusion: { ...recipe.diffusion, steps: ds, warmup: Math.min(recipe.diffusion.warmup, ds >> 2) } };
   if (dn !== undefined) recipe = { ...recipe, datasetSize: dn };
@@ -53,7 +56,7 @@ export const run = async (argv: string[]) => {
   mkdirSync(work, { recursive: true });
   const ckpt = (phase: string) => join(work, `${phase}.ckpt`);
   const recipeFile = join(work, 'recipe.json');
-  const resume: { vae?: Uint8Array; diffusion?: Uint8Array } = {};
+  const resume: { vae?: Uint8Array; decoder?: Uint8Array; diffusion?: Uint8Array } = {};
   if (v.resume) {
     // A checkpoint continues only the run it came from: same seed, data and batch shapes. Step counts may change
     // (to stop a run early at its last checkpoint: --resume --diffusion-steps <that step>), which changes the
@@ -65,8 +68,8 @@ export const run = async (argv: string[]) => {
         throw new PipelineError('bad_request', `the checkpoints in ${work} were made with another seed, dataset or batch size (${recipeFile}); run without --resume to start over`);
       if (JSON.stringify(was) !== JSON.stringify(recipe)) process.stderr.write(`resuming with a changed recipe (was ${JSON.stringify(was)})\n`);
     }
-    for (const p of ['vae', 'diffusion'] as const) if (existsSync(ckpt(p))) resume[p] = new Uint8Array(readFileSync(ckpt(p)));
-  } else for (const p of ['vae', 'diffusion']) rmSync(ckpt(p), { force: true });
+    for (const p of ['vae', 'decoder', 'diffusion'] as const) if (existsSync(ckpt(p))) resume[p] = new Uint8Array(readFileSync(ckpt(p)));
+  } else for (const p of ['vae', 'decoder', 'diffusion']) rmSync(ckpt(p), { force: true });
   writeFileAtomic(recipeFile, JSON.stringify(recipe));
   const log = join(work, 'loss.jsonl');
   const every = num(v['log-every'], 'log-every', { int: true })!;
