@@ -16,6 +16,7 @@ import { vectorsInput } from './embeddings/inject-vectors.ts';
 import { GraphBuilder } from './onnx/builder.ts';
 import { emptyGraph, type Model, type ValueInfo } from './onnx/proto.ts';
 import { renameGraph } from './onnx/rename-graph.ts';
+import { pruneDead } from './onnx/prune-dead.ts';
 
 export const trainInputs = {
   ids: 'input_ids',
@@ -112,18 +113,4 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
   };
   // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
   return o.forwardOnly ? composed : differentiate(composed, { ...o.grad, of: trainOutputs.loss, wrt: [vectorsInput] });
-};
-
-/** Drops nodes no output depends on (the text encoder's pooler, say), so the step computes only what it needs. */
-const pruneDead = (g: Model['graph']) => {
-  const needed = new Set(g.outputs.map((o) => o.name));
-  const keep = new Array(g.nodes.length).fill(false);
-  for (let i = g.nodes.length - 1; i >= 0; i--) {
-    const n = g.nodes[i];
-    if (!n.outputs.some((o) => needed.has(o))) continue;
-    keep[i] = true;
-    n.inputs.forEach((x) => needed.add(x));
-  }
-  g.nodes = g.nodes.filter((_, i) => keep[i]);
-  g.initializers = g.initializers.filter((t) => needed.has(t.name));
 };

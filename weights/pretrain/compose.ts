@@ -6,7 +6,6 @@
 import { emptyGraph, type Graph, type Model, type ValueInfo } from '../onnx/proto.ts';
 import { renameGraph } from '../onnx/rename-graph.ts';
 import type { Dim } from '../onnx/proto.ts';
-import { topoOrder } from '../autodiff/graph-walk.ts';
 
 /**
  * The trainable weights of a model our builders wrote: float initializers named like a state_dict entry
@@ -65,24 +64,7 @@ export const modelOf = (graph: Graph, parts: Part[]): Model => {
   };
 };
 
-/**
- * Drops nodes and initializers no output depends on (the text encoder's pooler, say), and puts the nodes in
- * topological order (the caller may have appended nodes that parts consume).
- */
-export const pruneDead = (g: Graph): void => {
-  g.nodes = topoOrder(g);
-  const needed = new Set(g.outputs.map((o) => o.name));
-  const keep = new Array(g.nodes.length).fill(false);
-  for (let i = g.nodes.length - 1; i >= 0; i--) {
-    const n = g.nodes[i];
-    if (!n.outputs.some((o) => needed.has(o))) continue;
-    keep[i] = true;
-    n.inputs.forEach((x) => needed.add(x));
-  }
-  g.nodes = g.nodes.filter((_, i) => keep[i]);
-  g.initializers = g.initializers.filter((t) => needed.has(t.name));
-  g.inputs = g.inputs.filter((i) => needed.has(i.name));
-};
+export { pruneDead } from '../onnx/prune-dead.ts';
 
 /** A float32 scalar output's value info. */
 export const scalarOut = (name: string): ValueInfo => ({ name, type: { elemType: 1, shape: [] }, unknown: [] });
