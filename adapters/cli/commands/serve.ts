@@ -11,6 +11,8 @@ import { openModel } from '../../open-model.ts';
 import { trainDeps } from '../../train-deps.ts';
 import { uploadStore } from '../../upload-store.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
+import { isInside } from '../../../pipeline/http/path-roots.ts';
+import { PipelineError } from '../../../pipeline/errors.ts';
 
 export const spec: CommandSpec = {
   name: 'serve',
@@ -22,6 +24,7 @@ export const spec: CommandSpec = {
     'images-root': { type: 'string', multiple: true, arg: 'dir', help: 'folder a train request may read images from (repeatable; default: the current folder)' },
     'out-root': { type: 'string', default: './runs', arg: 'dir', help: 'folder training runs write into (<out-root>/<run id> unless a request names one inside it)' },
     'max-upload-mb': { type: 'string', default: '50', arg: 'n', help: 'largest multipart image upload, in MiB' },
+    'model-root': { type: 'string', multiple: true, arg: 'dir', help: "folder a request may name as its model (repeatable; default: the current folder; 'tiny' always works)" },
   },
 };
 
@@ -40,11 +43,21 @@ export const run = async (argv: string[]) => {
   const train = trainDeps(log);
   const imageRoots = ((v['images-root'] as string[] | undefined) ?? ['.']).map(realPath);
   const outRoot = realPath(v['out-root']);
+  const modelRoots = ((v['model-root'] as string[] | undefined) ?? ['.']).map(realPath);
+  // Requests name files on this machine: models only inside the model roots, embeddings only inside the image
+  // roots or the runs folder (where trained ones land), so a client cannot make the server read anything else.
+  const allowed = (field: string, path: string, roots: string[]) => {
+    if (!roots.some((r) => isInside(r, realPath(path)))) throw new PipelineError('forbidden', `${field}: '${path}' is outside the folders this server may read`, { field });
+  };
+  const checkModel = (model: string) => model === 'tiny' || allowed('model', model, modelRoots);
   const maxUploadMb = num(v['max-upload-mb'], 'max-upload-mb', { min: 0 }) ?? 50;
   const app = createApp({
-    generate: (req, _signal, pipeline, runId) =>
-      runGenerate(req, { openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
-    train: (req, pipeline, runId) => runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
+    generate: (req, _signal, pipeline, runId) => {
+      checkModel(req.model);
+      req.embeddings.forEach((e, i) => allowed(`embeddings[${i}]`, e, [...imageRoots, outRoot]));
+      return runGenerate(req, { openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto, newRunId: () => runId ?? crypto.randomUUID() }, pipeline);
+    },
+    train: (req, pipeline, runId) => (checkModel(req.model), runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline)),
     runs: createRunRegistry(),
     uploads: uploadStore(),
     imageRoots,
@@ -53,10 +66,10 @@ export const run = async (argv: string[]) => {
     readFile: train.readFile,
     realPath,
     assets: staticAssets(),
-    pipelines: { openModel: (n, d) => openModel(n, d, log), generate: { openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto } },
+    pipelines: { openModel: (n, d) => (checkModel(n), openModel(n, d, log)), generate: { openModel: (n, d) => (checkModel(n), openModel(n, d, log)), withEmbeddings: loadEmbeddingsInto } },
   });
   const server = await serve(app, { host: v.host, port: num(v.port, 'port', { int: true, min: 0 }) });
   process.stdout.write(`pseudoword listening on ${server.url}\n`);
-  process.stdout.write(`  images from: ${imageRoots.join(', ')}\n  runs into:   ${outRoot}\n`);
+  process.stdout.write(`  images from: ${imageRoots.join(', ')}\n  models from: tiny, ${modelRoots.join(', ')}\n  runs into:   ${outRoot}\n`);
   await new Promise(() => {}); // until killed
 };
