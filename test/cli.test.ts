@@ -78,3 +78,25 @@ describe('the pseudoword command', () => {
     expect(r.err).toContain('not_found');
   });
 });
+
+describe('pseudoword serve', () => {
+  test('answers on loopback and refuses models and embeddings outside its folders with 403 naming the field', async () => {
+    const p = Bun.spawn([process.execPath, join(root, 'adapters/cli/main.ts'), 'serve', '--port', '0'], { cwd: root, stdout: 'pipe', stderr: 'pipe' });
+    try {
+      const reader = p.stdout.getReader();
+      let text = '';
+      while (!/listening on (\S+)/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+      const url = /listening on (\S+)/.exec(text)![1];
+      expect(url).toStartWith('http://127.0.0.1:');
+      const post = (body: unknown) => fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const model = await post({ prompt: 'x', model: '/etc' });
+      expect(model.status).toBe(403);
+      expect((await model.json()).error.field).toBe('model');
+      const emb = await post({ prompt: 'x', embeddings: ['/etc/passwd'] });
+      expect(emb.status).toBe(403);
+      expect((await emb.json()).error.field).toBe('embeddings[0]');
+    } finally {
+      p.kill();
+    }
+  });
+});
