@@ -43,8 +43,7 @@ const step = await openGraph(buildTrainGraph(te.model, unet, { latent: [4, 8, 8]
 const fwd = await openGraph(buildTrainGraph(te.model, unet, { forwardOnly: true, latent: [4, 8, 8], sequence: 77 }), source);
 const images = await conceptFolder(4, model.info.resolution);
 const request = parseTrainRequest({ images, token: '<bench>', init: 'circle', steps, validateEvery: 0, previewEvery: 0, saveEvery: 0, seed: 1 });
-const { graph, tableRows, dim, tableVectors } = await loadStepGraph(model);
-void graph;
+const { tableRows, dim, tableVectors } = await loadStepGraph(model, [4, 8, 8]);
 const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
 const h = model.info.resolution / model.info.vaeScale;
 const C = model.info.latentChannels;

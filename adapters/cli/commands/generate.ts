@@ -1,5 +1,5 @@
 import { lastValueFrom, tap } from 'rxjs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { writeFileAtomic } from '../../fs.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { openModel } from '../../open-model.ts';
@@ -57,5 +57,4 @@ export const run = async (argv: string[]) => {
   );
   bar.done();
   process.stdout.write(`${written}\n`);
-  void dirname;
 };

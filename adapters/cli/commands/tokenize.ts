@@ -1,4 +1,4 @@
-import { openModel, modelPath } from '../../open-model.ts';
+import { modelPath } from '../../open-model.ts';
 import { diskModelFiles } from '../../fs.ts';
 import { loadTokenizer } from '../../../weights/tokenizer/load-tokenizer.ts';
 import { helpText, parse, type CommandSpec } from '../args.ts';
@@ -26,5 +26,4 @@ export const run = async (argv: string[]) => {
   const text = positionals.join(' ');
   const { ids } = tok.tokenize(text, { pad: !v['no-pad'] });
   process.stdout.write(`${JSON.stringify(v.pieces ? { ids, pieces: tok.pieces(text) } : ids)}\n`);
-  void openModel;
 };
