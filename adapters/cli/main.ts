@@ -21,7 +21,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: (ar
 
 const usage = () =>
   `pseudoword — textual inversion and generation on onnxruntime\n\nUsage: pseudoword <command> [options]\n\nCommands:\n${Object.entries(commands)
-    .map(([k, c]) => `  ${k.padEnd(10)} ${c.summary}`)
+    .map(([k, c]) => `  ${k.padEnd(17)} ${c.summary}`)
     .join('\n')}\n\nRun 'pseudoword <command> --help' for a command's options.\n`;
 
 const main = async (argv: string[]) => {
