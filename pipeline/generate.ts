@@ -4,7 +4,7 @@
  *           → vae-decode → png → frames
  * Built per request from the model and the pipeline description; every box is a stage from `stages/`.
  */
-import { concat, connect, defer, last, merge, of, pipe, switchMap, type Observable, type OperatorFunction } from 'rxjs';
+import { concat, connect, defer, ignoreElements, last, merge, of, pipe, switchMap, type Observable, type OperatorFunction } from 'rxjs';
 import type { Frame } from './frames.ts';
 import type { GenerateJob, Denoising } from './generate-state.ts';
 import { generatePipelineDescription, type GeneratePipelineDescription } from './generate-pipeline.ts';
@@ -42,7 +42,7 @@ export const generateOperator = async (model: SdModel, desc: GeneratePipelineDes
       ? latentPreview(model.info.previewFactors ? { factors: model.info.previewFactors as [number, number, number][], bias: model.info.previewBias as [number, number, number] | undefined } : model.info.family === 'unknown' ? 'sd1' : model.info.family, desc.preview.every)
       : desc.preview.use === 'vae'
         ? vaePreview(decoder, model.info.scalingFactor, desc.preview.every)
-        : pipe(last(), () => of<Frame>());
+        : ignoreElements();
   return pipe(
     tokenizePrompts(model.tokenizer),
     encodeText(textEncoder),

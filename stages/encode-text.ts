@@ -1,7 +1,7 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
 import type { Conditioned, Tokenized } from '../pipeline/generate-state.ts';
 import type { Session } from '../weights/session.ts';
-import { idsTensor, runTextEncoder } from '../weights/text-encoder-io.ts';
+import { runTextEncoder } from '../weights/text-encoder-io.ts';
 
 /**
  * Runs the text encoder on the prompt and the negative prompt. Both rows go in one batch when the model's
@@ -13,4 +13,3 @@ export const encodeText = (session: Session): OperatorFunction<Tokenized, Condit
     return { ...job, cond, uncond };
   });
 
-export { idsTensor };

@@ -3,20 +3,27 @@ import type { Denoising, Predicted } from '../pipeline/generate-state.ts';
 import type { Session } from '../weights/session.ts';
 import { concatBatch, splitBatch } from '../weights/text-encoder-io.ts';
 import { runUnet, unetBatchIsFree } from '../weights/unet-io.ts';
-import { tensor } from '../weights/tensor.ts';
+import { tensor, type Tensor } from '../weights/tensor.ts';
 
 /**
  * UNet prediction with classifier-free guidance: p = p_u + g·(p_c − p_u) (Ho & Salimans 2022). Both branches run
  * as one batch of two when the UNet's batch is free; g = 1 needs only the conditional branch.
  */
-export const predictNoise = (unet: Session): OperatorFunction<Denoising, Predicted> =>
-  concatMap(async (s) => {
+export const predictNoise = (unet: Session): OperatorFunction<Denoising, Predicted> => {
+  // The [uncond; cond] hidden-state batch is the same at every step of a run: stack it once per run, not per step.
+  const stacked = new WeakMap<Tensor<'float32'>, Tensor<'float32'>>();
+  const both = (s: Denoising) => {
+    let h = stacked.get(s.cond);
+    if (!h) stacked.set(s.cond, (h = concatBatch([s.uncond, s.cond])));
+    return h;
+  };
+  return concatMap(async (s) => {
     const t = s.remaining[0];
     const g = s.request.guidance;
     if (g === 1) return { ...s, prediction: await runUnet(unet, s.latents, t, s.cond) };
     let pu, pc;
     if (unetBatchIsFree(unet)) {
-      const out = await runUnet(unet, concatBatch([s.latents, s.latents]), t, concatBatch([s.uncond, s.cond]));
+      const out = await runUnet(unet, concatBatch([s.latents, s.latents]), t, both(s));
       [pu, pc] = splitBatch(out);
     } else {
       pu = await runUnet(unet, s.latents, t, s.uncond);
@@ -26,3 +33,4 @@ export const predictNoise = (unet: Session): OperatorFunction<Denoising, Predict
     for (let i = 0; i < p.length; i++) p[i] = pu.data[i] + g * (pc.data[i] - pu.data[i]);
     return { ...s, prediction: tensor('float32', pu.dims, p) };
   });
+};

@@ -17,7 +17,7 @@ import { trainStep } from '../../stages/train-step.ts';
 import { validate } from '../../stages/validate.ts';
 import { saveCheckpoint } from '../../stages/save-checkpoint.ts';
 import { adamwInit } from './adamw.ts';
-import { fingerprint, readCheckpointState, stateFileName, type CheckpointIdentity } from './checkpoint-files.ts';
+import { readCheckpointState, stateFileName, type CheckpointIdentity } from './checkpoint-files.ts';
 import { addPlaceholder, createDdim, loadStepGraph, resolveSettings, templatesFor, type TrainContext } from './train-context.ts';
 import type { TrainRequest } from './train-request.ts';
 import { stateEvent, type TrainEvent, type TrainState } from './train-state.ts';
@@ -48,7 +48,7 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const resolution = request.resolution ?? model.info.resolution;
   const channels = model.info.latentChannels;
   const h = resolution / model.info.vaeScale;
-  const { graph, tableRows, dim, tableVectors } = await loadStepGraph(model, [channels, h, h]);
+  const { graph, tableRows, dim, tableVectors, fingerprint: modelId } = await loadStepGraph(model, [channels, h, h]);
   const step = await deps.openGraph(graph, (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`), request.device);
   const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
   const latents = await lastValueFrom(
@@ -62,7 +62,7 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   };
   const id: CheckpointIdentity = {
     token: request.token, count: tokens.length, dim, seed: request.seed,
-    model: await fingerprint((await model.files.readBytes('text_encoder/model.onnx'))!, (await model.files.readBytes('unet/model.onnx'))!),
+    model: modelId,
   };
   const saved = request.resume ? await deps.readFile(`${request.out}/${stateFileName}`) : undefined;
   if (request.resume && !saved) throw new PipelineError('not_found', `resume: no ${stateFileName} in '${request.out}'`);

@@ -17,6 +17,7 @@ import type { ClipTokenizer } from '../../weights/tokenizer/clip-tokenizer.ts';
 import type { TrainRequest } from './train-request.ts';
 import { trainPipelineDescription, type TrainPipelineDescription } from './train-pipeline.ts';
 import { objectTemplates, styleTemplates } from './templates.ts';
+import { fingerprint } from './checkpoint-files.ts';
 
 /** One training image after the VAE: the latent distribution N(mean, std²) of the image and of its mirror. */
 export interface CachedLatent {
@@ -57,7 +58,7 @@ export const resolveSettings = (r: TrainRequest, description: unknown, trainStep
 };
 
 /** The component graphs composed into the training step. */
-export const loadStepGraph = async (model: SdModel, latent?: [number, number, number]): Promise<{ graph: Model; tableRows: number; dim: number; tableVectors: (ids: number[]) => Float32Array }> => {
+export const loadStepGraph = async (model: SdModel, latent?: [number, number, number]): Promise<{ graph: Model; tableRows: number; dim: number; tableVectors: (ids: number[]) => Float32Array; fingerprint: string }> => {
   const teBytes = await model.files.readBytes('text_encoder/model.onnx');
   const unetBytes = await model.files.readBytes('unet/model.onnx');
   if (!teBytes || !unetBytes) throw new PipelineError('bad_model', `'${model.files.root}' lacks text_encoder/model.onnx or unet/model.onnx`);
@@ -70,7 +71,8 @@ export const loadStepGraph = async (model: SdModel, latent?: [number, number, nu
     ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
     return out;
   };
-  return { graph: buildTrainGraph(te.model, decodeModel(unetBytes), { latent, sequence: 77 }), tableRows: te.tableRows, dim: te.dim, tableVectors };
+  // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
+  return { fingerprint: await fingerprint(teBytes, unetBytes), graph: buildTrainGraph(te.model, decodeModel(unetBytes), { latent, sequence: 77 }), tableRows: te.tableRows, dim: te.dim, tableVectors };
 };
 
 /** Adds the placeholder tokens and returns the vectors' starting values: the init phrase spread over them. */
