@@ -27,6 +27,12 @@ export interface GradOptions {
    */
   convInputGrad?: 'flipped-conv' | 'flipped-conv-per-step' | 'conv-transpose';
   /**
+   * Weight gradient of Conv: 'patches' (default where kernel, channel and output sizes are static) stacks the
+   * input's kernel-offset slices and takes one matrix product with dY; 'conv' is the batch-as-channels Conv of
+   * Xᵀ with dYᵀ (any spatial sizes, group 1), which onnxruntime's CPU Conv runs several times slower.
+   */
+  convWeightGrad?: 'patches' | 'conv';
+  /**
    * Recompute forward values that are one cheap elementwise op away from values the backward keeps anyway,
    * instead of holding them through the backward (default true; see remat.ts).
    */

@@ -10,6 +10,7 @@
  * `recon`, and `<prefixed weight>_grad` for each weight.
  */
 import { differentiate } from '../autodiff/differentiate.ts';
+import type { GradOptions } from '../autodiff/grad-emitter.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import type { Model } from '../onnx/proto.ts';
 import { mergeParts, modelOf, pruneDead, scalarOut, trainableNames, type Part } from './compose.ts';
@@ -29,6 +30,8 @@ export interface VaeLossOptions {
    * ignored by onnxruntime), so this is for measuring, not for evaluating trained weights.
    */
   forwardOnly?: boolean;
+  /** Choices between equivalent gradient forms (measuring; the defaults are the fast ones). */
+  grad?: GradOptions;
 }
 
 /** A pretraining step graph and its weights: the inputs to feed them through, each with a `<name>_grad` output. */
@@ -80,5 +83,5 @@ export const buildVaeLossGraph = (encoder: Model, decoder: Model, o: VaeLossOpti
   pruneDead(g);
   const weights = prefixedWeights(o.decoderOnly ? parts.slice(1) : parts);
   const model = modelOf(g, parts);
-  return { model: o.forwardOnly ? model : differentiate(model, { of: vaeLossIO.loss, wrt: [...weights.keys()] }), weights };
+  return { model: o.forwardOnly ? model : differentiate(model, { ...o.grad, of: vaeLossIO.loss, wrt: [...weights.keys()] }), weights };
 };

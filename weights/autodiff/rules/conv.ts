@@ -56,10 +56,68 @@ const flippedConv = (c: VjpContext, g: string, w: string, geo: ConvGeometry): st
   return pads.some((v) => v < 0) ? undefined : c.emit('Conv', [g, flipped], { pads, dilations: d, group, kernel_shape: k });
 };
 
+/**
+ * dW as one matrix product over patches (im2col in the graph), for group ≥ 1 and static kernel, channel and output
+ * sizes. With Xᵀ = X as [C, N, H, W] zero-padded, each kernel offset o = (i, j…) is a strided Slice
+ * Xᵀ[:, :, i·d + s·h′, …] of Y's spatial size; stacked they make P [C·K, N·H′W′] (K = ∏k). Then
+ *   dW[m, c, o] = Σ_{n,h′,w′} dY[n, m, h′, w′] · P[c·K + o, (n, h′, w′)]  =  (dYᵀ · Pᵀ)[m, c·K + o]
+ * with dYᵀ = dY as [M, N·H′W′]: one Gemm (a batched MatMul per group when group > 1). onnxruntime's Conv runs the
+ * batch-as-channels form below as C small convolutions with an image-sized kernel and is several times slower.
+ * The patches are transient: K times X's size, freed after the product.
+ */
+const patchWeightGrad = (c: VjpContext, x: string, w: string, g: string, geo: ConvGeometry): string | undefined => {
+  const { sp, k, s, d, p, group } = geo;
+  const [xs, ys, ws] = [c.shape(x), c.shape(c.y(0)), c.shape(w)];
+  const inC = xs?.[1];
+  if (!ws || ws.some((v) => typeof v !== 'number') || typeof inC !== 'number') return undefined;
+  const outSp = xs!.slice(2).map((v, j) => {
+    const known = ys?.[j + 2];
+    if (typeof known === 'number') return known;
+    return typeof v === 'number' ? Math.floor((v + p[j] + p[j + sp] - d[j] * (k[j] - 1) - 1) / s[j]) + 1 : NaN;
+  });
+  if (outSp.some((v) => !Number.isFinite(v) || v < 1)) return undefined;
+  const m = ws[0] as number;
+  const kk = k.reduce((a, b) => a * b, 1);
+  const spatial = k.map((_, j) => j + 2);
+  const perm = [1, 0, ...spatial];
+  let xt = c.emit('Transpose', [x], { perm });
+  if (p.some((v) => v !== 0)) {
+    const pads = c.ints([0, 0, ...p.slice(0, sp), 0, 0, ...p.slice(sp)]);
+    xt = c.opset >= 11 ? c.emit('Pad', [xt, pads]) : c.emit('Pad', [xt], { pads: [0, 0, ...p.slice(0, sp), 0, 0, ...p.slice(sp)] });
+  }
+  // Kernel offsets in row-major order: the order of W's trailing axes.
+  const offsets: number[][] = [[]];
+  for (const size of k) offsets.splice(0, offsets.length, ...offsets.flatMap((o) => Array.from({ length: size }, (_, i) => [...o, i])));
+  const slices = offsets.map((o) => {
+    if (kk === 1 && s.every((v) => v === 1) && p.every((v) => v === 0)) return xt;
+    const starts = o.map((i, j) => i * d[j]);
+    const sl = c.emit('Slice', [xt, c.ints(starts), c.ints(starts.map((st, j) => st + s[j] * (outSp[j] - 1) + 1)), c.ints(spatial), c.ints(s)]);
+    return kk === 1 ? sl : c.unsqueeze(sl, [1]);
+  });
+  const stacked = kk === 1 ? slices[0] : c.emit('Concat', slices, { axis: 1 });
+  const patches = c.emit('Reshape', [stacked, c.ints([inC * kk, -1])]);
+  const gt = c.emit('Reshape', [c.emit('Transpose', [g], { perm }), c.ints([m, -1])]);
+  if (group === 1) return c.emit('Reshape', [c.emit('Gemm', [gt, patches], { transB: 1 }), c.ints(ws as number[])]);
+  // Per group: [G, M/G, P] · [G, P, C/G·K] → [G, M/G, C/G·K], which is W's layout.
+  const pg = c.emit('Transpose', [c.emit('Reshape', [patches, c.ints([group, (inC / group) * kk, -1])])], { perm: [0, 2, 1] });
+  return c.emit('Reshape', [c.emit('MatMul', [c.emit('Reshape', [gt, c.ints([group, m / group, -1])]), pg]), c.ints(ws as number[])]);
+};
+
+// dW[m,c,·] = Σₙ X[n,c,·] ⋆ dY[n,m,·]: Conv(Xᵀ, dYᵀ) with strides ↔ dilations swapped (batch as channels), sliced to k.
+// Works with dynamic spatial sizes; group 1 only.
+const transposedConvWeightGrad = (c: VjpContext, x: string, g: string, geo: ConvGeometry): string => {
+  const { sp, k, s, d, p, group } = geo;
+  if (group !== 1) c.fail('with respect to its weights when group > 1 and the sizes are dynamic');
+  const perm = [1, 0, ...Array.from({ length: sp }, (_, j) => j + 2)];
+  const full = c.emit('Conv', [c.emit('Transpose', [x], { perm }), c.emit('Transpose', [g], { perm })], { strides: d, dilations: s, pads: p });
+  const cut = c.emit('Slice', [full, c.ints(k.map(() => 0)), c.ints(k), c.ints(k.map((_, j) => j + 2))]);
+  return c.emit('Transpose', [cut], { perm });
+};
+
 // Y = conv(X, W) + B.
 // dX = ConvTranspose(dY, W) with the same strides/pads/dilations/group and output_padding = (in + pb + pe − d(k−1) − 1) mod s;
 //      when spatial sizes are dynamic: output_padding = s − 1, then Slice back to X's size. Stride 1: see flippedConv.
-// dW[m,c,·] = Σₙ X[n,c,·] ⋆ dY[n,m,·]: Conv(Xᵀ, dYᵀ) with strides ↔ dilations swapped (batch as channels), sliced to k.
+// dW: see patchWeightGrad (static sizes) and transposedConvWeightGrad (dynamic).
 // dB = Σ dY over batch and space.
 export const conv: Rule = (c) => {
   const [x, w, g] = [c.x(0), c.x(1), c.gy(0)!];
@@ -82,15 +140,7 @@ export const conv: Rule = (c) => {
     }
   }
   let dW: string | undefined;
-  if (c.needs(1)) {
-    if (group !== 1) c.fail('with respect to its weights when group > 1');
-    const perm = [1, 0, ...Array.from({ length: sp }, (_, j) => j + 2)];
-    const xt = c.emit('Transpose', [x], { perm });
-    const gt = c.emit('Transpose', [g], { perm });
-    const full = c.emit('Conv', [xt, gt], { strides: d, dilations: s, pads: p });
-    const cut = c.emit('Slice', [full, c.ints(k.map(() => 0)), c.ints(k), c.ints(k.map((_, j) => j + 2))]);
-    dW = c.emit('Transpose', [cut], { perm });
-  }
+  if (c.needs(1)) dW = (c.options.convWeightGrad !== 'conv' && patchWeightGrad(c, x, w, g, geo)) || transposedConvWeightGrad(c, x, g, geo);
   return [dX, dW, c.needs(2) ? biasGrad(c, g, sp) : undefined];
 };
 
