@@ -89,10 +89,15 @@ export const ErrorFrame = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
 });
 
-/** One training step's numbers: the loss, learning rate, gradient norm and the learned vectors' norm. */
+/**
+ * One training step's numbers: the loss, learning rate, gradient norm and the learned vectors' norm (textual
+ * inversion). Pretraining, which learns whole networks and no embedding, leaves `embeddingNorm` out and names its
+ * `phase` ('vae', 'decoder', 'diffusion'); `terms` carries the loss's parts (the VAE's `rec` and `kl`).
+ */
 export const LossFrame = z.object({
   type: z.literal('loss'), runId, step: count, loss: z.number(), lr: z.number(),
-  gradNorm: z.number(), embeddingNorm: z.number(),
+  gradNorm: z.number(), embeddingNorm: z.number().optional(),
+  phase: z.string().min(1).optional(), terms: z.record(z.string(), z.number()).optional(),
 });
 
 /** A validation pass during training: an optional held-out loss and sample images (PNG) with their prompts. */

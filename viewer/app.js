@@ -21,12 +21,13 @@ const isOpen = (id) => [...runsEl.querySelectorAll('.run')].some((p) => p.datase
 const watch = (r) =>
   isOpen(r.id) ||
   openRun(runsEl, {
-    kind: r.kind === 'train' ? 'train' : 'generate',
+    // Pretraining streams the frames of a training run (loss per step, samples at the end).
+    kind: r.kind === 'generate' ? 'generate' : 'train',
     title: String(r.meta?.token ?? r.meta?.prompt ?? `${r.kind} run`),
     runId: r.id,
     steps: r.meta?.steps,
     start: (signal) => attachRun(r.id, signal),
-    makeView: views[r.kind === 'train' ? 'train' : 'generate'],
+    makeView: views[r.kind === 'generate' ? 'generate' : 'train'],
   });
 
 const showHealth = async () => {

@@ -20,6 +20,8 @@ import type { TrainPipelineDescription } from '../train/train-pipeline.ts';
 import { abortOnUnsubscribe } from './abort-on-unsubscribe.ts';
 import { jsonBody } from './read-body.ts';
 import { addRunRoutes, queryFlag } from './run-routes.ts';
+import { resolveInRoots } from './path-roots.ts';
+import { parsePretrainRequest, type PretrainRequest } from '../../weights/pretrain/pretrain-request.ts';
 import { runResponse } from './run-response.ts';
 import { parsePipeline, splitPipeline } from './split-pipeline.ts';
 import { acceptCatalogUse, stageCatalog } from './stage-catalog.ts';
@@ -35,6 +37,11 @@ export interface AppDeps {
   generate: (req: GenerateRequest, signal: AbortSignal, pipeline?: GeneratePipelineDescription, runId?: string) => Observable<Frame>;
   /** Starts a training run (unsubscribing stops it between steps); without it POST /v1/train is a 404. */
   train?: (req: TrainRequest, pipeline?: TrainPipelineDescription, runId?: string) => Observable<Frame>;
+  /**
+   * Starts pretraining the embedded model (`out` already resolved inside the output root); unsubscribing stops it
+   * between steps. Without it POST /v1/pretrain is a 404.
+   */
+  pretrain?: (req: PretrainRequest, runId: string) => Observable<Frame>;
   /** The runs of this server (default: a fresh registry). */
   runs?: RunRegistry;
   /** Saves multipart uploads; without it uploads are refused (403). */
@@ -78,9 +85,9 @@ const errorResponse = (c: Context, e: PipelineError) =>
 const maxJsonBytes = 2 ** 20;
 
 /**
- * Builds the app. Routes: `GET /health`, `GET /v1/stages`, `POST /v1/generate`, `POST /v1/train`, and the run
+ * Builds the app. Routes: `GET /health`, `GET /v1/stages`, `POST /v1/generate`, `POST /v1/train`, `POST /v1/pretrain`, and the run
  * routes (`GET /v1/runs`, `GET|DELETE /v1/runs/:id`, `GET /v1/runs/:id/frames`, `GET /v1/runs/:id/embedding`).
- * `POST /v1/train?detach=1` answers 202 with the run's status instead of streaming; `?cancelOnDisconnect=1`
+ * `POST /v1/train?detach=1` (and /v1/pretrain) answers 202 with the run's status instead of streaming; `?cancelOnDisconnect=1`
  * stops the run when the streaming client leaves. Both POSTs name the run in `x-run-id`.
  * @example
  * const app = createApp({ generate: (req, signal) => generatePipeline(req, signal), version: '0.1.0' });
@@ -120,6 +127,18 @@ export const createApp = (deps: AppDeps): Hono => {
     const source = deps.train(request, pipeline, id);
     const { token, init, model, steps, images, out, device } = request;
     const run = runs.start('train', id, source, { token, init, model, steps, images, out, device });
+    const url = new URL(c.req.url);
+    if (queryFlag(url, 'detach')) return c.json(run.status(), 202, { 'x-run-id': id, location: `/v1/runs/${id}` });
+    const cancel = queryFlag(url, 'cancelOnDisconnect');
+    return runResponse(run, { signal: c.req.raw.signal, onLeave: cancel ? () => runs.cancel(id, 'the client went away') : undefined });
+  });
+
+  app.post('/v1/pretrain', async (c) => {
+    if (!deps.pretrain) throw new PipelineError('not_found', 'this server does not pretrain');
+    const id = newRunId();
+    const request = parsePretrainRequest(await jsonBody(c.req.raw, maxJsonBytes));
+    const out = resolveInRoots(request.out ?? id, { field: 'out', roots: [deps.outRoot ?? 'runs'], realPath: deps.realPath });
+    const run = runs.start('pretrain', id, deps.pretrain({ ...request, out }, id), { seed: request.seed, scale: request.scale, out });
     const url = new URL(c.req.url);
     if (queryFlag(url, 'detach')) return c.json(run.status(), 202, { 'x-run-id': id, location: `/v1/runs/${id}` });
     const cancel = queryFlag(url, 'cancelOnDisconnect');

@@ -7,7 +7,7 @@ import { embeddingFileName } from '../train/checkpoint-files.ts';
 import type { Frame } from '../frames.ts';
 
 /** Which pipeline a run runs. */
-export const RunKind = z.enum(['train', 'generate']);
+export const RunKind = z.enum(['train', 'generate', 'pretrain']);
 /** Which pipeline a run runs. */
 export type RunKind = z.infer<typeof RunKind>;
 

@@ -89,9 +89,9 @@ export const prepareDiffusion = async (s: DiffusionSetup): Promise<PreparedPhase
  * const { latents, scalingFactor } = await encodeLatents(encoder, 4096, (from, n) => worldItems(0, from, n).pixels);
  */
 export const encodeLatents = async (
-  encoder: Session, count: number, pixelsAt: (from: number, n: number) => Float32Array, size = 64, chunk = 64,
+  encoder: Session, count: number, pixelsAt: (from: number, n: number) => Float32Array, size = 64, chunk = 64, scale = 8,
 ): Promise<{ latents: Float32Array; scalingFactor: number }> => {
-  const h = size / 8;
+  const h = size / scale;
   const per = 4 * h * h;
   const latents = new Float32Array(count * per);
   const input = encoder.inputs[0].name;

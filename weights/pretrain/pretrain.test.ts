@@ -13,6 +13,9 @@ import { fitPreview } from './fit-preview.ts';
 import { initialWeights } from './model-weights.ts';
 import { ParamSet } from './param-set.ts';
 import { buildVaeLossGraph, vaeLossIO, type LossGraph } from './vae-loss-graph.ts';
+import { pixelWeights } from './vae-phase.ts';
+import { worldItems, worldRoot } from './world-data.ts';
+import { colourRgb, worldSampleAt } from '../../pipeline/world/index.ts';
 
 // Micro versions of the shipped components: same structure, a few channels, 16-px images (2×2 latents).
 const vaeConfig: VaeConfig = { inChannels: 3, outChannels: 3, latentChannels: 4, blockOutChannels: [4, 4, 8, 8], layersPerBlock: 1, normGroups: 2, scalingFactor: 1 };
@@ -112,6 +115,42 @@ describe('the VAE pretraining graph', () => {
     };
     const [alone, joint] = [await run(g), await run(vaeGraph)];
     for (let i = 0; i < alone.length; i += 17) expect(alone[i]).toBeCloseTo(joint[i], 5);
+  });
+});
+
+describe('the object-weighted reconstruction', () => {
+  test('is the per-pixel weighted mean squared error the weights describe', async () => {
+    const g = buildVaeLossGraph(vaeComponents.vae_encoder.model, vaeComponents.vae_decoder.model, { batch: B, resolution: 16, latentChannels: 4, beta: 0.1, weighted: true, forwardOnly: true });
+    const weight = pixelWeights(Float32Array.from({ length: B * 256 }, (_, i) => (i % 16 < 5 ? 1 : 0)), 4);
+    const out = await (await open(g)).run({ ...vaeBatch, [vaeLossIO.weight]: tensor('float32', [B, 1, 16, 16], weight) });
+    const [x, y] = [vaeBatch[vaeLossIO.images].data as Float32Array, out[vaeLossIO.recon].data as Float32Array];
+    let sum = 0;
+    for (let i = 0; i < x.length; i++) sum += weight[Math.floor(i / 768) * 256 + (i % 256)] * (y[i] - x[i]) ** 2;
+    expect((out[vaeLossIO.rec].data as Float32Array)[0]).toBeCloseTo(sum / x.length, 5);
+  });
+
+  test('weights keep mean 1 and put 1 + λ on the object against 1 elsewhere', () => {
+    const w = pixelWeights(Float32Array.of(1, 0, 0, 0), 3);
+    expect(w.reduce((a, v) => a + v, 0) / 4).toBeCloseTo(1, 6);
+    expect(w[0] / w[1]).toBeCloseTo(4, 6);
+  });
+
+  test("covers the world's object and little else", () => {
+    const { pixels, objectMask } = worldItems(0, 0, 8, 64);
+    for (let i = 0; i < 8; i++) {
+      const m = objectMask.subarray(i * 4096, (i + 1) * 4096);
+      const area = m.reduce((a, v) => a + v, 0);
+      // Disks of radius √2·9+1 or √2·16+1 px: 13.7² π ≈ 590 or 23.6² π ≈ 1750 pixels.
+      expect(area).toBeGreaterThan(500);
+      expect(area).toBeLessThan(1900);
+      // Every pixel in the object's own colour lies on the disk (the background never has that colour).
+      const rgb = colourRgb[worldSampleAt(worldRoot(0), i, { resolution: 64 }).scene.colour].map((v) => v / 127.5 - 1);
+      let own = 0;
+      for (let p = 0; p < 4096; p++) {
+        if (rgb.every((v, c) => Math.abs(pixels[(i * 3 + c) * 4096 + p] - v) < 1e-6)) (own++, expect(m[p]).toBe(1));
+      }
+      expect(own).toBeGreaterThan(20);
+    }
   });
 });
 

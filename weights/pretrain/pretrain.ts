@@ -9,6 +9,7 @@ import { worldVocabulary } from '../../pipeline/world/index.ts';
 import { decodeModel, type Model } from '../onnx/proto.ts';
 import type { Session } from '../session.ts';
 import { buildTinyModel } from '../tiny/build-tiny-model.ts';
+import { vaeScale } from '../tiny/vae.ts';
 import { loadTokenizer } from '../tokenizer/load-tokenizer.ts';
 import { encodeLatents, prepareDiffusion } from './diffusion-phase.ts';
 import { fitPreview } from './fit-preview.ts';
@@ -43,6 +44,8 @@ export const untrainedFolder = (seed: number): Record<string, Uint8Array> =>
   buildTinyModel({ seed, words: worldVocabulary, unet: shippedUnetConfig, vae: shippedVaeConfig, text: shippedTextConfig });
 
 const RES = 64;
+const SCALE = vaeScale(shippedVaeConfig);
+const LATENT = RES / SCALE;
 
 /**
  * Runs both phases and yields their events, then `{ type: 'model', files }` with the trained folder.
@@ -59,7 +62,7 @@ export async function* pretrain(o: PretrainOptions): AsyncGenerator<PretrainEven
   const unknown = worldVocabulary.filter((w) => tokenizer.encode(w).length !== 1);
   if (unknown.length) yield { type: 'info', message: `world words that take more than one token: ${unknown.join(', ')}` };
 
-  const vae = await prepareVae(model('vae_encoder'), model('vae_decoder'), { recipe, open: o.open, resume: o.resume?.vae, checkpointEvery: o.checkpointEvery, resolution: RES });
+  const vae = await prepareVae(model('vae_encoder'), model('vae_decoder'), { recipe, open: o.open, resume: o.resume?.vae, checkpointEvery: o.checkpointEvery, resolution: RES, scale: SCALE });
   yield { type: 'info', message: `vae: ${vae.params.size} weights, ${vae.graph.model.graph.nodes.length} nodes in the step graph` };
   for await (const e of vae.events) yield e;
   await vae.session.release();
@@ -68,7 +71,7 @@ export async function* pretrain(o: PretrainOptions): AsyncGenerator<PretrainEven
 
   // Phase 3 (run before diffusion: it depends on the VAE alone, and the encoder it keeps frozen makes the latents).
   const dec = await prepareVae(trainedEncoder, withWeights(model('vae_decoder'), vaeValues('vae_decoder')).model,
-    { recipe, open: o.open, resume: o.resume?.decoder, checkpointEvery: o.checkpointEvery, resolution: RES }, true);
+    { recipe, open: o.open, resume: o.resume?.decoder, checkpointEvery: o.checkpointEvery, resolution: RES, scale: SCALE }, true);
   for await (const e of dec.events) yield e;
   await dec.session.release();
   const decoderValues = componentValues(dec.graph, 'vae_decoder', (n) => dec.params.value(n));
@@ -81,14 +84,14 @@ export async function* pretrain(o: PretrainOptions): AsyncGenerator<PretrainEven
     captions.push(...items.captions);
     return items.pixels;
   };
-  const { latents, scalingFactor } = await encodeLatents(encoder, recipe.datasetSize, pixelsAt, RES);
+  const { latents, scalingFactor } = await encodeLatents(encoder, recipe.datasetSize, pixelsAt, RES, 64, SCALE);
   await encoder.release();
   if (!Number.isFinite(scalingFactor)) throw new PipelineError('numeric', `the latents' scaling factor is ${scalingFactor}`);
   const fitCount = Math.min(512, recipe.datasetSize);
-  const preview = fitPreview(latents, worldItems(recipe.seed, 0, fitCount, RES).pixels, fitCount, 4, RES / 8, 8);
+  const preview = fitPreview(latents, worldItems(recipe.seed, 0, fitCount, RES).pixels, fitCount, 4, LATENT, SCALE);
   yield { type: 'info', message: `latents: scaling factor ${scalingFactor.toFixed(4)}; preview fit R² ${preview.r2.toFixed(3)}` };
   const length = tokenizer.modelMaxLength;
-  const data = { latents, ids: tokenizeCaptions(tokenizer, captions, length), count: recipe.datasetSize, latent: [4, RES / 8, RES / 8] as [number, number, number], length };
+  const data = { latents, ids: tokenizeCaptions(tokenizer, captions, length), count: recipe.datasetSize, latent: [4, LATENT, LATENT] as [number, number, number], length };
 
   const dm = await prepareDiffusion({
     recipe, open: o.open, resume: o.resume?.diffusion, checkpointEvery: o.checkpointEvery, data, tokenizer,

@@ -4,7 +4,9 @@
  *   images [B,3,H,W] → vae_encoder → moments → (mean, logvar)        logvar clipped to [−30, 20] as diffusers
  *   z = mean + exp(logvar/2) · noise                                  noise [B,C,h,w] is fed, so runs reproduce
  *   recon = vae_decoder(z)
- *   loss = mean (recon − images)² + β · mean ½(mean² + e^logvar − 1 − logvar)
+ *   loss = mean w·(recon − images)² + β · mean ½(mean² + e^logvar − 1 − logvar)
+ *
+ * where w [B,1,H,W] is a fed per-pixel weight (mean 1) when `weighted`, else 1.
  *
  * differentiated with our autodiff with respect to every weight of both halves. Outputs: `loss`, `rec`, `kl`,
  * `recon`, and `<prefixed weight>_grad` for each weight.
@@ -15,14 +17,21 @@ import { GraphBuilder } from '../onnx/builder.ts';
 import type { Model } from '../onnx/proto.ts';
 import { mergeParts, modelOf, pruneDead, scalarOut, trainableNames, type Part } from './compose.ts';
 
-export const vaeLossIO = { images: 'images', noise: 'noise', loss: 'loss', rec: 'rec', kl: 'kl', recon: 'recon' } as const;
+export const vaeLossIO = { images: 'images', noise: 'noise', weight: 'pixel_weight', loss: 'loss', rec: 'rec', kl: 'kl', recon: 'recon' } as const;
 
 export interface VaeLossOptions {
   batch: number;
   resolution: number;
   latentChannels: number;
+  /** Pixels per latent pixel and side (8 unless told; `vaeScale` of the VAE's config). */
+  scale?: number;
   /** KL weight against the per-element mean reconstruction error. */
   beta: number;
+  /**
+   * Weight the squared error per pixel by a fed `pixel_weight` [B,1,H,W] (mean 1): the world's scenes weight their
+   * object up, the few pixels MSE would otherwise blur into the background (what LPIPS does for SD's VAE).
+   */
+  weighted?: boolean;
   /** Train only the decoder (the encoder's weights stay as the model has them); default both halves. */
   decoderOnly?: boolean;
   /**
@@ -57,7 +66,7 @@ export const prefixedWeights = (parts: Part[]): Map<string, [string, string]> =>
  * const { model, weights } = buildVaeLossGraph(enc, dec, { batch: 16, resolution: 64, latentChannels: 4, beta: 1e-3 });
  */
 export const buildVaeLossGraph = (encoder: Model, decoder: Model, o: VaeLossOptions): LossGraph => {
-  const h = o.resolution / 8;
+  const h = o.resolution / (o.scale ?? 8);
   const c = o.latentChannels;
   const parts: Part[] = [
     { model: encoder, prefix: 'vae_encoder/', wire: { sample: vaeLossIO.images, latent_parameters: 'moments' } },
@@ -71,7 +80,12 @@ export const buildVaeLossGraph = (encoder: Model, decoder: Model, o: VaeLossOpti
   const std = b.op('Exp', [b.op('Mul', [logvar, b.constF(0.5, [], 'loss/half')], {}, { name: 'loss/half_logvar' })], {}, { name: 'loss/std' });
   b.op('Add', [mean, b.op('Mul', [std, vaeLossIO.noise], {}, { name: 'loss/scaled_noise' })], {}, { name: 'loss/z', outputs: ['z'] });
   const diff = b.op('Sub', [vaeLossIO.recon, vaeLossIO.images], {}, { name: 'loss/diff' });
-  b.op('ReduceMean', [b.op('Mul', [diff, diff], {}, { name: 'loss/sq' })], { keepdims: 0 }, { name: 'loss/rec', outputs: [vaeLossIO.rec] });
+  let sq = b.op('Mul', [diff, diff], {}, { name: 'loss/sq' });
+  if (o.weighted) {
+    b.input(vaeLossIO.weight, 'float32', [o.batch, 1, o.resolution, o.resolution]);
+    sq = b.op('Mul', [sq, vaeLossIO.weight], {}, { name: 'loss/weighted' });
+  }
+  b.op('ReduceMean', [sq], { keepdims: 0 }, { name: 'loss/rec', outputs: [vaeLossIO.rec] });
   // ½(μ² + σ² − 1 − log σ²) per latent element: the KL from N(μ, σ²) to N(0, 1).
   const var_ = b.op('Exp', [logvar], {}, { name: 'loss/var' });
   const klTerms = b.op('Sub', [b.op('Add', [b.op('Mul', [mean, mean], {}, { name: 'loss/mean_sq' }), var_], {}, { name: 'loss/kl_add' }),

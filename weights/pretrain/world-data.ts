@@ -4,13 +4,15 @@
  * scene, so the VAE's fresh batches and the diffusion model's cached dataset are both reproducible.
  */
 import { createRng, type Rng } from '../../pipeline/numerics/rng.ts';
-import { worldSampleAt } from '../../pipeline/world/index.ts';
+import { positionCentre, sizeRadius, worldSampleAt } from '../../pipeline/world/index.ts';
 import type { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 
 export interface WorldBatch {
   /** [count, 3, size, size] in [−1, 1]. */
   pixels: Float32Array;
   captions: string[];
+  /** [count, 1, size, size]: 1 on the object's disk (radius √2·r plus a pixel of anti-aliasing), 0 elsewhere. */
+  objectMask: Float32Array;
 }
 
 /** The root stream of a seed's world items (a fork, so the noise and batch streams never share it). */
@@ -27,13 +29,23 @@ export const worldItems = (seed: number, from: number, count: number, size = 64)
   const plane = size * size;
   const pixels = new Float32Array(count * 3 * plane);
   const captions: string[] = [];
+  const objectMask = new Float32Array(count * plane);
+  const px = size / 64;
   for (let i = 0; i < count; i++) {
     const s = worldSampleAt(root, from + i, { resolution: size });
     captions.push(s.caption);
+    // Every object is drawn inside u² + v² ≤ 2 in its own frame (render.ts): a disk of radius √2·r.
+    const [cx, cy] = positionCentre[s.scene.position].map((v) => v * px);
+    const r = (Math.SQRT2 * sizeRadius[s.scene.size] + 1) * px;
+    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
+      const dx = x + 0.5 - cx;
+      const dy = y + 0.5 - cy;
+      if (dx * dx + dy * dy <= r * r) objectMask[i * plane + y * size + x] = 1;
+    }
     const d = s.image.data;
     for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) pixels[(i * 3 + c) * plane + p] = d[p * 4 + c] / 127.5 - 1;
   }
-  return { pixels, captions };
+  return { pixels, captions, objectMask };
 };
 
 /**

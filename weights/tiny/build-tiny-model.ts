@@ -10,7 +10,7 @@ import { buildUnet } from './unet.ts';
 import type { BuiltModel } from './built-model.ts';
 import { tinyUnetConfig, unetConfigJson, type UnetConfig } from './unet-config.ts';
 import { buildTextEncoder, tinyTextEncoderConfig, type TextEncoderConfig } from './text-encoder.ts';
-import { buildVaeDecoder, buildVaeEncoder, tinyVaeConfig, vaeConfigJson, type VaeConfig } from './vae.ts';
+import { buildVaeDecoder, buildVaeEncoder, tinyVaeConfig, vaeConfigJson, vaeScale, type VaeConfig } from './vae.ts';
 import { jsonBytes, modelIndexJson, schedulerConfigJson, textEncoderConfigJson } from './folder-json.ts';
 import { tinyCorpus } from './vocabulary.ts';
 
@@ -72,7 +72,7 @@ export const buildTinyModel = (o: TinyModelOptions = {}): Record<string, Uint8Ar
   withExternal(files, 'text_encoder', buildTextEncoder(textConfig, { seed, opset }));
   files['text_encoder/config.json'] = jsonBytes(textEncoderConfigJson(textConfig, bpe.vocab['<|startoftext|>'], bpe.vocab['<|endoftext|>']));
 
-  const latentSize = RESOLUTION / 8;
+  const latentSize = RESOLUTION / vaeScale(vae);
   withExternal(files, 'unet', buildUnet(unet, { seed, opset }));
   files['unet/config.json'] = jsonBytes(unetConfigJson(unet, latentSize));
 
@@ -85,7 +85,7 @@ export const buildTinyModel = (o: TinyModelOptions = {}): Record<string, Uint8Ar
     family: 'tiny',
     resolution: RESOLUTION,
     latentChannels: unet.inChannels,
-    vaeScale: 2 ** (vae.blockOutChannels.length - 1),
+    vaeScale: vaeScale(vae),
     scalingFactor: vae.scalingFactor,
     previewFactors: PREVIEW_FACTORS,
     previewBias: [0, 0, 0],

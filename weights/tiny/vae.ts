@@ -33,6 +33,14 @@ export const tinyVaeConfig: VaeConfig = {
   normGroups: 8, scalingFactor: 3.5,
 };
 
+/**
+ * How many pixels one latent pixel spans per side: ×2 per level but the last (SD's 4 levels: 8).
+ *
+ * @example
+ * vaeScale(tinyVaeConfig); // 8
+ */
+export const vaeScale = (c: Pick<VaeConfig, 'blockOutChannels'>): number => 2 ** (c.blockOutChannels.length - 1);
+
 // Every norm in AutoencoderKL uses eps 1e-6.
 const EPS = 1e-6;
 

@@ -9,6 +9,7 @@ import { staticAssets } from '../../static-assets.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { openModel } from '../../open-model.ts';
 import { trainDeps } from '../../train-deps.ts';
+import { pretrainJob } from '../../pretrain-job.ts';
 import { uploadStore } from '../../upload-store.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 import { isInside } from '../../../pipeline/http/path-roots.ts';
@@ -16,7 +17,7 @@ import { PipelineError } from '../../../pipeline/errors.ts';
 
 export const spec: CommandSpec = {
   name: 'serve',
-  summary: 'Serve the HTTP API: POST /v1/generate and /v1/train stream msgpack frames; /v1/runs lists, re-attaches, cancels.',
+  summary: 'Serve the HTTP API: POST /v1/generate, /v1/train and /v1/pretrain stream msgpack frames; /v1/runs lists, re-attaches, cancels.',
   usage: 'serve [--host 127.0.0.1] [--port 8787] [--images-root <dir>]… [--out-root ./runs] [--max-upload-mb 50]',
   options: {
     host: { type: 'string', default: '127.0.0.1', arg: 'addr', help: 'address to bind (loopback by default)' },
@@ -58,6 +59,8 @@ export const run = async (argv: string[]) => {
       return runGenerate(req, { openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto, newRunId: () => runId ?? crypto.randomUUID() }, pipeline);
     },
     train: (req, pipeline, runId) => (checkModel(req.model), runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline)),
+    // The run folder keeps checkpoints, loss.jsonl and samples; the trained model goes to its 'model' folder.
+    pretrain: (req, runId) => pretrainJob(req, { out: join(req.out!, 'model'), work: req.out! }, log, runId),
     runs: createRunRegistry(),
     uploads: uploadStore(),
     imageRoots,

@@ -63,7 +63,7 @@ export const run = async (argv: string[]) => {
   await lastValueFrom(
     runTrain(request, trainDeps(log), description).pipe(
       tap((f) => {
-        if (f.type === 'loss') bar.update(f.step, request.steps, `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm.toFixed(3)}`);
+        if (f.type === 'loss') bar.update(f.step, request.steps, `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`);
         if (f.type === 'validation') log(`\nstep ${f.step}: validation loss ${f.loss?.toFixed(5)}`);
         if (f.type === 'checkpoint') files = f.files;
         if (f.type === 'done') {
