@@ -5,6 +5,7 @@
  */
 import { encodePng } from '../image/png.ts';
 import { tileGrid, type RgbaImage } from '../image/image.ts';
+import type { DrawingQuality } from './drawing-quality.ts';
 import type { EvalRow } from './eval.ts';
 import { evalPromptTemplates } from './vocabulary.ts';
 
@@ -99,3 +100,22 @@ export const samplesGridPng = async (rows: readonly EvalRow[]): Promise<Uint8Arr
 /** The rows without their pixels, for `results.json`. */
 export const evalJson = (rows: readonly EvalRow[]): string =>
   `${JSON.stringify({ prompts: evalPromptTemplates, rows: rows.map(({ samples: _s, ...r }) => r) }, null, 2)}\n`;
+
+/**
+ * The quality bar as a table: one row per reference (generated, real through the VAE, real, chance), one column
+ * per attribute.
+ *
+ * @example
+ * console.log(drawingTable(await measureDrawing(cfg, deps)));
+ */
+export const drawingTable = (q: DrawingQuality): string => {
+  const heads = Object.keys(q.chance) as (keyof DrawingQuality['chance'])[];
+  const line = (name: string, cells: string[]) => `${name.padEnd(28)} ${cells.map((c) => c.padStart(10)).join(' ')}`;
+  return [
+    line(`(${q.prompts.length} world prompts)`, heads),
+    line('generated', heads.map((h) => q.generated[h].toFixed(3))),
+    line('real scenes through the VAE', heads.map((h) => q.throughVae[h].toFixed(3))),
+    line('real scenes', heads.map((h) => q.real[h].toFixed(3))),
+    line('chance', heads.map((h) => q.chance[h].toFixed(3))),
+  ].join('\n') + '\n';
+};

@@ -8,7 +8,10 @@ import { projectRoot } from '../../project-paths.ts';
 import { trainDeps } from '../../train-deps.ts';
 import { PipelineError } from '../../../pipeline/errors.ts';
 import { runEval } from '../../../pipeline/world/eval.ts';
-import { evalJson, evalTable, samplesGridPng, tradeoffSvg } from '../../../pipeline/world/eval-report.ts';
+import { drawingTable, evalJson, evalTable, samplesGridPng, tradeoffSvg } from '../../../pipeline/world/eval-report.ts';
+import { measureDrawing } from '../../../pipeline/world/drawing-quality.ts';
+import { tileGrid } from '../../../pipeline/image/image.ts';
+import { encodePng } from '../../../pipeline/image/png.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 
 const examplesDir = join(projectRoot, 'examples', 'concepts');
@@ -17,7 +20,7 @@ const shippedRecogniser = join(projectRoot, 'weights', 'shipped', 'recogniser', 
 export const spec: CommandSpec = {
   name: 'eval',
   summary: "The paper's protocol in miniature: textual inversion vs baselines on held-out concepts, scored by the world's recogniser.",
-  usage: 'eval [--model tiny|<dir>] [--concepts name,…|<dir>,…] [--samples 8] [--steps 500] [--ddim-steps 50] [--out out/eval]',
+  usage: 'eval [--model tiny|<dir>] [--concepts name,…|<dir>,…] [--samples 8] [--steps 500] [--ddim-steps 50] [--out out/eval]\n       eval --drawing [--prompts 64] [--model tiny|<dir>] [--out out/eval]',
   options: {
     model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: "model folder (Optimum ONNX layout) or 'tiny'" },
     concepts: { type: 'string', arg: 'list', help: 'comma-separated concept names under examples/concepts, or image folders (default: all of examples/concepts)' },
@@ -31,6 +34,8 @@ export const spec: CommandSpec = {
     recogniser: { type: 'string', arg: 'file.onnx', help: 'recogniser model (default: the shipped one)' },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the diffusion model runs' },
     out: { type: 'string', short: 'o', default: 'out/eval', arg: 'folder', help: 'where the table, plot, grid and embeddings go' },
+    drawing: { type: 'boolean', help: "instead: the model's quality bar — recogniser agreement per attribute on random world prompts, against real scenes, real scenes through the VAE and chance" },
+    prompts: { type: 'string', default: '64', arg: 'n', help: 'world prompts for --drawing' },
   },
 };
 
@@ -56,6 +61,22 @@ export const run = async (argv: string[]) => {
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const vectors = String(v.vectors).split(',').map((s) => num(s.trim(), 'vectors', { int: true, min: 1 })!);
   try {
+    if (v.drawing) {
+      const q = await measureDrawing({
+        model: v.model, prompts: num(v.prompts, 'prompts', { int: true, min: 1 })!, guidance: num(v.guidance, 'guidance', { min: 0 })!,
+        ddimSteps: num(v['ddim-steps'], 'ddim-steps', { int: true, min: 1 })!, seed: num(v.seed, 'seed', { int: true, min: 0 })!, device,
+      }, { openModel: (name, d) => openModel(name, d, log), recogniser, log });
+      const table = drawingTable(q);
+      const grid = tileGrid(q.images, 8, { gap: 2, background: [255, 255, 255, 255] });
+      const { images: _, scenes: __, ...rates } = q;
+      writeFiles(out, {
+        'drawing.txt': table, 'drawing.json': JSON.stringify(rates, null, 1),
+        'drawing.png': await encodePng({ width: grid.width, height: grid.height, channels: 4, data: new Uint8Array(grid.data.buffer, grid.data.byteOffset, grid.data.byteLength) }),
+      });
+      process.stdout.write(table);
+      process.stderr.write(`wrote ${['drawing.txt', 'drawing.json', 'drawing.png'].map((f) => join(out, f)).join(', ')}\n`);
+      return;
+    }
     const rows = await runEval({
       model: v.model, concepts: conceptFolders(v.concepts), samples: num(v.samples, 'samples', { int: true, min: 1 })!,
       tiSteps: num(v.steps, 'steps', { int: true, min: 1 })!, vectors, ddimSteps: num(v['ddim-steps'], 'ddim-steps', { int: true, min: 1 })!,
