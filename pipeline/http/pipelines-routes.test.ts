@@ -66,7 +66,8 @@ const all = async (res: Response) => {
 const expectedLatent = async (k: number) => {
   const model = await openModel('tiny');
   const out = await runVaeEncoder(await model.session('vae_encoder'), rgbaToTensor(card(k)));
-  return Array.from(out.value.data.slice(0, 4 * 8 * 8), (v) => v * model.info.scalingFactor);
+  const h = 64 / model.info.vaeScale;
+  return Array.from(out.value.data.slice(0, 4 * h * h), (v) => v * model.info.scalingFactor);
 };
 
 describe('POST /v1/pipelines/run', () => {
@@ -92,7 +93,8 @@ describe('POST /v1/pipelines/run', () => {
     expect(sent.frames).toBe(3);
     for (const [k, f] of got.entries()) {
       const t = tensorFromWire(f.tensor);
-      expect(t.dims).toEqual([1, 4, 8, 8]);
+      const h = 64 / (await openModel('tiny')).info.vaeScale;
+      expect(t.dims).toEqual([1, 4, h, h]);
       const want = await expectedLatent(k);
       Array.from(t.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo(want[i], 5));
     }

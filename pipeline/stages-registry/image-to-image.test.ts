@@ -42,7 +42,8 @@ describe('image-to-image (SDEdit) on tiny', () => {
     const [out] = await runToEnd<ImageItem>(sdedit(0), await files(), ctx);
     const model = await openModel('tiny');
     const enc = await runVaeEncoder(await model.session('vae_encoder'), rgbaToTensor(card));
-    const z = tensor('float32', [1, 4, 8, 8], enc.value.data.slice(0, 256));
+    const h = 64 / model.info.vaeScale;
+    const z = tensor('float32', [1, 4, h, h], enc.value.data.slice(0, 4 * h * h));
     const round = toRgba(await runVaeDecoder(await model.session('vae_decoder'), z));
     expect([out.image.width, out.image.height]).toEqual([64, 64]);
     // The pipeline carries z·s between stages and divides by s again, which may move a value by one ulp.
@@ -65,7 +66,8 @@ describe('image-to-image (SDEdit) on tiny', () => {
     // "leading" spacing with steps_offset 1: 901, 801, …, 1; the last ⌊10 · 0.5⌋ remain.
     expect(noised.remaining).toEqual([401, 301, 201, 101, 1]);
     expect([noised.timestep, noised.steps, noised.seed]).toEqual([401, 10, 7]);
-    const eps = createRng(7).fork('initial-noise').fillNormal(new Float32Array(256));
+    const eps = createRng(7).fork('initial-noise').fillNormal(new Float32Array(noised.latents.data.length));
+    expect(noised.latents.data.length).toBe(clean[0].latents.data.length);
     const a = alphaBar(401);
     noised.latents.data.forEach((v, i) => expect(v).toBeCloseTo(Math.sqrt(a) * clean[0].latents.data[i] + Math.sqrt(1 - a) * eps[i], 4));
   });

@@ -44,7 +44,12 @@ export const shippedVaeConfig: VaeConfig = {
   normGroups: 4, scalingFactor: 1,
 };
 
-/** The trained model's UNet: the default tiny one (32, 64 channels, attention at both levels, text width 64). */
+/**
+ * The trained model's UNet: the default tiny one (32, 64 channels, attention at both levels, text width 64). It
+ * draws objects in the centre whatever position the prompt names (agreement 0.23, chance 0.2). A third level
+ * (4×4, where every pixel touches the zero padding that tells convolutions where they are) did not fix that in a
+ * 3000-step run and drew colour, pattern and background worse (0.50 / 0.34 / 0.31 against 0.63 / 0.59 / 0.55).
+ */
 export const shippedUnetConfig: UnetConfig = {
   inChannels: 4, outChannels: 4, blockOutChannels: [32, 64], layersPerBlock: 1, crossAttention: [true, true],
   heads: 2, crossAttentionDim: 64, normGroups: 8, normEps: 1e-5, useLinearProjection: false, transformerLayers: 1,

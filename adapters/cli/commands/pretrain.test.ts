@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import { diskModelFiles } from '../../fs.ts';
@@ -11,6 +11,7 @@ import { decodePng } from '../../../pipeline/image/png.ts';
 import { worldVocabulary } from '../../../pipeline/world/index.ts';
 import { openModelFolder } from '../../../weights/model-folder.ts';
 import { run, spec } from './pretrain.ts';
+import { defaultRecipe } from '../../../weights/pretrain/pretrain-config.ts';
 
 const shipped = shippedTinyDir();
 const hasShipped = existsSync(join(shipped, 'model_index.json'));
@@ -41,12 +42,17 @@ describe.skipIf(!hasShipped)('the shipped trained tiny model', () => {
 
   test('opens as a model folder with fitted previews and a tokenizer that has every world word as one token', async () => {
     const model = await openModelFolder(diskModelFiles(shipped), ortSessionFactory);
-    expect(model.info).toMatchObject({ family: 'tiny', resolution: 64, latentChannels: 4, vaeScale: 8 });
+    expect(model.info).toMatchObject({ family: 'tiny', resolution: 64, latentChannels: 4, vaeScale: 4 });
     expect(model.info.previewFactors).toHaveLength(4);
     const info = JSON.parse((await model.files.readText('pseudoword.json'))!);
     expect(info.previewFactorsFitted).toBe(true);
     for (const w of worldVocabulary) expect(model.tokenizer.encode(w)).toHaveLength(1);
     await model.release();
+  });
+
+  test('was made by the default recipe, so `pseudoword pretrain` is the command that rebuilds it', () => {
+    const info = JSON.parse(readFileSync(join(shipped, 'pseudoword.json'), 'utf8'));
+    expect(info.trained.recipe).toEqual(JSON.parse(JSON.stringify(defaultRecipe)));
   });
 
   test('generates a 64-px image from a prompt of the world', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { tensorFromWire, type Frame } from '../../../pipeline/frames.ts';
 import { decodePng, encodePng } from '../../../pipeline/image/png.ts';
 import { decodeFrames } from '../../../pipeline/wire/msgpack-stream.ts';
+import { shippedTinyDir } from '../../open-model.ts';
 
 const root = join(import.meta.dir, '../../..');
 const main = join(root, 'adapters/cli/main.ts');
@@ -43,7 +44,9 @@ describe('pseudoword run', () => {
     expect(enc.code).toBe(0);
     expect(readdirSync(latents).sort()).toEqual(['a.msgpack', 'b.msgpack']);
     const [frame] = await framesOf(new Uint8Array(readFileSync(join(latents, 'a.msgpack'))));
-    expect(frame.type === 'latent' && tensorFromWire(frame.tensor).dims).toEqual([1, 4, 8, 8]);
+    // The shipped tiny's VAE is ×4: 64-px images make 16×16 latents.
+    const h = 64 / JSON.parse(readFileSync(join(shippedTinyDir(), 'pseudoword.json'), 'utf8')).vaeScale;
+    expect(frame.type === 'latent' && tensorFromWire(frame.tensor).dims).toEqual([1, 4, h, h]);
     const decoded = tmp();
     expect(run([example('decode-latents.json'), '--input', latents, '--out', decoded]).code).toBe(0);
     expect(readdirSync(decoded).sort()).toEqual(['a.png', 'b.png']);
