@@ -12,7 +12,8 @@ import { runGenerate } from '../pipeline/generate.ts';
 import { parseGenerateRequest } from '../pipeline/requests.ts';
 import { pretrain } from '../weights/pretrain/pretrain.ts';
 import type { PretrainRecipe } from '../weights/pretrain/pretrain-config.ts';
-import { pretrainRun } from '../weights/pretrain/pretrain-frames.ts';
+import { phaseStart, pretrainRun } from '../weights/pretrain/pretrain-frames.ts';
+import type { Phase } from '../weights/pretrain/train-loop.ts';
 import { recipeOf, resumable, type PretrainRequest } from '../weights/pretrain/pretrain-request.ts';
 import { writeFileAtomic, writeFiles } from './fs.ts';
 import { openGraph } from './graph-session.ts';
@@ -50,7 +51,6 @@ export const pretrainJob = (request: PretrainRequest, paths: { out: string; work
     }
     writeFileAtomic(recipeFile, JSON.stringify(recipe));
     const lossLog = join(work, 'loss.jsonl');
-    const offsets = { vae: 0, decoder: recipe.vae.steps, diffusion: recipe.vae.steps + recipe.decoder.steps };
     const open = (m: Parameters<typeof openGraph>[0]) => openGraph(m, () => {
       throw new PipelineError('internal', 'pretraining graphs keep no external data');
     });
@@ -77,7 +77,7 @@ export const pretrainJob = (request: PretrainRequest, paths: { out: string; work
     return frames.pipe(tap((frame) => {
       if (frame.type !== 'loss' || !frame.phase) return;
       const now = performance.now();
-      const step = frame.step - offsets[frame.phase as keyof typeof offsets];
+      const step = frame.step - phaseStart(recipe, frame.phase as Phase);
       appendFileSync(lossLog, JSON.stringify({ phase: frame.phase, step, loss: frame.loss, ...frame.terms, lr: frame.lr, gradNorm: frame.gradNorm, ms: Math.round(now - last) }) + '\n');
       last = now;
     }));

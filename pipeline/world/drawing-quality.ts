@@ -5,18 +5,15 @@
  * recogniser itself gets right) and the real scenes through the model's VAE (what its latent space can carry at
  * best), and chance (one over the number of labels).
  */
-import { concatMap, filter, from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
-import { PipelineError } from '../errors.ts';
-import { runGenerate, type GenerateDeps } from '../generate.ts';
-import { decodeImage } from '../image/decode-image.ts';
+import { from, lastValueFrom, map, toArray } from 'rxjs';
 import type { RgbaImage } from '../image/image.ts';
 import { createRng } from '../numerics/rng.ts';
-import { parseGenerateRequest } from '../requests.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import type { Session } from '../../weights/session.ts';
 import { vaeEncodeImage } from '../../stages/vae-encode-image.ts';
 import { vaeDecodeLatent } from '../../stages/vae-decode-latent.ts';
 import { captionScene } from './caption.ts';
+import { drawPrompt } from './eval.ts';
 import { recognise } from './recognise.ts';
 import { recogniserHeads, sceneLabels, type RecogniserHead } from './recogniser.ts';
 import { renderScene } from './render.ts';
@@ -92,21 +89,9 @@ export const measureDrawing = async (cfg: DrawingQualityConfig, deps: DrawingQua
   const scenes = qualityScenes(cfg.seed, cfg.prompts);
   const prompts = scenes.map((s) => captionScene(s));
   const real = scenes.map((s) => renderScene(s, resolution));
-  const genDeps: GenerateDeps = { openModel: async () => model };
   deps.log?.(`drawing ${prompts.length} world prompts (${cfg.ddimSteps} DDIM steps, guidance ${cfg.guidance})`);
-  const images = await lastValueFrom(from(prompts.entries()).pipe(
-    concatMap(([k, prompt]) => runGenerate(
-      parseGenerateRequest({ model: cfg.model, prompt, steps: cfg.ddimSteps, guidance: cfg.guidance, seed: cfg.seed + k, previewEvery: 0, device: cfg.device }),
-      genDeps, { preview: { use: 'none' }, latentFrames: false },
-    ).pipe(
-      filter((f) => f.type === 'image' || f.type === 'error'),
-      mergeMap(async (f) => {
-        if (f.type === 'error') throw new PipelineError('internal', `drawing '${prompt}': ${f.message}`);
-        return decodeImage((f as { png: Uint8Array }).png, prompt) as Promise<RgbaImage>;
-      }),
-    )),
-    toArray(),
-  ));
+  const images: RgbaImage[] = [];
+  for (const [k, prompt] of prompts.entries()) images.push(await drawPrompt(model, cfg, prompt, cfg.seed + k));
   const [encoder, decoder] = [await model.session('vae_encoder'), await model.session('vae_decoder')];
   const roundTrip = await lastValueFrom(from(real.map((image, index) => ({ index, name: prompts[index], image }))).pipe(
     vaeEncodeImage(encoder, { scalingFactor, channels, vaeScale, sample: 'mean', seed: 0 }),

@@ -11,6 +11,7 @@
 import { concatMap, filter, from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
 import { PipelineError } from '../errors.ts';
 import { runGenerate, type GenerateDeps } from '../generate.ts';
+import type { SdModel } from '../../weights/model-folder.ts';
 import { decodeImage } from '../image/decode-image.ts';
 import type { RgbaImage } from '../image/image.ts';
 import { parseGenerateRequest } from '../requests.ts';
@@ -88,19 +89,29 @@ export const meanCosine = (a: readonly Recognition[], b: readonly Recognition[],
   return n ? sum / n : 0;
 };
 
+/**
+ * One prompt drawn to an RGBA image with a model already open: DDIM without previews or latent frames.
+ *
+ * @example
+ * const image = await drawPrompt(model, { model: 'tiny', ddimSteps: 50, guidance: 5, device: 'cpu' }, 'a red circle', 0);
+ */
+export const drawPrompt = (
+  model: SdModel, cfg: { model: string; ddimSteps: number; guidance: number; device: 'cpu' | 'cuda' }, prompt: string, seed: number,
+): Promise<RgbaImage> => lastValueFrom(
+  runGenerate(parseGenerateRequest({ model: cfg.model, prompt, steps: cfg.ddimSteps, guidance: cfg.guidance, seed, previewEvery: 0, device: cfg.device }),
+    { openModel: async () => model }, { preview: { use: 'none' }, latentFrames: false }).pipe(
+    filter((f) => f.type === 'image' || f.type === 'error'),
+    mergeMap(async (f) => {
+      if (f.type === 'error') throw new PipelineError('internal', `generating '${prompt}': ${f.message}`);
+      return decodeImage((f as { png: Uint8Array }).png, prompt) as Promise<RgbaImage>;
+    }),
+  ),
+);
+
 const sampleImages = async (deps: EvalDeps, cfg: EvalConfig, embeddings: string[], word: string): Promise<RgbaImage[][]> => {
   const base = await deps.generate.openModel(cfg.model, cfg.device);
   const model = embeddings.length ? await deps.generate.withEmbeddings(base, embeddings) : base;
-  const genDeps: GenerateDeps = { openModel: async () => model };
-  const one = (prompt: string, seed: number) => lastValueFrom(
-    runGenerate(parseGenerateRequest({ model: cfg.model, prompt, steps: cfg.ddimSteps, guidance: cfg.guidance, seed, previewEvery: 0, device: cfg.device }), genDeps, { preview: { use: 'none' }, latentFrames: false }).pipe(
-      filter((f) => f.type === 'image' || f.type === 'error'),
-      mergeMap(async (f) => {
-        if (f.type === 'error') throw new PipelineError('internal', `generating '${prompt}': ${f.message}`);
-        return decodeImage((f as { png: Uint8Array }).png, prompt) as Promise<RgbaImage>;
-      }),
-    ),
-  );
+  const one = (prompt: string, seed: number) => drawPrompt(model, cfg, prompt, seed);
   const out: RgbaImage[][] = [];
   for (const t of evalPromptTemplates) {
     const prompt = t.replace('{}', word);

@@ -30,6 +30,15 @@ export interface PretrainRunDeps {
 const phaseOrder: readonly Phase[] = ['vae', 'decoder', 'diffusion'];
 
 /**
+ * Steps taken before `phase` begins: a run's step n of `phase` is its global step `phaseStart + n`.
+ *
+ * @example
+ * phaseStart(defaultRecipe, 'decoder'); // defaultRecipe.vae.steps
+ */
+export const phaseStart = (recipe: PretrainRecipe, phase: Phase): number =>
+  phaseOrder.slice(0, phaseOrder.indexOf(phase)).reduce((n, q) => n + recipe[q].steps, 0);
+
+/**
  * The run's frames. Step numbers run 1 … vae + decoder + diffusion steps.
  *
  * @example
@@ -39,7 +48,7 @@ const phaseOrder: readonly Phase[] = ['vae', 'decoder', 'diffusion'];
 export const pretrainRun = (deps: PretrainRunDeps, runId: string): Observable<Frame> =>
   new Observable<Frame>((subscriber) => {
     const { recipe } = deps;
-    const offset = (p: Phase) => phaseOrder.slice(0, phaseOrder.indexOf(p)).reduce((n, q) => n + recipe[q].steps, 0);
+    const offset = (p: Phase) => phaseStart(recipe, p);
     const total = phaseOrder.reduce((n, p) => n + recipe[p].steps, 0);
     const started = performance.now();
     let stopped = false;

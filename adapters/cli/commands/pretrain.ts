@@ -7,6 +7,8 @@
 import { join, resolve } from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
 import { pretrainJob } from '../../pretrain-job.ts';
+import { phaseStart } from '../../../weights/pretrain/pretrain-frames.ts';
+import type { Phase } from '../../../weights/pretrain/train-loop.ts';
 import { defaultRecipe } from '../../../weights/pretrain/pretrain-config.ts';
 import { defaultSamplePrompts, parsePretrainRequest, recipeOf } from '../../../weights/pretrain/pretrain-request.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
@@ -45,14 +47,14 @@ export const run = async (argv: string[]) => {
   const [out, work] = [resolve(v.out), resolve(v.work)];
   const every = num(v['log-every'], 'log-every', { int: true })!;
   const say = (m: string) => process.stderr.write(`${m}\n`);
-  const offsets: Record<string, number> = { vae: 0, decoder: recipe.vae.steps, diffusion: recipe.vae.steps + recipe.decoder.steps };
   const started = performance.now();
   let last = performance.now();
   await lastValueFrom(pretrainJob(request, { out, work }, say, 'pretrain').pipe(tap((f) => {
     if (f.type === 'loss' && f.phase) {
       const now = performance.now();
-      const step = f.step - offsets[f.phase];
-      const of = recipe[f.phase as 'vae' | 'decoder' | 'diffusion'].steps;
+      const phase = f.phase as Phase;
+      const step = f.step - phaseStart(recipe, phase);
+      const of = recipe[phase].steps;
       if (step % every === 0 || step === of) {
         const terms = Object.entries(f.terms ?? {}).map(([k, x]) => ` ${k} ${x.toPrecision(4)}`).join('');
         say(`${f.phase} ${step}/${of} loss ${f.loss.toPrecision(4)}${terms} lr ${f.lr.toExponential(2)} |g| ${f.gradNorm.toPrecision(3)} ${Math.round(now - last)} ms/step`);
