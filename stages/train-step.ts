@@ -3,6 +3,7 @@ import { PipelineError } from '../pipeline/errors.ts';
 import type { Frame } from '../pipeline/frames.ts';
 import { adamwStep } from '../pipeline/train/adamw.ts';
 import { learningRate } from '../pipeline/train/lr-schedule.ts';
+import { capNorms } from '../pipeline/train/norm-cap.ts';
 import { sampleBatch } from '../pipeline/train/sample-batch.ts';
 import { sgdStep } from '../pipeline/train/sgd.ts';
 import type { TrainContext } from '../pipeline/train/train-context.ts';
@@ -47,6 +48,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
     const optimizer = opt.use === 'sgd'
       ? sgdStep(params, grad, s.optimizer, lr, opt.momentum)
       : adamwStep(params, grad, s.optimizer, lr, { beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay });
+    capNorms(params, ctx.initVectors, ctx.dim, r.maxNormRatio);
     // An update can overflow even when the loss was finite (a huge lr): never pass such vectors on to a checkpoint.
     if (!params.every(Number.isFinite)) throw new PipelineError('numeric', `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`, { step: s.step + 1 });
     const next: TrainState = { ...s, step: s.step + 1, vectors: params, optimizer, last: { loss, lr, gradNorm } };

@@ -46,6 +46,16 @@ describe('textual inversion training on tiny', () => {
     expect(readFileSync(join(b, 'learned_embeds.safetensors'))).toEqual(readFileSync(join(a, 'learned_embeds.safetensors')));
   });
 
+  test("keeps each vector within --max-norm-ratio of its initializer's norm, where an uncapped run grows past it", async () => {
+    const norms = async (o: Record<string, unknown>) => of(await train({ out: outDir(), validateEvery: 0, previewEvery: 0, saveEvery: 0, ...o }), 'loss').map((f) => f.embeddingNorm!);
+    const [start] = await norms({ steps: 1, lr: 1e-12 }); // ‖v₀‖, the norm of 'circle'
+    const free = await norms({});
+    const capped = await norms({ maxNormRatio: 1.2 });
+    expect(free.at(-1)!).toBeGreaterThan(1.3 * start);
+    for (const n of capped) expect(n).toBeLessThanOrEqual(1.2 * start * (1 + 1e-5));
+    expect(capped.at(-1)!).toBeCloseTo(1.2 * start, 4);
+  });
+
   test('refuses to resume with another token', async () => {
     const a = outDir();
     await train({ out: a, steps: 2, validateEvery: 0, saveEvery: 2 });

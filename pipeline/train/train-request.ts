@@ -27,6 +27,8 @@ export const TrainRequest = z.strictObject({
   eps: z.number().positive().default(1e-8),
   /** Clip the gradient's L2 norm to this (0 = off). */
   clipGradNorm: z.number().min(0).default(0),
+  /** Keep each learned vector's norm at most this multiple of its initializer's (0 = off; see norm-cap.ts). */
+  maxNormRatio: z.number().min(0).default(0),
   /** min-SNR-γ loss weighting (0 = off). */
   minSnrGamma: z.number().min(0).default(0),
   resolution: z.int().min(8).multipleOf(8).nullable().default(null),

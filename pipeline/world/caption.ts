@@ -72,6 +72,17 @@ export const vagueCaption = (scene: Scene, rng?: Rng): string => {
   return join(noun, clauses);
 };
 
+/**
+ * The caption of a concept's scene with `{}` where the concept's word goes, for the example folders' `.txt` files:
+ * size, position and background said, so a word learned from them need not carry those; the colour left out, as
+ * it belongs to the concept.
+ *
+ * @example
+ * placeholderCaption(scene); // 'a small {} on the left on a plain red background'
+ */
+export const placeholderCaption = (scene: Scene): string =>
+  [`a ${scene.size} {}`, positionPhrase[scene.position], backgroundPhrase(scene.background)].join(' ');
+
 /** The attributes a caption states; a field is absent when the caption does not say. */
 export interface CaptionAttributes {
   shape?: Shape;

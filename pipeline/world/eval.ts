@@ -37,6 +37,10 @@ export interface EvalConfig {
   ddimSteps: number;
   guidance: number;
   lr: number;
+  /** Train on the `.txt` captions beside the concept's images where there are (TrainRequest.captions). */
+  captions?: boolean;
+  /** Textual inversion's norm cap (TrainRequest.maxNormRatio); 0 or absent: none. */
+  maxNormRatio?: number;
   seed: number;
   /** Folder for the embeddings (the adapter's path syntax; joined with '/'). */
   out: string;
@@ -124,7 +128,7 @@ const invert = async (deps: EvalDeps, cfg: EvalConfig, name: string, dir: string
   const token = `<${name}>`;
   const out = `${cfg.out}/embeddings/${name}-${vectors}v`;
   const request = parseTrainRequest({
-    model: cfg.model, images: dir, token, init, vectors, steps: cfg.tiSteps, lr: cfg.lr, seed: cfg.seed, out, device: cfg.device,
+    model: cfg.model, images: dir, token, init, vectors, steps: cfg.tiSteps, lr: cfg.lr, maxNormRatio: cfg.maxNormRatio ?? 0, captions: cfg.captions ?? false, seed: cfg.seed, out, device: cfg.device,
     validateEvery: 0, previewEvery: 0, saveEvery: 0, validationImages: 0,
   });
   const files = await lastValueFrom(runTrain(request, deps.train).pipe(

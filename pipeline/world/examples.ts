@@ -1,15 +1,17 @@
 /**
  * The example concept folders shipped under `examples/concepts/<name>/`: a few 64×64 PNGs of each held-out concept
- * in its own colour, at varied sizes, positions and backgrounds — what a user would hand textual inversion.
+ * in its own colour, at varied sizes, positions and backgrounds — what a user would hand textual inversion — each
+ * with a `.txt` caption beside it that says everything but the concept ("a small {} on the left on …").
  */
 import { encodePng } from '../image/png.ts';
 import { createRng } from '../numerics/rng.ts';
+import { placeholderCaption } from './caption.ts';
 import { concepts, heldOutConcepts } from './concepts.ts';
 import { sampleConcept } from './sample.ts';
 import type { ConceptName } from './world.ts';
 
 /**
- * The PNG files, keyed `<name>/<k>.png`, for `names` (the held-out concepts unless told), `count` each (5).
+ * The PNG files and their captions, keyed `<name>/<k>.png` and `<name>/<k>.txt`, for `names` (the held-out concepts unless told), `count` each (5).
  * The same seed gives the same bytes.
  *
  * @example
@@ -24,6 +26,7 @@ export const writeConceptExamples = async (
     for (let k = 0; k < (o.count ?? 5); k++) {
       const s = sampleConcept(rng.fork(`item:${k}`), name, { colour: concepts[name].colour });
       files[`${name}/${k}.png`] = await encodePng(s.image);
+      files[`${name}/${k}.txt`] = new TextEncoder().encode(`${placeholderCaption(s.scene)}\n`);
     }
   }
   return files;

@@ -22,7 +22,7 @@ const vaeConfig: VaeConfig = { inChannels: 3, outChannels: 3, latentChannels: 4,
 const textConfig: TextEncoderConfig = { vocabSize: 20, hiddenSize: 8, layers: 1, heads: 2, intermediateSize: 16, maxPositions: 6, eps: 1e-5 };
 const unetConfig: UnetConfig = {
   inChannels: 4, outChannels: 4, blockOutChannels: [8, 8], layersPerBlock: 1, crossAttention: [true, true], heads: 2,
-  crossAttentionDim: 8, normGroups: 2, normEps: 1e-5, useLinearProjection: false, transformerLayers: 1,
+  crossAttentionDim: 8, normGroups: 2, normEps: 1e-5, useLinearProjection: false, transformerLayers: 1, coordinates: true,
 };
 const inline = { seed: 3, externalData: false as const };
 const decode = (m: { model: Uint8Array }): Model => decodeModel(m.model);
@@ -157,8 +157,8 @@ describe('the object-weighted reconstruction', () => {
 describe('the text encoder + UNet pretraining graph', () => {
   test('gives weight gradients equal to central differences of the loss, the token table included', async () => {
     const picks = ['text_encoder/text_model.embeddings.token_embedding.weight', 'text_encoder/text_model.encoder.layers.0.mlp.fc1.weight',
-      'unet/conv_in.weight', 'unet/down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight', 'unet/conv_out.bias'];
-    expect(await checkGradients(diffGraph, diffComponents, diffBatch, picks)).toBe(5);
+      'unet/conv_in.weight', 'unet/pos_in.weight', 'unet/down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight', 'unet/conv_out.bias'];
+    expect(await checkGradients(diffGraph, diffComponents, diffBatch, picks)).toBe(6);
   });
 
   test('gives no gradient to token rows the batch does not use', async () => {

@@ -19,6 +19,11 @@ export interface UnetConfig {
   normEps: number;
   useLinearProjection: boolean;
   transformerLayers: number;
+  /**
+   * Not in diffusers: add a learned projection of each pixel's (x, y) to conv_in's output (CoordConv), so a small
+   * UNet can tell where it draws. Written to config.json as `pseudoword_coordinates`.
+   */
+  coordinates?: boolean;
 }
 
 /** The embedded `tiny` model's UNet: two levels (32, 64), attention at both, 2 heads, text width 64. */
@@ -60,4 +65,5 @@ export const unetConfigJson = (c: UnetConfig, sampleSize: number) => ({
   transformer_layers_per_block: c.transformerLayers,
   up_block_types: [...c.crossAttention].reverse().map((a) => (a ? 'CrossAttnUpBlock2D' : 'UpBlock2D')),
   use_linear_projection: c.useLinearProjection,
+  ...(c.coordinates ? { pseudoword_coordinates: true } : {}),
 });

@@ -3,7 +3,7 @@ import { decodeModel } from '../onnx/proto.ts';
 import { opCensus } from '../onnx/op-census.ts';
 import { collectExternal } from './params.ts';
 import { buildUnet } from './unet.ts';
-import { sd15UnetConfig, tinyUnetConfig } from './unet-config.ts';
+import { sd15UnetConfig, tinyUnetConfig, unetConfigJson } from './unet-config.ts';
 import { buildTextEncoder } from './text-encoder.ts';
 import { buildVaeDecoder, buildVaeEncoder } from './vae.ts';
 
@@ -65,5 +65,14 @@ describe('the SD layer builders', () => {
     }
     expect(joined).toEqual(whole);
   });
-});
 
+  test('add pixel coordinates only when the config asks, with 2 weights per first-level channel, and say so in config.json', () => {
+    const plain = buildUnet(tinyUnetConfig);
+    const placed = buildUnet({ ...tinyUnetConfig, coordinates: true });
+    expect(placed.parameters - plain.parameters).toBe(2 * tinyUnetConfig.blockOutChannels[0]);
+    expect(ops(plain.model).has('Expand')).toBe(false);
+    expect(ops(placed.model).has('Expand')).toBe(true);
+    expect('pseudoword_coordinates' in unetConfigJson(tinyUnetConfig, 16)).toBe(false);
+    expect(unetConfigJson({ ...tinyUnetConfig, coordinates: true }, 16).pseudoword_coordinates).toBe(true);
+  });
+});

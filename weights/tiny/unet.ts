@@ -13,6 +13,7 @@ import { resnetBlock } from './layers/resnet-block.ts';
 import { transformer2d } from './layers/transformer-2d.ts';
 import { downsample, upsample } from './layers/sampling.ts';
 import { timeEmbedding } from './layers/time-embedding.ts';
+import { addCoordinates } from './layers/coordinates.ts';
 import { headsAt, type UnetConfig } from './unet-config.ts';
 
 const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
@@ -32,6 +33,7 @@ const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
     });
 
   let h = conv2d(ctx, 'conv_in', sample, c.inChannels, boc[0]);
+  if (c.coordinates) h = addCoordinates(ctx, 'pos_in', sample, h, boc[0]);
   const skips: { value: string; channels: number }[] = [{ value: h, channels: boc[0] }];
   let outC = boc[0];
   for (let i = 0; i < n; i++) {

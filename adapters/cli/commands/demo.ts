@@ -26,6 +26,9 @@ export const spec: CommandSpec = {
     concept: { type: 'string', default: 'ringed-star', arg: 'name', help: `an example under examples/concepts/ (${Object.keys(concepts).join(', ')})` },
     steps: { type: 'string', default: '400', arg: 'n', help: 'textual-inversion steps' },
     vectors: { type: 'string', default: '1', arg: 'n', help: 'vectors for the new word' },
+    lr: { type: 'string', default: '0.005', arg: 'x', help: 'textual-inversion learning rate' },
+    'max-norm-ratio': { type: 'string', default: '0', arg: 'x', help: "keep the word's norm ≤ x × its initializer's (0 = off)" },
+    templates: { type: 'boolean', help: "train with the reference prompt templates ('a photo of a {}', …) instead of the captions beside the example images" },
     seeds: { type: 'string', default: '3', arg: 'n', help: 'samples per prompt in the grid' },
     model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: 'model folder or tiny' },
     out: { type: 'string', short: 'o', default: 'out/demo', arg: 'dir', help: 'output folder' },
@@ -46,7 +49,7 @@ export const run = async (argv: string[]) => {
   const bar = progressBar('training');
   const request = parseTrainRequest({
     model: v.model, images, token, init: concept.initializer, vectors: num(v.vectors, 'vectors', { int: true, min: 1 }), steps,
-    batch: 4, lr: 5e-3, validateEvery: Math.max(1, Math.floor(steps / 4)), validationImages: 2, validationSteps: 20, saveEvery: 0, out, seed: 0,
+    batch: 4, lr: num(v.lr, 'lr', { min: 0 })!, maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 })!, captions: !v.templates, validateEvery: Math.max(1, Math.floor(steps / 4)), validationImages: 2, validationSteps: 20, saveEvery: 0, out, seed: 0,
   });
   await lastValueFrom(runTrain(request, trainDeps(log)).pipe(
     tap((f) => {

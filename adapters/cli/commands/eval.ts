@@ -30,6 +30,8 @@ export const spec: CommandSpec = {
     'ddim-steps': { type: 'string', default: '50', arg: 'n', help: 'DDIM steps per sample' },
     guidance: { type: 'string', default: '5', arg: 'g', help: 'classifier-free guidance scale' },
     lr: { type: 'string', default: '0.005', help: 'textual-inversion learning rate' },
+    captions: { type: 'boolean', help: "invert on the .txt captions beside the concept's images instead of the paper's templates ('a photo of a {}', …)" },
+    'max-norm-ratio': { type: 'string', default: '0', help: "textual inversion's norm cap: each vector ≤ x × its initializer's norm (0 = off)" },
     seed: { type: 'string', default: '0', help: 'seed of inversion and of sample 0 (sample k uses seed + k)' },
     recogniser: { type: 'string', arg: 'file.onnx', help: 'recogniser model (default: the shipped one)' },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the diffusion model runs' },
@@ -80,7 +82,7 @@ export const run = async (argv: string[]) => {
     const rows = await runEval({
       model: v.model, concepts: conceptFolders(v.concepts), samples: num(v.samples, 'samples', { int: true, min: 1 })!,
       tiSteps: num(v.steps, 'steps', { int: true, min: 1 })!, vectors, ddimSteps: num(v['ddim-steps'], 'ddim-steps', { int: true, min: 1 })!,
-      guidance: num(v.guidance, 'guidance', { min: 0 })!, lr: num(v.lr, 'lr', { min: 0 })!, seed: num(v.seed, 'seed', { int: true, min: 0 })!,
+      guidance: num(v.guidance, 'guidance', { min: 0 })!, lr: num(v.lr, 'lr', { min: 0 })!, maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 })!, captions: !!v.captions, seed: num(v.seed, 'seed', { int: true, min: 0 })!,
       out, device,
     }, {
       train: trainDeps(log), recogniser, log,
