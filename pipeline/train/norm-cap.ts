@@ -6,6 +6,7 @@
  * left", "a blue …") stop taking. The cap is a projection after each update onto the ball ‖v‖ ≤ ratio·‖v₀‖, the
  * plain form of the norm regularisers that later inversion methods add to the loss.
  */
+import { norm } from './train-state.ts';
 
 /**
  * Scales each `dim`-long vector of `vectors` in place whose L2 norm exceeds `ratio` × the norm of the same vector
@@ -18,8 +19,7 @@ export const capNorms = (vectors: Float32Array, initial: Float32Array, dim: numb
   if (ratio <= 0) return 0;
   let capped = 0;
   for (let off = 0; off < vectors.length; off += dim) {
-    const length = (a: Float32Array) => Math.sqrt(a.subarray(off, off + dim).reduce((s, v) => s + v * v, 0));
-    const [now, cap] = [length(vectors), ratio * length(initial)];
+    const [now, cap] = [norm(vectors.subarray(off, off + dim)), ratio * norm(initial.subarray(off, off + dim))];
     if (now <= cap || now === 0) continue;
     const f = cap / now;
     for (let i = off; i < off + dim; i++) vectors[i] *= f;

@@ -115,11 +115,10 @@ export const drawPrompt = (
 const sampleImages = async (deps: EvalDeps, cfg: EvalConfig, embeddings: string[], word: string): Promise<RgbaImage[][]> => {
   const base = await deps.generate.openModel(cfg.model, cfg.device);
   const model = embeddings.length ? await deps.generate.withEmbeddings(base, embeddings) : base;
-  const one = (prompt: string, seed: number) => drawPrompt(model, cfg, prompt, seed);
   const out: RgbaImage[][] = [];
   for (const t of evalPromptTemplates) {
     const prompt = t.replace('{}', word);
-    out.push(await lastValueFrom(from(Array.from({ length: cfg.samples }, (_, k) => cfg.seed + k)).pipe(concatMap((s) => one(prompt, s)), toArray())));
+    out.push(await lastValueFrom(from(Array.from({ length: cfg.samples }, (_, k) => cfg.seed + k)).pipe(concatMap((s) => drawPrompt(model, cfg, prompt, s)), toArray())));
   }
   return out;
 };

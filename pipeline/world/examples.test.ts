@@ -38,7 +38,7 @@ describe('concept examples', () => {
       const said = parseCaption(caption.replace('{}', 'S*'));
       expect(said.colour).toBeUndefined();
       const seen = (await recognise(recogniser, [await decodePng(files[`ringed-star/${k}.png`])]))[0].labels;
-      expect([said.size, said.position, said.pattern, said.backgroundColour]).toEqual([seen.size, seen.position, seen.pattern, seen.background]);
+      expect<(string | undefined)[]>([said.size, said.position, said.pattern, said.backgroundColour]).toEqual([seen.size, seen.position, seen.pattern, seen.background]);
     }
   });
 });

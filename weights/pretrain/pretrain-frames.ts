@@ -48,7 +48,6 @@ export const phaseStart = (recipe: PretrainRecipe, phase: Phase): number =>
 export const pretrainRun = (deps: PretrainRunDeps, runId: string): Observable<Frame> =>
   new Observable<Frame>((subscriber) => {
     const { recipe } = deps;
-    const offset = (p: Phase) => phaseStart(recipe, p);
     const total = phaseOrder.reduce((n, p) => n + recipe[p].steps, 0);
     const started = performance.now();
     let stopped = false;
@@ -59,14 +58,14 @@ export const pretrainRun = (deps: PretrainRunDeps, runId: string): Observable<Fr
         if (stopped) return;
         if (e.type === 'info') deps.info?.(e.message);
         else if (e.type === 'step') {
-          const step = offset(e.phase) + e.step;
+          const step = phaseStart(recipe, e.phase) + e.step;
           const elapsedMs = performance.now() - started;
           subscriber.next({ type: 'progress', runId, step, of: total, phase: e.phase, elapsedMs, itPerSec: step / Math.max(elapsedMs / 1000, 1e-9) });
           subscriber.next({ type: 'loss', runId, step, loss: e.loss, lr: e.lr, gradNorm: e.gradNorm, phase: e.phase, ...(Object.keys(e.terms).length ? { terms: e.terms } : {}) });
           last = { ...last, [`${e.phase}Loss`]: e.loss };
         } else if (e.type === 'checkpoint') {
           const path = await deps.saveCheckpoint(e.phase, e.step, e.blob);
-          subscriber.next({ type: 'checkpoint', runId, step: offset(e.phase) + e.step, files: [path], bytes: e.blob.byteLength });
+          subscriber.next({ type: 'checkpoint', runId, step: phaseStart(recipe, e.phase) + e.step, files: [path], bytes: e.blob.byteLength });
         } else if (e.type === 'model') {
           modelDir = await deps.saveModel(e.files);
         }
