@@ -8,7 +8,7 @@ import { tensor, type Tensor } from '../../weights/tensor.ts';
 import { timestepTensor } from '../../weights/unet-io.ts';
 import type { IOInfo } from '../../weights/session.ts';
 import type { TrainContext } from './train-context.ts';
-import { fillTemplate } from './templates.ts';
+import { fillTemplate, mirrorCaption } from './templates.ts';
 import { minSnrWeight } from './loss-weights.ts';
 import { trainInputs } from '../../weights/train-graph.ts';
 
@@ -19,9 +19,9 @@ export interface MicroBatch {
   prompts: string[];
 }
 
-/** The prompt for an image: its caption or a template, with the placeholder expanded to all its vectors. */
-const promptFor = (ctx: TrainContext, caption: string | undefined, template: number) =>
-  fillTemplate(ctx.request.captions && caption ? caption : ctx.templates[template], ctx.tokens.join(' '));
+/** The prompt for an image: its caption (mirrored with the image) or a template, with the placeholder expanded to all its vectors. */
+const promptFor = (ctx: TrainContext, caption: string | undefined, flip: number, template: number) =>
+  fillTemplate(ctx.request.captions && caption ? (flip ? mirrorCaption(caption) : caption) : ctx.templates[template], ctx.tokens.join(' '));
 
 export const sampleBatch = (ctx: TrainContext, seed: number, step: number, micro: number, timestepInfo: IOInfo): MicroBatch => {
   const rng = createRng(seed).fork(`train-step-${step}-${micro}`);
@@ -41,7 +41,7 @@ export const sampleBatch = (ctx: TrainContext, seed: number, step: number, micro
   for (let b = 0; b < B; b++) {
     const img = ctx.latents[rng.int(ctx.latents.length)];
     const flip = rng.uniform() < ctx.settings.augment.flipProbability ? 1 : 0;
-    prompts.push(promptFor(ctx, img.caption, rng.int(ctx.templates.length)));
+    prompts.push(promptFor(ctx, img.caption, flip, rng.int(ctx.templates.length)));
     const t = perSample ? min + rng.int(tMax - min) : shared;
     ts.push(t);
     const ab = ctx.ddim.alphasCumprod[t];

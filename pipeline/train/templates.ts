@@ -24,3 +24,17 @@ export const styleTemplates = [
 /** Fills a template or caption with the placeholder; a caption without `{}` gets the placeholder prepended. */
 export const fillTemplate = (template: string, token: string): string =>
   template.includes('{}') ? template.replaceAll('{}', token) : `${token} ${template}`;
+
+/**
+ * A caption for the mirrored image: 'left' and 'right' swapped as whole words. Training flips half the images
+ * (the reference implementations' augmentation); a caption that still said "on the right" of a flipped image would
+ * teach the word to override position words, the very edits it should obey.
+ *
+ * @example
+ * mirrorCaption('a small {} on the right'); // 'a small {} on the left'
+ */
+export const mirrorCaption = (caption: string): string =>
+  caption.replace(/\b(left|right)\b/gi, (w) => {
+    const to = w.toLowerCase() === 'left' ? 'right' : 'left';
+    return w[0] === w[0].toUpperCase() ? to[0].toUpperCase() + to.slice(1) : to;
+  });

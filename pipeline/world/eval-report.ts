@@ -12,21 +12,38 @@ import { evalPromptTemplates } from './vocabulary.ts';
 const pct = (x: number | null) => (x === null ? '    —' : x.toFixed(3).padStart(5));
 
 /**
- * A fixed-width table: concept, method, word, reconstruction, editability; then each method's mean.
+ * A fixed-width table: concept, method, word, reconstruction, identity (in 'a photo of a {}' and in the edit
+ * prompts), editability; then each method's mean; then
+ * each method's mean editability per prompt (which edits the learned word resists).
  *
  * @example
  * console.log(evalTable(rows));
  */
 export const evalTable = (rows: readonly EvalRow[]): string => {
-  const line = (c: string, m: string, w: string, r: string, e: string) => `${c.padEnd(18)} ${m.padEnd(13)} ${w.padEnd(26)} ${r.padStart(14)} ${e.padStart(11)}`;
-  const out = [line('concept', 'method', 'word', 'reconstruction', 'editability')];
-  for (const r of rows) out.push(line(r.concept, r.method, r.word.slice(0, 26), pct(r.reconstruction), pct(r.editability)));
+  const line = (c: string, m: string, w: string, r: string, i: string, ie: string, e: string) =>
+    `${c.padEnd(18)} ${m.padEnd(13)} ${w.padEnd(26)} ${r.padStart(14)} ${i.padStart(9)} ${ie.padStart(17)} ${e.padStart(11)}`;
+  const out = [line('concept', 'method', 'word', 'reconstruction', 'identity', 'identity in edits', 'editability')];
+  for (const r of rows) out.push(line(r.concept, r.method, r.word.slice(0, 26), pct(r.reconstruction), pct(r.identity), pct(r.identityInEdits), pct(r.editability)));
   out.push('');
-  for (const [m, rs] of methodGroups(rows)) {
-    const ed = rs.filter((r) => r.editability !== null);
-    out.push(line('(mean)', m, '', pct(mean(rs.map((r) => r.reconstruction))), ed.length ? pct(mean(ed.map((r) => r.editability!))) : pct(null)));
+  const groups = methodGroups(rows);
+  for (const [m, rs] of groups) {
+    const avg = (k: 'identity' | 'identityInEdits' | 'editability') => pct(meanOf(rs.map((r) => r[k])));
+    out.push(line('(mean)', m, '', pct(mean(rs.map((r) => r.reconstruction))), avg('identity'), avg('identityInEdits'), avg('editability')));
+  }
+  const edited = [...groups].filter(([, rs]) => rs.some((r) => r.editabilityByPrompt.length));
+  if (edited.length) {
+    const prompts = evalPromptTemplates.map((t, i) => [t, i] as const).slice(1);
+    out.push('', `editability per prompt (mean over concepts)`);
+    out.push(`${'prompt'.padEnd(32)} ${edited.map(([m]) => m.padStart(13)).join(' ')}`);
+    for (const [t, i] of prompts) out.push(`${t.padEnd(32)} ${edited.map(([, rs]) => pct(meanOf(rs.map((r) => r.editabilityByPrompt[i] ?? null))).padStart(13)).join(' ')}`);
   }
   return `${out.join('\n')}\n`;
+};
+
+/** The mean of the non-null values (null when there are none). */
+const meanOf = (xs: readonly (number | null)[]): number | null => {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? mean(v) : null;
 };
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -39,15 +56,20 @@ const methodGroups = (rows: readonly EvalRow[]): Map<string, EvalRow[]> => {
 const palette = ['#d62728', '#ff7f0e', '#1f77b4', '#2ca02c', '#9467bd', '#8c564b'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+const axisTitle = { reconstruction: 'reconstruction (mean feature cosine)', identity: 'identity (P(concept) from the recogniser)' };
+
 /**
- * The trade-off plot: x = editability, y = reconstruction, both on [0, 1] axes scaled to the data; small dots
- * per concept, a large dot per method mean; the real-images bound as a dashed horizontal line.
+ * The trade-off plot: x = editability, y = reconstruction (or identity), both on [0, 1] axes scaled to the data;
+ * small dots per concept, a large dot per method mean; the real-images bound as a dashed horizontal line. Rows
+ * without a value for `y` are left out.
  *
  * @example
  * files['tradeoff.svg'] = tradeoffSvg(rows);
+ * files['tradeoff-identity.svg'] = tradeoffSvg(rows, 'identity');
  */
-export const tradeoffSvg = (rows: readonly EvalRow[]): string => {
+export const tradeoffSvg = (all: readonly EvalRow[], y: 'reconstruction' | 'identity' = 'reconstruction'): string => {
   const W = 560, H = 420, L = 70, R = 170, T = 30, B = 60;
+  const rows = all.filter((r) => r[y] !== null).map((r) => ({ ...r, reconstruction: r[y]! }));
   const ys = rows.map((r) => r.reconstruction);
   const lo = Math.min(0, ...ys), hi = Math.max(1, ...ys);
   const round = (v: number) => Math.round(v * 10) / 10;
@@ -56,10 +78,10 @@ export const tradeoffSvg = (rows: readonly EvalRow[]): string => {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${(L + W - R) / 2}" y="18" text-anchor="middle" font-size="14">Reconstruction vs editability</text>`,
+    `<text x="${(L + W - R) / 2}" y="18" text-anchor="middle" font-size="14">${y === 'identity' ? 'Identity' : 'Reconstruction'} vs editability</text>`,
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
     `<text x="${(L + W - R) / 2}" y="${H - 20}" text-anchor="middle">editability (fraction of samples obeying the prompt)</text>`,
-    `<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">reconstruction (mean feature cosine)</text>`,
+    `<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${axisTitle[y]}</text>`,
   ];
   for (let k = 0; k <= 4; k++) {
     const e = k / 4, r = lo + ((hi - lo) * k) / 4;

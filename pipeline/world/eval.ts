@@ -4,7 +4,13 @@
  * caption, and the concept's own images as an upper bound on reconstruction — scored by the world's recogniser.
  *
  *   reconstruction = mean cosine similarity of recogniser features, samples of "a photo of a {}" × concept images
+ *   identity       = mean probability the recogniser's object head gives the concept, samples of "a photo of a {}"
+ *                    (and, as `identityInEdits`, over the samples of the other prompts: is it still the concept?)
  *   editability    = fraction of samples of the other prompts whose predicted attributes obey the prompt
+ *
+ * Reconstruction compares whole images, so a word that learns the examples' backgrounds scores for them; identity
+ * reads only what the object is (the recogniser was trained on the concepts, under their names), so it is the
+ * fairer measure of whether the concept came back. Identity is null for a concept the recogniser has no label for.
  *
  * DDIM with fixed seeds (sample k of every prompt and method uses seed + k), so methods see the same noise.
  */
@@ -21,6 +27,7 @@ import type { Session } from '../../weights/session.ts';
 import { parseCaption, type CaptionAttributes } from './caption.ts';
 import { concepts } from './concepts.ts';
 import { cosine, recognise, type Recognition } from './recognise.ts';
+import { recogniserHeads } from './recogniser.ts';
 import { evalPromptTemplates } from './vocabulary.ts';
 import type { ConceptName } from './world.ts';
 
@@ -62,8 +69,14 @@ export interface EvalRow {
   /** The word or phrase standing in for the concept in the prompts. */
   word: string;
   reconstruction: number;
+  /** Mean object-head probability of the concept (null when the recogniser does not know the concept's name). */
+  identity: number | null;
+  /** The same over the edit prompts' samples: whether the concept survives being placed in new prompts (null for real images). */
+  identityInEdits: number | null;
   /** Null for the real-images bound (no prompt to obey). */
   editability: number | null;
+  /** Editability per prompt template, in `evalPromptTemplates` order (null for 'a photo of a {}', which asks nothing; empty for real images). */
+  editabilityByPrompt: (number | null)[];
   /** Sample images per prompt template, in `evalPromptTemplates` order (empty for real images). */
   samples: RgbaImage[][];
 }
@@ -91,6 +104,18 @@ export const meanCosine = (a: readonly Recognition[], b: readonly Recognition[],
     n++;
   }));
   return n ? sum / n : 0;
+};
+
+/**
+ * Mean probability the object head gives `concept` (null when it is not one of the head's labels).
+ *
+ * @example
+ * conceptIdentity(await recognise(session, images), 'bullseye'); // 0.4
+ */
+export const conceptIdentity = (rs: readonly Recognition[], concept: string): number | null => {
+  const k = recogniserHeads[0].labels.indexOf(concept);
+  if (k < 0 || !rs.length) return null;
+  return rs.reduce((sum, r) => sum + r.probabilities.object[k], 0) / rs.length;
 };
 
 /**
@@ -142,18 +167,22 @@ const invert = async (deps: EvalDeps, cfg: EvalConfig, name: string, dir: string
   return { file, token };
 };
 
-const score = async (deps: EvalDeps, samples: RgbaImage[][], reference: readonly Recognition[]) => {
-  const recognised = await Promise.all(samples.map((s) => recognise(deps.recogniser, s)));
-  const reconstruction = meanCosine(recognised[0], reference);
-  let ok = 0, n = 0;
-  recognised.slice(1).forEach((rs, i) => {
-    const c = promptConstraints(evalPromptTemplates[i + 1]);
-    for (const r of rs) {
-      ok += obeys(c, r) ? 1 : 0;
-      n++;
-    }
-  });
-  return { reconstruction, editability: n ? ok / n : 0 };
+/**
+ * The scores of one method's samples (one list per prompt template, the first 'a photo of a {}') against the
+ * concept's own images.
+ *
+ * @example
+ * const { reconstruction, identity, identityInEdits, editability } = scoreSamples(recognised, reference, 'bullseye');
+ */
+export const scoreSamples = (recognised: readonly (readonly Recognition[])[], reference: readonly Recognition[], concept: string) => {
+  const obeying = recognised.map((rs, i) => (i === 0 ? null : rs.filter((r) => obeys(promptConstraints(evalPromptTemplates[i]), r)).length));
+  const edits = recognised.slice(1).reduce((n, rs) => n + rs.length, 0);
+  return {
+    reconstruction: meanCosine(recognised[0], reference), identity: conceptIdentity(recognised[0], concept),
+    identityInEdits: conceptIdentity(recognised.slice(1).flat(), concept),
+    editability: edits ? obeying.reduce<number>((n, k) => n + (k ?? 0), 0) / edits : 0,
+    editabilityByPrompt: obeying.map((k, i) => (k === null ? null : k / Math.max(1, recognised[i].length))),
+  };
 };
 
 /**
@@ -173,7 +202,10 @@ export const runEval = async (cfg: EvalConfig, deps: EvalDeps): Promise<EvalRow[
     if (!files.length) throw new PipelineError('not_found', `concept '${name}': no images in '${dir}'`);
     const real = await Promise.all(files.map((f) => decodeImage(f.bytes, f.name) as Promise<RgbaImage>));
     const reference = await recognise(deps.recogniser, real);
-    rows.push({ concept: name, method: 'real-images', word: '(its own images)', reconstruction: meanCosine(reference, reference, true), editability: null, samples: [] });
+    rows.push({
+      concept: name, method: 'real-images', word: '(its own images)', reconstruction: meanCosine(reference, reference, true),
+      identity: conceptIdentity(reference, name), identityInEdits: null, editability: null, editabilityByPrompt: [], samples: [],
+    });
     const methods: { method: string; word: string; embeddings: string[] }[] = [];
     for (const v of cfg.vectors) {
       log(`${name}: textual inversion, ${v} vector${v > 1 ? 's' : ''}, ${cfg.tiSteps} steps`);
@@ -185,7 +217,8 @@ export const runEval = async (cfg: EvalConfig, deps: EvalDeps): Promise<EvalRow[
     for (const m of methods) {
       log(`${name}: sampling ${m.method} ('${m.word}')`);
       const samples = await sampleImages(deps, cfg, m.embeddings, m.word);
-      rows.push({ concept: name, ...m, ...(await score(deps, samples, reference)), samples });
+      const recognised = await Promise.all(samples.map((s) => recognise(deps.recogniser, s)));
+      rows.push({ concept: name, ...m, ...scoreSamples(recognised, reference, name), samples });
     }
   }
   return rows;

@@ -15,6 +15,19 @@ export interface Recognition {
   readonly features: Float32Array;
   /** The most likely label per head. */
   readonly labels: Readonly<Record<RecogniserHead['name'], string>>;
+  /** Each head's softmax over its labels, in `recogniserHeads[i].labels` order. */
+  readonly probabilities: Readonly<Record<RecogniserHead['name'], Float32Array>>;
+}
+
+/** Softmax of `z[from, from + n)` (shifted by the maximum, so large logits do not overflow). */
+const softmax = (z: Float32Array, from: number, n: number): Float32Array => {
+  let max = -Infinity;
+  for (let k = 0; k < n; k++) max = Math.max(max, z[from + k]);
+  const p = new Float32Array(n);
+  let sum = 0;
+  for (let k = 0; k < n; k++) sum += (p[k] = Math.exp(z[from + k] - max));
+  for (let k = 0; k < n; k++) p[k] /= sum;
+  return p;
 }
 
 /**
@@ -36,12 +49,15 @@ export const recognise = async (session: Session, images: readonly RgbaImage[], 
       throw new PipelineError('bad_model', `the recogniser returned ${f.length / part.length} features and ${l.length / part.length} logits per image, expected ${featureWidth} and ${logitWidth}`);
     part.forEach((_, n) => {
       const labels = {} as Record<RecogniserHead['name'], string>;
+      const probabilities = {} as Record<RecogniserHead['name'], Float32Array>;
       recogniserHeads.forEach((h, i) => {
+        const p = softmax(l, n * logitWidth + headOffsets[i], h.labels.length);
         let best = 0;
-        for (let k = 1; k < h.labels.length; k++) if (l[n * logitWidth + headOffsets[i] + k] > l[n * logitWidth + headOffsets[i] + best]) best = k;
+        for (let k = 1; k < p.length; k++) if (p[k] > p[best]) best = k;
         labels[h.name] = h.labels[best];
+        probabilities[h.name] = p;
       });
-      out.push({ features: f.slice(n * featureWidth, (n + 1) * featureWidth), labels });
+      out.push({ features: f.slice(n * featureWidth, (n + 1) * featureWidth), labels, probabilities });
     });
   }
   return out;

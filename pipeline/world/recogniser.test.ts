@@ -9,7 +9,7 @@ import { rgbaToTensor } from '../image/image.ts';
 import { buildRecogniser, logitWidth, oneHotTargets, recogniserHeads, recogniserParams } from './recogniser.ts';
 import { recogniserSample } from './recogniser-train.ts';
 import { recogniserAccuracy, recognise } from './recognise.ts';
-import { meanCosine } from './eval.ts';
+import { conceptIdentity, meanCosine } from './eval.ts';
 import { heldOutConcepts } from './concepts.ts';
 import { sampleConcept, sampleScene } from './sample.ts';
 import { createRng } from '../numerics/rng.ts';
@@ -78,6 +78,23 @@ describe.if(existsSync(shipped))('shipped recogniser', () => {
     for (const c of heldOutConcepts) {
       const own = await recognise(s, Array.from({ length: 8 }, (_, i) => sampleConcept(createRng(80).fork(`${c}:${i}`), c).image));
       expect(meanCosine(own, own, true)).toBeGreaterThan(meanCosine(own, world));
+    }
+    await s.release();
+  });
+
+  it("gives each head a distribution whose most likely label is the one it predicts, and a concept's own images a higher identity than the world's", async () => {
+    const s = await ortSessionFactory.create(new Uint8Array(readFileSync(shipped)));
+    const world = await recognise(s, Array.from({ length: 12 }, (_, i) => sampleScene(createRng(79).fork(`w${i}`)).image));
+    for (const r of world) {
+      recogniserHeads.forEach((h) => {
+        const p = Array.from(r.probabilities[h.name]);
+        expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+        expect(h.labels[p.indexOf(Math.max(...p))]).toBe(r.labels[h.name]);
+      });
+    }
+    for (const c of heldOutConcepts) {
+      const own = await recognise(s, Array.from({ length: 8 }, (_, i) => sampleConcept(createRng(80).fork(`${c}:${i}`), c).image));
+      expect(conceptIdentity(own, c)!).toBeGreaterThan(conceptIdentity(world, c)! + 0.2);
     }
     await s.release();
   });

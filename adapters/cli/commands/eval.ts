@@ -89,9 +89,13 @@ export const run = async (argv: string[]) => {
       generate: { openModel: (name, d) => openModel(name, d, log), withEmbeddings: loadEmbeddingsInto },
     });
     const table = evalTable(rows);
-    writeFiles(out, { 'table.txt': table, 'results.json': evalJson(rows), 'tradeoff.svg': tradeoffSvg(rows), 'samples.png': await samplesGridPng(rows) });
+    const files = {
+      'table.txt': table, 'results.json': evalJson(rows), 'tradeoff.svg': tradeoffSvg(rows), 'tradeoff-identity.svg': tradeoffSvg(rows, 'identity'),
+      'samples.png': await samplesGridPng(rows),
+    };
+    writeFiles(out, files);
     process.stdout.write(table);
-    process.stderr.write(`wrote ${['table.txt', 'results.json', 'tradeoff.svg', 'samples.png'].map((f) => join(out, f)).join(', ')}\n`);
+    process.stderr.write(`wrote ${Object.keys(files).map((f) => join(out, f)).join(', ')}\n`);
   } finally {
     await recogniser.release();
   }
