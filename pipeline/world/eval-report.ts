@@ -13,8 +13,9 @@ const pct = (x: number | null) => (x === null ? '    —' : x.toFixed(3).padStar
 
 /**
  * A fixed-width table: concept, method, word, reconstruction, identity (in 'a photo of a {}' and in the edit
- * prompts), editability; then each method's mean; then
- * each method's mean editability per prompt (which edits the learned word resists).
+ * prompts), editability; then each method's mean (over concepts and runs) and, with several runs, each run's mean,
+ * which shows how far a single run can be trusted; then each method's mean editability per prompt (which edits
+ * the learned word resists).
  *
  * @example
  * console.log(evalTable(rows));
@@ -22,18 +23,28 @@ const pct = (x: number | null) => (x === null ? '    —' : x.toFixed(3).padStar
 export const evalTable = (rows: readonly EvalRow[]): string => {
   const line = (c: string, m: string, w: string, r: string, i: string, ie: string, e: string) =>
     `${c.padEnd(18)} ${m.padEnd(13)} ${w.padEnd(26)} ${r.padStart(14)} ${i.padStart(9)} ${ie.padStart(17)} ${e.padStart(11)}`;
+  const runs = new Set(rows.map((r) => r.run)).size;
+  const tag = (r: EvalRow) => (runs > 1 && r.method !== 'real-images' ? `${r.concept} #${r.run + 1}` : r.concept);
   const out = [line('concept', 'method', 'word', 'reconstruction', 'identity', 'identity in edits', 'editability')];
-  for (const r of rows) out.push(line(r.concept, r.method, r.word.slice(0, 26), pct(r.reconstruction), pct(r.identity), pct(r.identityInEdits), pct(r.editability)));
+  for (const r of rows) out.push(line(tag(r), r.method, r.word.slice(0, 26), pct(r.reconstruction), pct(r.identity), pct(r.identityInEdits), pct(r.editability)));
+  const means = (label: string, rs: readonly EvalRow[]) => {
+    const avg = (k: 'identity' | 'identityInEdits' | 'editability') => pct(meanOf(rs.map((r) => r[k])));
+    return line(label, rs[0].method, '', pct(mean(rs.map((r) => r.reconstruction))), avg('identity'), avg('identityInEdits'), avg('editability'));
+  };
   out.push('');
   const groups = methodGroups(rows);
-  for (const [m, rs] of groups) {
-    const avg = (k: 'identity' | 'identityInEdits' | 'editability') => pct(meanOf(rs.map((r) => r[k])));
-    out.push(line('(mean)', m, '', pct(mean(rs.map((r) => r.reconstruction))), avg('identity'), avg('identityInEdits'), avg('editability')));
+  for (const [, rs] of groups) out.push(means('(mean)', rs));
+  if (runs > 1) {
+    out.push('');
+    for (const [m, rs] of groups) {
+      if (m === 'real-images') continue;
+      for (let k = 0; k < runs; k++) out.push(means(`(run ${k + 1} mean)`, rs.filter((r) => r.run === k)));
+    }
   }
   const edited = [...groups].filter(([, rs]) => rs.some((r) => r.editabilityByPrompt.length));
   if (edited.length) {
     const prompts = evalPromptTemplates.map((t, i) => [t, i] as const).slice(1);
-    out.push('', `editability per prompt (mean over concepts)`);
+    out.push('', `editability per prompt (mean over concepts${runs > 1 ? ' and runs' : ''})`);
     out.push(`${'prompt'.padEnd(32)} ${edited.map(([m]) => m.padStart(13)).join(' ')}`);
     for (const [t, i] of prompts) out.push(`${t.padEnd(32)} ${edited.map(([, rs]) => pct(meanOf(rs.map((r) => r.editabilityByPrompt[i] ?? null))).padStart(13)).join(' ')}`);
   }

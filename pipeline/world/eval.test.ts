@@ -73,14 +73,19 @@ describe('eval scoring', () => {
   it('prints a table and SVG plots naming every method', () => {
     const byPrompt = [null, 1, 0.5, 0.5, 1, 1, 1];
     const rows: EvalRow[] = [
-      { concept: 'bullseye', method: 'real-images', word: '(its own images)', reconstruction: 0.9, identity: 0.8, identityInEdits: null, editability: null, editabilityByPrompt: [], samples: [] },
-      { concept: 'bullseye', method: 'ti-1v', word: '<bullseye>', reconstruction: 0.7, identity: 0.5, identityInEdits: 0.4, editability: 0.5, editabilityByPrompt: byPrompt, samples: [] },
-      { concept: 'bullseye', method: 'init-word', word: 'ring', reconstruction: 0.4, identity: 0.1, identityInEdits: 0.05, editability: 0.8, editabilityByPrompt: byPrompt, samples: [] },
+      { concept: 'bullseye', run: 0, method: 'real-images', word: '(its own images)', reconstruction: 0.9, identity: 0.8, identityInEdits: null, editability: null, editabilityByPrompt: [], samples: [] },
+      { concept: 'bullseye', run: 0, method: 'ti-1v', word: '<bullseye>', reconstruction: 0.7, identity: 0.5, identityInEdits: 0.4, editability: 0.5, editabilityByPrompt: byPrompt, samples: [] },
+      { concept: 'bullseye', run: 0, method: 'init-word', word: 'ring', reconstruction: 0.4, identity: 0.1, identityInEdits: 0.05, editability: 0.8, editabilityByPrompt: byPrompt, samples: [] },
     ];
     const table = evalTable(rows);
     expect(table).toContain('ti-1v');
     expect(table).toMatch(/init-word\s+ring\s+0\.400\s+0\.100\s+0\.050\s+0\.800/);
     expect(table).toMatch(/a \{\} on the right\s+0\.500\s+0\.500/);
+    // A second run: each row's concept gets its run number, and each run gets its own mean line.
+    const twice = evalTable([...rows, ...rows.slice(1).map((r) => ({ ...r, run: 1, editability: 0.2 }))]);
+    expect(twice).toMatch(/bullseye #2\s+ti-1v/);
+    expect(twice).toMatch(/\(mean\)\s+ti-1v\s+0\.700\s+0\.500\s+0\.400\s+0\.350/);
+    expect(twice).toMatch(/\(run 2 mean\)\s+ti-1v\s+0\.700\s+0\.500\s+0\.400\s+0\.200/);
     for (const y of ['reconstruction', 'identity'] as const) {
       const svg = tradeoffSvg(rows, y);
       expect(svg.startsWith('<svg')).toBe(true);
@@ -94,10 +99,12 @@ describe('eval command', () => {
   it('runs end to end on tiny with tiny settings and writes the table, plot, grid and results', async () => {
     const out = mkdtempSync(join(tmpdir(), 'pw-eval-'));
     try {
-      await evalCommand(['--model', 'tiny', '--concepts', 'bullseye', '--samples', '2', '--steps', '3', '--ddim-steps', '3', '--vectors', '1', '--out', out]);
+      await evalCommand(['--model', 'tiny', '--concepts', 'bullseye', '--samples', '2', '--steps', '3', '--ddim-steps', '3', '--vectors', '1', '--runs', '2', '--out', out]);
       for (const f of ['table.txt', 'results.json', 'tradeoff.svg', 'tradeoff-identity.svg', 'samples.png']) expect(existsSync(join(out, f))).toBe(true);
       const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-      expect(results.rows.map((r: EvalRow) => r.method)).toEqual(['real-images', 'ti-1v', 'init-word', 'hand-caption']);
+      expect(results.rows.map((r: EvalRow) => `${r.method}:${r.run}`)).toEqual([
+        'real-images:0', 'ti-1v:0', 'init-word:0', 'hand-caption:0', 'ti-1v:1', 'init-word:1', 'hand-caption:1',
+      ]);
       for (const r of results.rows) {
         expect(Math.abs(r.reconstruction)).toBeLessThanOrEqual(1 + 1e-6);
         if (r.editability !== null) expect(r.editability).toBeGreaterThanOrEqual(0);
@@ -106,10 +113,11 @@ describe('eval command', () => {
         expect(r.identity).toBeLessThanOrEqual(1);
       }
       const grid = await decodePng(new Uint8Array(readFileSync(join(out, 'samples.png'))));
-      // Three sampled methods × seven prompts, 2-px gaps.
+      // Three sampled methods × two runs × seven prompts, 2-px gaps.
       const side = (grid.width - 6 * 2) / 7;
-      expect(grid.height).toBe(3 * side + 2 * 2);
-      expect(existsSync(join(out, 'embeddings', 'bullseye-1v', 'learned_embeds.safetensors'))).toBe(true);
+      expect(grid.height).toBe(6 * side + 5 * 2);
+      // Run 2 starts at seed 0 + 1 × 2 samples.
+      for (const s of [0, 2]) expect(existsSync(join(out, 'embeddings', `bullseye-1v-seed${s}`, 'learned_embeds.safetensors'))).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -12,7 +12,9 @@
  * reads only what the object is (the recogniser was trained on the concepts, under their names), so it is the
  * fairer measure of whether the concept came back. Identity is null for a concept the recogniser has no label for.
  *
- * DDIM with fixed seeds (sample k of every prompt and method uses seed + k), so methods see the same noise.
+ * DDIM with fixed seeds (sample k of every prompt and method uses seed + k), so methods see the same noise. With
+ * `runs` > 1 the whole protocol repeats with seed + r·samples (a fresh inversion and fresh samples, disjoint seeds),
+ * because one inversion's scores move a lot with its seed and a single run cannot tell variants apart.
  */
 import { concatMap, filter, from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
 import { PipelineError } from '../errors.ts';
@@ -49,6 +51,8 @@ export interface EvalConfig {
   /** Textual inversion's norm cap (TrainRequest.maxNormRatio); 0 or absent: none. */
   maxNormRatio?: number;
   seed: number;
+  /** Repetitions of the protocol with disjoint seeds (1 unless told). */
+  runs?: number;
   /** Folder for the embeddings (the adapter's path syntax; joined with '/'). */
   out: string;
   device: 'cpu' | 'cuda';
@@ -64,6 +68,8 @@ export interface EvalDeps {
 /** One row of the results table. */
 export interface EvalRow {
   concept: string;
+  /** Which repetition (0 … runs − 1); the real-images bound is scored once, in run 0. */
+  run: number;
   /** 'ti-1v', 'ti-3v', 'init-word', 'hand-caption' or 'real-images'. */
   method: string;
   /** The word or phrase standing in for the concept in the prompts. */
@@ -150,7 +156,7 @@ const sampleImages = async (deps: EvalDeps, cfg: EvalConfig, embeddings: string[
 
 const invert = async (deps: EvalDeps, cfg: EvalConfig, name: string, dir: string, init: string, vectors: number): Promise<{ file: string; token: string }> => {
   const token = `<${name}>`;
-  const out = `${cfg.out}/embeddings/${name}-${vectors}v`;
+  const out = `${cfg.out}/embeddings/${name}-${vectors}v${(cfg.runs ?? 1) > 1 ? `-seed${cfg.seed}` : ''}`;
   const request = parseTrainRequest({
     model: cfg.model, images: dir, token, init, vectors, steps: cfg.tiSteps, lr: cfg.lr, maxNormRatio: cfg.maxNormRatio ?? 0, captions: cfg.captions ?? false, seed: cfg.seed, out, device: cfg.device,
     validateEvery: 0, previewEvery: 0, saveEvery: 0, validationImages: 0,
@@ -203,22 +209,27 @@ export const runEval = async (cfg: EvalConfig, deps: EvalDeps): Promise<EvalRow[
     const real = await Promise.all(files.map((f) => decodeImage(f.bytes, f.name) as Promise<RgbaImage>));
     const reference = await recognise(deps.recogniser, real);
     rows.push({
-      concept: name, method: 'real-images', word: '(its own images)', reconstruction: meanCosine(reference, reference, true),
+      concept: name, run: 0, method: 'real-images', word: '(its own images)', reconstruction: meanCosine(reference, reference, true),
       identity: conceptIdentity(reference, name), identityInEdits: null, editability: null, editabilityByPrompt: [], samples: [],
     });
-    const methods: { method: string; word: string; embeddings: string[] }[] = [];
-    for (const v of cfg.vectors) {
-      log(`${name}: textual inversion, ${v} vector${v > 1 ? 's' : ''}, ${cfg.tiSteps} steps`);
-      const { file, token } = await invert(deps, cfg, name, dir, init, v);
-      methods.push({ method: `ti-${v}v`, word: token, embeddings: [file] });
-    }
-    methods.push({ method: 'init-word', word: init, embeddings: [] });
-    methods.push({ method: 'hand-caption', word: known?.handCaption ?? init, embeddings: [] });
-    for (const m of methods) {
-      log(`${name}: sampling ${m.method} ('${m.word}')`);
-      const samples = await sampleImages(deps, cfg, m.embeddings, m.word);
-      const recognised = await Promise.all(samples.map((s) => recognise(deps.recogniser, s)));
-      rows.push({ concept: name, ...m, ...scoreSamples(recognised, reference, name), samples });
+    const runs = cfg.runs ?? 1;
+    for (let run = 0; run < runs; run++) {
+      const rcfg = { ...cfg, seed: cfg.seed + run * cfg.samples };
+      const of = runs > 1 ? ` (run ${run + 1} of ${runs}, seed ${rcfg.seed})` : '';
+      const methods: { method: string; word: string; embeddings: string[] }[] = [];
+      for (const v of cfg.vectors) {
+        log(`${name}: textual inversion, ${v} vector${v > 1 ? 's' : ''}, ${cfg.tiSteps} steps${of}`);
+        const { file, token } = await invert(deps, rcfg, name, dir, init, v);
+        methods.push({ method: `ti-${v}v`, word: token, embeddings: [file] });
+      }
+      methods.push({ method: 'init-word', word: init, embeddings: [] });
+      methods.push({ method: 'hand-caption', word: known?.handCaption ?? init, embeddings: [] });
+      for (const m of methods) {
+        log(`${name}: sampling ${m.method} ('${m.word}')${of}`);
+        const samples = await sampleImages(deps, rcfg, m.embeddings, m.word);
+        const recognised = await Promise.all(samples.map((s) => recognise(deps.recogniser, s)));
+        rows.push({ concept: name, run, ...m, ...scoreSamples(recognised, reference, name), samples });
+      }
     }
   }
   return rows;

@@ -20,7 +20,7 @@ const shippedRecogniser = join(projectRoot, 'weights', 'shipped', 'recogniser', 
 export const spec: CommandSpec = {
   name: 'eval',
   summary: "The paper's protocol in miniature: textual inversion vs baselines on held-out concepts, scored by the world's recogniser.",
-  usage: 'eval [--model tiny|<dir>] [--concepts name,…|<dir>,…] [--samples 8] [--steps 500] [--ddim-steps 50] [--out out/eval]\n       eval --drawing [--prompts 64] [--model tiny|<dir>] [--out out/eval]',
+  usage: 'eval [--model tiny|<dir>] [--concepts name,…|<dir>,…] [--samples 8] [--steps 500] [--ddim-steps 50] [--runs 1] [--out out/eval]\n       eval --drawing [--prompts 64] [--model tiny|<dir>] [--out out/eval]',
   options: {
     model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: "model folder (Optimum ONNX layout) or 'tiny'" },
     concepts: { type: 'string', arg: 'list', help: 'comma-separated concept names under examples/concepts, or image folders (default: all of examples/concepts)' },
@@ -33,6 +33,7 @@ export const spec: CommandSpec = {
     captions: { type: 'boolean', help: "invert on the .txt captions beside the concept's images instead of the paper's templates ('a photo of a {}', …)" },
     'max-norm-ratio': { type: 'string', default: '0', help: "textual inversion's norm cap: each vector ≤ x × its initializer's norm (0 = off)" },
     seed: { type: 'string', default: '0', help: 'seed of inversion and of sample 0 (sample k uses seed + k)' },
+    runs: { type: 'string', default: '1', arg: 'n', help: 'repeat the protocol n times with disjoint seeds (run r: seed + r × samples) and report each run\'s mean beside the overall one' },
     recogniser: { type: 'string', arg: 'file.onnx', help: 'recogniser model (default: the shipped one)' },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the diffusion model runs' },
     out: { type: 'string', short: 'o', default: 'out/eval', arg: 'folder', help: 'where the table, plot, grid and embeddings go' },
@@ -83,6 +84,7 @@ export const run = async (argv: string[]) => {
       model: v.model, concepts: conceptFolders(v.concepts), samples: num(v.samples, 'samples', { int: true, min: 1 })!,
       tiSteps: num(v.steps, 'steps', { int: true, min: 1 })!, vectors, ddimSteps: num(v['ddim-steps'], 'ddim-steps', { int: true, min: 1 })!,
       guidance: num(v.guidance, 'guidance', { min: 0 })!, lr: num(v.lr, 'lr', { min: 0 })!, maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 })!, captions: !!v.captions, seed: num(v.seed, 'seed', { int: true, min: 0 })!,
+      runs: num(v.runs, 'runs', { int: true, min: 1 })!,
       out, device,
     }, {
       train: trainDeps(log), recogniser, log,
