@@ -75,13 +75,14 @@ export const vagueCaption = (scene: Scene, rng?: Rng): string => {
 /**
  * The caption of a concept's scene with `{}` where the concept's word goes, for the example folders' `.txt` files:
  * size, position and background said, so a word learned from them need not carry those; the colour left out, as
- * it belongs to the concept.
+ * it belongs to the concept, unless `colour` (examples in varied colours).
  *
  * @example
  * placeholderCaption(scene); // 'a small {} on the left on a plain red background'
+ * placeholderCaption(scene, { colour: true }); // 'a small orange {} on the left on a plain red background'
  */
-export const placeholderCaption = (scene: Scene): string =>
-  [`a ${scene.size} {}`, positionPhrase[scene.position], backgroundPhrase(scene.background)].join(' ');
+export const placeholderCaption = (scene: Scene, o: { colour?: boolean } = {}): string =>
+  [`a ${scene.size}${o.colour ? ` ${scene.colour}` : ''} {}`, positionPhrase[scene.position], backgroundPhrase(scene.background)].join(' ');
 
 /** The attributes a caption states; a field is absent when the caption does not say. */
 export interface CaptionAttributes {

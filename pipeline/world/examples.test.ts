@@ -2,8 +2,9 @@ import { describe, expect, it } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
 import { decodePng } from '../image/png.ts';
 import { heldOutConcepts } from './concepts.ts';
-import { writeConceptExamples } from './examples.ts';
+import { variedColours, writeConceptExamples } from './examples.ts';
 import { parseCaption } from './caption.ts';
+import { colourRgb } from './world.ts';
 import { recognise } from './recognise.ts';
 import { ortSessionFactory } from '../../adapters/ort-session.ts';
 
@@ -39,6 +40,21 @@ describe('concept examples', () => {
       expect(said.colour).toBeUndefined();
       const seen = (await recognise(recogniser, [await decodePng(files[`ringed-star/${k}.png`])]))[0].labels;
       expect<(string | undefined)[]>([said.size, said.position, said.pattern, said.backgroundColour]).toEqual([seen.size, seen.position, seen.pattern, seen.background]);
+    }
+  });
+
+  it('writes varied-colour examples in colours other than blue and yellow, several per concept, each caption naming its colour', async () => {
+    const files = await writeConceptExamples({ names: ['ringed-star'], varied: true });
+    const said = [0, 1, 2, 3, 4].map((k) => parseCaption(new TextDecoder().decode(files[`ringed-star/${k}.txt`]).replace('{}', 'S*')).colour);
+    expect(new Set(said).size).toBe(5);
+    for (const c of said) expect(variedColours).toContain(c!);
+    for (let k = 0; k < 5; k++) {
+      // The named colour is painted: count the pixels of exactly its sRGB (the background is another colour).
+      const img = await decodePng(files[`ringed-star/${k}.png`]);
+      const [r, g, b] = colourRgb[said[k]!];
+      let n = 0;
+      for (let i = 0; i < img.data.length; i += img.channels) if (img.data[i] === r && img.data[i + 1] === g && img.data[i + 2] === b) n++;
+      expect(n).toBeGreaterThan(20);
     }
   });
 });

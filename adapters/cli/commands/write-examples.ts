@@ -7,10 +7,11 @@ import { helpText, num, parse, type CommandSpec } from '../args.ts';
 export const spec: CommandSpec = {
   name: 'write-examples',
   summary: "Write the held-out concepts' example images (64×64 PNGs) to examples/concepts/<name>/.",
-  usage: 'write-examples [--count 5] [--seed 0] [--out examples/concepts]',
+  usage: 'write-examples [--count 5] [--seed 0] [--varied-colours] [--out examples/concepts]',
   options: {
     count: { type: 'string', default: '5', help: 'images per concept' },
     seed: { type: 'string', default: '0', help: 'seed for the scenes' },
+    'varied-colours': { type: 'boolean', help: "each image in another colour (never blue or yellow) instead of the concept's own, captions naming it — for eval --concepts <out>/<name>,…" },
     out: { type: 'string', short: 'o', arg: 'folder', help: "where to write (default: the project's examples/concepts)" },
   },
 };
@@ -19,7 +20,7 @@ export const run = async (argv: string[]) => {
   const { values: v, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
   const out = v.out ? resolve(v.out) : join(projectRoot, 'examples', 'concepts');
-  const files = await writeConceptExamples({ count: num(v.count, 'count', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }) });
+  const files = await writeConceptExamples({ count: num(v.count, 'count', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }), varied: !!v['varied-colours'] });
   writeFiles(out, files);
   process.stdout.write(`${Object.keys(files).map((f) => join(out, f)).join('\n')}\n`);
 };
