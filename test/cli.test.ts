@@ -77,6 +77,15 @@ describe('the pseudoword command', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain('not_found');
   });
+
+  test('refuses to write varied-colour examples over the shipped ones, and writes them where told', () => {
+    const refused = cli('write-examples', '--varied-colours');
+    expect(refused.code).toBe(2);
+    expect(refused.err).toContain('--varied-colours needs --out');
+    const out = tmp();
+    expect(cli('write-examples', '--varied-colours', '--count', '2', '--out', out).code).toBe(0);
+    expect(readFileSync(join(out, 'bullseye', '1.txt'), 'utf8')).toMatch(/^a (small|large) (red|green|purple|orange|white|black) \{\}/);
+  });
 });
 
 describe('pseudoword serve', () => {

@@ -119,7 +119,7 @@ export const meanCosine = (a: readonly Recognition[], b: readonly Recognition[],
  * conceptIdentity(await recognise(session, images), 'bullseye'); // 0.4
  */
 export const conceptIdentity = (rs: readonly Recognition[], concept: string): number | null => {
-  const k = recogniserHeads[0].labels.indexOf(concept);
+  const k = recogniserHeads.find((h) => h.name === 'object')!.labels.indexOf(concept);
   if (k < 0 || !rs.length) return null;
   return rs.reduce((sum, r) => sum + r.probabilities.object[k], 0) / rs.length;
 };

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { writeFiles } from '../../fs.ts';
 import { projectRoot } from '../../project-paths.ts';
+import { PipelineError } from '../../../pipeline/errors.ts';
 import { writeConceptExamples } from '../../../pipeline/world/examples.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 
@@ -19,6 +20,8 @@ export const spec: CommandSpec = {
 export const run = async (argv: string[]) => {
   const { values: v, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
+  // The shipped folder holds the concepts in their own colours (the demo and eval use it); never overwrite it with the experiment's.
+  if (v['varied-colours'] && !v.out) throw new PipelineError('bad_request', '--varied-colours needs --out: the shipped examples/concepts keeps each concept in its own colour');
   const out = v.out ? resolve(v.out) : join(projectRoot, 'examples', 'concepts');
   const files = await writeConceptExamples({ count: num(v.count, 'count', { int: true, min: 1 }), seed: num(v.seed, 'seed', { int: true }), varied: !!v['varied-colours'] });
   writeFiles(out, files);
