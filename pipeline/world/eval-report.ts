@@ -67,7 +67,11 @@ const methodGroups = (rows: readonly EvalRow[]): Map<string, EvalRow[]> => {
 const palette = ['#d62728', '#ff7f0e', '#1f77b4', '#2ca02c', '#9467bd', '#8c564b'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-const axisTitle = { reconstruction: 'reconstruction (mean feature cosine)', identity: 'identity (P(concept) from the recogniser)' };
+/** Each plot's title and vertical axis label, by the score it plots. */
+const plotted = {
+  reconstruction: { title: 'Reconstruction vs editability', axis: 'reconstruction (mean feature cosine)' },
+  identity: { title: 'Identity vs editability', axis: 'identity (P(concept) from the recogniser)' },
+};
 
 /**
  * The trade-off plot: x = editability, y = reconstruction (or identity), both on [0, 1] axes scaled to the data;
@@ -80,8 +84,9 @@ const axisTitle = { reconstruction: 'reconstruction (mean feature cosine)', iden
  */
 export const tradeoffSvg = (all: readonly EvalRow[], y: 'reconstruction' | 'identity' = 'reconstruction'): string => {
   const W = 560, H = 420, L = 70, R = 170, T = 30, B = 60;
-  const rows = all.filter((r) => r[y] !== null).map((r) => ({ ...r, reconstruction: r[y]! }));
-  const ys = rows.map((r) => r.reconstruction);
+  const rows = all.filter((r) => r[y] !== null);
+  const value = (r: EvalRow) => r[y]!;
+  const ys = rows.map(value);
   const lo = Math.min(0, ...ys), hi = Math.max(1, ...ys);
   const round = (v: number) => Math.round(v * 10) / 10;
   const X = (e: number) => round(L + e * (W - L - R));
@@ -89,10 +94,10 @@ export const tradeoffSvg = (all: readonly EvalRow[], y: 'reconstruction' | 'iden
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${(L + W - R) / 2}" y="18" text-anchor="middle" font-size="14">${y === 'identity' ? 'Identity' : 'Reconstruction'} vs editability</text>`,
+    `<text x="${(L + W - R) / 2}" y="18" text-anchor="middle" font-size="14">${plotted[y].title}</text>`,
     `<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="black"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="black"/>`,
     `<text x="${(L + W - R) / 2}" y="${H - 20}" text-anchor="middle">editability (fraction of samples obeying the prompt)</text>`,
-    `<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${axisTitle[y]}</text>`,
+    `<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${plotted[y].axis}</text>`,
   ];
   for (let k = 0; k <= 4; k++) {
     const e = k / 4, r = lo + ((hi - lo) * k) / 4;
@@ -103,12 +108,12 @@ export const tradeoffSvg = (all: readonly EvalRow[], y: 'reconstruction' | 'iden
     const colour = palette[i % palette.length];
     const ly = T + 10 + i * 18;
     if (rs[0].editability === null) {
-      const r = mean(rs.map((x) => x.reconstruction));
+      const r = mean(rs.map(value));
       parts.push(`<line x1="${L}" y1="${Y(r)}" x2="${W - R}" y2="${Y(r)}" stroke="${colour}" stroke-dasharray="6 4"/>`);
       parts.push(`<line x1="${W - R + 12}" y1="${ly}" x2="${W - R + 28}" y2="${ly}" stroke="${colour}" stroke-dasharray="4 2"/>`);
     } else {
-      for (const r of rs) parts.push(`<circle cx="${X(r.editability!)}" cy="${Y(r.reconstruction)}" r="3" fill="${colour}" fill-opacity="0.5"><title>${esc(`${r.concept} ${m}`)}</title></circle>`);
-      parts.push(`<circle cx="${X(mean(rs.map((r) => r.editability!)))}" cy="${Y(mean(rs.map((r) => r.reconstruction)))}" r="7" fill="${colour}" stroke="black"/>`);
+      for (const r of rs) parts.push(`<circle cx="${X(r.editability!)}" cy="${Y(value(r))}" r="3" fill="${colour}" fill-opacity="0.5"><title>${esc(`${r.concept} ${m}`)}</title></circle>`);
+      parts.push(`<circle cx="${X(mean(rs.map((r) => r.editability!)))}" cy="${Y(mean(rs.map(value)))}" r="7" fill="${colour}" stroke="black"/>`);
       parts.push(`<circle cx="${W - R + 20}" cy="${ly}" r="5" fill="${colour}" stroke="black"/>`);
     }
     parts.push(`<text x="${W - R + 34}" y="${ly + 4}">${esc(m)}</text>`);
