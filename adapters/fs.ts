@@ -2,9 +2,9 @@
  * Files on disk behind the core's `ModelFiles` interface, plus atomic writes. node:fs works on Bun, Deno and
  * Node alike, so one adapter serves all three runtimes.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync, readdirSync, openSync, readSync, closeSync } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { PipelineError } from '../pipeline/errors.ts';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, readdirSync, openSync, readSync, closeSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { PipelineError } from '../common/errors.ts';
 import type { ModelFiles } from '../weights/model-files.ts';
 
 /** A model folder on disk. `path()` gives onnxruntime a real path so external data resolves beside the model. */
@@ -69,4 +69,12 @@ export const readFile = (p: string): Uint8Array => {
   if (!existsSync(p)) throw new PipelineError('not_found', `no file '${p}'`);
   const b = readFileSync(p);
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+};
+
+/** The absolute path with symlinks followed as far as it exists, so a link inside a root cannot lead out of it. */
+export const realPath = (p: string): string => {
+  const abs = resolve(p);
+  if (existsSync(abs)) return realpathSync(abs);
+  const parent = dirname(abs);
+  return parent === abs ? abs : join(realPath(parent), basename(abs));
 };

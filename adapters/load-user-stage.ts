@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PipelineError } from '../pipeline/errors.ts';
+import { PipelineError } from '../common/errors.ts';
 
 /**
  * A `loadStage` for `compilePipeline`: resolves `ref` against `baseDir` and imports it.

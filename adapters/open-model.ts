@@ -6,7 +6,7 @@
  */
 import { existsSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PipelineError } from '../pipeline/errors.ts';
+import { PipelineError } from '../common/errors.ts';
 import { openModelFolder, type SdModel } from '../weights/model-folder.ts';
 import type { Device } from '../weights/session.ts';
 import { buildTinyModel, tinyModelVersion } from '../weights/tiny/build-tiny-model.ts';

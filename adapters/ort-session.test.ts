@@ -2,8 +2,8 @@ import { describe, expect, test } from 'bun:test';
 import { ortSessionFactory } from './ort-session.ts';
 import { GraphBuilder } from '../weights/onnx/builder.ts';
 import { encodeModel } from '../weights/onnx/proto.ts';
-import { tensor } from '../weights/tensor.ts';
-import { toHalf, fromHalf } from '../weights/half.ts';
+import { tensor } from '../common/tensor.ts';
+import { toHalf, fromHalf } from '../common/numerics/half.ts';
 
 const doubler = (dtype: 'float16' | 'float32') => {
   const b = new GraphBuilder();

@@ -3,9 +3,9 @@
  * it converts tensors both ways and turns a missing CUDA provider into a clear `device_unavailable` error.
  */
 import * as ort from 'onnxruntime-node';
-import { PipelineError } from '../pipeline/errors.ts';
+import { PipelineError } from '../common/errors.ts';
 import type { IOInfo, Session, SessionFactory, SessionOptions } from '../weights/session.ts';
-import { tensor, type DType, type Tensor } from '../weights/tensor.ts';
+import { tensor, type DType, type Tensor } from '../common/tensor.ts';
 
 const dtypes: Record<string, DType> = {
   float32: 'float32', float16: 'float16', int32: 'int32', int64: 'int64', uint8: 'uint8', int8: 'int8',

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lastValueFrom, takeWhile, toArray } from 'rxjs';
-import type { Frame } from '../pipeline/frames.ts';
-import { parsePretrainRequest, recipeOf } from '../weights/pretrain/pretrain-request.ts';
+import type { Frame } from '../common/frames.ts';
+import { parsePretrainRequest, recipeOf } from '../pipeline/pretrain/pretrain-request.ts';
 import { pretrainJob } from './pretrain-job.ts';
 
 // The shipped recipe's shapes with a handful of steps (6 VAE, 1 decoder, 8 diffusion): every phase runs.

@@ -3,6 +3,7 @@
  * the response's backpressure (a slow client slows the reads from the app's stream, which is what lets the wire
  * drop stale previews instead of queueing them).
  */
+import { errorBodyOf } from '../common/errors.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { baseUrlOf, serveOptions, type FetchApp, type ServeHandle, type ServeOptions } from './serve-options.ts';
@@ -71,7 +72,7 @@ export const serveNode = async (app: FetchApp, options?: ServeOptions): Promise<
       await writeResponse(await app.fetch(toRequest(req, base, gone.signal)), out);
     } catch (e) {
       if (!out.headersSent) out.writeHead(500, { 'content-type': 'application/json' });
-      out.end(JSON.stringify({ error: { code: 'internal', message: e instanceof Error ? e.message : String(e) } }));
+      out.end(JSON.stringify(errorBodyOf(e)));
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'bun:test';
 import { Observable, Subject } from 'rxjs';
 import { createApp } from '../pipeline/http/app.ts';
-import type { Frame } from '../pipeline/frames.ts';
+import type { Frame } from '../common/frames.ts';
 import { decodeFrames } from '../pipeline/wire/msgpack-stream.ts';
 import type { FetchApp, ServeHandle, ServeOptions } from './serve-options.ts';
 

@@ -4,9 +4,9 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { PipelineError } from '../pipeline/errors.ts';
+import { PipelineError } from '../common/errors.ts';
 import type { TrainDeps } from '../pipeline/train/run-train.ts';
-import type { ImageFile } from '../stages/encode-latents.ts';
+import type { ImageFile } from '../stages/encode-training-images.ts';
 import { writeFileAtomic } from './fs.ts';
 import { openGraph } from './graph-session.ts';
 import { openModel } from './open-model.ts';

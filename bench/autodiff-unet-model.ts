@@ -5,8 +5,8 @@
  */
 import { GraphBuilder, f } from '../weights/onnx/builder.ts';
 import type { Model } from '../weights/onnx/proto.ts';
-import { float32 } from '../weights/tensor.ts';
-import { rng } from '../weights/autodiff/check-grads.ts';
+import { float32 } from '../common/tensor.ts';
+import { createRng } from '../common/numerics/rng.ts';
 
 /** Channel widths, latent side, text context length/width, attention heads and GroupNorm groups. */
 export interface UnetSize { channels: [number, number]; hw: number; ctxLen: number; ctxDim: number; heads: number; groups: number }
@@ -20,7 +20,7 @@ export const benchSize: UnetSize = { channels: [64, 128], hw: 32, ctxLen: 77, ct
  */
 export const unetLikeModel = (s: UnetSize = benchSize, opset = 17): Model => {
   const b = new GraphBuilder();
-  const r = rng(7);
+  const r = createRng(7);
   const w = (dims: number[], fanIn: number) => b.initializer('w', float32(dims, Array.from({ length: dims.reduce((p, d) => p * d, 1) }, () => r.normal() / Math.sqrt(fanIn))));
   const full = (dims: number[], v: number) => b.initializer('c', float32(dims, new Array(dims.reduce((p, d) => p * d, 1)).fill(v)));
   const [c0, c1] = s.channels;

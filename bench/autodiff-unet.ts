@@ -12,9 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
 import { differentiate } from '../weights/autodiff/differentiate.ts';
-import { rng } from '../weights/autodiff/check-grads.ts';
+import { createRng } from '../common/numerics/rng.ts';
 import { encodeModel } from '../weights/onnx/proto.ts';
-import { float32, type Tensor } from '../weights/tensor.ts';
+import { float32, type Tensor } from '../common/tensor.ts';
 import { benchSize, unetLikeModel } from './autodiff-unet-model.ts';
 
 const arg = (name: string, fallback: number) => {
@@ -26,7 +26,7 @@ const batch = arg('batch', 2);
 const mode = process.argv.includes('--child') ? process.argv[process.argv.indexOf('--child') + 1] : undefined;
 
 const s = benchSize;
-const r = rng(3);
+const r = createRng(3);
 const rand = (dims: number[]) => float32(dims, Array.from({ length: dims.reduce((p, d) => p * d, 1) }, () => r.normal()));
 const feeds: Record<string, Tensor> = {
   sample: rand([batch, 4, s.hw, s.hw]),

@@ -7,13 +7,13 @@
  *   npx bun bench/conv-weight-grad.ts [--runs 8] [--batch 8]
  */
 import { ortSessionFactory } from '../adapters/ort-session.ts';
-import { initialWeights } from '../weights/pretrain/model-weights.ts';
-import { ParamSet } from '../weights/pretrain/param-set.ts';
+import { initialWeights } from '../pipeline/pretrain/model-weights.ts';
+import { ParamSet } from '../pipeline/pretrain/param-set.ts';
 import { encodeModel, decodeModel } from '../weights/onnx/proto.ts';
-import { untrainedFolder } from '../weights/pretrain/pretrain.ts';
-import { buildVaeLossGraph } from '../weights/pretrain/vae-loss-graph.ts';
-import { worldItems } from '../weights/pretrain/world-data.ts';
-import { tensor } from '../weights/tensor.ts';
+import { untrainedFolder } from '../pipeline/pretrain/pretrain.ts';
+import { buildVaeLossGraph } from '../pipeline/pretrain/vae-loss-graph.ts';
+import { worldItems } from '../pipeline/pretrain/world-data.ts';
+import { tensor } from '../common/tensor.ts';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -17,10 +17,10 @@ import type { BuiltModel } from '../weights/tiny/built-model.ts';
 import { decodeModel } from '../weights/onnx/proto.ts';
 import { readFile } from '../adapters/fs.ts';
 import { injectVectors } from '../weights/embeddings/inject-vectors.ts';
-import { buildTrainGraph, trainInputs } from '../weights/train-graph.ts';
+import { buildTrainGraph, trainInputs } from '../weights/training/train-graph.ts';
 import type { GradOptions } from '../weights/autodiff/grad-emitter.ts';
-import { createRng } from '../pipeline/numerics/rng.ts';
-import { tensor } from '../weights/tensor.ts';
+import { createRng } from '../common/numerics/rng.ts';
+import { tensor } from '../common/tensor.ts';
 
 const dir = join(cacheDir(), 'models', 'sd15-random');
 const mode = process.argv[2] ?? 'all';

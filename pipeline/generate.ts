@@ -5,12 +5,12 @@
  * Built per request from the model and the pipeline description; every box is a stage from `stages/`.
  */
 import { concat, connect, defer, ignoreElements, last, merge, of, pipe, switchMap, type Observable, type OperatorFunction } from 'rxjs';
-import type { Frame } from './frames.ts';
-import type { GenerateJob, Denoising } from './generate-state.ts';
-import { generatePipelineDescription, type GeneratePipelineDescription } from './generate-pipeline.ts';
-import { createDdim } from './numerics/ddim.ts';
-import type { GenerateRequest } from './requests.ts';
-import { PipelineError } from './errors.ts';
+import type { Frame } from '../common/frames.ts';
+import type { GenerateJob, Denoising } from '../common/generate-state.ts';
+import { generatePipelineDescription, type GeneratePipelineDescription } from '../common/generate-pipeline.ts';
+import { createDdim } from '../common/numerics/ddim.ts';
+import type { GenerateRequest } from '../common/requests.ts';
+import { PipelineError } from '../common/errors.ts';
 import type { SdModel } from '../weights/model-folder.ts';
 import { tokenizePrompts } from '../stages/tokenize-prompts.ts';
 import { encodeText } from '../stages/encode-text.ts';
@@ -21,7 +21,7 @@ import { ddimStep } from '../stages/ddim-step.ts';
 import { latentPreview } from '../stages/latent-preview.ts';
 import { vaePreview } from '../stages/vae-preview.ts';
 import { vaeDecode } from '../stages/vae-decode.ts';
-import { encodeImages } from '../stages/encode-images.ts';
+import { pngFrames } from '../stages/png-frames.ts';
 import { stepFrames } from '../stages/step-frames.ts';
 
 export interface GenerateDeps {
@@ -52,7 +52,7 @@ export const generateOperator = async (model: SdModel, desc: GeneratePipelineDes
       merge(
         states.pipe(stepFrames(desc.latentFrames)),
         states.pipe(preview),
-        states.pipe(last(), vaeDecode(decoder, model.info.scalingFactor), encodeImages()),
+        states.pipe(last(), vaeDecode(decoder, model.info.scalingFactor), pngFrames()),
       ),
     ),
   );

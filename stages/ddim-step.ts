@@ -1,8 +1,8 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { Denoising, Predicted } from '../pipeline/generate-state.ts';
-import type { Ddim } from '../pipeline/numerics/ddim.ts';
-import { createRng } from '../pipeline/numerics/rng.ts';
-import { tensor } from '../weights/tensor.ts';
+import type { Denoising, Predicted } from '../common/generate-state.ts';
+import type { Ddim } from '../common/numerics/ddim.ts';
+import { createRng } from '../common/numerics/rng.ts';
+import { tensor } from '../common/tensor.ts';
 
 /**
  * One DDIM update x_t → x_{t−Δ} (diffusers' DDIMScheduler numerics). With η > 0 the σ_t·z noise comes from a

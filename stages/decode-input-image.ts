@@ -1,7 +1,8 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
-import { decodeImage } from '../pipeline/image/decode-image.ts';
-import { centerCrop, resizeShorter, type RgbaImage } from '../pipeline/image/image.ts';
-import type { ImageFileItem, ImageItem } from '../pipeline/stages-registry/stream-items.ts';
+import { decodeImage } from '../common/image/decode-image.ts';
+import { centerCrop, type RgbaImage } from '../common/image/image.ts';
+import { resizeShorter } from '../common/image/resample.ts';
+import type { ImageFileItem, ImageItem } from '../common/stream-items.ts';
 
 /** How an incoming image file is turned into pixels. */
 export interface DecodeInputImageOptions {

@@ -1,10 +1,10 @@
 import { concatMap, last, map, of, tap, type OperatorFunction } from 'rxjs';
-import type { Denoising } from '../pipeline/generate-state.ts';
-import type { Ddim } from '../pipeline/numerics/ddim.ts';
-import type { GenerateRequest } from '../pipeline/requests.ts';
-import type { LatentItem } from '../pipeline/stages-registry/stream-items.ts';
+import type { Denoising } from '../common/generate-state.ts';
+import type { Ddim } from '../common/numerics/ddim.ts';
+import type { GenerateRequest } from '../common/requests.ts';
+import type { LatentItem } from '../common/stream-items.ts';
 import type { Session } from '../weights/session.ts';
-import type { Tensor } from '../weights/tensor.ts';
+import type { Tensor } from '../common/tensor.ts';
 import { ddimStep } from './ddim-step.ts';
 import { denoise } from './denoise.ts';
 import { predictNoise } from './predict-noise.ts';

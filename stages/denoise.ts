@@ -1,5 +1,5 @@
 import { EMPTY, expand, of, pipe, type OperatorFunction } from 'rxjs';
-import type { Denoising, Predicted } from '../pipeline/generate-state.ts';
+import type { Denoising, Predicted } from '../common/generate-state.ts';
 
 /**
  * The denoising loop as a feedback: each state goes through `predict` then `update`, and the result is fed back

@@ -1,5 +1,5 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
-import type { Conditioned, Tokenized } from '../pipeline/generate-state.ts';
+import type { Conditioned, Tokenized } from '../common/generate-state.ts';
 import type { Session } from '../weights/session.ts';
 import { runTextEncoder } from '../weights/text-encoder-io.ts';
 

@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { Conditioned, Denoising } from '../pipeline/generate-state.ts';
-import { createRng } from '../pipeline/numerics/rng.ts';
-import { tensor } from '../weights/tensor.ts';
+import type { Conditioned, Denoising } from '../common/generate-state.ts';
+import { createRng } from '../common/numerics/rng.ts';
+import { tensor } from '../common/tensor.ts';
 
 /**
  * Draws the starting latent x_T ~ N(0, I) from the request's seed. The generator is our own integer-only

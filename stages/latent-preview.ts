@@ -1,8 +1,8 @@
 import { concatMap, filter, pipe, type OperatorFunction } from 'rxjs';
-import type { FrameOf } from '../pipeline/frames.ts';
-import type { Denoising } from '../pipeline/generate-state.ts';
-import { encodePng } from '../pipeline/image/png.ts';
-import { latentToRgb, type LatentFamily, type LatentRgbFactors } from '../pipeline/numerics/latent-rgb.ts';
+import type { FrameOf } from '../common/frames.ts';
+import type { Denoising } from '../common/generate-state.ts';
+import { encodePng } from '../common/image/png.ts';
+import { latentToRgb, type LatentFamily, type LatentRgbFactors } from '../common/numerics/latent-rgb.ts';
 
 /**
  * A cheap live preview of x̂₀ per step: a linear latent→RGB map (no VAE run), one pixel per latent cell, as a PNG

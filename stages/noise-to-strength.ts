@@ -1,8 +1,8 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { Ddim } from '../pipeline/numerics/ddim.ts';
-import { createRng } from '../pipeline/numerics/rng.ts';
-import type { LatentItem } from '../pipeline/stages-registry/stream-items.ts';
-import { tensor } from '../weights/tensor.ts';
+import type { Ddim } from '../common/numerics/ddim.ts';
+import { createRng } from '../common/numerics/rng.ts';
+import type { LatentItem } from '../common/stream-items.ts';
+import { tensor } from '../common/tensor.ts';
 
 /** How far back towards noise a clean latent is pushed. */
 export interface NoiseToStrengthOptions {

@@ -1,9 +1,9 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
-import type { Denoising, Predicted } from '../pipeline/generate-state.ts';
+import type { Denoising, Predicted } from '../common/generate-state.ts';
 import type { Session } from '../weights/session.ts';
 import { concatBatch, splitBatch } from '../weights/text-encoder-io.ts';
 import { runUnet, unetBatchIsFree } from '../weights/unet-io.ts';
-import { tensor, type Tensor } from '../weights/tensor.ts';
+import { tensor, type Tensor } from '../common/tensor.ts';
 
 /**
  * UNet prediction with classifier-free guidance: p = p_u + g·(p_c − p_u) (Ho & Salimans 2022). Both branches run
@@ -21,7 +21,8 @@ export const predictNoise = (unet: Session): OperatorFunction<Denoising, Predict
     const t = s.remaining[0];
     const g = s.request.guidance;
     if (g === 1) return { ...s, prediction: await runUnet(unet, s.latents, t, s.cond) };
-    let pu, pc;
+    let pu: Tensor<'float32'>;
+    let pc: Tensor<'float32'>;
     if (unetBatchIsFree(unet)) {
       const out = await runUnet(unet, concatBatch([s.latents, s.latents]), t, both(s));
       [pu, pc] = splitBatch(out);

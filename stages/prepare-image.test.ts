@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'bun:test';
 import { firstValueFrom, from, toArray } from 'rxjs';
-import { PipelineError } from '../pipeline/errors.ts';
-import type { RgbaImage } from '../pipeline/image/image.ts';
-import { createRng } from '../pipeline/numerics/rng.ts';
+import { PipelineError } from '../common/errors.ts';
+import type { RgbaImage } from '../common/image/image.ts';
+import { createRng } from '../common/numerics/rng.ts';
 import { prepareImage, prepareImagePixels, type PrepareImageOptions } from './prepare-image.ts';
 
 /** W×H image whose pixel (x, y) has R = 10·x + y, G = 100 + y, B = 7, A = 255. */

@@ -1,8 +1,9 @@
 import { map, type OperatorFunction } from 'rxjs';
-import { PipelineError } from '../pipeline/errors.ts';
-import { centerCrop, flipHorizontal, randomCrop, resizeShorter, rgbaToTensor, type ResampleFilter, type RgbaImage } from '../pipeline/image/image.ts';
-import type { Rng } from '../pipeline/numerics/rng.ts';
-import type { Tensor } from '../weights/tensor.ts';
+import { PipelineError } from '../common/errors.ts';
+import { centerCrop, flipHorizontal, randomCrop, rgbaToTensor, type RgbaImage } from '../common/image/image.ts';
+import { resizeShorter, type ResampleFilter } from '../common/image/resample.ts';
+import type { Rng } from '../common/numerics/rng.ts';
+import type { Tensor } from '../common/tensor.ts';
 
 /** How a training image becomes a square model input. */
 export interface PrepareImageOptions {

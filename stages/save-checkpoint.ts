@@ -1,7 +1,7 @@
 import { concatMap, defer, mergeMap, of, type Observable, type OperatorFunction } from 'rxjs';
-import { checkpointFiles, type CheckpointIdentity } from '../pipeline/train/checkpoint-files.ts';
-import type { TrainContext } from '../pipeline/train/train-context.ts';
-import { frameEvent, stateEvent, type TrainEvent, type TrainState } from '../pipeline/train/train-state.ts';
+import { checkpointFiles, type CheckpointIdentity } from '../weights/training/checkpoint-files.ts';
+import type { TrainContext } from '../weights/training/train-context.ts';
+import { frameEvent, stateEvent, type TrainEvent, type TrainState } from '../common/train/train-state.ts';
 
 /** Writes files atomically under the run's output folder; returns the written paths. */
 export type WriteFiles = (files: Record<string, Uint8Array>) => Promise<string[]>;

@@ -1,6 +1,6 @@
 import { filter, mergeMap, pipe, type OperatorFunction } from 'rxjs';
-import { tensorToWire, type Frame } from '../pipeline/frames.ts';
-import type { Denoising } from '../pipeline/generate-state.ts';
+import { tensorToWire, type Frame } from '../common/frames.ts';
+import type { Denoising } from '../common/generate-state.ts';
 
 /** Per denoising step: a `progress` frame (step, it/s) and, when asked, the raw `latent` tensor. */
 export const stepFrames = (latents: boolean): OperatorFunction<Denoising, Frame> =>

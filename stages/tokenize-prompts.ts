@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { GenerateJob, Tokenized } from '../pipeline/generate-state.ts';
+import type { GenerateJob, Tokenized } from '../common/generate-state.ts';
 import type { ClipTokenizer } from '../weights/tokenizer/clip-tokenizer.ts';
 
 /**

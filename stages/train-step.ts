@@ -1,16 +1,16 @@
 import { concatMap, pipe, type OperatorFunction } from 'rxjs';
-import { PipelineError } from '../pipeline/errors.ts';
-import type { Frame } from '../pipeline/frames.ts';
-import { adamwStep } from '../pipeline/train/adamw.ts';
-import { learningRate } from '../pipeline/train/lr-schedule.ts';
-import { capNorms } from '../pipeline/train/norm-cap.ts';
-import { sampleBatch } from '../pipeline/train/sample-batch.ts';
-import { sgdStep } from '../pipeline/train/sgd.ts';
-import type { TrainContext } from '../pipeline/train/train-context.ts';
-import { frameEvent, norm, stateEvent, type TrainEvent, type TrainState } from '../pipeline/train/train-state.ts';
-import { trainInputs, trainOutputs } from '../weights/train-graph.ts';
-import { tensor } from '../weights/tensor.ts';
-import { previewFrames } from './training-preview.ts';
+import { PipelineError } from '../common/errors.ts';
+import type { Frame } from '../common/frames.ts';
+import { adamwStep } from '../common/train/adamw.ts';
+import { learningRate } from '../common/train/lr-schedule.ts';
+import { capNorms } from '../common/train/norm-cap.ts';
+import { sampleBatch } from '../weights/training/sample-batch.ts';
+import { sgdStep } from '../common/train/sgd.ts';
+import type { TrainContext } from '../weights/training/train-context.ts';
+import { frameEvent, norm, stateEvent, type TrainEvent, type TrainState } from '../common/train/train-state.ts';
+import { trainInputs, trainOutputs } from '../weights/training/train-graph.ts';
+import { tensor } from '../common/tensor.ts';
+import { previewFrames } from '../weights/training/preview-frames.ts';
 
 /**
  * One optimizer update: `accumulate` micro-batches, each one onnxruntime run returning the loss and

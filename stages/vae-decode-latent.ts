@@ -1,7 +1,7 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
-import type { ImageItem, LatentItem } from '../pipeline/stages-registry/stream-items.ts';
+import type { ImageItem, LatentItem } from '../common/stream-items.ts';
 import type { Session } from '../weights/session.ts';
-import { tensor } from '../weights/tensor.ts';
+import { tensor } from '../common/tensor.ts';
 import { runVaeDecoder, toRgba } from '../weights/vae-io.ts';
 
 /**

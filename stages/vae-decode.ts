@@ -1,7 +1,7 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
-import type { Decoded, Denoising } from '../pipeline/generate-state.ts';
+import type { Decoded, Denoising } from '../common/generate-state.ts';
 import type { Session } from '../weights/session.ts';
-import { tensor } from '../weights/tensor.ts';
+import { tensor } from '../common/tensor.ts';
 import { runVaeDecoder, toRgba } from '../weights/vae-io.ts';
 
 /** Decodes the final latent: x = D(z / s), s the VAE scaling factor (0.18215 for SD1.x/2.x), to RGBA8. */

@@ -1,10 +1,10 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
-import { PipelineError } from '../pipeline/errors.ts';
-import { rgbaToTensor } from '../pipeline/image/image.ts';
-import { createRng } from '../pipeline/numerics/rng.ts';
-import type { ImageItem, LatentItem } from '../pipeline/stages-registry/stream-items.ts';
+import { PipelineError } from '../common/errors.ts';
+import { rgbaToTensor } from '../common/image/image.ts';
+import { createRng } from '../common/numerics/rng.ts';
+import type { ImageItem, LatentItem } from '../common/stream-items.ts';
 import type { Session } from '../weights/session.ts';
-import { tensor } from '../weights/tensor.ts';
+import { tensor } from '../common/tensor.ts';
 import { runVaeEncoder } from '../weights/vae-io.ts';
 
 /** How images become latents. */

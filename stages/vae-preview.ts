@@ -1,9 +1,9 @@
 import { concatMap, filter, pipe, type OperatorFunction } from 'rxjs';
-import type { FrameOf } from '../pipeline/frames.ts';
-import type { Denoising } from '../pipeline/generate-state.ts';
-import { encodePng } from '../pipeline/image/png.ts';
+import type { FrameOf } from '../common/frames.ts';
+import type { Denoising } from '../common/generate-state.ts';
+import { encodePng } from '../common/image/png.ts';
 import type { Session } from '../weights/session.ts';
-import { tensor } from '../weights/tensor.ts';
+import { tensor } from '../common/tensor.ts';
 import { runVaeDecoder, toRgba } from '../weights/vae-io.ts';
 
 /** An exact preview: x̂₀ through the VAE decoder every `every` steps (slower than latent-rgb, full size). */

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
-import { decodePng } from '../pipeline/image/png.ts';
-import { tensor } from '../weights/tensor.ts';
+import { decodePng } from '../common/image/png.ts';
+import { tensor } from '../common/tensor.ts';
 
 const root = join(import.meta.dir, '..');
 const cli = (...args: string[]) => {

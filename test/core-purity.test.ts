@@ -1,29 +1,19 @@
 import { describe, expect, test } from 'bun:test';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { coreFolders, layers } from './support/layers.ts';
+import { isTest, readSources } from './support/source-imports.ts';
 
-const root = join(import.meta.dir, '..');
-const coreDirs = ['pipeline', 'stages', 'weights'];
-
-const sources = (dir: string): string[] =>
-  readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    if (statSync(p).isDirectory()) return sources(p);
-    return p.endsWith('.ts') && !p.endsWith('.test.ts') ? [p] : [];
-  });
+const core = readSources(coreFolders).filter((f) => !isTest(f.path));
+const everything = readSources(layers.flatMap((l) => l.folders)).filter((f) => !isTest(f.path));
 
 describe('the core', () => {
   test('uses no runtime-specific API outside adapters/', () => {
-    const offenders = coreDirs
-      .flatMap((d) => sources(join(root, d)))
-      .filter((p) => /from ['"]node:|\bBun\.[a-z]|\bDeno\.[a-z]|\bprocess\.(env|argv|exit|stdout|stderr)/.test(readFileSync(p, 'utf8')))
-      .map((p) => p.slice(root.length + 1));
+    const offenders = core
+      .filter((f) => f.packages.some((p) => p.startsWith('node:')) || /\bBun\.[a-z]|\bDeno\.[a-z]|\bprocess\.(env|argv|exit|stdout|stderr)/.test(f.text))
+      .map((f) => f.path);
     expect(offenders).toEqual([]);
   });
 
   test('imports onnxruntime-node only in the session adapter', () => {
-    const all = [...coreDirs, 'adapters'].flatMap((d) => sources(join(root, d)));
-    const importers = all.filter((p) => /from ['"]onnxruntime-node['"]/.test(readFileSync(p, 'utf8'))).map((p) => p.slice(root.length + 1));
-    expect(importers).toEqual(['adapters/ort-session.ts']);
+    expect(everything.filter((f) => f.packages.includes('onnxruntime-node')).map((f) => f.path)).toEqual(['adapters/ort-session.ts']);
   });
 });

@@ -11,11 +11,11 @@ import { diskModelFiles } from '../adapters/fs.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
 import { trainDeps } from '../adapters/train-deps.ts';
 import { runGenerate } from '../pipeline/generate.ts';
-import { parseGenerateRequest } from '../pipeline/requests.ts';
+import { parseGenerateRequest } from '../common/requests.ts';
 import { runTrain } from '../pipeline/train/run-train.ts';
-import { parseTrainRequest } from '../pipeline/train/train-request.ts';
-import { decodePng } from '../pipeline/image/png.ts';
-import type { Frame } from '../pipeline/frames.ts';
+import { parseTrainRequest } from '../common/train/train-request.ts';
+import { decodePng } from '../common/image/png.ts';
+import type { Frame } from '../common/frames.ts';
 import { openModelFolder } from '../weights/model-folder.ts';
 import { conceptFolder } from './train-helpers.ts';
 

@@ -4,12 +4,12 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain } from '../pipeline/train/run-train.ts';
-import { parseTrainRequest } from '../pipeline/train/train-request.ts';
+import { parseTrainRequest } from '../common/train/train-request.ts';
 import { trainDeps } from '../adapters/train-deps.ts';
 import { modelPath } from '../adapters/open-model.ts';
 import { decodeModel, encodeModel } from '../weights/onnx/proto.ts';
 import { readEmbedding } from '../weights/embeddings/embedding-file.ts';
-import { encodePng } from '../pipeline/image/png.ts';
+import { encodePng } from '../common/image/png.ts';
 import { conceptFolder, discImage } from './train-helpers.ts';
 
 const deps = trainDeps();

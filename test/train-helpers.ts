@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodePng } from '../pipeline/image/png.ts';
+import { encodePng } from '../common/image/png.ts';
 
 export const discImage = async (size: number, cx: number, cy: number, r: number, rgb: [number, number, number], bg: [number, number, number]) => {
   const data = new Uint8Array(size * size * 4);

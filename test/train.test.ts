@@ -4,10 +4,10 @@ import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTrain } from '../pipeline/train/run-train.ts';
-import { parseTrainRequest } from '../pipeline/train/train-request.ts';
+import { parseTrainRequest } from '../common/train/train-request.ts';
 import { trainDeps } from '../adapters/train-deps.ts';
 import { readEmbedding } from '../weights/embeddings/embedding-file.ts';
-import type { Frame } from '../pipeline/frames.ts';
+import type { Frame } from '../common/frames.ts';
 import { conceptFolder } from './train-helpers.ts';
 
 const images = await conceptFolder();

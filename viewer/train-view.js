@@ -50,8 +50,6 @@ export const trainView = (body, run) => {
       { key: 'lr', label: 'lr', stroke: '#7d3c98', scale: 'lr' },
     ],
   });
-  let phase = 'train';
-  let trainOf = Number(run.steps) || 0;
   let counts = { loss: 0, validations: 0, checkpoints: 0 };
   let valSteps = [];
   let lastValStep = 0;
@@ -97,11 +95,8 @@ export const trainView = (body, run) => {
   return {
     async frame(f) {
       if (f.type === 'progress') {
-        phase = f.phase;
-        if (f.phase === 'train') trainOf = f.of;
         if (f.phase === 'validate') liveCap.textContent = `validation image ${liveCells.childElementCount || 1}: step ${f.step}/${f.of}`;
       } else if (f.type === 'loss') {
-        phase = 'train'; // a loss frame is a training step: any validation before it is over
         lossChart.set(f.step, { loss: f.loss });
         normChart.set(f.step, { emb: f.embeddingNorm, grad: f.gradNorm, lr: f.lr });
         stats.textContent = `step ${f.step} · loss ${fmt(f.loss)} · lr ${fmt(f.lr)} · ‖∇‖ ${fmt(f.gradNorm)} · ‖v‖ ${fmt(f.embeddingNorm)}`;

@@ -3,8 +3,8 @@
  * `unet/`, `vae_encoder/`, `vae_decoder/`, `tokenizer/`, `scheduler/`). Sessions open lazily, once each: a
  * generation never pays for the VAE encoder, and a folder without one still generates.
  */
-import { PipelineError } from '../pipeline/errors.ts';
-import { parseSchedulerConfig, type SchedulerConfig } from '../pipeline/numerics/scheduler-config.ts';
+import { PipelineError } from '../common/errors.ts';
+import { parseSchedulerConfig, type SchedulerConfig } from '../common/numerics/scheduler-config.ts';
 import type { ModelFiles } from './model-files.ts';
 import { familyFromHidden, pseudowordModelJson, type ModelInfo } from './model-info.ts';
 import { decodeModel } from './onnx/proto.ts';

@@ -3,7 +3,7 @@
  * implementation lives in `adapters/ort-session.ts`; tests may pass any object of this shape.
  */
 import type { Dim } from './onnx/proto.ts';
-import type { DType, Tensor } from './tensor.ts';
+import type { DType, Tensor } from '../common/tensor.ts';
 
 /** One model input or output as the session reports it (never assumed from names). */
 export interface IOInfo {

@@ -2,9 +2,9 @@
  * Feeding a text encoder whatever its exporter chose: int32 or int64 ids, a fixed or free batch dimension.
  * Read from the session, never assumed.
  */
-import { PipelineError } from '../pipeline/errors.ts';
+import { PipelineError } from '../common/errors.ts';
 import type { Session } from './session.ts';
-import { tensor, type Tensor } from './tensor.ts';
+import { tensor, type Tensor } from '../common/tensor.ts';
 
 /** Token id rows as the session's `input_ids` wants them. */
 export const idsTensor = (session: Session, rows: number[][]): Tensor => {

@@ -2,10 +2,10 @@
  * Feeding a UNet whatever its exporter chose: the timestep as a float or int, a scalar, [1] or [batch]; float32
  * or float16 sample and hidden states. All read from the session's metadata.
  */
-import { PipelineError } from '../pipeline/errors.ts';
-import { floatArray, halfArray } from './half.ts';
+import { PipelineError } from '../common/errors.ts';
+import { floatArray, halfArray } from '../common/numerics/half.ts';
 import type { IOInfo, Session } from './session.ts';
-import { tensor, type Tensor } from './tensor.ts';
+import { tensor, type Tensor } from '../common/tensor.ts';
 
 const find = (s: Session, name: string, fallback: number): IOInfo => {
   const i = s.inputs.find((x) => x.name === name) ?? s.inputs[fallback];

@@ -2,9 +2,9 @@
  * Running the VAE halves with whatever names and dtypes the export chose: decoder `latent_sample` → `sample`,
  * encoder `sample` → `latent_parameters` (mean ‖ logvar) or, from older exporters, `latent_sample`.
  */
-import { floatArray } from './half.ts';
+import { floatArray } from '../common/numerics/half.ts';
 import type { Session } from './session.ts';
-import { tensor, type Tensor } from './tensor.ts';
+import { tensor, type Tensor } from '../common/tensor.ts';
 import { asInputDtype } from './unet-io.ts';
 
 const f32 = (t: Tensor): Tensor<'float32'> =>

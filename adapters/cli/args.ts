@@ -3,7 +3,7 @@
  * `--help` text generated from the same option table, so help and parsing never disagree.
  */
 import { parseArgs } from 'node:util';
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';

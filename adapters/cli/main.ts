@@ -2,7 +2,7 @@
  * The `pseudoword` command: a table of subcommands, each with its own --help. Errors print their code and
  * message (no stack) and exit non-zero.
  */
-import { asPipelineError } from '../../pipeline/errors.ts';
+import { asPipelineError } from '../../common/errors.ts';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<void> }> }> = {
   demo: { summary: 'learn a word for an example concept and draw it in new prompts (the main job)', load: () => import('./commands/demo.ts') },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test';
 import { firstValueFrom, of } from 'rxjs';
-import { encodePng } from '../../pipeline/image/png.ts';
-import type { StageContext } from '../../pipeline/stages-registry/stage-definition.ts';
+import { encodePng } from '../../common/image/png.ts';
+import type { StageContext } from '../../pipeline/stream-pipelines/stage-definition.ts';
 import stage, { grayscale } from './decode-grayscale.ts';
 
 // The stage needs no model, so its context can be empty.

@@ -6,8 +6,8 @@
  */
 import { map, pipe } from 'rxjs';
 import { z } from 'zod';
-import type { RgbaImage } from '../../pipeline/image/image.ts';
-import { defineStage } from '../../pipeline/stages-registry/stage-definition.ts';
+import type { RgbaImage } from '../../common/image/image.ts';
+import { defineStage } from '../../pipeline/stream-pipelines/stage-definition.ts';
 import { decodeInputImage } from '../../stages/decode-input-image.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'bun:test';
 import { Observable, Subject, concat, from, throwError } from 'rxjs';
-import { PipelineError } from '../errors.ts';
-import type { Frame } from '../frames.ts';
-import type { GenerateRequest } from '../requests.ts';
+import { PipelineError } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
+import type { GenerateRequest } from '../../common/requests.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { createApp } from './app.ts';
 

@@ -7,26 +7,28 @@
  * side, and re-attach to one that is still going. A generation stops when the client that asked for it leaves;
  * a training run keeps going unless that client asked `?cancelOnDisconnect=1`.
  */
-import { Hono, type Context } from 'hono';
+import { errorResponse } from './error-response.ts';
+import { Hono, } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Observable } from 'rxjs';
-import { PipelineError, asPipelineError, httpStatusOf } from '../errors.ts';
-import type { Frame } from '../frames.ts';
-import { generatePipelineDescription, type GeneratePipelineDescription } from '../generate-pipeline.ts';
-import { parseGenerateRequest, type GenerateRequest } from '../requests.ts';
+import { PipelineError, asPipelineError, } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
+import { generatePipelineDescription, type GeneratePipelineDescription } from '../../common/generate-pipeline.ts';
+import { parseGenerateRequest, type GenerateRequest } from '../../common/requests.ts';
 import { createRunRegistry, type RunRegistry } from '../runs/run-registry.ts';
-import type { TrainRequest } from '../train/train-request.ts';
-import type { TrainPipelineDescription } from '../train/train-pipeline.ts';
+import type { TrainRequest } from '../../common/train/train-request.ts';
+import type { TrainPipelineDescription } from '../../common/train/train-pipeline.ts';
 import { abortOnUnsubscribe } from './abort-on-unsubscribe.ts';
 import { jsonBody } from './read-body.ts';
 import { addRunRoutes, queryFlag } from './run-routes.ts';
-import { resolveInRoots } from './path-roots.ts';
-import { parsePretrainRequest, type PretrainRequest } from '../../weights/pretrain/pretrain-request.ts';
+import { resolveInRoots } from './path-policy.ts';
+import { parsePretrainRequest, type PretrainRequest } from '../pretrain/pretrain-request.ts';
 import { runResponse } from './run-response.ts';
 import { parsePipeline, splitPipeline } from './split-pipeline.ts';
 import { acceptCatalogUse, stageCatalog } from './stage-catalog.ts';
 import { readTrainBody, type UploadStore } from './train-body.ts';
 import { pipelinesRoutes, type PipelinesRoutesDeps } from './pipelines-routes.ts';
+import { limits } from '../../common/limits.ts';
 
 /** What the app needs from the rest of the program; tests pass doubles. Only `generate` is required. */
 export interface AppDeps {
@@ -65,24 +67,7 @@ export interface AppDeps {
   pipelines?: PipelinesRoutesDeps;
 }
 
-/** The JSON body of every non-streaming failure. */
-export const errorBodyOf = (e: PipelineError) => {
-  const { field, ...details } = e.details ?? {};
-  return {
-    error: {
-      code: e.code,
-      message: e.message,
-      ...(typeof field === 'string' && field ? { field } : {}),
-      ...(Object.keys(details).length ? { details } : {}),
-    },
-  };
-};
 
-const errorResponse = (c: Context, e: PipelineError) =>
-  // Hono's json() types the status as a known code; httpStatusOf only ever returns real ones.
-  c.json(errorBodyOf(e), httpStatusOf(e.code) as 400);
-
-const maxJsonBytes = 2 ** 20;
 
 /**
  * Builds the app. Routes: `GET /health`, `GET /v1/stages`, `POST /v1/generate`, `POST /v1/train`, `POST /v1/pretrain`, and the run
@@ -103,7 +88,7 @@ export const createApp = (deps: AppDeps): Hono => {
   app.get('/v1/stages', (c) => c.json(stageCatalog()));
 
   app.post('/v1/generate', async (c) => {
-    const { body, pipeline } = splitPipeline(await jsonBody(c.req.raw, maxJsonBytes));
+    const { body, pipeline } = splitPipeline(await jsonBody(c.req.raw, limits.jsonBodyBytes));
     const req = parseGenerateRequest(body);
     const description = parsePipeline(generatePipelineDescription, acceptCatalogUse('generate', pipeline));
     const id = newRunId();
@@ -120,7 +105,7 @@ export const createApp = (deps: AppDeps): Hono => {
     const { request, pipeline } = await readTrainBody(c.req.raw, id, {
       imageRoots: deps.imageRoots ?? [],
       outRoot: deps.outRoot ?? 'runs',
-      maxUploadBytes: deps.maxUploadBytes ?? 50 * 2 ** 20,
+      maxUploadBytes: deps.maxUploadBytes ?? limits.uploadBytes,
       uploads: deps.uploads,
       realPath: deps.realPath,
     });
@@ -136,7 +121,7 @@ export const createApp = (deps: AppDeps): Hono => {
   app.post('/v1/pretrain', async (c) => {
     if (!deps.pretrain) throw new PipelineError('not_found', 'this server does not pretrain');
     const id = newRunId();
-    const request = parsePretrainRequest(await jsonBody(c.req.raw, maxJsonBytes));
+    const request = parsePretrainRequest(await jsonBody(c.req.raw, limits.jsonBodyBytes));
     const out = resolveInRoots(request.out ?? id, { field: 'out', roots: [deps.outRoot ?? 'runs'], realPath: deps.realPath });
     const run = runs.start('pretrain', id, deps.pretrain({ ...request, out }, id), { seed: request.seed, scale: request.scale, out });
     const url = new URL(c.req.url);

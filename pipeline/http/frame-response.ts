@@ -4,7 +4,7 @@
  * response body is cancelled.
  */
 import type { Observable } from 'rxjs';
-import type { Frame } from '../frames.ts';
+import type { Frame } from '../../common/frames.ts';
 import { encodeFrames } from '../wire/msgpack-stream.ts';
 import { abortOnUnsubscribe } from './abort-on-unsubscribe.ts';
 

@@ -6,19 +6,21 @@
  * client that stops reading cancels the run. Stages from module paths are refused here: a client must not make
  * the server import files.
  */
-import type { Context, Hono } from 'hono';
-import { asPipelineError, httpStatusOf, PipelineError } from '../errors.ts';
+import { errorResponse } from './error-response.ts';
+import type { Hono } from 'hono';
+import { PipelineError } from '../../common/errors.ts';
 import type { GenerateDeps } from '../generate.ts';
-import { buildPipeline } from '../stages-registry/build-pipeline.ts';
-import { stageRegistry, type StageRegistry } from '../stages-registry/built-in-stages.ts';
-import { compilePipeline } from '../stages-registry/compile-pipeline.ts';
-import { pipelineFrameStream, readPipelineBody } from '../stages-registry/frame-stream.ts';
-import { pipelineJsonSchema, stageInfos } from '../stages-registry/json-schema.ts';
-import type { StageContext } from '../stages-registry/stage-definition.ts';
+import { buildPipeline } from '../stream-pipelines/build-pipeline.ts';
+import { stageRegistry, type StageRegistry } from '../stream-pipelines/built-in-stages.ts';
+import { compilePipeline } from '../stream-pipelines/compile-pipeline.ts';
+import { pipelineFrameStream, readPipelineBody } from '../stream-pipelines/frame-stream.ts';
+import { pipelineJsonSchema, stageInfos } from '../stream-pipelines/json-schema.ts';
+import type { StageContext } from '../stream-pipelines/stage-definition.ts';
 import type { TrainDeps } from '../train/run-train.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import { frameMediaType } from './frame-response.ts';
 import { jsonBody } from './read-body.ts';
+import { limits } from '../../common/limits.ts';
 
 /** What the pipeline routes need from the server. */
 export interface PipelinesRoutesDeps {
@@ -38,14 +40,6 @@ export interface PipelinesRoutesDeps {
 
 const isJson = (req: Request) => /^application\/json\b/i.test(req.headers.get('content-type') ?? '');
 
-// The same body as the app's error handler, so the routes answer alike whether or not they are mounted on it.
-const errorJson = (c: Context, err: unknown) => {
-  const e = asPipelineError(err);
-  const { field, ...details } = e.details ?? {};
-  const body = { code: e.code, message: e.message, ...(typeof field === 'string' && field ? { field } : {}), ...(Object.keys(details).length ? { details } : {}) };
-  return c.json({ error: body }, httpStatusOf(e.code) as 400);
-};
-
 /**
  * Adds `POST /v1/pipelines/run`, `GET /v1/pipelines/stages` (the stages a description may use, with their
  * kinds and settings schemas) and `GET /v1/pipelines/schema` (the description's JSON Schema) to `app`.
@@ -60,7 +54,7 @@ export const pipelinesRoutes = (app: Hono, deps: PipelinesRoutesDeps): Hono => {
   app.post('/v1/pipelines/run', async (c) => {
     try {
       const req = c.req.raw;
-      const body = isJson(req) ? { description: await jsonBody(req, 2 ** 20), frames: undefined } : req.body ? await readPipelineBody(req.body) : undefined;
+      const body = isJson(req) ? { description: await jsonBody(req, limits.jsonBodyBytes), frames: undefined } : req.body ? await readPipelineBody(req.body) : undefined;
       if (!body) throw new PipelineError('bad_request', 'body is empty; send a pipeline description', { field: 'pipeline' });
       const compiled = await compilePipeline(body.description, { registry });
       const { model: modelName, device } = compiled.description;
@@ -78,7 +72,7 @@ export const pipelinesRoutes = (app: Hono, deps: PipelinesRoutesDeps): Hono => {
         headers: { 'content-type': frameMediaType, 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-run-id': runId },
       });
     } catch (e) {
-      return errorJson(c, e);
+      return errorResponse(c, e);
     }
   });
 

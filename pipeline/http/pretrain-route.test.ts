@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test';
-import { Observable, of } from 'rxjs';
-import type { Frame } from '../frames.ts';
-import type { PretrainRequest } from '../../weights/pretrain/pretrain-request.ts';
+import { type Observable, of } from 'rxjs';
+import type { Frame } from '../../common/frames.ts';
+import type { PretrainRequest } from '../pretrain/pretrain-request.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { createApp } from './app.ts';
 

@@ -3,7 +3,7 @@
  * reading as well (a chunked body has no length, and a length can lie), so an oversized upload is refused after
  * at most `limit` bytes, never buffered whole. Broken JSON is a bad_request naming the problem.
  */
-import { PipelineError } from '../errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 
 const mib = (n: number) => `${Math.round((n / 2 ** 20) * 10) / 10} MiB`;
 const tooLarge = (limit: number, what: string) =>

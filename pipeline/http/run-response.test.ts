@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { Subject } from 'rxjs';
-import type { Frame } from '../frames.ts';
+import type { Frame } from '../../common/frames.ts';
 import { createRunRegistry } from '../runs/run-registry.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { runFrameStream, runResponse } from './run-response.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { Observable, Subject, from } from 'rxjs';
-import type { Frame } from '../frames.ts';
+import type { Frame } from '../../common/frames.ts';
 import { createRunRegistry } from '../runs/run-registry.ts';
 import { RunStatus } from '../runs/run-status.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';

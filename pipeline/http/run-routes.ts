@@ -3,7 +3,7 @@
  * embedding, cancel it. Runs started by `POST /v1/train` and `POST /v1/generate` alike.
  */
 import type { Hono } from 'hono';
-import { PipelineError } from '../errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import type { Run, RunRegistry } from '../runs/run-registry.ts';
 import { runResponse } from './run-response.ts';
 

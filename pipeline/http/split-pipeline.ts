@@ -4,8 +4,8 @@
  * a bad_request naming `pipeline.<field>`.
  */
 import type { z } from 'zod';
-import { PipelineError } from '../errors.ts';
-import { parseRequest } from '../requests.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { parseRequest } from '../../common/requests.ts';
 
 /**
  * Separates `pipeline` from the rest of a JSON body.

@@ -4,8 +4,8 @@
  * Read straight from the description schemas, so a new alternative shows up here without touching this file.
  */
 import { z } from 'zod';
-import { previewChoice, samplerChoice } from '../generate-pipeline.ts';
-import { trainPipelineDescription } from '../train/train-pipeline.ts';
+import { previewChoice, samplerChoice } from '../../common/generate-pipeline.ts';
+import { trainPipelineDescription } from '../../common/train/train-pipeline.ts';
 
 /** One alternative for a slot: its `use` name and the JSON Schema of its settings object. */
 export interface StageAlternative {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test';
 import { Subject, from } from 'rxjs';
-import type { Frame } from '../frames.ts';
-import type { TrainRequest } from '../train/train-request.ts';
+import type { Frame } from '../../common/frames.ts';
+import type { TrainRequest } from '../../common/train/train-request.ts';
 import { createApp, type AppDeps } from './app.ts';
 import type { UploadedFile } from './train-body.ts';
 

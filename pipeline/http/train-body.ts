@@ -4,13 +4,14 @@
  * `images` file parts, saved to a fresh folder). Either way `out` must lie inside the output root; it defaults to
  * `<outRoot>/<runId>`. Everything is validated before any upload is written.
  */
-import { PipelineError } from '../errors.ts';
-import { parseTrainRequest, type TrainRequest } from '../train/train-request.ts';
-import { trainPipelineDescription, type TrainPipelineDescription } from '../train/train-pipeline.ts';
-import { resolveInRoots } from './path-roots.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { parseTrainRequest, type TrainRequest } from '../../common/train/train-request.ts';
+import { trainPipelineDescription, type TrainPipelineDescription } from '../../common/train/train-pipeline.ts';
+import { resolveInRoots } from './path-policy.ts';
 import { formBody, isMultipart, jsonBody, parseJson } from './read-body.ts';
 import { parsePipeline, splitPipeline } from './split-pipeline.ts';
 import { acceptCatalogUse } from './stage-catalog.ts';
+import { limits } from '../../common/limits.ts';
 
 /** One uploaded file: the name the client gave (untrusted) and its bytes. */
 export interface UploadedFile {
@@ -38,14 +39,12 @@ export interface TrainBody {
   pipeline?: TrainPipelineDescription;
 }
 
-const maxJsonBytes = 2 ** 20;
-const maxFiles = 1000;
 
 const outOf = (body: Record<string, unknown>, request: TrainRequest, runId: string, cfg: TrainBodyConfig) =>
   resolveInRoots('out' in body ? request.out : runId, { field: 'out', roots: [cfg.outRoot], realPath: cfg.realPath });
 
 const fromJson = async (req: Request, runId: string, cfg: TrainBodyConfig): Promise<TrainBody> => {
-  const { body, pipeline } = splitPipeline(await jsonBody(req, maxJsonBytes));
+  const { body, pipeline } = splitPipeline(await jsonBody(req, limits.jsonBodyBytes));
   const request = parseTrainRequest(body);
   const description = parsePipeline(trainPipelineDescription, acceptCatalogUse('train', pipeline));
   const images = resolveInRoots(request.images, { field: 'images', roots: cfg.imageRoots, realPath: cfg.realPath });
@@ -61,7 +60,7 @@ const fromForm = async (req: Request, runId: string, cfg: TrainBodyConfig, uploa
     throw new PipelineError('bad_request', 'images: give a folder path or uploaded files, not both', { field: 'images' });
   const files = form.getAll('images').filter((v): v is File => typeof v !== 'string');
   if (!files.length) throw new PipelineError('bad_request', "images: upload at least one file as an 'images' part", { field: 'images' });
-  if (files.length > maxFiles) throw new PipelineError('too_large', `images: at most ${maxFiles} files per upload`, { field: 'images' });
+  if (files.length > limits.trainFiles) throw new PipelineError('too_large', `images: at most ${limits.trainFiles} files per upload`, { field: 'images' });
   // A placeholder folder lets the schema check every other field before anything touches the disk.
   const request = parseTrainRequest({ ...body, images: 'upload' });
   const description = parsePipeline(trainPipelineDescription, acceptCatalogUse('train', pipeline));

@@ -11,7 +11,7 @@ import { trainDeps } from '../../adapters/train-deps.ts';
 import { uploadStore } from '../../adapters/upload-store.ts';
 import { conceptFolder } from '../../test/train-helpers.ts';
 import { readEmbedding } from '../../weights/embeddings/embedding-file.ts';
-import type { Frame } from '../frames.ts';
+import type { Frame } from '../../common/frames.ts';
 import { createRunRegistry } from '../runs/run-registry.ts';
 import type { RunStatus } from '../runs/run-status.ts';
 import { runTrain } from '../train/run-train.ts';

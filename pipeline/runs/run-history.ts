@@ -10,7 +10,7 @@
  * - validation images count against `maxImageBytes`; past it the oldest validation frames lose their images
  *   (they keep step and loss).
  */
-import type { Frame } from '../frames.ts';
+import type { Frame } from '../../common/frames.ts';
 import { dropKeyOf } from '../wire/latest-wins-queue.ts';
 
 /** A frame with its place in the run's order. */

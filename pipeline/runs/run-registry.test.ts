@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'bun:test';
 import { Observable, Subject, concat, from, throwError, toArray, lastValueFrom } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { PipelineError } from '../errors.ts';
-import type { Frame } from '../frames.ts';
+import { PipelineError } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
 import { createRunRegistry } from './run-registry.ts';
 
 const progress = (step: number, of = 9): Frame => ({ type: 'progress', runId: 'r1', step, of, phase: 'train', elapsedMs: step });

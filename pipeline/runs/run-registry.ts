@@ -6,8 +6,8 @@
  * `maxFinished`) so their status and files can still be fetched.
  */
 import { Observable, type Subscription } from 'rxjs';
-import { PipelineError } from '../errors.ts';
-import type { Frame } from '../frames.ts';
+import { PipelineError } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
 import { endWithErrorFrame, errorFrameOf } from '../wire/end-with-error-frame.ts';
 import { runHistory, type HistoryEntry, type HistoryLimits } from './run-history.ts';
 import { statusAfter, type RunKind, type RunStatus } from './run-status.ts';

@@ -3,8 +3,8 @@
  * answers `GET /v1/runs` and `GET /v1/runs/:id` with it; a client can validate it with the same schema.
  */
 import { z } from 'zod';
-import { embeddingFileName } from '../train/checkpoint-files.ts';
-import type { Frame } from '../frames.ts';
+import { embeddingFileName } from '../../weights/training/checkpoint-files.ts';
+import type { Frame } from '../../common/frames.ts';
 
 /** Which pipeline a run runs. */
 export const RunKind = z.enum(['train', 'generate', 'pretrain']);

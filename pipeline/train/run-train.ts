@@ -6,21 +6,24 @@
  * Unsubscribing stops it between two steps; files already written stay as they are.
  */
 import { concat, concatMap, defer, EMPTY, expand, filter, from, lastValueFrom, map, mergeMap, of, pipe, switchMap, tap, toArray, type Observable, type OperatorFunction } from 'rxjs';
-import { PipelineError } from '../errors.ts';
-import type { Frame } from '../frames.ts';
+import { PipelineError } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import type { Model } from '../../weights/onnx/proto.ts';
 import type { Session, SessionFactory } from '../../weights/session.ts';
 import { prepareTextEncoder, withEmbeddings, type PrepareOptions } from '../../weights/embeddings/with-embeddings.ts';
-import { encodeLatents, type ImageFile } from '../../stages/encode-latents.ts';
+import { encodeTrainingImages, type ImageFile } from '../../stages/encode-training-images.ts';
 import { trainStep } from '../../stages/train-step.ts';
 import { validate } from '../../stages/validate.ts';
+import { generateOperator } from '../generate.ts';
 import { saveCheckpoint } from '../../stages/save-checkpoint.ts';
-import { adamwInit } from './adamw.ts';
-import { readCheckpointState, stateFileName, type CheckpointIdentity } from './checkpoint-files.ts';
-import { addPlaceholder, createDdim, loadStepGraph, resolveSettings, templatesFor, type TrainContext } from './train-context.ts';
-import type { TrainRequest } from './train-request.ts';
-import { stateEvent, type TrainEvent, type TrainState } from './train-state.ts';
+import { adamwInit } from '../../common/train/adamw.ts';
+import { readCheckpointState, stateFileName, type CheckpointIdentity } from '../../weights/training/checkpoint-files.ts';
+import { addPlaceholder, loadStepGraph, resolveSettings, templatesFor } from './train-setup.ts';
+import type { TrainContext } from '../../weights/training/train-context.ts';
+import { createDdim } from '../../common/numerics/ddim.ts';
+import type { TrainRequest } from '../../common/train/train-request.ts';
+import { stateEvent, type TrainEvent, type TrainState } from '../../common/train/train-state.ts';
 
 export interface TrainDeps {
   openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
@@ -52,7 +55,7 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const step = await deps.openGraph(graph, (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`), request.device);
   const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
   const latents = await lastValueFrom(
-    from(images).pipe(encodeLatents(await model.session('vae_encoder'), { resolution, channels, minSide: Math.min(64, resolution / 2) }), toArray()),
+    from(images).pipe(encodeTrainingImages(await model.session('vae_encoder'), { resolution, channels, minSide: Math.min(64, resolution / 2) }), toArray()),
   );
   const ddim = createDdim(model.scheduler);
   const ctx: TrainContext = {
@@ -78,7 +81,7 @@ export const runTrain = (request: TrainRequest, deps: TrainDeps, description?: u
     switchMap(({ ctx, id, state0, withVectors }) => {
       let last = state0;
       const write = (files: Record<string, Uint8Array>) => deps.writeFiles(request.out, files);
-      const oneStep = pipe(trainStep(ctx), onStates(validate(ctx, withVectors)), onStates(saveCheckpoint(ctx, id, write)));
+      const oneStep = pipe(trainStep(ctx), onStates(validate(ctx, withVectors, generateOperator)), onStates(saveCheckpoint(ctx, id, write)));
       const loop = of(stateEvent(state0)).pipe(
         expand((e: TrainEvent) => (e.kind === 'state' && e.state.step < request.steps ? of(e.state).pipe(oneStep) : EMPTY), 1),
         tap((e) => e.kind === 'state' && (last = e.state)),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test';
 import { TestScheduler } from 'rxjs/testing';
-import { PipelineError } from '../errors.ts';
-import type { Frame } from '../frames.ts';
+import { PipelineError } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
 import { endWithErrorFrame, errorFrameOf } from './end-with-error-frame.ts';
 
 const scheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected));

@@ -3,8 +3,8 @@
  * a byte stream has no error channel a client can read. This operator does that conversion.
  */
 import { catchError, defer, of, tap, type OperatorFunction } from 'rxjs';
-import { asPipelineError } from '../errors.ts';
-import type { Frame, FrameOf } from '../frames.ts';
+import { asPipelineError } from '../../common/errors.ts';
+import type { Frame, FrameOf } from '../../common/frames.ts';
 
 /**
  * The `error` frame for anything thrown: a PipelineError keeps its code, message and details; anything else is

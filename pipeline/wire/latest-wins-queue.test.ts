@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import type { Frame, PreviewKind } from '../frames.ts';
+import type { Frame, PreviewKind } from '../../common/frames.ts';
 import { latestWinsQueue } from './latest-wins-queue.ts';
 
 const preview = (step: number, kind: PreviewKind = 'x0'): Frame => ({

@@ -4,7 +4,7 @@
  * (loss, image, validation, checkpoint, done, error) are always kept, so the queue's length is bounded by the
  * number of droppable keys plus the records the consumer has not yet taken.
  */
-import { isDroppable, type Frame } from '../frames.ts';
+import { isDroppable, type Frame } from '../../common/frames.ts';
 
 /** A FIFO of frames where a newer droppable frame replaces the older pending one with the same key. */
 export interface LatestWinsQueue {

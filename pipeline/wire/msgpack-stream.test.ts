@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'bun:test';
 import { decode, encode } from '@msgpack/msgpack';
 import { Observable, Subject, from, throwError, concat } from 'rxjs';
-import { PipelineError } from '../errors.ts';
-import { tensorToWire, type Frame } from '../frames.ts';
-import { float32 } from '../../weights/tensor.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { tensorToWire, type Frame } from '../../common/frames.ts';
+import { float32 } from '../../common/tensor.ts';
 import { decodeFrames, encodeFrames } from './msgpack-stream.ts';
 
 const preview = (step: number): Frame => ({

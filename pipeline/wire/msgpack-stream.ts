@@ -6,8 +6,8 @@
  */
 import { Encoder, decodeMultiStream } from '@msgpack/msgpack';
 import { Subject, takeUntil, type Observable, type Subscription } from 'rxjs';
-import { PipelineError } from '../errors.ts';
-import { parseFrame, type Frame } from '../frames.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { parseFrame, type Frame } from '../../common/frames.ts';
 import { endWithErrorFrame, errorFrameOf } from './end-with-error-frame.ts';
 import { latestWinsQueue } from './latest-wins-queue.ts';
 

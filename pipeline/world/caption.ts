@@ -3,7 +3,7 @@
  * (clause order, attributes left out), vague captions for the concepts ("an object", "a red thing on the
  * left"), and a parser that reads the attributes back, which is how the tests check the grammar is unambiguous.
  */
-import type { Rng } from '../numerics/rng.ts';
+import type { Rng } from '../../common/numerics/rng.ts';
 import {
   colours, isConcept, patterns, positions, shapes, sizes,
   type Colour, type Pattern, type Position, type Scene, type Shape, type Size,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run as evalCommand } from '../../adapters/cli/commands/eval.ts';
 import { ortSessionFactory } from '../../adapters/ort-session.ts';
-import { decodePng } from '../image/png.ts';
+import { decodePng } from '../../common/image/png.ts';
 import { agreement, qualityScenes } from './drawing-quality.ts';
 import { recogniserAccuracy } from './recognise.ts';
 import { renderScene } from './render.ts';

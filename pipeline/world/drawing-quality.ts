@@ -6,8 +6,8 @@
  * best), and chance (one over the number of labels).
  */
 import { from, lastValueFrom, map, toArray } from 'rxjs';
-import type { RgbaImage } from '../image/image.ts';
-import { createRng } from '../numerics/rng.ts';
+import type { RgbaImage } from '../../common/image/image.ts';
+import { createRng } from '../../common/numerics/rng.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import type { Session } from '../../weights/session.ts';
 import { vaeEncodeImage } from '../../stages/vae-encode-image.ts';

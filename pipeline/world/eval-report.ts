@@ -3,8 +3,8 @@
  * paper's Fig. 7 trade-off, one colour per method, one point per concept plus the method's mean), a PNG grid of
  * samples, and the rows as JSON.
  */
-import { encodePng } from '../image/png.ts';
-import { tileGrid, type RgbaImage } from '../image/image.ts';
+import { encodePng } from '../../common/image/png.ts';
+import { tileGrid, type RgbaImage } from '../../common/image/image.ts';
 import type { DrawingQuality } from './drawing-quality.ts';
 import type { EvalRow } from './eval.ts';
 import { evalPromptTemplates } from './vocabulary.ts';
@@ -149,11 +149,11 @@ export const evalJson = (rows: readonly EvalRow[]): string =>
 export const drawingTable = (q: DrawingQuality): string => {
   const heads = Object.keys(q.chance) as (keyof DrawingQuality['chance'])[];
   const line = (name: string, cells: string[]) => `${name.padEnd(28)} ${cells.map((c) => c.padStart(10)).join(' ')}`;
-  return [
+  return `${[
     line(`(${q.prompts.length} world prompts)`, heads),
     line('generated', heads.map((h) => q.generated[h].toFixed(3))),
     line('real scenes through the VAE', heads.map((h) => q.throughVae[h].toFixed(3))),
     line('real scenes', heads.map((h) => q.real[h].toFixed(3))),
     line('chance', heads.map((h) => q.chance[h].toFixed(3))),
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 };

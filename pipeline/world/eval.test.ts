@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run as evalCommand } from '../../adapters/cli/commands/eval.ts';
-import { decodePng } from '../image/png.ts';
+import { decodePng } from '../../common/image/png.ts';
 import { evalTable, tradeoffSvg } from './eval-report.ts';
 import { conceptIdentity, meanCosine, obeys, promptConstraints, scoreSamples, type EvalRow } from './eval.ts';
 import { recogniserHeads } from './recogniser.ts';

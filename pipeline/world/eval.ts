@@ -17,14 +17,14 @@
  * because one inversion's scores move a lot with its seed and a single run cannot tell variants apart.
  */
 import { concatMap, filter, from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
-import { PipelineError } from '../errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { runGenerate, type GenerateDeps } from '../generate.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
-import { decodeImage } from '../image/decode-image.ts';
-import type { RgbaImage } from '../image/image.ts';
-import { parseGenerateRequest } from '../requests.ts';
+import { decodeImage } from '../../common/image/decode-image.ts';
+import type { RgbaImage } from '../../common/image/image.ts';
+import { parseGenerateRequest } from '../../common/requests.ts';
 import { runTrain, type TrainDeps } from '../train/run-train.ts';
-import { parseTrainRequest } from '../train/train-request.ts';
+import { parseTrainRequest } from '../../common/train/train-request.ts';
 import type { Session } from '../../weights/session.ts';
 import { parseCaption, type CaptionAttributes } from './caption.ts';
 import { concepts } from './concepts.ts';

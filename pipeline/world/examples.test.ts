@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
-import { decodePng } from '../image/png.ts';
+import { decodePng } from '../../common/image/png.ts';
 import { heldOutConcepts } from './concepts.ts';
 import { variedColours, writeConceptExamples } from './examples.ts';
 import { parseCaption } from './caption.ts';

@@ -3,8 +3,8 @@
  * in its own colour, at varied sizes, positions and backgrounds — what a user would hand textual inversion — each
  * with a `.txt` caption beside it that says everything but the concept ("a small {} on the left on …").
  */
-import { encodePng } from '../image/png.ts';
-import { createRng } from '../numerics/rng.ts';
+import { encodePng } from '../../common/image/png.ts';
+import { createRng } from '../../common/numerics/rng.ts';
 import { placeholderCaption } from './caption.ts';
 import { concepts, heldOutConcepts } from './concepts.ts';
 import { sampleConcept } from './sample.ts';

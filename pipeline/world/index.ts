@@ -4,7 +4,7 @@
  * imported from its own file.
  *
  * @example
- * import { createRng } from '../numerics/rng.ts';
+ * import { createRng } from '../../common/numerics/rng.ts';
  * import { sampleScene } from './index.ts';
  * const { image, caption } = sampleScene(createRng(0).fork('item:0'));
  */

@@ -2,9 +2,10 @@
  * Running a trained recogniser: features and per-head predictions for a batch of images, and accuracy per head
  * on labelled samples. Takes any `Session` (the adapter opens onnxruntime), so the core stays runtime-free.
  */
-import type { RgbaImage } from '../image/image.ts';
-import { resize, rgbaToTensor } from '../image/image.ts';
-import { PipelineError } from '../errors.ts';
+import type { RgbaImage } from '../../common/image/image.ts';
+import { rgbaToTensor } from '../../common/image/image.ts';
+import { resize } from '../../common/image/resample.ts';
+import { PipelineError } from '../../common/errors.ts';
 import type { Session } from '../../weights/session.ts';
 import { featureWidth, headOffsets, logitWidth, recogniserHeads, recogniserResolution, sceneLabels, type RecogniserHead } from './recogniser.ts';
 import type { Scene } from './world.ts';

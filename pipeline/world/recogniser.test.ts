@@ -4,15 +4,15 @@ import { ortSessionFactory } from '../../adapters/ort-session.ts';
 import { differentiate } from '../../weights/autodiff/differentiate.ts';
 import { encodeModel } from '../../weights/onnx/proto.ts';
 import { readTensorProto } from '../../weights/onnx/tensor-proto.ts';
-import { float32, tensor } from '../../weights/tensor.ts';
-import { rgbaToTensor } from '../image/image.ts';
+import { float32, tensor } from '../../common/tensor.ts';
+import { rgbaToTensor } from '../../common/image/image.ts';
 import { buildRecogniser, logitWidth, oneHotTargets, recogniserHeads, recogniserParams } from './recogniser.ts';
 import { recogniserSample } from './recogniser-train.ts';
 import { recogniserAccuracy, recognise } from './recognise.ts';
 import { conceptIdentity, meanCosine } from './eval.ts';
 import { heldOutConcepts } from './concepts.ts';
 import { sampleConcept, sampleScene } from './sample.ts';
-import { createRng } from '../numerics/rng.ts';
+import { createRng } from '../../common/numerics/rng.ts';
 
 const shipped = new URL('../../weights/shipped/recogniser/model.onnx', import.meta.url);
 

@@ -3,7 +3,7 @@
  * anti-aliasing), each sub-sample coloured by the object where it covers the point and by the background
  * elsewhere. Pure arithmetic on fixed tables, so the bytes are the same on every runtime.
  */
-import type { RgbaImage } from '../image/image.ts';
+import type { RgbaImage } from '../../common/image/image.ts';
 import { concepts } from './concepts.ts';
 import { mix, solid, type Paint, type Rgb } from './geometry.ts';
 import { colourRgb, isConcept, positionCentre, sizeRadius, type Pattern, type Scene } from './world.ts';

@@ -3,8 +3,8 @@
  * the recogniser and the concept examples. Each draw takes its own `fork`s of the stream it is given, so adding a
  * field to one part never shifts the others.
  */
-import type { RgbaImage } from '../image/image.ts';
-import type { Rng } from '../numerics/rng.ts';
+import type { RgbaImage } from '../../common/image/image.ts';
+import type { Rng } from '../../common/numerics/rng.ts';
 import { captionScene, vagueCaption } from './caption.ts';
 import { concepts, vagueConcepts } from './concepts.ts';
 import { renderScene } from './render.ts';

@@ -4,7 +4,7 @@
  */
 import { positionPhrase, vagueNouns } from './caption.ts';
 import { concepts } from './concepts.ts';
-import { objectTemplates } from '../train/templates.ts';
+import { objectTemplates } from '../../common/train/templates.ts';
 import { colours, patterns, positions, shapes, sizes } from './world.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test';
-import { createRng } from '../numerics/rng.ts';
-import { crc32 } from '../image/crc32.ts';
+import { createRng } from '../../common/numerics/rng.ts';
+import { crc32 } from '../../common/image/crc32.ts';
 import {
   captionScene, colourRgb, concepts, createWorld, heldOutConcepts, parseCaption, positionCentre, randomScene, renderScene,
   sampleConcept, sampleScene, shapes, vagueConcepts, worldVocabulary, conceptNames, type Scene,

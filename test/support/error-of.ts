@@ -1,4 +1,4 @@
-import type { PipelineError } from '../../pipeline/errors.ts';
+import type { PipelineError } from '../../common/errors.ts';
 
 /** The error `f` throws, for tests that check its code and message together; fails if nothing is thrown. */
 export const errorOf = (f: () => unknown): PipelineError => {

@@ -4,11 +4,12 @@
  * central differences of the forward (sums in float64). Used by the rule table tests; takes the session factory
  * as an argument so it stays free of any runtime.
  */
+import { createRng, type Rng } from '../../common/numerics/rng.ts';
 import type { Dim } from '../onnx/proto.ts';
 import { DataType, encodeModel } from '../onnx/proto.ts';
 import { GraphBuilder, type AttrValue } from '../onnx/builder.ts';
 import type { SessionFactory } from '../session.ts';
-import { tensor, type Tensor } from '../tensor.ts';
+import { tensor, type Tensor } from '../../common/tensor.ts';
 import { differentiate } from './differentiate.ts';
 import type { GradOptions } from './grad-emitter.ts';
 
@@ -48,23 +49,9 @@ export interface GradCase {
 /** The outcome for one differentiated input: relative L2 error, and both gradients for a report. */
 export interface GradCheck { name: string; relL2: number; analytic: number[]; numeric: number[] }
 
-/** Deterministic N(0,1) and U(0,1) draws (mulberry32 + Box–Muller). */
-export const rng = (seed: number) => {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const normal = () => Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u());
-  return { u, normal };
-};
-
-const draw = (r: ReturnType<typeof rng>, n: number, how: CaseInput['sample'] = 'normal') =>
+const draw = (r: Rng, n: number, how: CaseInput['sample'] = 'normal') =>
   Array.from({ length: n }, () => {
-    if (how === 'positive') return 0.5 + 1.5 * r.u();
+    if (how === 'positive') return 0.5 + 1.5 * r.uniform();
     const v = r.normal();
     return how === 'away' ? Math.sign(v || 1) * (0.2 + Math.abs(v)) : v;
   });
@@ -87,7 +74,7 @@ const constTensor = (c: CaseInput): Tensor => {
  * expect(r.relL2).toBeLessThan(1e-3);
  */
 export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1): Promise<GradCheck[]> => {
-  const r = rng(seed);
+  const r = createRng(seed);
   const vals = gc.inputs.map((c) => (c && c.kind !== 'const' ? Float32Array.from(c.values ?? draw(r, size(c.dims), c.sample)) : undefined));
   const wrt = gc.inputs.flatMap((c, k) => (c && c.kind !== 'const' && c.kind !== 'input' ? [`x${k}`] : []));
   const feeds: Record<string, Tensor> = {};

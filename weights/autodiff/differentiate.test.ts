@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test';
 import { ortSessionFactory } from '../../adapters/ort-session.ts';
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { encodeModel, type Model } from '../onnx/proto.ts';
-import { float32, tensor } from '../tensor.ts';
+import { float32, tensor } from '../../common/tensor.ts';
 import { differentiate } from './differentiate.ts';
 
 const run = async (m: Model, feeds: Parameters<Awaited<ReturnType<typeof ortSessionFactory.create>>['run']>[0]) =>

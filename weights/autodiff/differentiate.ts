@@ -6,16 +6,16 @@
  */
 import { DataType, type Graph, type Model, type Node, type ValueInfo } from '../onnx/proto.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
-import { PipelineError } from '../../pipeline/errors.ts';
-import { tensor } from '../tensor.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { tensor } from '../../common/tensor.ts';
 import { GradEmitter, type GradOptions } from './grad-emitter.ts';
 import { dropUnused, placeShapeNodes } from './graph-tidy.ts';
 import { rematerialize } from './remat.ts';
-import { activity, topoOrder } from './graph-walk.ts';
+import { activity, topoOrder } from '../onnx/graph-walk.ts';
 import { VjpContext } from './rule-context.ts';
 import { broadcasting, ruleTable, type RuleEntry } from './rule-table.ts';
 import { isDifferentiable, ValueFacts } from './shape-infer.ts';
-import { toHalfBits } from './half.ts';
+import { toHalf } from '../../common/numerics/half.ts';
 import { unbroadcast } from './unbroadcast.ts';
 
 /** What to differentiate, with respect to what, and what else to expose. */
@@ -142,7 +142,7 @@ const onesLike = (em: GradEmitter, v: string): string => {
   const s = em.shape(v);
   const e = em.elem(v);
   if (s && s.length === 0) return em.scalar(1, e);
-  const one = e === DataType.FLOAT16 ? tensor('float16', [1], Uint16Array.of(toHalfBits(1)))
+  const one = e === DataType.FLOAT16 ? tensor('float16', [1], Uint16Array.of(toHalf(1)))
     : e === DataType.DOUBLE ? tensor('float64', [1], Float64Array.of(1)) : tensor('float32', [1], Float32Array.of(1));
   return em.emit('ConstantOfShape', [em.shapeOf(v)], { value: one });
 };

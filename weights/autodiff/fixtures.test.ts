@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { ortSessionFactory } from '../../adapters/ort-session.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { decodeModel, encodeModel, type Model } from '../onnx/proto.ts';
-import { tensor } from '../tensor.ts';
+import { tensor } from '../../common/tensor.ts';
 import { differentiate } from './differentiate.ts';
 
 // PyTorch-autograd golden gradients (test/fixtures/torch/make_fixtures.py): small SD-shaped text encoder, UNet and

@@ -5,10 +5,11 @@
  */
 import type { Dim, Node } from '../onnx/proto.ts';
 import { DataType } from '../onnx/proto.ts';
-import { GraphBuilder, type AttrValue } from '../onnx/builder.ts';
-import { tensor } from '../tensor.ts';
-import { ValueFacts, numbersOf, type Facts } from './shape-infer.ts';
-import { toHalfBits } from './half.ts';
+import type { GraphBuilder, AttrValue } from '../onnx/builder.ts';
+import { tensor } from '../../common/tensor.ts';
+import { type Facts, numbersOf } from './shape-facts.ts';
+import type { ValueFacts } from './shape-infer.ts';
+import { toHalf } from '../../common/numerics/half.ts';
 
 /** Attribute values a rule may pass to `emit`. */
 export type Attrs = Record<string, AttrValue | undefined>;
@@ -90,7 +91,7 @@ export class GradEmitter {
     let name = this.consts.get(key);
     if (!name) {
       const t =
-        elem === DataType.FLOAT16 ? tensor('float16', [], Uint16Array.of(toHalfBits(value)))
+        elem === DataType.FLOAT16 ? tensor('float16', [], Uint16Array.of(toHalf(value)))
         : elem === DataType.DOUBLE ? tensor('float64', [], Float64Array.of(value))
         : elem === DataType.INT64 ? tensor('int64', [], BigInt64Array.of(BigInt(value)))
         : tensor('float32', [], Float32Array.of(value));
@@ -116,7 +117,7 @@ export class GradEmitter {
   /** The shape of `v` as an int64 vector: a constant when static, else one shared Shape node. */
   shapeOf(v: string): string {
     const s = this.shape(v);
-    if (s && s.every((d) => typeof d === 'number')) return this.ints(s as number[]);
+    if (s?.every((d) => typeof d === 'number')) return this.ints(s as number[]);
     let name = this.shapes.get(v);
     if (!name) {
       name = this.emit('Shape', [v]);

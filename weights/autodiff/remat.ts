@@ -154,7 +154,7 @@ const attentionChain = (
   outputs: ReadonlySet<string>, em: GradEmitter, always: boolean,
 ): Chain | undefined => {
   const sm = producer.get(v);
-  if (!sm || sm.opType !== 'Softmax' || sm.domain || outputs.has(v)) return undefined;
+  if (sm?.opType !== 'Softmax' || sm.domain || outputs.has(v)) return undefined;
   const shape = em.shape(v);
   if (!shape || shape.length < 2) return undefined;
   const axis = sm.attributes.find((a) => a.name === 'axis')?.i;

@@ -6,7 +6,7 @@
  */
 import type { Dim, Node } from '../onnx/proto.ts';
 import { attr } from '../onnx/builder.ts';
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import type { Attrs, GradEmitter, GradOptions } from './grad-emitter.ts';
 
 /** A VJP rule: cotangents of the outputs in, cotangents of the inputs out. */

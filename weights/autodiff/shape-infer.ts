@@ -9,24 +9,9 @@ import { DataType } from '../onnx/proto.ts';
 import { readTensorProto } from '../onnx/tensor-proto.ts';
 import { shapeRules } from './shape-rules.ts';
 import { nnShapeRules } from './shape-rules-nn.ts';
+import type { Facts, InferRule, } from './shape-facts.ts';
 
-/** What is known about one value. */
-export interface Facts {
-  /** ONNX element type (DataType number); 0 when unknown. */
-  elem: number;
-  /** Dims when the rank is known. */
-  shape?: Dim[];
-  /** Flat element values of a small tensor when known (entries may be symbolic dims). */
-  value?: Dim[];
-}
-
-/** One op's inference: the facts of its outputs from the facts of its inputs (undefined where unknown). */
-export type InferRule = (n: Node, ins: (Facts | undefined)[], opset: number) => (Facts | undefined)[];
-
-// Built on first use: shape-rules*.ts import helpers from this file, so at load time one side of that cycle is
-// not initialised yet (which side depends on which module a program imports first).
-let rulesCache: Record<string, InferRule> | undefined;
-const rules = (): Record<string, InferRule> => (rulesCache ??= { ...shapeRules, ...nnShapeRules });
+const rules: Record<string, InferRule> = { ...shapeRules, ...nnShapeRules };
 
 /** Values of small tensors are tracked up to this many elements. */
 const maxValueSize = 64;
@@ -35,10 +20,6 @@ const isFloat = (e: number) => e === DataType.FLOAT || e === DataType.FLOAT16 ||
 
 /** Whether an element type carries gradients. */
 export const isDifferentiable = (elem: number): boolean => isFloat(elem) || elem === 0;
-
-/** Numbers of a value when all of it is known and numeric. */
-export const numbersOf = (f: Facts | undefined): number[] | undefined =>
-  f?.value && f.value.every((v) => typeof v === 'number') ? (f.value as number[]) : undefined;
 
 /**
  * Facts about the values of a graph, filled in node by node. The autodiff also feeds it the nodes it emits, so
@@ -78,7 +59,7 @@ export class ValueFacts {
 
   /** Infers the facts of a node's outputs; unknown ops leave them unknown (keeping declared value_info). */
   infer(n: Node): void {
-    const rule = n.domain === '' || n.domain === 'ai.onnx' ? rules()[n.opType] : undefined;
+    const rule = n.domain === '' || n.domain === 'ai.onnx' ? rules[n.opType] : undefined;
     let outs: (Facts | undefined)[] = [];
     try {
       outs = rule ? rule(n, n.inputs.map((i) => this.get(i)), this.opset) : [];

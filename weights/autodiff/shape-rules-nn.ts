@@ -5,8 +5,7 @@
 import type { Dim } from '../onnx/proto.ts';
 import { DataType } from '../onnx/proto.ts';
 import { attr } from '../onnx/builder.ts';
-import type { Facts, InferRule } from './shape-infer.ts';
-import { numbersOf } from './shape-infer.ts';
+import { type Facts, type InferRule, numbersOf } from './shape-facts.ts';
 import { axesOf } from './shape-rules.ts';
 import { addDim, broadcastShapes, mulDim } from './symbolic-dim.ts';
 
@@ -81,7 +80,7 @@ export const nnShapeRules: Record<string, InferRule> = {
   },
   Conv: convLike,
   ConvTranspose: convLike,
-  Resize: (n, ins, opset) => {
+  Resize: (_n, ins, opset) => {
     const [x] = ins;
     if (!x?.shape) return [{ elem: x?.elem ?? 0 }];
     const scales = numbersOf(ins[opset >= 11 ? 2 : 1]);

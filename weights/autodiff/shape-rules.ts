@@ -6,8 +6,7 @@ import type { Dim, Node, TensorProto } from '../onnx/proto.ts';
 import { DataType } from '../onnx/proto.ts';
 import { attr } from '../onnx/builder.ts';
 import { readTensorProto } from '../onnx/tensor-proto.ts';
-import type { Facts, InferRule } from './shape-infer.ts';
-import { numbersOf } from './shape-infer.ts';
+import { type Facts, type InferRule, numbersOf } from './shape-facts.ts';
 import { addDim, broadcastShapes, divDim, mulDim, prodDims, sameDim } from './symbolic-dim.ts';
 
 const isInt = (e: number) => e === DataType.INT64 || e === DataType.INT32 || e === DataType.INT8 || e === DataType.UINT8;
@@ -163,9 +162,9 @@ export const shapeRules: Record<string, InferRule> = {
     const elem = ins.find((f) => f?.elem)?.elem ?? 0;
     const first = ins.find((f) => f?.shape)?.shape;
     const value = ins.every((f) => f?.value && f.shape?.length === 1) ? ins.flatMap((f) => f!.value!) : undefined;
-    if (!first || ins.some((f) => !f?.shape)) return [{ elem, shape: first && first.map(() => null), value }];
+    if (!first || ins.some((f) => !f?.shape)) return [{ elem, shape: first?.map(() => null), value }];
     const axis = norm(attr(n, 'axis', 0), first.length);
-    const shape = first.map((d, k) => (k === axis ? ins.reduce<Dim>((s, f) => addDim(s, f!.shape![k]), 0) : ins.find((f) => typeof f!.shape![k] === 'number')?.shape![k] ?? d));
+    const shape = first.map((d, k) => (k === axis ? ins.reduce<Dim>((s, f) => addDim(s, f!.shape![k]), 0) : (ins.find((f) => typeof f!.shape![k] === 'number')?.shape ?? [])[k] ?? d));
     return [{ elem, shape, value }];
   },
   Reshape: (n, [x, s]) => {

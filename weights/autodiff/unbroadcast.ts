@@ -5,8 +5,8 @@
  * batch of 1 (which broadcasts) and of 8 (which does not) are both right.
  */
 import { DataType } from '../onnx/proto.ts';
-import { PipelineError } from '../../pipeline/errors.ts';
-import { tensor } from '../tensor.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { tensor } from '../../common/tensor.ts';
 import type { GradEmitter } from './grad-emitter.ts';
 import { sameDim } from './symbolic-dim.ts';
 

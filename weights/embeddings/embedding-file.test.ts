@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'bun:test';
-import { PipelineError } from '../../pipeline/errors.ts';
 import { readEmbedding, tokenFromFileName, writeEmbedding } from './embedding-file.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import { errorOf } from '../../test/support/error-of.ts';

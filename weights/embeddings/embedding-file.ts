@@ -11,7 +11,7 @@
  * read too, through a restricted unpickler. SDXL pairs `{clip_l, clip_g}`, legacy pickles and PNG embeddings get
  * clear refusals.
  */
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import { TorchTensor, torchLoad } from './torch-load.ts';
 import { PyObject } from './unpickle.ts';

@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'bun:test';
-import { PipelineError } from '../../pipeline/errors.ts';
 import { createClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import { expandPrompt, registerEmbedding, vectorTokens, type RegisteredEmbedding } from './expand-prompt.ts';
 import { errorOf } from '../../test/support/error-of.ts';

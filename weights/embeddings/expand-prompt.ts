@@ -3,7 +3,7 @@
  * vectors becomes the tokens `tok, tok_1, …, tok_{n-1}` in the tokenizer, and a prompt's `tok` is expanded to
  * `tok tok_1 … tok_{n-1}` before tokenisation, so each vector gets its own position.
  */
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import type { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import type { Embedding } from './embedding-file.ts';
 

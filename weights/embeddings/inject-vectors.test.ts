@@ -4,7 +4,7 @@ import { ortSessionFactory } from '../../adapters/ort-session.ts';
 import { decodeModel, encodeModel } from '../onnx/proto.ts';
 import { makeTensorProto, readTensorProto } from '../onnx/tensor-proto.ts';
 import { injectVectors, vectorsInput } from './inject-vectors.ts';
-import { tensor } from '../tensor.ts';
+import { tensor } from '../../common/tensor.ts';
 
 const model = await openModel('tiny');
 const original = decodeModel((await model.files.readBytes('text_encoder/model.onnx'))!);

@@ -7,7 +7,7 @@
  *     new  = ids ≥ V
  *     e    = Where(new, Gather(vectors, Where(new, ids − V, 0)), Gather(table, Where(new, 0, ids)))
  */
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
 import { DataType, type Model, type Node } from '../onnx/proto.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import { errorOf } from '../../test/support/error-of.ts';
 

@@ -5,8 +5,9 @@
  * `__metadata__` first, tensors ordered by element size (widest first) then name, packed back to back, and the
  * header padded with spaces to a multiple of 8 bytes so the data starts aligned.
  */
-import { PipelineError } from '../../pipeline/errors.ts';
-import { fromHalf, toHalf } from '../half.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { fromHalf, toHalf } from '../../common/numerics/half.ts';
+import { limits } from '../../common/limits.ts';
 
 /** Bytes per element of every dtype the format names (read for validation; only floats are decoded). */
 const elementSize: Record<string, number> = {
@@ -38,7 +39,6 @@ export interface SafetensorsTensor {
   dtype?: 'F32' | 'F16';
 }
 
-const MAX_HEADER = 100_000_000; // the reference reader's limit; a larger length means a corrupt or foreign file
 
 const bad = (what: string, message: string) => new PipelineError('bad_embedding', `${what}: ${message}`);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -46,7 +46,7 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
 const parseHeader = (bytes: Uint8Array, what: string): { json: Record<string, unknown>; dataStart: number } => {
   if (bytes.byteLength < 8) throw bad(what, `truncated: ${bytes.byteLength} bytes, too short for a safetensors header`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER)) throw bad(what, `not a safetensors file (header length ${n} is implausible)`);
+  if (n > BigInt(limits.safetensorsHeaderBytes)) throw bad(what, `not a safetensors file (header length ${n} is implausible)`);
   if (Number(n) > bytes.byteLength - 8) throw bad(what, `truncated: the header says ${n} bytes but only ${bytes.byteLength - 8} follow`);
   let json: unknown;
   try {

@@ -1,9 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PipelineError } from '../../pipeline/errors.ts';
 import { readEmbedding } from './embedding-file.ts';
-import { TorchTensor, torchLoad } from './torch-load.ts';
+import { type TorchTensor, torchLoad } from './torch-load.ts';
 import { PyObject, unpickle } from './unpickle.ts';
 import { errorOf } from '../../test/support/error-of.ts';
 

@@ -3,8 +3,8 @@
  * entry per storage under `<prefix>/data/<key>`) into plain values, with tensors as `TorchTensor`. Only the
  * tensor-rebuilding functions torch's pickler names are interpreted; nothing in the file is executed.
  */
-import { PipelineError } from '../../pipeline/errors.ts';
-import { fromHalf } from '../half.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { fromHalf } from '../../common/numerics/half.ts';
 import { PyGlobal, unpickle } from './unpickle.ts';
 import { readZipEntries } from './zip-entries.ts';
 

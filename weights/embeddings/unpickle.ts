@@ -3,7 +3,7 @@
  * runs anything: a class or function the pickle names becomes a `PyGlobal`, calling one that the caller did not
  * supply yields an inert `PyObject` record. Dicts become `Map`s, tuples and lists arrays, None `null`.
  */
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 
 /** A class or function named by module and name. */
 export class PyGlobal {

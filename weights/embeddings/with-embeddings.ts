@@ -4,14 +4,14 @@
  * rewritten by `injectVectors`, whose `pseudoword_vectors` input is fed the loaded vectors on every run. UNet,
  * VAE, scheduler and files are the base model's.
  */
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import type { Component, SdModel } from '../model-folder.ts';
 import type { ModelFiles } from '../model-files.ts';
 import { decodeModel, encodeModel, type Model } from '../onnx/proto.ts';
 import { makeTensorProto, readTensorProto } from '../onnx/tensor-proto.ts';
 import type { Session, SessionFactory } from '../session.ts';
-import { halfArray } from '../half.ts';
-import { tensor, type Tensor } from '../tensor.ts';
+import { halfArray } from '../../common/numerics/half.ts';
+import { tensor, type Tensor } from '../../common/tensor.ts';
 import { createClipTokenizer, type ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import type { Embedding } from './embedding-file.ts';
 import { expandPrompt, registerEmbedding, type RegisteredEmbedding } from './expand-prompt.ts';

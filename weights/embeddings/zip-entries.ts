@@ -3,7 +3,7 @@
  * asks for it). Only stored entries are returned as bytes: `torch.save` never compresses, and a deflated entry
  * would need an async decompressor.
  */
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 
 /** One stored entry's bytes (a view into the archive), or `null` when it is compressed. */
 export type ZipEntries = Map<string, Uint8Array | null>;

@@ -11,7 +11,7 @@
  */
 import { AttrType, DataType, emptyGraph, type Attribute, type Dim, type Graph, type Model, type Node, type TensorProto } from './proto.ts';
 import { makeTensorProto, onnxTypeOf } from './tensor-proto.ts';
-import { tensor, type DType, type Tensor } from '../tensor.ts';
+import { tensor, type DType, type Tensor } from '../../common/tensor.ts';
 
 /** Forces a number to be written as a FLOAT attribute (an integral number is written as INT otherwise). */
 export class FloatAttr { constructor(readonly value: number) {} }

@@ -4,7 +4,7 @@
  */
 import type { Model, ValueInfo } from './proto.ts';
 import { opCensus, type OpCount } from './op-census.ts';
-import { sizeOf } from '../tensor.ts';
+import { sizeOf } from '../../common/tensor.ts';
 
 const elemNames: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
 

@@ -1,5 +1,5 @@
 import type { Graph } from './proto.ts';
-import { topoOrder } from '../autodiff/graph-walk.ts';
+import { topoOrder } from './graph-walk.ts';
 
 /**
  * Drops nodes, initializers and inputs no output depends on (a composed text encoder's pooler, say), and puts

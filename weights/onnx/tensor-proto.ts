@@ -4,8 +4,8 @@
  */
 import { readFields, asBytes, asInt, asString, asPackedInts, asPackedFloats, readVarint, Writer } from './wire.ts';
 import { DataType, decodeTensor, type TensorProto } from './proto.ts';
-import { tensor, sizeOf, type DType, type Tensor, type TensorData } from '../tensor.ts';
-import { PipelineError } from '../../pipeline/errors.ts';
+import { tensor, sizeOf, type DType, type Tensor, type TensorData } from '../../common/tensor.ts';
+import { PipelineError } from '../../common/errors.ts';
 
 const toOnnx: Record<DType, number> = {
   float32: DataType.FLOAT, float16: DataType.FLOAT16, int32: DataType.INT32, int64: DataType.INT64,

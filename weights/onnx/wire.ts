@@ -194,7 +194,7 @@ export class Writer {
 
 /** int64 attributes such as Slice's INT64_MAX arrive here as the float 2^63; keep them inside int64's range. */
 const clampInt64 = (x: number): bigint => {
-  if (x >= 9223372036854775807) return 9223372036854775807n;
-  if (x <= -9223372036854775808) return -9223372036854775808n;
+  if (x >= 2 ** 63) return 9223372036854775807n;
+  if (x <= -(2 ** 63)) return -9223372036854775808n;
   return BigInt(Math.trunc(x));
 };

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diskModelFiles, writeFiles } from '../../adapters/fs.ts';
 import { ortSessionFactory } from '../../adapters/ort-session.ts';
-import { parseSchedulerConfig } from '../../pipeline/numerics/scheduler-config.ts';
+import { parseSchedulerConfig } from '../../common/numerics/scheduler-config.ts';
 import { openModelFolder } from '../model-folder.ts';
 import { pseudowordModelJson } from '../model-info.ts';
 import { decodeModel } from '../onnx/proto.ts';

@@ -5,7 +5,7 @@
  */
 
 /** JSON text as Hugging Face writes it (2-space indent, trailing newline), as bytes. */
-export const jsonBytes = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value, null, 2) + '\n');
+export const jsonBytes = (value: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
 /** diffusers' model_index.json for an ONNX pipeline without safety checker. */
 export const modelIndexJson = () => ({

@@ -6,8 +6,8 @@
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
 import { makeExternalTensorProto, makeTensorProto } from '../onnx/tensor-proto.ts';
-import { tensor, sizeOf } from '../tensor.ts';
-import { paramStream } from './rng.ts';
+import { tensor, sizeOf } from '../../common/tensor.ts';
+import { paramStream } from '../../common/numerics/rng.ts';
 
 /** How a parameter starts: PyTorch-like uniform(−bound, bound), normal(0, std), or a constant (norm gains, biases). */
 export type Init =

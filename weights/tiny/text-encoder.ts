@@ -3,7 +3,7 @@
  * `input_ids` int32 [batch, sequence ≤ maxPositions] → `last_hidden_state` [batch, sequence, hidden] and
  * `pooler_output` [batch, hidden], pooled at the first occurrence of the largest id (EOS), as CLIP does.
  */
-import { tensor } from '../tensor.ts';
+import { tensor } from '../../common/tensor.ts';
 import { buildModel, type BuildOptions, type BuiltModel } from './built-model.ts';
 import type { LayerContext } from './layers/context.ts';
 import { layerNorm } from './layers/norm.ts';

@@ -7,7 +7,7 @@ import { ortSessionFactory } from '../../adapters/ort-session.ts';
 import { loadTokenizer } from '../tokenizer/load-tokenizer.ts';
 import type { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import type { Session } from '../session.ts';
-import { float32, tensor, type Tensor } from '../tensor.ts';
+import { float32, tensor, type Tensor } from '../../common/tensor.ts';
 import { buildTinyModel } from './build-tiny-model.ts';
 import { tinyVaeConfig } from './vae.ts';
 

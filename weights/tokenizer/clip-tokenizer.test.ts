@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { createClipTokenizer, type ClipTokenizer } from './clip-tokenizer.ts';
 import { readOpenaiBpe } from './read-openai-bpe.ts';
 import { trainBpe } from './train-bpe.ts';

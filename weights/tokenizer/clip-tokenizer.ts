@@ -1,4 +1,4 @@
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { bpe, END_OF_WORD, pairKey } from './bpe.ts';
 import { fromByteLevel, toByteLevel } from './bytes-to-unicode.ts';
 import { preTokenize } from './pre-tokenize.ts';

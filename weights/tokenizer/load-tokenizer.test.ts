@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync } from 'node:fs';
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { createClipTokenizer } from './clip-tokenizer.ts';
 import { loadTokenizer } from './load-tokenizer.ts';
 import { readOpenaiBpe } from './read-openai-bpe.ts';
@@ -34,7 +34,7 @@ describe('loadTokenizer', () => {
   test('reads vocab.json and merges.txt, skipping the #version header', async () => {
     const tok = await loadTokenizer(folder({
       'vocab.json': JSON.stringify(tinyVocab),
-      'merges.txt': ['#version: 0.2', ...tinyMerges].join('\n') + '\n',
+      'merges.txt': `${['#version: 0.2', ...tinyMerges].join('\n')}\n`,
       'special_tokens_map.json': JSON.stringify({ unk_token: '<unk>' }),
     }));
     expect(tok.encode('lower newer')).toEqual(LOWER_NEWER);

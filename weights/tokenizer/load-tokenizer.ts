@@ -1,4 +1,4 @@
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { type ClipTokenizer, type ClipTokenizerConfig, createClipTokenizer } from './clip-tokenizer.ts';
 
 /** Reads one file of a tokenizer folder by name; `undefined` when the file is not there. */

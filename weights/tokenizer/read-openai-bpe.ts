@@ -1,4 +1,4 @@
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { END_OF_WORD } from './bpe.ts';
 import { bytesToUnicode } from './bytes-to-unicode.ts';
 import type { LearnedBpe } from './train-bpe.ts';

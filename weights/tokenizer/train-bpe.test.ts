@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { PipelineError } from '../../pipeline/errors.ts';
+import { PipelineError } from '../../common/errors.ts';
 import { createClipTokenizer } from './clip-tokenizer.ts';
 import { preTokenize } from './pre-tokenize.ts';
 import { trainBpe, writeTokenizerFiles } from './train-bpe.ts';

@@ -8,7 +8,7 @@ export interface TokenizerData {
   modelMaxLength?: number;
 }
 
-const json = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
+const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
 // Written by hand because a JS object puts integer-like keys ("0"…"9", which are tokens here) first.
 const jsonInOrder = (entries: Array<[string, number]>) =>
@@ -33,7 +33,7 @@ export const writeTokenizerFiles = (tok: TokenizerData): Record<string, string> 
   };
   const files: Record<string, string> = {
     'vocab.json': jsonInOrder(entries.filter(([t]) => !added.has(t))),
-    'merges.txt': ['#version: 0.2', ...tok.merges].join('\n') + '\n',
+    'merges.txt': `${['#version: 0.2', ...tok.merges].join('\n')}\n`,
     'tokenizer_config.json': json({
       tokenizer_class: 'CLIPTokenizer',
       model_max_length: tok.modelMaxLength ?? 77,

@@ -6,12 +6,12 @@ import { openModel } from '../../open-model.ts';
 import { ortSessionFactory } from '../../ort-session.ts';
 import { projectRoot } from '../../project-paths.ts';
 import { trainDeps } from '../../train-deps.ts';
-import { PipelineError } from '../../../pipeline/errors.ts';
+import { PipelineError } from '../../../common/errors.ts';
 import { runEval } from '../../../pipeline/world/eval.ts';
 import { drawingTable, evalJson, evalTable, samplesGridPng, tradeoffSvg } from '../../../pipeline/world/eval-report.ts';
 import { measureDrawing } from '../../../pipeline/world/drawing-quality.ts';
-import { tileGrid } from '../../../pipeline/image/image.ts';
-import { encodePng } from '../../../pipeline/image/png.ts';
+import { tileGrid } from '../../../common/image/image.ts';
+import { encodePng } from '../../../common/image/png.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 
 const examplesDir = join(projectRoot, 'examples', 'concepts');

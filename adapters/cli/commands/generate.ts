@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../../fs.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { openModel } from '../../open-model.ts';
 import { runGenerate } from '../../../pipeline/generate.ts';
-import { parseGenerateRequest } from '../../../pipeline/requests.ts';
+import { parseGenerateRequest } from '../../../common/requests.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 import { progressBar } from '../progress-bar.ts';
 import { readFileSync } from 'node:fs';

@@ -2,7 +2,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { readFile, writeFileAtomic } from '../../fs.ts';
 import { decodeModel, encodeModel } from '../../../weights/onnx/proto.ts';
 import { differentiate } from '../../../weights/autodiff/differentiate.ts';
-import { PipelineError } from '../../../pipeline/errors.ts';
+import { PipelineError } from '../../../common/errors.ts';
 import { helpText, parse, type CommandSpec } from '../args.ts';
 
 export const spec: CommandSpec = {

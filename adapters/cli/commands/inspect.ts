@@ -5,7 +5,7 @@ import { modelPath } from '../../open-model.ts';
 import { decodeModel } from '../../../weights/onnx/proto.ts';
 import { describeModel, type ModelDescription } from '../../../weights/onnx/describe-model.ts';
 import { helpText, parse, type CommandSpec } from '../args.ts';
-import { PipelineError } from '../../../pipeline/errors.ts';
+import { PipelineError } from '../../../common/errors.ts';
 import { ruleCoverage } from '../../../weights/autodiff/rule-coverage.ts';
 
 export const spec: CommandSpec = {

@@ -6,12 +6,12 @@ import { diskModelFiles } from '../../fs.ts';
 import { ortSessionFactory } from '../../ort-session.ts';
 import { modelPath, shippedTinyDir } from '../../open-model.ts';
 import { runGenerate } from '../../../pipeline/generate.ts';
-import { parseGenerateRequest } from '../../../pipeline/requests.ts';
-import { decodePng } from '../../../pipeline/image/png.ts';
+import { parseGenerateRequest } from '../../../common/requests.ts';
+import { decodePng } from '../../../common/image/png.ts';
 import { worldVocabulary } from '../../../pipeline/world/index.ts';
 import { openModelFolder } from '../../../weights/model-folder.ts';
 import { run, spec } from './pretrain.ts';
-import { defaultRecipe } from '../../../weights/pretrain/pretrain-config.ts';
+import { defaultRecipe } from '../../../pipeline/pretrain/pretrain-config.ts';
 
 const shipped = shippedTinyDir();
 const hasShipped = existsSync(join(shipped, 'model_index.json'));

@@ -7,10 +7,10 @@
 import { join, resolve } from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
 import { pretrainJob } from '../../pretrain-job.ts';
-import { phaseStart } from '../../../weights/pretrain/pretrain-frames.ts';
-import type { Phase } from '../../../weights/pretrain/train-loop.ts';
-import { defaultRecipe } from '../../../weights/pretrain/pretrain-config.ts';
-import { defaultSamplePrompts, parsePretrainRequest, recipeOf } from '../../../weights/pretrain/pretrain-request.ts';
+import { phaseStart } from '../../../pipeline/pretrain/pretrain-frames.ts';
+import type { Phase } from '../../../pipeline/pretrain/train-loop.ts';
+import { defaultRecipe } from '../../../pipeline/pretrain/pretrain-config.ts';
+import { defaultSamplePrompts, parsePretrainRequest, recipeOf } from '../../../pipeline/pretrain/pretrain-request.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 
 export const spec: CommandSpec = {

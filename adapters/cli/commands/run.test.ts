@@ -2,8 +2,8 @@ import { describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tensorFromWire, type Frame } from '../../../pipeline/frames.ts';
-import { decodePng, encodePng } from '../../../pipeline/image/png.ts';
+import { tensorFromWire, type Frame } from '../../../common/frames.ts';
+import { decodePng, encodePng } from '../../../common/image/png.ts';
 import { decodeFrames } from '../../../pipeline/wire/msgpack-stream.ts';
 import { shippedTinyDir } from '../../open-model.ts';
 

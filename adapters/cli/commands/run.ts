@@ -6,17 +6,17 @@
 import { Encoder, decodeMultiStream } from '@msgpack/msgpack';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { PipelineError } from '../../../pipeline/errors.ts';
-import { decodeImage } from '../../../pipeline/image/decode-image.ts';
-import { parseFrame, type Frame } from '../../../pipeline/frames.ts';
-import { buildPipeline, type BuiltPipeline } from '../../../pipeline/stages-registry/build-pipeline.ts';
-import { compilePipeline } from '../../../pipeline/stages-registry/compile-pipeline.ts';
-import { resultFrameStream } from '../../../pipeline/stages-registry/frame-stream.ts';
-import { pipelineJsonSchema } from '../../../pipeline/stages-registry/json-schema.ts';
-import { runPipeline } from '../../../pipeline/stages-registry/run-pipeline.ts';
-import type { StageContext } from '../../../pipeline/stages-registry/stage-definition.ts';
-import type { ItemOf } from '../../../pipeline/stages-registry/stream-items.ts';
-import { frameToItem, itemToFrame } from '../../../pipeline/stages-registry/wire-items.ts';
+import { PipelineError } from '../../../common/errors.ts';
+import { decodeImage } from '../../../common/image/decode-image.ts';
+import { parseFrame, type Frame } from '../../../common/frames.ts';
+import { buildPipeline, type BuiltPipeline } from '../../../pipeline/stream-pipelines/build-pipeline.ts';
+import { compilePipeline } from '../../../pipeline/stream-pipelines/compile-pipeline.ts';
+import { resultFrameStream } from '../../../pipeline/stream-pipelines/frame-stream.ts';
+import { pipelineJsonSchema } from '../../../pipeline/stream-pipelines/json-schema.ts';
+import { runPipeline } from '../../../pipeline/stream-pipelines/run-pipeline.ts';
+import type { StageContext } from '../../../pipeline/stream-pipelines/stage-definition.ts';
+import type { ItemOf } from '../../../common/stream-items.ts';
+import { frameToItem, itemToFrame } from '../../../pipeline/stream-pipelines/wire-items.ts';
 import { writeFileAtomic } from '../../fs.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { loadStageBeside } from '../../load-user-stage.ts';
@@ -85,7 +85,7 @@ async function* inputItems(p: BuiltPipeline, input: string): AsyncGenerator<unkn
     if (ext === '.msgpack' && wantsFrames) yield* fromFrames(framesOf(bytesOf(f)), basename(f, ext));
     else if (imageExt.has(ext) && !wantsFrames) {
       const file: ItemOf['image-file'] = { index: position++, name: basename(f), bytes: bytesOf(f) };
-      const caption = f.slice(0, -ext.length) + '.txt';
+      const caption = `${f.slice(0, -ext.length)}.txt`;
       const withCaption = existsSync(caption) ? { ...file, caption: readFileSync(caption, 'utf8').trim() } : file;
       if (p.input !== 'image') yield withCaption;
       else yield { index: file.index, name: file.name, image: await decodeImage(file.bytes, file.name) } satisfies ItemOf['image'];

@@ -1,5 +1,4 @@
-import { existsSync, realpathSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createApp } from '../../../pipeline/http/app.ts';
 import { runGenerate } from '../../../pipeline/generate.ts';
 import { createRunRegistry } from '../../../pipeline/runs/run-registry.ts';
@@ -12,8 +11,9 @@ import { trainDeps } from '../../train-deps.ts';
 import { pretrainJob } from '../../pretrain-job.ts';
 import { uploadStore } from '../../upload-store.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
-import { isInside } from '../../../pipeline/http/path-roots.ts';
-import { PipelineError } from '../../../pipeline/errors.ts';
+import { pathPolicy } from '../../../pipeline/http/path-policy.ts';
+import { limits } from '../../../common/limits.ts';
+import { realPath } from '../../fs.ts';
 
 export const spec: CommandSpec = {
   name: 'serve',
@@ -24,17 +24,9 @@ export const spec: CommandSpec = {
     port: { type: 'string', default: '8787', arg: 'n', help: 'port' },
     'images-root': { type: 'string', multiple: true, arg: 'dir', help: 'folder a train request may read images from (repeatable; default: the current folder)' },
     'out-root': { type: 'string', default: './runs', arg: 'dir', help: 'folder training runs write into (<out-root>/<run id> unless a request names one inside it)' },
-    'max-upload-mb': { type: 'string', default: '50', arg: 'n', help: 'largest multipart image upload, in MiB' },
+    'max-upload-mb': { type: 'string', default: String(limits.uploadBytes / 2 ** 20), arg: 'n', help: 'largest multipart image upload, in MiB' },
     'model-root': { type: 'string', multiple: true, arg: 'dir', help: "folder a request may name as its model (repeatable; default: the current folder; 'tiny' always works)" },
   },
-};
-
-/** The path with symlinks followed as far as it exists, so a link inside a root cannot lead out of it. */
-const realPath = (p: string): string => {
-  const abs = resolve(p);
-  if (existsSync(abs)) return realpathSync(abs);
-  const parent = dirname(abs);
-  return parent === abs ? abs : join(realPath(parent), basename(abs));
 };
 
 export const run = async (argv: string[]) => {
@@ -45,17 +37,13 @@ export const run = async (argv: string[]) => {
   const imageRoots = ((v['images-root'] as string[] | undefined) ?? ['.']).map(realPath);
   const outRoot = realPath(v['out-root']);
   const modelRoots = ((v['model-root'] as string[] | undefined) ?? ['.']).map(realPath);
-  // Requests name files on this machine: models only inside the model roots, embeddings only inside the image
-  // roots or the runs folder (where trained ones land), so a client cannot make the server read anything else.
-  const allowed = (field: string, path: string, roots: string[]) => {
-    if (!roots.some((r) => isInside(r, realPath(path)))) throw new PipelineError('forbidden', `${field}: '${path}' is outside the folders this server may read`, { field });
-  };
-  const checkModel = (model: string) => model === 'tiny' || allowed('model', model, modelRoots);
-  const maxUploadMb = num(v['max-upload-mb'], 'max-upload-mb', { min: 0 }) ?? 50;
+  const paths = pathPolicy({ imageRoots, outRoot, modelRoots, realPath });
+  const checkModel = paths.model;
+  const maxUploadMb = num(v['max-upload-mb'], 'max-upload-mb', { min: 0 }) ?? limits.uploadBytes / 2 ** 20;
   const app = createApp({
     generate: (req, _signal, pipeline, runId) => {
       checkModel(req.model);
-      req.embeddings.forEach((e, i) => allowed(`embeddings[${i}]`, e, [...imageRoots, outRoot]));
+      req.embeddings.forEach((e, i) => paths.embedding(`embeddings[${i}]`, e));
       return runGenerate(req, { openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto, newRunId: () => runId ?? crypto.randomUUID() }, pipeline);
     },
     train: (req, pipeline, runId) => (checkModel(req.model), runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline)),

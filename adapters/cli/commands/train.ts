@@ -2,7 +2,7 @@ import { lastValueFrom, tap } from 'rxjs';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runTrain } from '../../../pipeline/train/run-train.ts';
-import { parseTrainRequest } from '../../../pipeline/train/train-request.ts';
+import { parseTrainRequest } from '../../../common/train/train-request.ts';
 import { trainDeps } from '../../train-deps.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 import { progressBar } from '../progress-bar.ts';

@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { writeFiles } from '../../fs.ts';
 import { projectRoot } from '../../project-paths.ts';
-import { PipelineError } from '../../../pipeline/errors.ts';
+import { PipelineError } from '../../../common/errors.ts';
 import { writeConceptExamples } from '../../../pipeline/world/examples.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 

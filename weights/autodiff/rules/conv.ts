@@ -129,7 +129,7 @@ export const conv: Rule = (c) => {
     const ins = c.shape(x)?.slice(2);
     const flip = c.options.convInputGrad !== 'conv-transpose' && s.every((v) => v === 1) ? flippedConv(c, g, w, geo) : undefined;
     if (flip) dX = flip;
-    else if (ins && ins.every((v) => typeof v === 'number')) {
+    else if (ins?.every((v) => typeof v === 'number')) {
       const op = (ins as number[]).map((i, j) => (i + p[j] + p[j + sp] - d[j] * (k[j] - 1) - 1) % s[j]);
       dX = c.emit('ConvTranspose', [g, w], { ...attrs, output_padding: op });
     } else {

@@ -1,6 +1,6 @@
 /** Indexing and masking: Gather, GatherElements, Trilu, CumSum. */
 import { DataType } from '../../onnx/proto.ts';
-import { tensor } from '../../tensor.ts';
+import { tensor } from '../../../common/tensor.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
 
 const norm = (a: number, r: number) => (a < 0 ? a + r : a);

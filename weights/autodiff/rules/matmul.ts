@@ -69,7 +69,7 @@ export const einsum: Rule = (c) => {
     if (!c.needs(k)) return undefined;
     const letters = sub.replace('.', '');
     if (new Set(letters).size !== letters.length) c.fail(`with a repeated index in operand ${k} ('${ell(sub)}', a diagonal)`);
-    const others = ins.flatMap((s, j) => (j === k ? [] : [j]));
+    const others = ins.flatMap((_s, j) => (j === k ? [] : [j]));
     const avail = new Set([...out, ...others.flatMap((j) => [...ins[j]])]);
     const kept = [...sub].filter((ch) => avail.has(ch)).join('');
     if (kept !== sub && sub.includes('.')) c.fail(`with an index summed inside an operand that also has an ellipsis ('${ell(sub)}')`);

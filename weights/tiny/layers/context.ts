@@ -8,7 +8,7 @@
  * const y = linear(ctx, 'text_model.final_proj', x, 64, 64);
  */
 import type { GraphBuilder } from '../../onnx/builder.ts';
-import { PipelineError } from '../../../pipeline/errors.ts';
+import { PipelineError } from '../../../common/errors.ts';
 import type { ParamStore } from '../params.ts';
 
 export interface LayerContext {

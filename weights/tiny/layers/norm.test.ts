@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { GraphBuilder } from '../../onnx/builder.ts';
 import { encodeModel } from '../../onnx/proto.ts';
 import { makeTensorProto } from '../../onnx/tensor-proto.ts';
-import { float32 } from '../../tensor.ts';
+import { float32 } from '../../../common/tensor.ts';
 import { ortSessionFactory } from '../../../adapters/ort-session.ts';
 import { ParamStore } from '../params.ts';
 import { layerContext } from './context.ts';

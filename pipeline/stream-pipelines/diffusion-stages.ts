@@ -1,0 +1,50 @@
+/**
+ * Registry entries for image-to-image (SDEdit): noise-to-strength pushes clean latents part of the way back to
+ * noise; denoise runs the rest of the schedule with a prompt, through the generate pipeline's own stages.
+ */
+import { firstValueFrom, of } from 'rxjs';
+import { z } from 'zod';
+import { denoiseLatent } from '../../stages/denoise-latent.ts';
+import { encodeText } from '../../stages/encode-text.ts';
+import { noiseToStrength } from '../../stages/noise-to-strength.ts';
+import { tokenizePrompts } from '../../stages/tokenize-prompts.ts';
+import { createDdim } from '../../common/numerics/ddim.ts';
+import { GenerateRequest } from '../../common/requests.ts';
+import { defineStage } from './stage-definition.ts';
+
+/** Clean latent → latent noised to the strength's timestep, with the timesteps left to run. */
+export const noiseToStrengthStage = defineStage({
+  name: 'noise-to-strength',
+  summary: 'noise clean latents to a strength (0 = unchanged, 1 = pure noise) on an N-step DDIM schedule, for denoise',
+  input: 'latent',
+  output: 'latent',
+  settings: z.strictObject({
+    strength: z.number().min(0).max(1).default(0.8),
+    steps: z.int().min(1).max(1000).default(50),
+    seed: z.int().min(0).default(0),
+  }),
+  create: async (s, ctx) => noiseToStrength(createDdim((await ctx.model()).scheduler), s),
+});
+
+const denoiseSettings = GenerateRequest.pick({ prompt: true, negativePrompt: true, guidance: true, eta: true });
+
+/** Noised latent → clean latent, guided by a prompt. */
+export const denoiseStage = defineStage({
+  name: 'denoise',
+  summary: 'denoise latents over the timesteps noise-to-strength left them, guided by a prompt (DDIM + classifier-free guidance)',
+  input: 'latent',
+  output: 'latent',
+  settings: denoiseSettings,
+  create: async (s, ctx) => {
+    const model = await ctx.model();
+    const request = GenerateRequest.parse({ ...s, model: 'tiny' });
+    const [textEncoder, unet] = await Promise.all([model.session('text_encoder'), model.session('unet')]);
+    // The prompt is the same for every latent: encode it once per run.
+    const job = { runId: ctx.runId, request, width: 0, height: 0, startedAt: Date.now() };
+    const text = await firstValueFrom(of(job).pipe(tokenizePrompts(model.tokenizer), encodeText(textEncoder)));
+    return denoiseLatent({
+      unet, ddim: createDdim(model.scheduler), text, request, runId: ctx.runId, vaeScale: model.info.vaeScale,
+      onStep: (step, of) => ctx.progress('denoise', step, of),
+    });
+  },
+});
