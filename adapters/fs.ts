@@ -2,7 +2,19 @@
  * Files on disk behind the core's `ModelFiles` interface, plus atomic writes. node:fs works on Bun, Deno and
  * Node alike, so one adapter serves all three runtimes.
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, readdirSync, openSync, readSync, closeSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  readdirSync,
+  openSync,
+  readSync,
+  closeSync,
+} from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PipelineError } from '../common/errors.ts';
 import type { ModelFiles } from '../weights/model-files.ts';
@@ -39,7 +51,8 @@ export const diskModelFiles = (root: string): ModelFiles => {
         let got = 0;
         while (got < length) {
           const n = readSync(fd, out, got, length - got, offset + got);
-          if (n === 0) throw new PipelineError('bad_model', `external data '${rel}' ends before offset ${offset + length}`);
+          if (n === 0)
+            throw new PipelineError('bad_model', `external data '${rel}' ends before offset ${offset + length}`);
           got += n;
         }
         return out;

@@ -28,7 +28,11 @@ const linkOrCopy = (from: string, to: string) => {
 };
 
 /** Writes (once per distinct graph) and opens a graph; with no external data it loads from memory. */
-export const openGraph = async (model: Model, source: ExternalSource, options: SessionOptions = {}): Promise<Session> => {
+export const openGraph = async (
+  model: Model,
+  source: ExternalSource,
+  options: SessionOptions = {},
+): Promise<Session> => {
   const external = model.graph.initializers.filter((t) => t.external);
   if (!external.length) return ortSessionFactory.create(encodeModel(model), options);
   const files = new Map<string, string>(); // absolute source → link name

@@ -27,10 +27,11 @@ const catFile = join(dir, 'cat.safetensors');
 writeFileSync(catFile, writeEmbedding({ token: '<tok>', vectors: catRow, count: 1, dim }));
 
 /** The text encoder's hidden states of a prompt. */
-const encode = async (m: typeof model, prompt: string) => (await runTextEncoder(await m.session('text_encoder'), [m.tokenizer.tokenize(prompt).ids]))[0].data;
+const encode = async (m: typeof model, prompt: string) =>
+  (await runTextEncoder(await m.session('text_encoder'), [m.tokenizer.tokenize(prompt).ids]))[0].data;
 
 describe('loading embedding files from disk', () => {
-  test("reads the files and encodes the token as the word whose row it holds", async () => {
+  test('reads the files and encodes the token as the word whose row it holds', async () => {
     const m = await loadEmbeddingsInto(model, [catFile]);
     expect(await encode(m, 'a photo of <tok>')).toEqual(await encode(model, 'a photo of cat'));
     // A second request reuses the prepared encoder and gets a fresh tokenizer again.
@@ -40,7 +41,10 @@ describe('loading embedding files from disk', () => {
 
   test('names a missing file in a not_found error', async () => {
     const missing = join(dir, 'nope.safetensors');
-    await expect(loadEmbeddingsInto(model, [missing])).rejects.toMatchObject({ code: 'not_found', message: `no file '${missing}'` });
+    await expect(loadEmbeddingsInto(model, [missing])).rejects.toMatchObject({
+      code: 'not_found',
+      message: `no file '${missing}'`,
+    });
   });
 
   test('writes a text encoder with external data beside the original, so its weights resolve', async () => {
@@ -49,7 +53,11 @@ describe('loading embedding files from disk', () => {
     const bytes = new Uint8Array((tableData.data as Float32Array).buffer.slice(0));
     writeFileSync(join(folder, 'text_encoder/model.onnx_data'), bytes);
     const external = decodeModel(encodeModel(te));
-    external.graph.initializers = external.graph.initializers.map((t) => (t.name === table ? makeExternalTensorProto(t.name, 'float32', tableData.dims, 'model.onnx_data', 0, bytes.byteLength) : t));
+    external.graph.initializers = external.graph.initializers.map((t) =>
+      t.name === table
+        ? makeExternalTensorProto(t.name, 'float32', tableData.dims, 'model.onnx_data', 0, bytes.byteLength)
+        : t,
+    );
     writeFileSync(join(folder, 'text_encoder/model.onnx'), encodeModel(external));
     const base = await openModelFolder(diskModelFiles(folder), ortSessionFactory);
     const m = await loadEmbeddingsInto(base, [catFile]);

@@ -13,11 +13,13 @@ import { PipelineError } from '../common/errors.ts';
  * @throws PipelineError('not_found') when the file is not there.
  * @example compilePipeline(desc, { loadStage: userStageLoader(dirname(descriptionPath)) })
  */
-export const userStageLoader = (baseDir: string) => async (ref: string): Promise<unknown> => {
-  const path = ref.startsWith('file:') ? fileURLToPath(ref) : resolve(baseDir, ref);
-  if (!existsSync(path)) throw new PipelineError('not_found', `no file ${path}`);
-  return import(pathToFileURL(path).href);
-};
+export const userStageLoader =
+  (baseDir: string) =>
+  async (ref: string): Promise<unknown> => {
+    const path = ref.startsWith('file:') ? fileURLToPath(ref) : resolve(baseDir, ref);
+    if (!existsSync(path)) throw new PipelineError('not_found', `no file ${path}`);
+    return import(pathToFileURL(path).href);
+  };
 
 /**
  * The loader for a description read from `descriptionPath` (its folder is the base).

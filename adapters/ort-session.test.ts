@@ -21,7 +21,9 @@ describe('the onnxruntime session adapter', () => {
   });
 
   test('fails with device_unavailable when the CUDA provider is not installed', async () => {
-    await expect(ortSessionFactory.create(doubler('float32'), { device: 'cuda' })).rejects.toMatchObject({ code: 'device_unavailable' });
+    await expect(ortSessionFactory.create(doubler('float32'), { device: 'cuda' })).rejects.toMatchObject({
+      code: 'device_unavailable',
+    });
   });
 
   test('names the op and node onnxruntime has no kernel for', async () => {

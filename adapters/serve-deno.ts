@@ -14,7 +14,12 @@ declare const Deno: {
 // Rebuilt from its parts because `new Request(request, { signal })` still reads request.signal, which is what
 // makes Deno print its legacy-abort warning.
 const withSignal = (request: Request, signal: AbortSignal): Request => {
-  const init: RequestInit & { duplex?: 'half' } = { method: request.method, headers: request.headers, body: request.body, signal };
+  const init: RequestInit & { duplex?: 'half' } = {
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    signal,
+  };
   if (request.body) init.duplex = 'half'; // required for a streamed request body
   return new Request(request.url, init);
 };

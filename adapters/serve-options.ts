@@ -25,10 +25,14 @@ export interface ServeHandle {
  * Options with defaults filled in.
  * @example serveOptions({ port: 0 }) // { host: '127.0.0.1', port: 0 }
  */
-export const serveOptions = (o: ServeOptions = {}): Required<ServeOptions> => ({ host: o.host ?? '127.0.0.1', port: o.port ?? 8787 });
+export const serveOptions = (o: ServeOptions = {}): Required<ServeOptions> => ({
+  host: o.host ?? '127.0.0.1',
+  port: o.port ?? 8787,
+});
 
 /**
  * The base URL for a bound address; IPv6 literals get brackets.
  * @example baseUrlOf('::1', 8787) // 'http://[::1]:8787'
  */
-export const baseUrlOf = (host: string, port: number): string => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+export const baseUrlOf = (host: string, port: number): string =>
+  `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -9,8 +9,23 @@ import type { Frame } from '../common/frames.ts';
 import { decodeFrames } from '../pipeline/wire/msgpack-stream.ts';
 import type { FetchApp, ServeHandle, ServeOptions } from './serve-options.ts';
 
-const progress = (step: number): Frame => ({ type: 'progress', runId: 's1', step, of: 9, phase: 'denoise', elapsedMs: step });
-const loss = (step: number): Frame => ({ type: 'loss', runId: 's1', step, loss: 0.5, lr: 1e-3, gradNorm: 1, embeddingNorm: 1 });
+const progress = (step: number): Frame => ({
+  type: 'progress',
+  runId: 's1',
+  step,
+  of: 9,
+  phase: 'denoise',
+  elapsedMs: step,
+});
+const loss = (step: number): Frame => ({
+  type: 'loss',
+  runId: 's1',
+  step,
+  loss: 0.5,
+  lr: 1e-3,
+  gradNorm: 1,
+  embeddingNorm: 1,
+});
 const done: Frame = { type: 'done', runId: 's1', summary: {} };
 
 // Waits for something another task does (a socket closing on the far side); not a timing assertion.
@@ -45,7 +60,10 @@ const handRun = () => {
  */
 const generate = async (server: ServeHandle, run: ReturnType<typeof handRun>, first: Frame, init: RequestInit = {}) => {
   const response = fetch(`${server.url}/v1/generate`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}', ...init,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"prompt":"x"}',
+    ...init,
   });
   expect(await eventually(() => run.counts.started === 1)).toBe(true);
   run.subject.next(first);

@@ -7,7 +7,8 @@ import type { FetchApp, ServeHandle, ServeOptions } from './serve-options.ts';
 export type { FetchApp, ServeHandle, ServeOptions } from './serve-options.ts';
 
 /** The runtime we are on, as the adapters name them. */
-export const runtimeName = (): 'bun' | 'deno' | 'node' => ('Bun' in globalThis ? 'bun' : 'Deno' in globalThis ? 'deno' : 'node');
+export const runtimeName = (): 'bun' | 'deno' | 'node' =>
+  'Bun' in globalThis ? 'bun' : 'Deno' in globalThis ? 'deno' : 'node';
 
 /**
  * Listens on `host:port` (default 127.0.0.1:8787; port 0 picks a free one) and answers with `app.fetch`.

@@ -15,20 +15,28 @@ import type { Model } from '../weights/onnx/proto.ts';
 
 /** Bytes of a graph's weights, inline and external. */
 const weightBytes = (m: Model): number =>
-  m.graph.initializers.reduce((n, t) => n + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength), 0);
+  m.graph.initializers.reduce(
+    (n, t) => n + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength),
+    0,
+  );
 
 const skip = new Set(['.txt', '.json', '.md', '.csv', '.safetensors', '.pt', '.onnx']);
 
 /** Every file in `dir` that is not a caption or metadata, sorted by name; `name.txt` beside an image is its caption. */
 export const readImageFolder = async (dir: string): Promise<ImageFile[]> => {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new PipelineError('not_found', `images: '${dir}' is not a folder`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new PipelineError('not_found', `images: '${dir}' is not a folder`);
   return readdirSync(dir)
     .filter((f) => !f.startsWith('.') && statSync(join(dir, f)).isFile() && !skip.has(extname(f).toLowerCase()))
     .sort()
     .map((f) => {
       const caption = join(dir, `${basename(f, extname(f))}.txt`);
       const b = readFileSync(join(dir, f));
-      return { name: f, bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), ...(existsSync(caption) ? { caption: readFileSync(caption, 'utf8').trim() } : {}) };
+      return {
+        name: f,
+        bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+        ...(existsSync(caption) ? { caption: readFileSync(caption, 'utf8').trim() } : {}),
+      };
     });
 };
 

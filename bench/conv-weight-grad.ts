@@ -25,8 +25,12 @@ const base = untrainedFolder(0);
 const enc = decodeModel(base['vae_encoder/model.onnx']);
 const dec = decodeModel(base['vae_decoder/model.onnx']);
 const forms = ['patches', 'conv'] as const;
-const graphs = forms.map((f) => buildVaeLossGraph(enc, dec, { batch, resolution: 64, latentChannels: 4, beta: 1e-3, grad: { convWeightGrad: f } }));
-const weights = new ParamSet(initialWeights(graphs[0], { vae_encoder: { model: enc }, vae_decoder: { model: dec } })).feeds();
+const graphs = forms.map((f) =>
+  buildVaeLossGraph(enc, dec, { batch, resolution: 64, latentChannels: 4, beta: 1e-3, grad: { convWeightGrad: f } }),
+);
+const weights = new ParamSet(
+  initialWeights(graphs[0], { vae_encoder: { model: enc }, vae_decoder: { model: dec } }),
+).feeds();
 const feeds = {
   ...weights,
   images: tensor('float32', [batch, 3, 64, 64], worldItems(0, 0, batch, 64).pixels),

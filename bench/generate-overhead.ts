@@ -20,7 +20,9 @@ import { createApp } from '../pipeline/http/app.ts';
 import { serve } from '../adapters/serve.ts';
 import { decodeFrames } from '../pipeline/wire/msgpack-stream.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, steps: { type: 'string', default: '50' } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '5' }, steps: { type: 'string', default: '50' } },
+});
 const rounds = Number(values.rounds);
 const steps = Number(values.steps);
 const model = await openModel('tiny');
@@ -36,11 +38,20 @@ const viaPipeline = async () => {
 // The same work written as a plain loop over the sessions: tokenize, encode, noise, 50 × (UNet+CFG, DDIM), decode.
 const bare = async () => {
   const t = performance.now();
-  const [te, unet, dec] = await Promise.all([model.session('text_encoder'), model.session('unet'), model.session('vae_decoder')]);
+  const [te, unet, dec] = await Promise.all([
+    model.session('text_encoder'),
+    model.session('unet'),
+    model.session('vae_decoder'),
+  ]);
   const ddim = createDdim(model.scheduler);
-  const [cond, uncond] = await runTextEncoder(te, [model.tokenizer.tokenize(request.prompt).ids, model.tokenizer.tokenize('').ids]);
+  const [cond, uncond] = await runTextEncoder(te, [
+    model.tokenizer.tokenize(request.prompt).ids,
+    model.tokenizer.tokenize('').ids,
+  ]);
   const h = model.info.resolution / model.info.vaeScale;
-  let x = createRng(request.seed).fork('initial-noise').fillNormal(new Float32Array(model.info.latentChannels * h * h));
+  let x = createRng(request.seed)
+    .fork('initial-noise')
+    .fillNormal(new Float32Array(model.info.latentChannels * h * h));
   const dims = [1, model.info.latentChannels, h, h];
   for (const ts of ddim.timesteps(steps)) {
     const xt = tensor('float32', dims, x);
@@ -48,7 +59,14 @@ const bare = async () => {
     const eps = pu.data.map((u, i) => u + request.guidance * (pc.data[i] - u));
     x = ddim.step({ modelOutput: eps, timestep: ts, sample: x, eta: 0, numSteps: steps }).prevSample;
   }
-  await runVaeDecoder(dec, tensor('float32', dims, x.map((v) => v / model.info.scalingFactor)));
+  await runVaeDecoder(
+    dec,
+    tensor(
+      'float32',
+      dims,
+      x.map((v) => v / model.info.scalingFactor),
+    ),
+  );
   return performance.now() - t;
 };
 
@@ -62,17 +80,34 @@ for (let i = 0; i < rounds; i++) {
 }
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const overhead = median(p) / median(b);
-console.log(`pipeline ${median(p).toFixed(1)} ms, bare loop ${median(b).toFixed(1)} ms (median of ${rounds}; ${steps} steps) → ratio ${overhead.toFixed(3)} (goal ≤ 1.02)`);
+console.log(
+  `pipeline ${median(p).toFixed(1)} ms, bare loop ${median(b).toFixed(1)} ms (median of ${rounds}; ${steps} steps) → ratio ${overhead.toFixed(3)} (goal ≤ 1.02)`,
+);
 
 // Frames/s to a local client: every frame kind on, streamed over HTTP and decoded.
 const app = createApp({ generate: (req) => runGenerate(req, { openModel: async () => model }) });
 const server = await serve(app, { host: '127.0.0.1', port: 0 });
 const t0 = performance.now();
-const res = await fetch(`${server.url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: request.prompt, steps }) });
+const res = await fetch(`${server.url}/v1/generate`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ prompt: request.prompt, steps }),
+});
 let frames = 0;
 for await (const _f of decodeFrames(res.body!)) frames++;
 const secs = (performance.now() - t0) / 1000;
 await server.close();
 console.log(`HTTP stream: ${frames} frames in ${secs.toFixed(2)} s → ${(frames / secs).toFixed(1)} frames/s`);
-console.log(JSON.stringify({ bench: 'generate-overhead', steps, rounds, pipelineMs: median(p), bareMs: median(b), overheadRatio: overhead, httpFrames: frames, httpFramesPerSec: frames / secs }));
+console.log(
+  JSON.stringify({
+    bench: 'generate-overhead',
+    steps,
+    rounds,
+    pipelineMs: median(p),
+    bareMs: median(b),
+    overheadRatio: overhead,
+    httpFrames: frames,
+    httpFramesPerSec: frames / secs,
+  }),
+);
 process.exit(0);

@@ -25,7 +25,15 @@ import { tensor } from '../common/tensor.ts';
 const dir = join(cacheDir(), 'models', 'sd15-random');
 const mode = process.argv[2] ?? 'all';
 const latent = 64;
-const clipL = { vocabSize: 49408, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositions: 77, eps: 1e-5 };
+const clipL = {
+  vocabSize: 49408,
+  hiddenSize: 768,
+  layers: 12,
+  heads: 12,
+  intermediateSize: 3072,
+  maxPositions: 77,
+  eps: 1e-5,
+};
 
 const write = (sub: string, m: BuiltModel) => {
   mkdirSync(join(dir, sub), { recursive: true });
@@ -75,12 +83,18 @@ if (mode === 'step') {
   // SD15_VARIANT words: lowmem (no prepacking, no CPU arena), convT / flipstep (conv input-gradient form),
   // keepattn (keep attention probabilities instead of recomputing them; the default recomputes 64×64 and 32×32).
   const grad: GradOptions = {
-    ...(variant.includes('convT') ? { convInputGrad: 'conv-transpose' } : variant.includes('flipstep') ? { convInputGrad: 'flipped-conv-per-step' } : {}),
+    ...(variant.includes('convT')
+      ? { convInputGrad: 'conv-transpose' }
+      : variant.includes('flipstep')
+        ? { convInputGrad: 'flipped-conv-per-step' }
+        : {}),
     ...(variant.includes('keepattn') ? { recomputeAttention: 'never' } : {}),
   };
   const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77, grad });
   const built = performance.now();
-  const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), { lowMemory: variant.includes('lowmem') });
+  const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), {
+    lowMemory: variant.includes('lowmem'),
+  });
   const opened = performance.now();
   // maxRSS at each phase: tells a peak reached while opening the session (initializers copied, constants folded)
   // from one reached in a run.
@@ -91,10 +105,18 @@ if (mode === 'step') {
   ids[1] = 49408; // the learned token
   const feeds = {
     [trainInputs.ids]: tensor('int32', [1, 77], ids),
-    [trainInputs.vectors]: tensor('float32', [1, 768], rng.fillNormal(new Float32Array(768)).map((x) => x * 0.02)),
+    [trainInputs.vectors]: tensor(
+      'float32',
+      [1, 768],
+      rng.fillNormal(new Float32Array(768)).map((x) => x * 0.02),
+    ),
     [trainInputs.latents]: sample,
     [trainInputs.timestep]: tensor('float32', [1], Float32Array.of(500)),
-    [trainInputs.target]: tensor('float32', [1, 4, latent, latent], rng.fillNormal(new Float32Array(4 * latent * latent))),
+    [trainInputs.target]: tensor(
+      'float32',
+      [1, 4, latent, latent],
+      rng.fillNormal(new Float32Array(4 * latent * latent)),
+    ),
     [trainInputs.weights]: tensor('float32', [1], Float32Array.of(1)),
   };
   await s.run(feeds);
@@ -105,7 +127,20 @@ if (mode === 'step') {
     await s.run(feeds);
     times.push(performance.now() - t);
   }
-  console.log(JSON.stringify({ mode, variant, ms: Math.min(...times), buildGraphMs: built - t0, openSessionMs: opened - built, nodes: graph.graph.nodes.length, peakRssGiB: maxRssGiB(), peakOpenGiB, rssOpenGiB, peakFirstRunGiB }));
+  console.log(
+    JSON.stringify({
+      mode,
+      variant,
+      ms: Math.min(...times),
+      buildGraphMs: built - t0,
+      openSessionMs: opened - built,
+      nodes: graph.graph.nodes.length,
+      peakRssGiB: maxRssGiB(),
+      peakOpenGiB,
+      rssOpenGiB,
+      peakFirstRunGiB,
+    }),
+  );
   process.exit(0);
 }
 
@@ -119,5 +154,19 @@ const self = (m: string) => {
 if (!existsSync(join(dir, 'unet', 'model.onnx'))) self('build');
 const fwd = self('forward');
 const step = self('step');
-console.log(`UNet forward ${(fwd.ms / 1000).toFixed(2)} s (peak ${fwd.peakRssGiB.toFixed(2)} GiB); training step ${(step.ms / 1000).toFixed(2)} s (peak ${step.peakRssGiB.toFixed(2)} GiB) → ratio ${(step.ms / fwd.ms).toFixed(2)} (goal ≤ 2.2; ≤ 9 GiB)`);
-console.log(JSON.stringify({ bench: 'sd15-step', latent, forwardMs: fwd.ms, stepMs: step.ms, ratio: step.ms / fwd.ms, forwardPeakRssGiB: fwd.peakRssGiB, stepPeakRssGiB: step.peakRssGiB, stepGraphNodes: step.nodes, openSessionMs: step.openSessionMs }));
+console.log(
+  `UNet forward ${(fwd.ms / 1000).toFixed(2)} s (peak ${fwd.peakRssGiB.toFixed(2)} GiB); training step ${(step.ms / 1000).toFixed(2)} s (peak ${step.peakRssGiB.toFixed(2)} GiB) → ratio ${(step.ms / fwd.ms).toFixed(2)} (goal ≤ 2.2; ≤ 9 GiB)`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'sd15-step',
+    latent,
+    forwardMs: fwd.ms,
+    stepMs: step.ms,
+    ratio: step.ms / fwd.ms,
+    forwardPeakRssGiB: fwd.peakRssGiB,
+    stepPeakRssGiB: step.peakRssGiB,
+    stepGraphNodes: step.nodes,
+    openSessionMs: step.openSessionMs,
+  }),
+);

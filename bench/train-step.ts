@@ -28,7 +28,9 @@ import { createDdim } from '../common/numerics/ddim.ts';
 import { tensor } from '../common/tensor.ts';
 import { conceptFolder } from '../test/train-helpers.ts';
 
-const { values } = parseArgs({ options: { steps: { type: 'string', default: '30' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { steps: { type: 'string', default: '30' }, rounds: { type: 'string', default: '3' } },
+});
 const steps = Number(values.steps);
 const rounds = Number(values.rounds);
 const model = await openModel('tiny');
@@ -40,26 +42,57 @@ const sample = () => (peak = Math.max(peak, rss()));
 // Step vs forward-only, same feeds.
 const te = injectVectors(decodeModel((await model.files.readBytes('text_encoder/model.onnx'))!));
 const unet = decodeModel((await model.files.readBytes('unet/model.onnx'))!);
-const source = (init: string, loc: string) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`);
+const source = (init: string, loc: string) =>
+  model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`);
 const step = await openGraph(buildTrainGraph(te.model, unet, { latent: [4, 8, 8], sequence: 77 }), source);
-const fwd = await openGraph(buildTrainGraph(te.model, unet, { forwardOnly: true, latent: [4, 8, 8], sequence: 77 }), source);
+const fwd = await openGraph(
+  buildTrainGraph(te.model, unet, { forwardOnly: true, latent: [4, 8, 8], sequence: 77 }),
+  source,
+);
 const images = await conceptFolder(4, model.info.resolution);
-const request = parseTrainRequest({ images, token: '<bench>', init: 'circle', steps, validateEvery: 0, previewEvery: 0, saveEvery: 0, seed: 1 });
+const request = parseTrainRequest({
+  images,
+  token: '<bench>',
+  init: 'circle',
+  steps,
+  validateEvery: 0,
+  previewEvery: 0,
+  saveEvery: 0,
+  seed: 1,
+});
 const { tableRows, dim, tableVectors } = await loadStepGraph(model, [4, 8, 8]);
 const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
 const h = model.info.resolution / model.info.vaeScale;
 const C = model.info.latentChannels;
-const fake = { mean: [new Float32Array(C * h * h), new Float32Array(C * h * h)], std: [new Float32Array(C * h * h).fill(1), new Float32Array(C * h * h).fill(1)] } as const;
+const fake = {
+  mean: [new Float32Array(C * h * h), new Float32Array(C * h * h)],
+  std: [new Float32Array(C * h * h).fill(1), new Float32Array(C * h * h).fill(1)],
+} as const;
 const ctxFor = (batch: number, s = step): TrainContext => ({
-  runId: 'bench', request: { ...request, batch }, model, step: s, tokenizer, tokens, tokenIds, dim, initVectors,
-  latents: [{ name: 'x', mean: [fake.mean[0], fake.mean[1]], std: [fake.std[0], fake.std[1]] }], latentDims: [C, h, h],
-  ddim: createDdim(model.scheduler), templates: templatesFor('object'), settings: resolveSettings(request, undefined, 1000), lr: request.lr,
+  runId: 'bench',
+  request: { ...request, batch },
+  model,
+  step: s,
+  tokenizer,
+  tokens,
+  tokenIds,
+  dim,
+  initVectors,
+  latents: [{ name: 'x', mean: [fake.mean[0], fake.mean[1]], std: [fake.std[0], fake.std[1]] }],
+  latentDims: [C, h, h],
+  ddim: createDdim(model.scheduler),
+  templates: templatesFor('object'),
+  settings: resolveSettings(request, undefined, 1000),
+  lr: request.lr,
 });
 const timeRuns = async (s: typeof step, batch: number, n: number) => {
   const ctx = ctxFor(batch, s);
   const tInfo = s.inputs.find((i) => i.name === trainInputs.timestep)!;
   const vectors = tensor('float32', [tokens.length, dim], initVectors);
-  const feeds = Array.from({ length: n }, (_, k) => ({ ...sampleBatch(ctx, 1, k, 0, tInfo).feeds, [trainInputs.vectors]: vectors }));
+  const feeds = Array.from({ length: n }, (_, k) => ({
+    ...sampleBatch(ctx, 1, k, 0, tInfo).feeds,
+    [trainInputs.vectors]: vectors,
+  }));
   await s.run(feeds[0]);
   const t = performance.now();
   for (const f of feeds) await s.run(f);
@@ -75,7 +108,9 @@ for (const batch of [1, 4]) {
     st.push(await timeRuns(step, batch, 10));
   }
   perBatch[`batch${batch}`] = { stepMs: median(st), forwardMs: median(fw), ratio: median(st) / median(fw) };
-  console.log(`batch ${batch}: step ${median(st).toFixed(2)} ms, forward-only ${median(fw).toFixed(2)} ms → ratio ${(median(st) / median(fw)).toFixed(2)} (goal ≤ 2.2)`);
+  console.log(
+    `batch ${batch}: step ${median(st).toFixed(2)} ms, forward-only ${median(fw).toFixed(2)} ms → ratio ${(median(st) / median(fw)).toFixed(2)} (goal ≤ 2.2)`,
+  );
 }
 
 // Pipeline vs bare loop over the same kind of session and the same numerics.
@@ -96,7 +131,12 @@ const bare = async () => {
   const { encodeTrainingImages } = await import('../stages/encode-training-images.ts');
   const { from } = await import('rxjs');
   const files = await deps.readImages(images);
-  const latents = await lastValueFrom(from(files).pipe(encodeTrainingImages(enc, { resolution: model.info.resolution, channels: C, minSide: 32 }), toArray()));
+  const latents = await lastValueFrom(
+    from(files).pipe(
+      encodeTrainingImages(enc, { resolution: model.info.resolution, channels: C, minSide: 32 }),
+      toArray(),
+    ),
+  );
   const ctx = { ...ctxFor(1, s), latents };
   const tInfo = s.inputs.find((i) => i.name === trainInputs.timestep)!;
   let v = Float32Array.from(initVectors);
@@ -105,7 +145,12 @@ const bare = async () => {
     const b = sampleBatch(ctx, request.seed, k, 0, tInfo);
     const out = await s.run({ ...b.feeds, [trainInputs.vectors]: tensor('float32', [tokens.length, dim], v) });
     const next = Float32Array.from(v);
-    opt = adamwStep(next, out.pseudoword_vectors_grad.data as Float32Array, opt, request.lr, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
+    opt = adamwStep(next, out.pseudoword_vectors_grad.data as Float32Array, opt, request.lr, {
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0,
+    });
     v = next;
   }
   sample();
@@ -120,7 +165,20 @@ for (let r = 0; r < rounds; r++) {
   b.push(await bare());
 }
 const overhead = median(p) / median(b);
-console.log(`${steps} steps: pipeline ${median(p).toFixed(0)} ms, bare loop ${median(b).toFixed(0)} ms → ratio ${overhead.toFixed(3)} (goal ≤ 1.02)`);
+console.log(
+  `${steps} steps: pipeline ${median(p).toFixed(0)} ms, bare loop ${median(b).toFixed(0)} ms → ratio ${overhead.toFixed(3)} (goal ≤ 1.02)`,
+);
 console.log(`peak RSS ${peak.toFixed(0)} MiB`);
-console.log(JSON.stringify({ bench: 'train-step', model: 'tiny', ...perBatch, steps, pipelineMs: median(p), bareMs: median(b), overheadRatio: overhead, peakRssMiB: peak }));
+console.log(
+  JSON.stringify({
+    bench: 'train-step',
+    model: 'tiny',
+    ...perBatch,
+    steps,
+    pipelineMs: median(p),
+    bareMs: median(b),
+    overheadRatio: overhead,
+    peakRssMiB: peak,
+  }),
+);
 process.exit(0);

@@ -39,9 +39,17 @@ export const asPipelineError = (e: unknown): PipelineError =>
 
 /** HTTP status for an error code: client mistakes are 4xx, everything else 5xx. */
 export const httpStatusOf = (code: ErrorCode): number =>
-  ({ bad_request: 400, bad_image: 400, bad_embedding: 400, forbidden: 403, not_found: 404, too_large: 413, cancelled: 499 } as Record<string, number>)[
-    code
-  ] ?? (code === 'bad_model' || code === 'unsupported_op' || code === 'shape_mismatch' ? 422 : 500);
+  (
+    ({
+      bad_request: 400,
+      bad_image: 400,
+      bad_embedding: 400,
+      forbidden: 403,
+      not_found: 404,
+      too_large: 413,
+      cancelled: 499,
+    }) as Record<string, number>
+  )[code] ?? (code === 'bad_model' || code === 'unsupported_op' || code === 'shape_mismatch' ? 422 : 500);
 
 /**
  * The JSON body of every non-streaming failure, wherever it is answered (the app, the pipeline routes, a runtime

@@ -8,14 +8,37 @@ const onTheWire = (f: Frame): Frame => parseFrame(decode(encode(f, { ignoreUndef
 const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
 
 const everyKind: Frame[] = [
-  { type: 'latent', runId: 'r1', step: 3, of: 50, timestep: 941, tensor: tensorToWire(tensor('float32', [1, 2], new Float32Array([0.5, -1]))) },
-  { type: 'preview', runId: 'r1', step: 3, of: 50, kind: 'x0', width: 1, height: 1, format: 'rgba', data: new Uint8Array([1, 2, 3, 255]) },
+  {
+    type: 'latent',
+    runId: 'r1',
+    step: 3,
+    of: 50,
+    timestep: 941,
+    tensor: tensorToWire(tensor('float32', [1, 2], new Float32Array([0.5, -1]))),
+  },
+  {
+    type: 'preview',
+    runId: 'r1',
+    step: 3,
+    of: 50,
+    kind: 'x0',
+    width: 1,
+    height: 1,
+    format: 'rgba',
+    data: new Uint8Array([1, 2, 3, 255]),
+  },
   { type: 'image', runId: 'r1', index: 0, width: 64, height: 64, png },
   { type: 'progress', runId: 'r1', step: 3, of: 50, phase: 'denoise', elapsedMs: 1234.5, itPerSec: 2.5 },
   { type: 'done', runId: 'r1', summary: { seed: 7, paths: ['a.png'] } },
   { type: 'error', runId: 'r1', code: 'numeric', message: 'loss is NaN', details: { step: 4 } },
   { type: 'loss', runId: 't1', step: 10, loss: 0.125, lr: 5e-3, gradNorm: 0.75, embeddingNorm: 0.39 },
-  { type: 'validation', runId: 't1', step: 500, loss: 0.1, images: [{ prompt: 'a photo of S*', width: 8, height: 8, png }] },
+  {
+    type: 'validation',
+    runId: 't1',
+    step: 500,
+    loss: 0.1,
+    images: [{ prompt: 'a photo of S*', width: 8, height: 8, png }],
+  },
   { type: 'checkpoint', runId: 't1', step: 500, files: ['learned_embeds-500.safetensors'], bytes: 3200 },
 ];
 
@@ -37,7 +60,14 @@ describe('frames', () => {
       tensor('float32', [0, 4], new Float32Array(0)),
     ];
     for (const t of tensors) {
-      const f = onTheWire({ type: 'latent', runId: 'r', step: 1, of: 1, timestep: 1, tensor: tensorToWire(t) }) as FrameOf<'latent'>;
+      const f = onTheWire({
+        type: 'latent',
+        runId: 'r',
+        step: 1,
+        of: 1,
+        timestep: 1,
+        tensor: tensorToWire(t),
+      }) as FrameOf<'latent'>;
       const back = tensorFromWire(f.tensor);
       expect(back.dtype).toBe(t.dtype);
       expect(back.dims).toEqual(t.dims);
@@ -68,12 +98,27 @@ describe('frames', () => {
   });
 
   it('leaves out an optional field that is undefined instead of sending nil', () => {
-    const f: Frame = { type: 'progress', runId: 'r', step: 1, of: 2, phase: 'denoise', elapsedMs: 5, itPerSec: undefined };
+    const f: Frame = {
+      type: 'progress',
+      runId: 'r',
+      step: 1,
+      of: 2,
+      phase: 'denoise',
+      elapsedMs: 5,
+      itPerSec: undefined,
+    };
     expect(onTheWire(f)).toEqual({ type: 'progress', runId: 'r', step: 1, of: 2, phase: 'denoise', elapsedMs: 5 });
   });
 
   it('rejects a malformed frame with an io error naming the type and field', () => {
-    const bad = { type: 'latent', runId: 'r', step: 1, of: 1, timestep: 1, tensor: { dtype: 'float32', dims: [3], data: new Uint8Array(4) } };
+    const bad = {
+      type: 'latent',
+      runId: 'r',
+      step: 1,
+      of: 1,
+      timestep: 1,
+      tensor: { dtype: 'float32', dims: [3], data: new Uint8Array(4) },
+    };
     let caught: unknown;
     try {
       parseFrame(bad);
@@ -82,7 +127,9 @@ describe('frames', () => {
     }
     expect(caught).toBeInstanceOf(PipelineError);
     expect((caught as PipelineError).code).toBe('io');
-    expect((caught as PipelineError).message).toBe('bad latent frame: tensor.data: data length does not match dtype and dims');
+    expect((caught as PipelineError).message).toBe(
+      'bad latent frame: tensor.data: data length does not match dtype and dims',
+    );
   });
 
   it('rejects an unknown frame type, an unknown error code and rgba data of the wrong size', () => {

@@ -22,8 +22,20 @@ const typedArrayOf = {
 // Keys checked against ErrorCode both ways by `satisfies`, so adding a code in errors.ts fails typechecking here
 // until the wire learns it too.
 const errorCodeSet = {
-  bad_request: 1, not_found: 1, bad_model: 1, unsupported_op: 1, shape_mismatch: 1, bad_image: 1,
-  bad_embedding: 1, device_unavailable: 1, numeric: 1, cancelled: 1, forbidden: 1, too_large: 1, io: 1, internal: 1,
+  bad_request: 1,
+  not_found: 1,
+  bad_model: 1,
+  unsupported_op: 1,
+  shape_mismatch: 1,
+  bad_image: 1,
+  bad_embedding: 1,
+  device_unavailable: 1,
+  numeric: 1,
+  cancelled: 1,
+  forbidden: 1,
+  too_large: 1,
+  io: 1,
+  internal: 1,
 } satisfies Record<ErrorCode, 1>;
 
 // Not z.instanceof: that types bytes as Uint8Array<ArrayBuffer>, and decoded views may sit on any buffer.
@@ -52,14 +64,26 @@ export type PreviewKind = z.infer<typeof PreviewKind>;
 
 /** A latent after denoising step `step` of `of` (1-based), at scheduler timestep `timestep`. */
 export const LatentFrame = z.object({
-  type: z.literal('latent'), runId, step: count, of: count, timestep: z.number(), tensor: WireTensor,
+  type: z.literal('latent'),
+  runId,
+  step: count,
+  of: count,
+  timestep: z.number(),
+  tensor: WireTensor,
 });
 
 /** A small picture of the run so far; `format` says whether `data` is a PNG file or raw RGBA8 pixels. */
 export const PreviewFrame = z
   .object({
-    type: z.literal('preview'), runId, step: count, of: count, kind: PreviewKind,
-    width: count, height: count, format: z.enum(['png', 'rgba']), data: bytes,
+    type: z.literal('preview'),
+    runId,
+    step: count,
+    of: count,
+    kind: PreviewKind,
+    width: count,
+    height: count,
+    format: z.enum(['png', 'rgba']),
+    data: bytes,
   })
   .refine((f) => f.format === 'png' || f.data.byteLength === f.width * f.height * 4, {
     message: 'rgba data length is not width × height × 4',
@@ -68,13 +92,23 @@ export const PreviewFrame = z
 
 /** A finished image (`index` within the batch) as a PNG file. */
 export const ImageFrame = z.object({
-  type: z.literal('image'), runId, index: count, width: count, height: count, png: bytes,
+  type: z.literal('image'),
+  runId,
+  index: count,
+  width: count,
+  height: count,
+  png: bytes,
 });
 
 /** Where the run is: `phase` names the stage ('load', 'encode', 'denoise', 'decode', 'train', …). */
 export const ProgressFrame = z.object({
-  type: z.literal('progress'), runId, step: count, of: count, phase: z.string().min(1),
-  elapsedMs: z.number().min(0), itPerSec: z.number().min(0).optional(),
+  type: z.literal('progress'),
+  runId,
+  step: count,
+  of: count,
+  phase: z.string().min(1),
+  elapsedMs: z.number().min(0),
+  itPerSec: z.number().min(0).optional(),
 });
 
 /** The run ended normally; `summary` carries whatever the run wants to report (seed, timings, paths…). */
@@ -95,9 +129,15 @@ export const ErrorFrame = z.object({
  * `phase` ('vae', 'decoder', 'diffusion'); `terms` carries the loss's parts (the VAE's `rec` and `kl`).
  */
 export const LossFrame = z.object({
-  type: z.literal('loss'), runId, step: count, loss: z.number(), lr: z.number(),
-  gradNorm: z.number(), embeddingNorm: z.number().optional(),
-  phase: z.string().min(1).optional(), terms: z.record(z.string(), z.number()).optional(),
+  type: z.literal('loss'),
+  runId,
+  step: count,
+  loss: z.number(),
+  lr: z.number(),
+  gradNorm: z.number(),
+  embeddingNorm: z.number().optional(),
+  phase: z.string().min(1).optional(),
+  terms: z.record(z.string(), z.number()).optional(),
 });
 
 /** A validation pass during training: an optional held-out loss and sample images (PNG) with their prompts. */
@@ -111,13 +151,24 @@ export const ValidationFrame = z.object({
 
 /** Learned vectors were saved: the files written (paths as the run names them) and their total size. */
 export const CheckpointFrame = z.object({
-  type: z.literal('checkpoint'), runId, step: count, files: z.array(z.string().min(1)).min(1), bytes: count.optional(),
+  type: z.literal('checkpoint'),
+  runId,
+  step: count,
+  files: z.array(z.string().min(1)).min(1),
+  bytes: count.optional(),
 });
 
 /** Any frame, discriminated by `type`. Decoders validate every frame against this before handing it on. */
 export const Frame = z.discriminatedUnion('type', [
-  LatentFrame, PreviewFrame, ImageFrame, ProgressFrame, DoneFrame, ErrorFrame,
-  LossFrame, ValidationFrame, CheckpointFrame,
+  LatentFrame,
+  PreviewFrame,
+  ImageFrame,
+  ProgressFrame,
+  DoneFrame,
+  ErrorFrame,
+  LossFrame,
+  ValidationFrame,
+  CheckpointFrame,
 ]);
 /** Any frame, discriminated by `type`. */
 export type Frame = z.infer<typeof Frame>;

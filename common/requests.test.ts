@@ -31,7 +31,14 @@ describe('GenerateRequest', () => {
   });
 
   it('keeps given values', () => {
-    const r = parseGenerateRequest({ prompt: 'x', steps: 30, width: 512, height: 768, device: 'cuda', embeddings: ['a.safetensors'] });
+    const r = parseGenerateRequest({
+      prompt: 'x',
+      steps: 30,
+      width: 512,
+      height: 768,
+      device: 'cuda',
+      embeddings: ['a.safetensors'],
+    });
     expect([r.steps, r.width, r.height, r.device, r.embeddings]).toEqual([30, 512, 768, 'cuda', ['a.safetensors']]);
   });
 

@@ -73,10 +73,14 @@ export const parseRequest = <S extends z.ZodType>(schema: S, value: unknown): z.
   if (r.success) return r.data;
   const issues = r.error.issues.map((i) => ({ field: fieldOf(i), message: i.message }));
   const first = issues[0];
-  throw new PipelineError('bad_request', first.field ? `${first.field}: ${first.message}` : `request ${first.message}`, {
-    field: first.field,
-    issues,
-  });
+  throw new PipelineError(
+    'bad_request',
+    first.field ? `${first.field}: ${first.message}` : `request ${first.message}`,
+    {
+      field: first.field,
+      issues,
+    },
+  );
 };
 
 /**

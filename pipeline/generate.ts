@@ -4,7 +4,19 @@
  *           → vae-decode → png → frames
  * Built per request from the model and the pipeline description; every box is a stage from `stages/`.
  */
-import { concat, connect, defer, ignoreElements, last, merge, of, pipe, switchMap, type Observable, type OperatorFunction } from 'rxjs';
+import {
+  concat,
+  connect,
+  defer,
+  ignoreElements,
+  last,
+  merge,
+  of,
+  pipe,
+  switchMap,
+  type Observable,
+  type OperatorFunction,
+} from 'rxjs';
 import type { Frame } from '../common/frames.ts';
 import type { GenerateJob, Denoising } from '../common/generate-state.ts';
 import { generatePipelineDescription, type GeneratePipelineDescription } from '../common/generate-pipeline.ts';
@@ -33,20 +45,41 @@ export interface GenerateDeps {
 }
 
 /** Builds the generation operator for an opened model and a pipeline description. */
-export const generateOperator = async (model: SdModel, desc: GeneratePipelineDescription): Promise<OperatorFunction<GenerateJob, Frame>> => {
-  const [textEncoder, unet, decoder] = await Promise.all([model.session('text_encoder'), model.session('unet'), model.session('vae_decoder')]);
+export const generateOperator = async (
+  model: SdModel,
+  desc: GeneratePipelineDescription,
+): Promise<OperatorFunction<GenerateJob, Frame>> => {
+  const [textEncoder, unet, decoder] = await Promise.all([
+    model.session('text_encoder'),
+    model.session('unet'),
+    model.session('vae_decoder'),
+  ]);
   const ddim = createDdim(model.scheduler);
   const update = desc.sampler.use === 'ddim' ? ddimStep(ddim) : ddimStep(ddim, { eta: 1 });
   const preview: OperatorFunction<Denoising, Frame> =
     desc.preview.use === 'latent-rgb'
-      ? latentPreview(model.info.previewFactors ? { factors: model.info.previewFactors as [number, number, number][], bias: model.info.previewBias as [number, number, number] | undefined } : model.info.family === 'unknown' ? 'sd1' : model.info.family, desc.preview.every)
+      ? latentPreview(
+          model.info.previewFactors
+            ? {
+                factors: model.info.previewFactors as [number, number, number][],
+                bias: model.info.previewBias as [number, number, number] | undefined,
+              }
+            : model.info.family === 'unknown'
+              ? 'sd1'
+              : model.info.family,
+          desc.preview.every,
+        )
       : desc.preview.use === 'vae'
         ? vaePreview(decoder, model.info.scalingFactor, desc.preview.every)
         : ignoreElements();
   return pipe(
     tokenizePrompts(model.tokenizer),
     encodeText(textEncoder),
-    initialNoise({ channels: model.info.latentChannels, vaeScale: model.info.vaeScale, timesteps: (n) => ddim.timesteps(n) }),
+    initialNoise({
+      channels: model.info.latentChannels,
+      vaeScale: model.info.vaeScale,
+      timesteps: (n) => ddim.timesteps(n),
+    }),
     denoise(predictNoise(unet), update),
     connect((states) =>
       merge(
@@ -63,7 +96,11 @@ export const generateOperator = async (model: SdModel, desc: GeneratePipelineDes
  * (phase 'load', step 0) comes first, before the model opens, so a client sees the run start at once (and HTTP
  * servers that hold the status line until the first body chunk answer immediately).
  */
-export const runGenerate = (request: GenerateRequest, deps: GenerateDeps, description: unknown = {}): Observable<Frame> =>
+export const runGenerate = (
+  request: GenerateRequest,
+  deps: GenerateDeps,
+  description: unknown = {},
+): Observable<Frame> =>
   defer(() => {
     const runId = deps.newRunId?.() ?? crypto.randomUUID();
     const startedAt = Date.now();
@@ -71,12 +108,19 @@ export const runGenerate = (request: GenerateRequest, deps: GenerateDeps, descri
     return concat(of(loading), prepare(request, deps, description, runId, startedAt));
   });
 
-const prepare = (request: GenerateRequest, deps: GenerateDeps, description: unknown, runId: string, startedAt: number): Observable<Frame> =>
+const prepare = (
+  request: GenerateRequest,
+  deps: GenerateDeps,
+  description: unknown,
+  runId: string,
+  startedAt: number,
+): Observable<Frame> =>
   defer(async () => {
     const desc = generatePipelineDescription.parse(description);
     let model = await deps.openModel(request.model, request.device);
     if (request.embeddings.length) {
-      if (!deps.withEmbeddings) throw new PipelineError('bad_request', 'embeddings: this server cannot load embedding files');
+      if (!deps.withEmbeddings)
+        throw new PipelineError('bad_request', 'embeddings: this server cannot load embedding files');
       model = await deps.withEmbeddings(model, request.embeddings);
     }
     const width = request.width ?? model.info.resolution;
@@ -90,7 +134,19 @@ const prepare = (request: GenerateRequest, deps: GenerateDeps, description: unkn
     switchMap(({ job, op }) =>
       concat(
         of(job).pipe(op),
-        defer(() => of<Frame>({ type: 'done', runId: job.runId, summary: { seed: request.seed, steps: request.steps, width: job.width, height: job.height, elapsedMs: Date.now() - job.startedAt } })),
+        defer(() =>
+          of<Frame>({
+            type: 'done',
+            runId: job.runId,
+            summary: {
+              seed: request.seed,
+              steps: request.steps,
+              width: job.width,
+              height: job.height,
+              elapsedMs: Date.now() - job.startedAt,
+            },
+          }),
+        ),
       ),
     ),
   );

@@ -13,10 +13,24 @@ export const ddimStep = (ddim: Ddim, o: { eta?: number } = {}): OperatorFunction
   map(({ prediction, ...s }) => {
     const t = s.remaining[0];
     const eta = o.eta ?? s.request.eta;
-    const noise = eta > 0 ? createRng(s.request.seed).fork(`ddim-eta-${s.step}`).fillNormal(new Float32Array(s.latents.data.length)) : undefined;
-    const r = ddim.step({ modelOutput: prediction.data, timestep: t, sample: s.latents.data, eta, noise, numSteps: s.of });
+    const noise =
+      eta > 0
+        ? createRng(s.request.seed).fork(`ddim-eta-${s.step}`).fillNormal(new Float32Array(s.latents.data.length))
+        : undefined;
+    const r = ddim.step({
+      modelOutput: prediction.data,
+      timestep: t,
+      sample: s.latents.data,
+      eta,
+      noise,
+      numSteps: s.of,
+    });
     return {
-      ...s, step: s.step + 1, timestep: t, remaining: s.remaining.slice(1),
-      latents: tensor('float32', s.latents.dims, r.prevSample), x0: tensor('float32', s.latents.dims, r.predOriginal),
+      ...s,
+      step: s.step + 1,
+      timestep: t,
+      remaining: s.remaining.slice(1),
+      latents: tensor('float32', s.latents.dims, r.prevSample),
+      x0: tensor('float32', s.latents.dims, r.predOriginal),
     };
   });

@@ -28,7 +28,8 @@ export interface DenoiseLatentOptions {
  * Runs the timesteps a noised latent still has (see `noiseToStrength`) through the generate pipeline's own loop
  * — UNet with classifier-free guidance, then a DDIM update, fed back — and emits the clean latent. A latent with
  * nothing left to run passes through unchanged.
- * @example latents$.pipe(noiseToStrength(ddim, { strength: 0.6, steps: 50, seed: 0 }), denoiseLatent({ unet, ddim, text, request, runId, vaeScale: 8 }))
+ * @example latents$.pipe(noiseToStrength(ddim, { strength: 0.6, steps: 50, seed: 0 }), denoiseLatent({ unet, ddim,
+ * text, request, runId, vaeScale: 8 }))
  */
 export const denoiseLatent = (o: DenoiseLatentOptions): OperatorFunction<LatentItem, LatentItem> =>
   concatMap((item) => {
@@ -37,8 +38,17 @@ export const denoiseLatent = (o: DenoiseLatentOptions): OperatorFunction<LatentI
     const steps = item.steps ?? remaining.length;
     const [, , h, w] = item.latents.dims;
     const start: Denoising = {
-      runId: o.runId, request: { ...o.request, steps, seed: item.seed ?? o.request.seed }, width: w * o.vaeScale, height: h * o.vaeScale,
-      startedAt: Date.now(), ...o.text, step: steps - remaining.length, of: steps, remaining, timestep: remaining[0], latents: item.latents,
+      runId: o.runId,
+      request: { ...o.request, steps, seed: item.seed ?? o.request.seed },
+      width: w * o.vaeScale,
+      height: h * o.vaeScale,
+      startedAt: Date.now(),
+      ...o.text,
+      step: steps - remaining.length,
+      of: steps,
+      remaining,
+      timestep: remaining[0],
+      latents: item.latents,
     };
     return of(start).pipe(
       denoise(predictNoise(o.unet), ddimStep(o.ddim)),

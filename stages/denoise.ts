@@ -13,5 +13,7 @@ export const denoise = (
   expand((s: Denoising) => (s.remaining.length ? of(s).pipe(predict, update) : EMPTY), 1);
 
 /** predict then update, as one step, for callers that want a single operator. */
-export const denoiseStep = (predict: OperatorFunction<Denoising, Predicted>, update: OperatorFunction<Predicted, Denoising>) =>
-  pipe(predict, update);
+export const denoiseStep = (
+  predict: OperatorFunction<Denoising, Predicted>,
+  update: OperatorFunction<Predicted, Denoising>,
+) => pipe(predict, update);

@@ -12,4 +12,3 @@ export const encodeText = (session: Session): OperatorFunction<Tokenized, Condit
     const [cond, uncond] = await runTextEncoder(session, [condIds, uncondIds]);
     return { ...job, cond, uncond };
   });
-

@@ -7,11 +7,24 @@ import { tensor } from '../common/tensor.ts';
  * Draws the starting latent x_T ~ N(0, I) from the request's seed. The generator is our own integer-only
  * xoshiro, so the same seed gives the same image on Bun, Deno and Node. DDIM's initial noise sigma is 1.
  */
-export const initialNoise = (o: { channels: number; vaeScale: number; timesteps: (n: number) => number[] }): OperatorFunction<Conditioned, Denoising> =>
+export const initialNoise = (o: {
+  channels: number;
+  vaeScale: number;
+  timesteps: (n: number) => number[];
+}): OperatorFunction<Conditioned, Denoising> =>
   map((job) => {
     const h = job.height / o.vaeScale;
     const w = job.width / o.vaeScale;
-    const data = createRng(job.request.seed).fork('initial-noise').fillNormal(new Float32Array(o.channels * h * w));
+    const data = createRng(job.request.seed)
+      .fork('initial-noise')
+      .fillNormal(new Float32Array(o.channels * h * w));
     const remaining = o.timesteps(job.request.steps);
-    return { ...job, step: 0, of: remaining.length, remaining, timestep: remaining[0], latents: tensor('float32', [1, o.channels, h, w], data) };
+    return {
+      ...job,
+      step: 0,
+      of: remaining.length,
+      remaining,
+      timestep: remaining[0],
+      latents: tensor('float32', [1, o.channels, h, w], data),
+    };
   });

@@ -28,6 +28,14 @@ export const noiseToStrength = (ddim: Ddim, o: NoiseToStrengthOptions): Operator
     const remaining = all.slice(all.length - kept);
     const seed = o.seed + item.index;
     const noise = createRng(seed).fork('initial-noise').fillNormal(new Float32Array(item.latents.data.length));
-    const data = kept === 0 ? item.latents.data : kept === o.steps ? noise : ddim.addNoise(item.latents.data, noise, remaining[0]);
-    return { ...item, latents: tensor('float32', item.latents.dims, data), timestep: remaining[0] ?? item.timestep, remaining, steps: all.length, seed };
+    const data =
+      kept === 0 ? item.latents.data : kept === o.steps ? noise : ddim.addNoise(item.latents.data, noise, remaining[0]);
+    return {
+      ...item,
+      latents: tensor('float32', item.latents.dims, data),
+      timestep: remaining[0] ?? item.timestep,
+      remaining,
+      steps: all.length,
+      seed,
+    };
   });

@@ -7,9 +7,21 @@ import { encodePng } from '../common/image/png.ts';
 export const pngFrames = (): OperatorFunction<Decoded, FrameOf<'image'>> =>
   concatMap((d: Decoded) =>
     from(d.images.map((img, index) => ({ img, index }))).pipe(
-      mergeMap(async ({ img, index }) => ({
-        type: 'image' as const, runId: d.runId, index, width: img.width, height: img.height,
-        png: await encodePng({ width: img.width, height: img.height, channels: 4, data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength) }),
-      }), 1),
+      mergeMap(
+        async ({ img, index }) => ({
+          type: 'image' as const,
+          runId: d.runId,
+          index,
+          width: img.width,
+          height: img.height,
+          png: await encodePng({
+            width: img.width,
+            height: img.height,
+            channels: 4,
+            data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength),
+          }),
+        }),
+        1,
+      ),
     ),
   );

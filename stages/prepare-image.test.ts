@@ -10,7 +10,14 @@ const coords = (width: number, height: number): RgbaImage => ({
   width,
   height,
   channels: 4,
-  data: Uint8Array.from(Array.from({ length: width * height }, (_, p) => [10 * (p % width) + Math.floor(p / width), 100 + Math.floor(p / width), 7, 255]).flat()),
+  data: Uint8Array.from(
+    Array.from({ length: width * height }, (_, p) => [
+      10 * (p % width) + Math.floor(p / width),
+      100 + Math.floor(p / width),
+      7,
+      255,
+    ]).flat(),
+  ),
 });
 /** The R plane of a [1, 3, R, R] tensor, back in bytes (x = byte/127.5 − 1). */
 const redBytes = (t: { dims: readonly number[]; data: Float32Array }) => {
@@ -20,9 +27,21 @@ const redBytes = (t: { dims: readonly number[]; data: Float32Array }) => {
 /** An rng that replays fixed draws and records what was asked of it. */
 const scripted = (uniforms: number[], ints: number[]) => {
   const calls: string[] = [];
-  return { calls, rng: { uniform: () => (calls.push('uniform'), uniforms.shift()!), int: (n: number) => (calls.push(`int(${n})`), ints.shift()!) } };
+  return {
+    calls,
+    rng: {
+      uniform: () => (calls.push('uniform'), uniforms.shift()!),
+      int: (n: number) => (calls.push(`int(${n})`), ints.shift()!),
+    },
+  };
 };
-const opts = (o: Partial<PrepareImageOptions>): PrepareImageOptions => ({ resolution: 2, crop: 'center', flipProbability: 0, rng: createRng(0), ...o });
+const opts = (o: Partial<PrepareImageOptions>): PrepareImageOptions => ({
+  resolution: 2,
+  crop: 'center',
+  flipProbability: 0,
+  rng: createRng(0),
+  ...o,
+});
 
 describe('prepareImagePixels', () => {
   it('centre-crops an image whose shorter side is already R, giving float [1, 3, R, R] = byte/127.5 − 1', () => {
@@ -51,16 +70,28 @@ describe('prepareImagePixels', () => {
   it('resizes the shorter side to R before cropping, keeping the aspect ratio', () => {
     // 8×4 with R = 10·x, R = 2, area filter: halving averages column pairs, 10·(2x′ + ½) = 20x′ + 5, giving a 4×2
     // image; its centre square is x′ = 1, 2 → 25, 45. Squashing 8×4 straight to 2×2 would give 15, 55 instead.
-    const bands: RgbaImage = { width: 8, height: 4, channels: 4, data: Uint8Array.from(Array.from({ length: 32 }, (_, p) => [10 * (p % 8), 0, 0, 255]).flat()) };
+    const bands: RgbaImage = {
+      width: 8,
+      height: 4,
+      channels: 4,
+      data: Uint8Array.from(Array.from({ length: 32 }, (_, p) => [10 * (p % 8), 0, 0, 255]).flat()),
+    };
     const t = prepareImagePixels(bands, opts({ filter: 'area' }));
     expect(t.dims).toEqual([1, 3, 2, 2]);
     expect(redBytes(t)).toEqual([25, 45, 25, 45]);
   });
 
   it('uses bicubic by default, which keeps a flat image flat', () => {
-    const flat: RgbaImage = { width: 8, height: 4, channels: 4, data: Uint8Array.from(new Array(32).fill([51, 102, 204, 255]).flat()) };
+    const flat: RgbaImage = {
+      width: 8,
+      height: 4,
+      channels: 4,
+      data: Uint8Array.from(new Array(32).fill([51, 102, 204, 255]).flat()),
+    };
     const t = prepareImagePixels(flat, opts({}));
-    [51, 102, 204].forEach((v, c) => t.data.subarray(4 * c, 4 * c + 4).forEach((x) => expect(x).toBeCloseTo(v / 127.5 - 1, 6)));
+    [51, 102, 204].forEach((v, c) =>
+      t.data.subarray(4 * c, 4 * c + 4).forEach((x) => expect(x).toBeCloseTo(v / 127.5 - 1, 6)),
+    );
   });
 
   it('scales a 1×1 image up to R×R', () => {

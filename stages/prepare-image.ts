@@ -28,7 +28,10 @@ export interface PrepareImageOptions {
  */
 export const prepareImagePixels = (rgba: RgbaImage, o: PrepareImageOptions): Tensor<'float32'> => {
   if (!Number.isInteger(o.resolution) || o.resolution < 1 || !(o.flipProbability >= 0 && o.flipProbability <= 1)) {
-    throw new PipelineError('bad_request', `prepareImage needs a positive integer resolution and a flip probability in [0, 1], got ${o.resolution} and ${o.flipProbability}`);
+    throw new PipelineError(
+      'bad_request',
+      `prepareImage needs a positive integer resolution and a flip probability in [0, 1], got ${o.resolution} and ${o.flipProbability}`,
+    );
   }
   const r = o.resolution;
   // Draw the flip first so a stream of images uses the rng the same way whichever crop is chosen.
@@ -42,7 +45,10 @@ export const prepareImagePixels = (rgba: RgbaImage, o: PrepareImageOptions): Ten
  * The stage: `{ name, rgba }` → `{ name, pixels }` via `prepareImagePixels`, drawing from `rng` in stream order.
  *
  * @example
- * images$.pipe(prepareImage({ resolution: 512, crop: 'random', flipProbability: 0.5, rng: createRng(7).fork('augment') }));
+ * images$.pipe(prepareImage({ resolution: 512, crop: 'random', flipProbability: 0.5, rng: createRng(7).fork('augment')
+ * }));
  */
-export const prepareImage = (o: PrepareImageOptions): OperatorFunction<{ name: string; rgba: RgbaImage }, { name: string; pixels: Tensor<'float32'> }> =>
+export const prepareImage = (
+  o: PrepareImageOptions,
+): OperatorFunction<{ name: string; rgba: RgbaImage }, { name: string; pixels: Tensor<'float32'> }> =>
   map(({ name, rgba }) => ({ name, pixels: prepareImagePixels(rgba, o) }));

@@ -10,7 +10,11 @@ export type WriteFiles = (files: Record<string, Uint8Array>) => Promise<string[]
  * Every `saveEvery` steps and at the last: the embedding (per-step copy + latest) and the training state, each
  * file written atomically, then a `checkpoint` frame. The state passes on unchanged.
  */
-export const saveCheckpoint = (ctx: TrainContext, id: CheckpointIdentity, write: WriteFiles): OperatorFunction<TrainState, TrainEvent> =>
+export const saveCheckpoint = (
+  ctx: TrainContext,
+  id: CheckpointIdentity,
+  write: WriteFiles,
+): OperatorFunction<TrainState, TrainEvent> =>
   concatMap((s: TrainState): Observable<TrainEvent> => {
     const r = ctx.request;
     const final = s.step === r.steps;

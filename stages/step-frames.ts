@@ -8,9 +8,27 @@ export const stepFrames = (latents: boolean): OperatorFunction<Denoising, Frame>
     filter((s: Denoising) => s.step > 0),
     mergeMap((s) => {
       const elapsedMs = Date.now() - s.startedAt;
-      const progress: Frame = { type: 'progress', runId: s.runId, step: s.step, of: s.of, phase: 'denoise', elapsedMs, itPerSec: elapsedMs > 0 ? (s.step * 1000) / elapsedMs : undefined };
+      const progress: Frame = {
+        type: 'progress',
+        runId: s.runId,
+        step: s.step,
+        of: s.of,
+        phase: 'denoise',
+        elapsedMs,
+        itPerSec: elapsedMs > 0 ? (s.step * 1000) / elapsedMs : undefined,
+      };
       return latents
-        ? [{ type: 'latent', runId: s.runId, step: s.step, of: s.of, timestep: s.timestep, tensor: tensorToWire(s.latents) } as Frame, progress]
+        ? [
+            {
+              type: 'latent',
+              runId: s.runId,
+              step: s.step,
+              of: s.of,
+              timestep: s.timestep,
+              tensor: tensorToWire(s.latents),
+            } as Frame,
+            progress,
+          ]
         : [progress];
     }),
   );

@@ -21,43 +21,86 @@ import { previewFrames } from '../weights/training/preview-frames.ts';
 export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, TrainEvent> => {
   let clock: { at: number; step: number } | undefined; // for it/s: when and at which step this run's loop began
   return pipe(
-  concatMap(async (s: TrainState): Promise<TrainEvent[]> => {
-    const r = ctx.request;
-    const vectors = tensor('float32', [ctx.tokens.length, ctx.dim], s.vectors);
-    const timestepInfo = ctx.step.inputs.find((i) => i.name === trainInputs.timestep)!;
-    const grad = new Float32Array(s.vectors.length);
-    let loss = 0;
-    let preview: Frame[] = [];
-    for (let micro = 0; micro < r.accumulate; micro++) {
-      const batch = sampleBatch(ctx, r.seed, s.step, micro, timestepInfo);
-      const out = await ctx.step.run({ ...batch.feeds, [trainInputs.vectors]: vectors });
-      const l = (out[trainOutputs.loss].data as Float32Array)[0];
-      if (!Number.isFinite(l)) throw new PipelineError('numeric', `the loss became ${l} at step ${s.step + 1}; training stopped, the last checkpoint is kept. Lower --lr?`, { step: s.step + 1 });
-      loss += l / r.accumulate;
-      const g = out[trainOutputs.grad].data as Float32Array;
-      for (let i = 0; i < grad.length; i++) grad[i] += g[i] / r.accumulate;
-      const due = r.previewEvery > 0 && (s.step + 1) % r.previewEvery === 0;
-      if (micro === 0 && due) preview = await previewFrames(ctx, s.step + 1, batch.first, out[trainOutputs.prediction].data as Float32Array);
-    }
-    const gradNorm = norm(grad);
-    if (!Number.isFinite(gradNorm)) throw new PipelineError('numeric', `the gradient became ${gradNorm} at step ${s.step + 1}; training stopped, the last checkpoint is kept`);
-    if (r.clipGradNorm > 0 && gradNorm > r.clipGradNorm) for (let i = 0; i < grad.length; i++) grad[i] *= r.clipGradNorm / gradNorm;
-    const lr = learningRate(r.schedule, ctx.lr, s.step, r.steps, r.warmup);
-    const params = Float32Array.from(s.vectors);
-    const opt = ctx.settings.optimizer;
-    const optimizer = opt.use === 'sgd'
-      ? sgdStep(params, grad, s.optimizer, lr, opt.momentum)
-      : adamwStep(params, grad, s.optimizer, lr, { beta1: r.beta1, beta2: r.beta2, eps: r.eps, weightDecay: r.weightDecay });
-    capNorms(params, ctx.initVectors, ctx.dim, r.maxNormRatio);
-    // An update can overflow even when the loss was finite (a huge lr): never pass such vectors on to a checkpoint.
-    if (!params.every(Number.isFinite)) throw new PipelineError('numeric', `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`, { step: s.step + 1 });
-    const next: TrainState = { ...s, step: s.step + 1, vectors: params, optimizer, last: { loss, lr, gradNorm } };
-    const lossFrame: Frame = { type: 'loss', runId: ctx.runId, step: next.step, loss, lr, gradNorm, embeddingNorm: norm(params) };
-    clock ??= { at: Date.now(), step: s.step };
-    const elapsedMs = Date.now() - clock.at;
-    const progress: Frame = { type: 'progress', runId: ctx.runId, step: next.step, of: r.steps, phase: 'train', elapsedMs, ...(elapsedMs > 0 ? { itPerSec: ((next.step - clock.step) * 1000) / elapsedMs } : {}) };
-    return [frameEvent(lossFrame), frameEvent(progress), ...preview.map(frameEvent), stateEvent(next)];
-  }),
-  concatMap((events) => events),
+    concatMap(async (s: TrainState): Promise<TrainEvent[]> => {
+      const r = ctx.request;
+      const vectors = tensor('float32', [ctx.tokens.length, ctx.dim], s.vectors);
+      const timestepInfo = ctx.step.inputs.find((i) => i.name === trainInputs.timestep)!;
+      const grad = new Float32Array(s.vectors.length);
+      let loss = 0;
+      let preview: Frame[] = [];
+      for (let micro = 0; micro < r.accumulate; micro++) {
+        const batch = sampleBatch(ctx, r.seed, s.step, micro, timestepInfo);
+        const out = await ctx.step.run({ ...batch.feeds, [trainInputs.vectors]: vectors });
+        const l = (out[trainOutputs.loss].data as Float32Array)[0];
+        if (!Number.isFinite(l))
+          throw new PipelineError(
+            'numeric',
+            `the loss became ${l} at step ${s.step + 1}; training stopped, the last checkpoint is kept. Lower --lr?`,
+            { step: s.step + 1 },
+          );
+        loss += l / r.accumulate;
+        const g = out[trainOutputs.grad].data as Float32Array;
+        for (let i = 0; i < grad.length; i++) grad[i] += g[i] / r.accumulate;
+        const due = r.previewEvery > 0 && (s.step + 1) % r.previewEvery === 0;
+        if (micro === 0 && due)
+          preview = await previewFrames(
+            ctx,
+            s.step + 1,
+            batch.first,
+            out[trainOutputs.prediction].data as Float32Array,
+          );
+      }
+      const gradNorm = norm(grad);
+      if (!Number.isFinite(gradNorm))
+        throw new PipelineError(
+          'numeric',
+          `the gradient became ${gradNorm} at step ${s.step + 1}; training stopped, the last checkpoint is kept`,
+        );
+      if (r.clipGradNorm > 0 && gradNorm > r.clipGradNorm)
+        for (let i = 0; i < grad.length; i++) grad[i] *= r.clipGradNorm / gradNorm;
+      const lr = learningRate(r.schedule, ctx.lr, s.step, r.steps, r.warmup);
+      const params = Float32Array.from(s.vectors);
+      const opt = ctx.settings.optimizer;
+      const optimizer =
+        opt.use === 'sgd'
+          ? sgdStep(params, grad, s.optimizer, lr, opt.momentum)
+          : adamwStep(params, grad, s.optimizer, lr, {
+              beta1: r.beta1,
+              beta2: r.beta2,
+              eps: r.eps,
+              weightDecay: r.weightDecay,
+            });
+      capNorms(params, ctx.initVectors, ctx.dim, r.maxNormRatio);
+      // An update can overflow even when the loss was finite (a huge lr): never pass such vectors on to a checkpoint.
+      if (!params.every(Number.isFinite))
+        throw new PipelineError(
+          'numeric',
+          `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`,
+          { step: s.step + 1 },
+        );
+      const next: TrainState = { ...s, step: s.step + 1, vectors: params, optimizer, last: { loss, lr, gradNorm } };
+      const lossFrame: Frame = {
+        type: 'loss',
+        runId: ctx.runId,
+        step: next.step,
+        loss,
+        lr,
+        gradNorm,
+        embeddingNorm: norm(params),
+      };
+      clock ??= { at: Date.now(), step: s.step };
+      const elapsedMs = Date.now() - clock.at;
+      const progress: Frame = {
+        type: 'progress',
+        runId: ctx.runId,
+        step: next.step,
+        of: r.steps,
+        phase: 'train',
+        elapsedMs,
+        ...(elapsedMs > 0 ? { itPerSec: ((next.step - clock.step) * 1000) / elapsedMs } : {}),
+      };
+      return [frameEvent(lossFrame), frameEvent(progress), ...preview.map(frameEvent), stateEvent(next)];
+    }),
+    concatMap((events) => events),
   );
 };

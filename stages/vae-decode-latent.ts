@@ -11,7 +11,20 @@ import { runVaeDecoder, toRgba } from '../weights/vae-io.ts';
  */
 export const vaeDecodeLatent = (decoder: Session, scalingFactor: number): OperatorFunction<LatentItem, ImageItem> =>
   concatMap(async (item) => {
-    const z = tensor('float32', item.latents.dims, item.latents.data.map((v) => v / scalingFactor));
+    const z = tensor(
+      'float32',
+      item.latents.dims,
+      item.latents.data.map((v) => v / scalingFactor),
+    );
     const { width, height, data } = toRgba(await runVaeDecoder(decoder, z));
-    return { index: item.index, name: item.name, image: { width, height, channels: 4 as const, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } };
+    return {
+      index: item.index,
+      name: item.name,
+      image: {
+        width,
+        height,
+        channels: 4 as const,
+        data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      },
+    };
   });

@@ -13,17 +13,34 @@ import type { SdModel } from '../weights/model-folder.ts';
 export type ModelWithVectors = (vectors: Float32Array) => Promise<SdModel>;
 
 /** Builds the generation operator for a model and a description: the composition layer passes its own. */
-export type GenerateOperator = (model: SdModel, desc: GeneratePipelineDescription) => Promise<OperatorFunction<GenerateJob, Frame>>;
+export type GenerateOperator = (
+  model: SdModel,
+  desc: GeneratePipelineDescription,
+) => Promise<OperatorFunction<GenerateJob, Frame>>;
 
 /** Generates the validation images one by one, streaming their denoising frames; collects the images. */
-const generateAll = (ctx: TrainContext, generate: GenerateOperator, model: SdModel, prompt: string, into: FrameOf<'image'>[]): Observable<TrainEvent> =>
+const generateAll = (
+  ctx: TrainContext,
+  generate: GenerateOperator,
+  model: SdModel,
+  prompt: string,
+  into: FrameOf<'image'>[],
+): Observable<TrainEvent> =>
   from(Array.from({ length: ctx.request.validationImages }, (_, i) => i)).pipe(
-    concatMap((seed) => defer(async () => {
-      const request = parseGenerateRequest({ prompt, steps: ctx.request.validationSteps, seed, guidance: 7.5 });
-      const [, h, w] = ctx.latentDims;
-      const job = { runId: ctx.runId, request, width: w * model.info.vaeScale, height: h * model.info.vaeScale, startedAt: Date.now() };
-      return of(job).pipe(await generate(model, generatePipelineDescription.parse({ latentFrames: false })));
-    }).pipe(mergeMap((frames) => frames))),
+    concatMap((seed) =>
+      defer(async () => {
+        const request = parseGenerateRequest({ prompt, steps: ctx.request.validationSteps, seed, guidance: 7.5 });
+        const [, h, w] = ctx.latentDims;
+        const job = {
+          runId: ctx.runId,
+          request,
+          width: w * model.info.vaeScale,
+          height: h * model.info.vaeScale,
+          startedAt: Date.now(),
+        };
+        return of(job).pipe(await generate(model, generatePipelineDescription.parse({ latentFrames: false })));
+      }).pipe(mergeMap((frames) => frames)),
+    ),
     mergeMap((f: Frame) => {
       if (f.type === 'image') return (into.push(f), []);
       return [frameEvent(f.type === 'progress' ? { ...f, phase: 'validate' } : f)];
@@ -35,7 +52,11 @@ const generateAll = (ctx: TrainContext, generate: GenerateOperator, model: SdMod
  * DDIM with guidance using the current vectors, each denoising step streamed like a generation — and one
  * `validation` frame holding the loss and the PNGs. Passes the state on, with the best loss updated.
  */
-export const validate = (ctx: TrainContext, withVectors: ModelWithVectors, generate: GenerateOperator): OperatorFunction<TrainState, TrainEvent> =>
+export const validate = (
+  ctx: TrainContext,
+  withVectors: ModelWithVectors,
+  generate: GenerateOperator,
+): OperatorFunction<TrainState, TrainEvent> =>
   concatMap((s: TrainState): Observable<TrainEvent> => {
     const r = ctx.request;
     const due = r.validateEvery > 0 && (s.step % r.validateEvery === 0 || s.step === r.steps);
@@ -45,11 +66,22 @@ export const validate = (ctx: TrainContext, withVectors: ModelWithVectors, gener
       const next: TrainState = { ...s, best: !s.best || loss < s.best.loss ? { step: s.step, loss } : s.best };
       const prompt = fillTemplate(r.validationPrompt ?? ctx.templates[0], r.token);
       const images: FrameOf<'image'>[] = [];
-      const live = r.validationImages > 0 ? generateAll(ctx, generate, await withVectors(s.vectors), prompt, images) : of<TrainEvent>();
-      const summary = defer(() => of(
-        frameEvent({ type: 'validation', runId: ctx.runId, step: s.step, loss, images: images.map((f) => ({ prompt, width: f.width, height: f.height, png: f.png })) }),
-        stateEvent(next),
-      ));
+      const live =
+        r.validationImages > 0
+          ? generateAll(ctx, generate, await withVectors(s.vectors), prompt, images)
+          : of<TrainEvent>();
+      const summary = defer(() =>
+        of(
+          frameEvent({
+            type: 'validation',
+            runId: ctx.runId,
+            step: s.step,
+            loss,
+            images: images.map((f) => ({ prompt, width: f.width, height: f.height, png: f.png })),
+          }),
+          stateEvent(next),
+        ),
+      );
       return concat(live, summary);
     }).pipe(mergeMap((events) => events));
   });

@@ -8,7 +8,11 @@ import { tensor } from '../common/tensor.ts';
 
 const root = join(import.meta.dir, '..');
 const cli = (...args: string[]) => {
-  const p = Bun.spawnSync([process.execPath, join(root, 'adapters/cli/main.ts'), ...args], { cwd: root, stderr: 'pipe', stdout: 'pipe' });
+  const p = Bun.spawnSync([process.execPath, join(root, 'adapters/cli/main.ts'), ...args], {
+    cwd: root,
+    stderr: 'pipe',
+    stdout: 'pipe',
+  });
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
 };
 const tmp = () => mkdtempSync(join(tmpdir(), 'pseudoword-cli-'));
@@ -46,7 +50,16 @@ describe('the pseudoword command', () => {
     const fixture = JSON.parse(readFileSync(join(root, 'test/fixtures/autodiff/text_encoder.opset17.json'), 'utf8'));
     const out = join(tmp(), 'grad.onnx');
     // --of a tensor output differentiates its sum; weights/autodiff/fixtures.test.ts compares with autograd itself.
-    const r = cli('grad', join(root, 'test/fixtures/autodiff/text_encoder.opset17.onnx'), '--of', fixture.output, '--wrt', 'inputs_embeds', '--out', out);
+    const r = cli(
+      'grad',
+      join(root, 'test/fixtures/autodiff/text_encoder.opset17.onnx'),
+      '--of',
+      fixture.output,
+      '--wrt',
+      'inputs_embeds',
+      '--out',
+      out,
+    );
     expect(r.code).toBe(0);
     expect(existsSync(out)).toBe(true);
     const s = await ortSessionFactory.create(out);
@@ -55,7 +68,8 @@ describe('the pseudoword command', () => {
     const res = await s.run(feed(x.data));
     const g = res.inputs_embeds_grad.data as Float32Array;
     expect(res.inputs_embeds_grad.dims).toEqual(x.dims);
-    const sum = async (data: number[]) => ((await s.run(feed(data)))[fixture.output].data as Float32Array).reduce((a, b) => a + b, 0);
+    const sum = async (data: number[]) =>
+      ((await s.run(feed(data)))[fixture.output].data as Float32Array).reduce((a, b) => a + b, 0);
     const k = 7;
     const eps = 1e-2;
     const plus = [...x.data];
@@ -84,20 +98,31 @@ describe('the pseudoword command', () => {
     expect(refused.err).toContain('--varied-colours needs --out');
     const out = tmp();
     expect(cli('write-examples', '--varied-colours', '--count', '2', '--out', out).code).toBe(0);
-    expect(readFileSync(join(out, 'bullseye', '1.txt'), 'utf8')).toMatch(/^a (small|large) (red|green|purple|orange|white|black) \{\}/);
+    expect(readFileSync(join(out, 'bullseye', '1.txt'), 'utf8')).toMatch(
+      /^a (small|large) (red|green|purple|orange|white|black) \{\}/,
+    );
   });
 });
 
 describe('pseudoword serve', () => {
   test('answers on loopback and refuses models and embeddings outside its folders with 403 naming the field', async () => {
-    const p = Bun.spawn([process.execPath, join(root, 'adapters/cli/main.ts'), 'serve', '--port', '0'], { cwd: root, stdout: 'pipe', stderr: 'pipe' });
+    const p = Bun.spawn([process.execPath, join(root, 'adapters/cli/main.ts'), 'serve', '--port', '0'], {
+      cwd: root,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
     try {
       const reader = p.stdout.getReader();
       let text = '';
       while (!/listening on (\S+)/.test(text)) text += new TextDecoder().decode((await reader.read()).value);
       const url = /listening on (\S+)/.exec(text)![1];
       expect(url).toStartWith('http://127.0.0.1:');
-      const post = (body: unknown) => fetch(`${url}/v1/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const post = (body: unknown) =>
+        fetch(`${url}/v1/generate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
       const model = await post({ prompt: 'x', model: '/etc' });
       expect(model.status).toBe(403);
       expect((await model.json()).error.field).toBe('model');

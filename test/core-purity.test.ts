@@ -8,12 +8,18 @@ const everything = readSources(layers.flatMap((l) => l.folders)).filter((f) => !
 describe('the core', () => {
   test('uses no runtime-specific API outside adapters/', () => {
     const offenders = core
-      .filter((f) => f.packages.some((p) => p.startsWith('node:')) || /\bBun\.[a-z]|\bDeno\.[a-z]|\bprocess\.(env|argv|exit|stdout|stderr)/.test(f.text))
+      .filter(
+        (f) =>
+          f.packages.some((p) => p.startsWith('node:')) ||
+          /\bBun\.[a-z]|\bDeno\.[a-z]|\bprocess\.(env|argv|exit|stdout|stderr)/.test(f.text),
+      )
       .map((f) => f.path);
     expect(offenders).toEqual([]);
   });
 
   test('imports onnxruntime-node only in the session adapter', () => {
-    expect(everything.filter((f) => f.packages.includes('onnxruntime-node')).map((f) => f.path)).toEqual(['adapters/ort-session.ts']);
+    expect(everything.filter((f) => f.packages.includes('onnxruntime-node')).map((f) => f.path)).toEqual([
+      'adapters/ort-session.ts',
+    ]);
   });
 });

@@ -14,8 +14,10 @@ import type { SdModel } from '../weights/model-folder.ts';
 
 const model = await openModel('tiny');
 const deps = { openModel: async () => model };
-const request = (o: Record<string, unknown> = {}) => parseGenerateRequest({ prompt: 'a photo of a red star', steps: 4, seed: 3, ...o });
-const frames = (o: Record<string, unknown> = {}, desc: unknown = {}) => lastValueFrom(runGenerate(request(o), deps, desc).pipe(toArray()));
+const request = (o: Record<string, unknown> = {}) =>
+  parseGenerateRequest({ prompt: 'a photo of a red star', steps: 4, seed: 3, ...o });
+const frames = (o: Record<string, unknown> = {}, desc: unknown = {}) =>
+  lastValueFrom(runGenerate(request(o), deps, desc).pipe(toArray()));
 
 describe('generation on tiny', () => {
   test('streams progress, latents and previews step by step, then the image, then done', async () => {
@@ -24,7 +26,9 @@ describe('generation on tiny', () => {
     expect(kinds.at(-1)).toBe('done');
     expect(kinds.filter((k) => k === 'image')).toHaveLength(1);
     expect(fs[0]).toMatchObject({ type: 'progress', phase: 'load', step: 0 });
-    expect(fs.filter((f) => f.type === 'progress' && f.phase === 'denoise').map((f) => (f as any).step)).toEqual([1, 2, 3, 4]);
+    expect(fs.filter((f) => f.type === 'progress' && f.phase === 'denoise').map((f) => (f as any).step)).toEqual([
+      1, 2, 3, 4,
+    ]);
     expect(fs.filter((f) => f.type === 'latent').map((f) => (f as any).step)).toEqual([1, 2, 3, 4]);
     expect(fs.filter((f) => f.type === 'preview').map((f) => (f as any).step)).toEqual([1, 2, 3, 4]);
     // The image comes after the last step's latent.
@@ -40,14 +44,24 @@ describe('generation on tiny', () => {
     // Independent composition: tokenizer → encoder → seeded noise → 5 × (CFG UNet, DDIM step).
     const [te, unet] = await Promise.all([model.session('text_encoder'), model.session('unet')]);
     const ddim = createDdim(model.scheduler);
-    const [cond, uncond] = await runTextEncoder(te, [model.tokenizer.tokenize('a photo of a red star').ids, model.tokenizer.tokenize('').ids]);
+    const [cond, uncond] = await runTextEncoder(te, [
+      model.tokenizer.tokenize('a photo of a red star').ids,
+      model.tokenizer.tokenize('').ids,
+    ]);
     const h = model.info.resolution / model.info.vaeScale;
     const dims = [1, model.info.latentChannels, h, h];
-    let x = createRng(3).fork('initial-noise').fillNormal(new Float32Array(dims.reduce((a, b) => a * b)));
+    let x = createRng(3)
+      .fork('initial-noise')
+      .fillNormal(new Float32Array(dims.reduce((a, b) => a * b)));
     for (const t of ddim.timesteps(5)) {
       const xt = tensor('float32', dims, x);
       const [pu, pc] = splitBatch(await runUnet(unet, concatBatch([xt, xt]), t, concatBatch([uncond, cond])));
-      x = ddim.step({ modelOutput: pu.data.map((u, i) => u + 7.5 * (pc.data[i] - u)), timestep: t, sample: x, numSteps: 5 }).prevSample;
+      x = ddim.step({
+        modelOutput: pu.data.map((u, i) => u + 7.5 * (pc.data[i] - u)),
+        timestep: t,
+        sample: x,
+        numSteps: 5,
+      }).prevSample;
     }
     const got = tensorFromWire(last.tensor).data as Float32Array;
     let maxDiff = 0;
@@ -57,7 +71,10 @@ describe('generation on tiny', () => {
 
   test('gives the same image for the same seed and a different one for another seed', async () => {
     const pixels = async (seed: number) => {
-      const img = (await frames({ seed, steps: 3 })).find((f) => f.type === 'image') as Extract<Frame, { type: 'image' }>;
+      const img = (await frames({ seed, steps: 3 })).find((f) => f.type === 'image') as Extract<
+        Frame,
+        { type: 'image' }
+      >;
       return (await decodePng(img.png)).data;
     };
     const a = await pixels(1);
@@ -71,7 +88,10 @@ describe('generation on tiny', () => {
     const vae = await frames({ steps: 4 }, { preview: { use: 'vae', every: 2 }, latentFrames: false });
     const previews = vae.filter((f) => f.type === 'preview') as Extract<Frame, { type: 'preview' }>[];
     // VAE previews are full size and come every 2nd step; the latent-rgb ones are one pixel per latent cell.
-    expect(previews.map((p) => [p.step, p.width])).toEqual([[2, model.info.resolution], [4, model.info.resolution]]);
+    expect(previews.map((p) => [p.step, p.width])).toEqual([
+      [2, model.info.resolution],
+      [4, model.info.resolution],
+    ]);
     expect(vae.filter((f) => f.type === 'latent')).toHaveLength(0);
     const rgb = (await frames({ steps: 1 })).find((f) => f.type === 'preview') as Extract<Frame, { type: 'preview' }>;
     expect(rgb.width).toBe(model.info.resolution / model.info.vaeScale);
@@ -82,7 +102,8 @@ describe('generation on tiny', () => {
     const unet = await model.session('unet');
     const counting: SdModel = {
       ...model,
-      session: async (c) => (c === 'unet' ? { ...unet, run: (f, o) => (unetRuns++, unet.run(f, o)) } : model.session(c)),
+      session: async (c) =>
+        c === 'unet' ? { ...unet, run: (f, o) => (unetRuns++, unet.run(f, o)) } : model.session(c),
     };
     await lastValueFrom(
       runGenerate(request({ steps: 30 }), { openModel: async () => counting }).pipe(

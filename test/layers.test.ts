@@ -54,14 +54,20 @@ describe('the layers', () => {
       const from = layerOf(f.path)!;
       return f.imports
         .map((i) => ({ i, to: layerOf(i) }))
-        .filter(({ i, to }) => (to ? to.layer !== from.layer && !(from.may as readonly string[]).includes(to.layer) : !isTest(i)))
+        .filter(({ i, to }) =>
+          to ? to.layer !== from.layer && !(from.may as readonly string[]).includes(to.layer) : !isTest(i),
+        )
         .map(({ i, to }) => `${f.path} (${from.layer}) imports ${i} (${to?.layer ?? 'outside the layers'})`);
     });
     expect(upward).toEqual([]);
   });
 
   test('never import tests, benchmarks or examples', () => {
-    const bad = product.flatMap((f) => f.imports.filter((i) => isTest(i) || outside.some((o) => i.startsWith(`${o}/`))).map((i) => `${f.path} imports ${i}`));
+    const bad = product.flatMap((f) =>
+      f.imports
+        .filter((i) => isTest(i) || outside.some((o) => i.startsWith(`${o}/`)))
+        .map((i) => `${f.path} imports ${i}`),
+    );
     expect(bad).toEqual([]);
   });
 

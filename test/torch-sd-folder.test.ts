@@ -21,15 +21,26 @@ import { conceptFolder } from './train-helpers.ts';
 
 const dir = join(import.meta.dir, 'fixtures', 'torch-sd', 'folder');
 const model = await openModelFolder(diskModelFiles(dir), ortSessionFactory);
-const of = <T extends Frame['type']>(fs: Frame[], t: T) => fs.filter((f): f is Extract<Frame, { type: T }> => f.type === t);
+const of = <T extends Frame['type']>(fs: Frame[], t: T) =>
+  fs.filter((f): f is Extract<Frame, { type: T }> => f.type === t);
 
 describe('a torch.onnx-exported Stable Diffusion folder', () => {
   test('opens with the shape the configs and graphs describe', () => {
-    expect(model.info).toMatchObject({ resolution: 64, latentChannels: 4, vaeScale: 8, hiddenSize: 32, scalingFactor: 0.18215 });
+    expect(model.info).toMatchObject({
+      resolution: 64,
+      latentChannels: 4,
+      vaeScale: 8,
+      hiddenSize: 32,
+      scalingFactor: 0.18215,
+    });
   });
 
   test('generates a 64×64 image in three steps and finishes', async () => {
-    const fs = await lastValueFrom(runGenerate(parseGenerateRequest({ prompt: 'a photo of a red circle', steps: 3, seed: 1 }), { openModel: async () => model }).pipe(toArray()));
+    const fs = await lastValueFrom(
+      runGenerate(parseGenerateRequest({ prompt: 'a photo of a red circle', steps: 3, seed: 1 }), {
+        openModel: async () => model,
+      }).pipe(toArray()),
+    );
     expect(fs.at(-1)!.type).toBe('done');
     const images = of(fs, 'image');
     expect(images).toHaveLength(1);
@@ -39,7 +50,16 @@ describe('a torch.onnx-exported Stable Diffusion folder', () => {
 
   test('trains a textual-inversion embedding for three steps with finite losses and nonzero gradients', async () => {
     const out = mkdtempSync(join(tmpdir(), 'pseudoword-torch-sd-'));
-    const request = parseTrainRequest({ images: await conceptFolder(), token: '<t>', init: 'circle', steps: 3, validateEvery: 0, previewEvery: 0, saveEvery: 0, out });
+    const request = parseTrainRequest({
+      images: await conceptFolder(),
+      token: '<t>',
+      init: 'circle',
+      steps: 3,
+      validateEvery: 0,
+      previewEvery: 0,
+      saveEvery: 0,
+      out,
+    });
     const fs = await lastValueFrom(runTrain(request, { ...trainDeps(), openModel: async () => model }).pipe(toArray()));
     const losses = of(fs, 'loss');
     expect(losses.map((f) => f.step)).toEqual([1, 2, 3]);

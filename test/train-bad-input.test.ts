@@ -14,7 +14,17 @@ import { conceptFolder, discImage } from './train-helpers.ts';
 
 const deps = trainDeps();
 const tmp = (p = 'pseudoword-bad-') => mkdtempSync(join(tmpdir(), p));
-const request = (o: Record<string, unknown>) => parseTrainRequest({ token: '<disc>', init: 'circle', steps: 2, validateEvery: 0, previewEvery: 0, saveEvery: 0, out: tmp(), ...o });
+const request = (o: Record<string, unknown>) =>
+  parseTrainRequest({
+    token: '<disc>',
+    init: 'circle',
+    steps: 2,
+    validateEvery: 0,
+    previewEvery: 0,
+    saveEvery: 0,
+    out: tmp(),
+    ...o,
+  });
 const train = (o: Record<string, unknown>) => lastValueFrom(runTrain(request(o), deps).pipe(toArray()));
 const folderWith = async (files: Record<string, Uint8Array>) => {
   const dir = tmp('pseudoword-imgs-');
@@ -26,23 +36,37 @@ describe('training refuses bad input clearly', () => {
   test('a corrupt image is a bad_image naming the file', async () => {
     const good = await discImage(64, 32, 32, 12, [200, 0, 0], [0, 0, 200]);
     const images = await folderWith({ 'a.png': good, 'b.png': new Uint8Array([1, 2, 3, 4, 5]) });
-    await expect(train({ images })).rejects.toMatchObject({ code: 'bad_image', message: expect.stringContaining('b.png') });
+    await expect(train({ images })).rejects.toMatchObject({
+      code: 'bad_image',
+      message: expect.stringContaining('b.png'),
+    });
   });
 
   test('a truncated image is a bad_image naming the file', async () => {
     const good = await discImage(64, 32, 32, 12, [200, 0, 0], [0, 0, 200]);
     const images = await folderWith({ 'cut.png': good.slice(0, good.length - 30) });
-    await expect(train({ images })).rejects.toMatchObject({ code: 'bad_image', message: expect.stringContaining('cut.png') });
+    await expect(train({ images })).rejects.toMatchObject({
+      code: 'bad_image',
+      message: expect.stringContaining('cut.png'),
+    });
   });
 
   test('an empty folder is a bad_request naming the folder', async () => {
     const images = tmp('pseudoword-empty-');
-    await expect(train({ images })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining(images) });
+    await expect(train({ images })).rejects.toMatchObject({
+      code: 'bad_request',
+      message: expect.stringContaining(images),
+    });
   });
 
   test('a 1×1 image is refused with its size', async () => {
-    const images = await folderWith({ 'dot.png': await encodePng({ width: 1, height: 1, channels: 4, data: Uint8Array.of(255, 0, 0, 255) }) });
-    await expect(train({ images })).rejects.toMatchObject({ code: 'bad_image', message: expect.stringContaining('1×1') });
+    const images = await folderWith({
+      'dot.png': await encodePng({ width: 1, height: 1, channels: 4, data: Uint8Array.of(255, 0, 0, 255) }),
+    });
+    await expect(train({ images })).rejects.toMatchObject({
+      code: 'bad_image',
+      message: expect.stringContaining('1×1'),
+    });
   });
 
   test('images with transparency train (composited over white)', async () => {
@@ -54,7 +78,9 @@ describe('training refuses bad input clearly', () => {
   });
 
   test('an unknown model folder is not_found', async () => {
-    await expect(train({ images: await conceptFolder(1), model: join(tmp(), 'missing') })).rejects.toMatchObject({ code: 'not_found' });
+    await expect(train({ images: await conceptFolder(1), model: join(tmp(), 'missing') })).rejects.toMatchObject({
+      code: 'not_found',
+    });
   });
 
   test('a model with an op the autodiff has no rule for names the op and node', async () => {
@@ -64,7 +90,10 @@ describe('training refuses bad input clearly', () => {
     const sig = unet.graph.nodes.findLast((n) => n.opType === 'Sigmoid')!; // the last SiLU before conv_out: downstream of cross-attention
     sig.opType = 'HardSigmoid'; // a real op with no gradient rule, on the path from the vectors to the loss
     writeFileSync(join(dir, 'unet/model.onnx'), encodeModel(unet));
-    await expect(train({ images: await conceptFolder(1), model: dir })).rejects.toMatchObject({ code: 'unsupported_op', message: expect.stringContaining('HardSigmoid') });
+    await expect(train({ images: await conceptFolder(1), model: dir })).rejects.toMatchObject({
+      code: 'unsupported_op',
+      message: expect.stringContaining('HardSigmoid'),
+    });
   });
 
   test('a blow-up stops the run with a numeric error and keeps the last good checkpoint', async () => {
@@ -73,7 +102,9 @@ describe('training refuses bad input clearly', () => {
     await train({ images, steps: 2, saveEvery: 1, out });
     const before = readFileSync(join(out, 'learned_embeds.safetensors'));
     // Resume with an absurd lr: the first update overflows float32.
-    await expect(train({ images, steps: 5, lr: 1e39, saveEvery: 1, out, resume: true })).rejects.toMatchObject({ code: 'numeric' });
+    await expect(train({ images, steps: 5, lr: 1e39, saveEvery: 1, out, resume: true })).rejects.toMatchObject({
+      code: 'numeric',
+    });
     expect(readFileSync(join(out, 'learned_embeds.safetensors'))).toEqual(before);
     const e = readEmbedding(new Uint8Array(before), { fileName: 'x.safetensors' });
     expect(e.vectors.every(Number.isFinite)).toBe(true);
@@ -88,14 +119,20 @@ describe('training refuses bad input clearly', () => {
     const te = decodeModel(new Uint8Array(readFileSync(join(dir, 'text_encoder/model.onnx'))));
     te.docString = 'another model';
     writeFileSync(join(dir, 'text_encoder/model.onnx'), encodeModel(te));
-    await expect(train({ images: await conceptFolder(1), out, model: dir, steps: 4, resume: true })).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('model') });
+    await expect(
+      train({ images: await conceptFolder(1), out, model: dir, steps: 4, resume: true }),
+    ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('model') });
     expect(existsSync(join(out, 'learned_embeds.safetensors'))).toBe(true);
   });
 
   test('malformed requests name the field', () => {
-    expect(() => parseTrainRequest({ images: 'x', token: 'has space', init: 'a' })).toThrow('token: must not contain whitespace');
+    expect(() => parseTrainRequest({ images: 'x', token: 'has space', init: 'a' })).toThrow(
+      'token: must not contain whitespace',
+    );
     expect(() => parseTrainRequest({ images: 'x', token: '<t>', init: 'a', steps: -1 })).toThrow('steps: must be ≥ 1');
     expect(() => parseTrainRequest({ token: '<t>', init: 'a' })).toThrow('images: is required');
-    expect(() => parseTrainRequest({ images: 'x', token: '<t>', init: 'a', lr: 'fast' })).toThrow('lr: must be a number');
+    expect(() => parseTrainRequest({ images: 'x', token: '<t>', init: 'a', lr: 'fast' })).toThrow(
+      'lr: must be a number',
+    );
   });
 });

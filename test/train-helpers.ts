@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePng } from '../common/image/png.ts';
 
-export const discImage = async (size: number, cx: number, cy: number, r: number, rgb: [number, number, number], bg: [number, number, number]) => {
+export const discImage = async (
+  size: number,
+  cx: number,
+  cy: number,
+  r: number,
+  rgb: [number, number, number],
+  bg: [number, number, number],
+) => {
   const data = new Uint8Array(size * size * 4);
   for (let y = 0; y < size; y++)
     for (let x = 0; x < size; x++) {
@@ -18,6 +25,10 @@ export const discImage = async (size: number, cx: number, cy: number, r: number,
 /** A temp folder with `n` images of a red disc on blue at slightly different places. */
 export const conceptFolder = async (n = 4, size = 64): Promise<string> => {
   const dir = mkdtempSync(join(tmpdir(), 'pseudoword-concept-'));
-  for (let i = 0; i < n; i++) writeFileSync(join(dir, `img${i}.png`), await discImage(size, size / 2 + (i - n / 2) * 3, size / 2, size / 4, [220, 30, 30], [20, 40, 200]));
+  for (let i = 0; i < n; i++)
+    writeFileSync(
+      join(dir, `img${i}.png`),
+      await discImage(size, size / 2 + (i - n / 2) * 3, size / 2, size / 4, [220, 30, 30], [20, 40, 200]),
+    );
   return dir;
 };

@@ -54,7 +54,8 @@ export const startTrain = (request, files, signal) => {
 export const attachRun = (id, signal) => fetch(`/v1/runs/${encodeURIComponent(id)}/frames`, { signal });
 
 /** `DELETE /v1/runs/:id`: asks the server to stop a run. */
-export const cancelRun = async (id) => ensureOk(await fetch(`/v1/runs/${encodeURIComponent(id)}`, { method: 'DELETE' }));
+export const cancelRun = async (id) =>
+  ensureOk(await fetch(`/v1/runs/${encodeURIComponent(id)}`, { method: 'DELETE' }));
 
 /** Where the learned embedding of a training run downloads from. */
 export const embeddingUrl = (id) => `/v1/runs/${encodeURIComponent(id)}/embedding`;

@@ -52,7 +52,8 @@ const loadStages = async () => {
     pickGenerate = stagePicker($('[data-stages=generate]'), s.generate);
     pickTrain = stagePicker($('[data-stages=train]'), s.train);
   } catch (e) {
-    for (const f of document.querySelectorAll('.stages')) f.querySelector('p').textContent = `stages unavailable: ${e.message}`;
+    for (const f of document.querySelectorAll('.stages'))
+      f.querySelector('p').textContent = `stages unavailable: ${e.message}`;
   }
   document.body.dataset.stages = 'loaded';
 };
@@ -62,7 +63,12 @@ const files = dropZone($('#drop-zone'), $('#image-files'), $('#dropped-files'));
 $('#generate-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const request = generateRequest(e.target, pickGenerate());
-  openRun(runsEl, { kind: 'generate', title: short(request.prompt ?? ''), start: (signal) => startGenerate(request, signal), makeView: generateView });
+  openRun(runsEl, {
+    kind: 'generate',
+    title: short(request.prompt ?? ''),
+    start: (signal) => startGenerate(request, signal),
+    makeView: generateView,
+  });
 });
 
 $('#train-form').addEventListener('submit', (e) => {
@@ -80,7 +86,12 @@ $('#train-form').addEventListener('submit', (e) => {
 // A checkpoint's "use in generate" button: add its file to the generate form's embeddings.
 document.addEventListener('use-embedding', (e) => {
   const box = $('#generate-form [name=embeddings]');
-  const lines = new Set(box.value.split('\n').map((s) => s.trim()).filter(Boolean));
+  const lines = new Set(
+    box.value
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
   lines.add(e.detail.path);
   box.value = [...lines].join('\n');
 });

@@ -23,7 +23,13 @@ export const stepChart = (container, { title, series, height = 180 }) => {
       series: [
         { label: 'step' },
         // Validation loss has a value only every N steps: draw its points and join them across the gaps.
-        ...series.map((s) => ({ label: s.label, stroke: s.stroke, scale: s.scale ?? 'y', spanGaps: true, points: { show: s.points ?? false } })),
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.stroke,
+          scale: s.scale ?? 'y',
+          spanGaps: true,
+          points: { show: s.points ?? false },
+        })),
       ],
       axes: [{}, ...scales.map((scale, i) => ({ scale, side: i === 0 ? 3 : 1, grid: { show: i === 0 } }))],
     },

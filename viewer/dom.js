@@ -21,7 +21,14 @@ export const fmt = (x, digits = 4) => {
 };
 
 /** Bytes as a human size. */
-export const fmtBytes = (n) => (n == null ? '' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
+export const fmtBytes = (n) =>
+  n == null
+    ? ''
+    : n < 1024
+      ? `${n} B`
+      : n < 1 << 20
+        ? `${(n / 1024).toFixed(1)} KiB`
+        : `${(n / (1 << 20)).toFixed(1)} MiB`;
 
 /** The last path segment (server paths may use either separator). */
 export const baseName = (p) => String(p).split(/[\\/]/).pop();

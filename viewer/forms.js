@@ -18,7 +18,10 @@ export const formValues = (form) => {
 /** The generate request from the generate form; embeddings are one server path a line. */
 export const generateRequest = (form, pipeline) => {
   const { embeddings, ...v } = formValues(form);
-  const paths = (embeddings ?? '').split('\n').map((s) => s.trim()).filter(Boolean);
+  const paths = (embeddings ?? '')
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return { ...v, ...(paths.length ? { embeddings: paths } : {}), ...(pipeline ? { pipeline } : {}) };
 };
 
@@ -35,7 +38,11 @@ export const trainRequest = (form, pipeline, uploading) => {
 export const dropZone = (zone, input, list) => {
   let files = [];
   const show = () => {
-    list.replaceChildren(...files.map((f) => Object.assign(document.createElement('li'), { textContent: `${f.name} (${Math.ceil(f.size / 1024)} KiB)` })));
+    list.replaceChildren(
+      ...files.map((f) =>
+        Object.assign(document.createElement('li'), { textContent: `${f.name} (${Math.ceil(f.size / 1024)} KiB)` }),
+      ),
+    );
     zone.dataset.files = files.length;
   };
   const take = (fileList) => {

@@ -16,10 +16,13 @@ export const generateView = (body, run) => {
   const images = el('div', { className: 'images' });
   const strip = el('div', { className: 'strip' });
   body.append(
-    el('div', { className: 'pair' },
+    el(
+      'div',
+      { className: 'pair' },
       el('figure', {}, preview, el('figcaption', { textContent: 'x̂₀ preview' })),
       el('figure', {}, latent, el('figcaption', { textContent: 'latent channels' })),
-      images),
+      images,
+    ),
     strip,
   );
   let steps = [];
@@ -27,7 +30,11 @@ export const generateView = (body, run) => {
   let count = 0;
 
   const addThumb = async (f) => {
-    const thumb = el('canvas', { className: 'pixelated thumb', title: `step ${f.step}/${f.of}`, dataset: { step: f.step } });
+    const thumb = el('canvas', {
+      className: 'pixelated thumb',
+      title: `step ${f.step}/${f.of}`,
+      dataset: { step: f.step },
+    });
     await drawPreview(thumb, f);
     strip.append(thumb);
     while (strip.childElementCount > stripLength) strip.firstElementChild.remove();
@@ -47,9 +54,16 @@ export const generateView = (body, run) => {
         const url = pngUrl(f.png);
         urls.push(url);
         images.append(
-          el('figure', { className: 'final', dataset: { index: f.index } },
+          el(
+            'figure',
+            { className: 'final', dataset: { index: f.index } },
             el('img', { src: url, width: f.width, height: f.height, alt: `image ${f.index}` }),
-            el('figcaption', {}, el('a', { href: url, download: `${run.id ?? 'image'}-${f.index}.png`, textContent: 'download' }))),
+            el(
+              'figcaption',
+              {},
+              el('a', { href: url, download: `${run.id ?? 'image'}-${f.index}.png`, textContent: 'download' }),
+            ),
+          ),
         );
         run.root.dataset.images = ++count;
       }

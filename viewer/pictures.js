@@ -16,7 +16,9 @@ export const drawPreview = async (canvas, frame) => {
   if (frame.format === 'rgba') {
     // Copy: the decoded bytes are a view into the decoder's chunk, which it reuses.
     const pixels = new Uint8ClampedArray(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength).slice();
-    sizeCanvas(canvas, width, height).getContext('2d').putImageData(new ImageData(pixels, width, height), 0, 0);
+    sizeCanvas(canvas, width, height)
+      .getContext('2d')
+      .putImageData(new ImageData(pixels, width, height), 0, 0);
     return;
   }
   const bitmap = await pngBitmap(frame.data);
@@ -43,8 +45,10 @@ const halfToFloat = (h) => {
 /** The float values of a wire tensor (`{dtype, dims, data}`, little-endian bytes). */
 export const wireFloats = ({ dtype, data }) => {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  if (dtype === 'float32') return Float32Array.from({ length: data.byteLength / 4 }, (_, i) => view.getFloat32(i * 4, true));
-  if (dtype === 'float16') return Float32Array.from({ length: data.byteLength / 2 }, (_, i) => halfToFloat(view.getUint16(i * 2, true)));
+  if (dtype === 'float32')
+    return Float32Array.from({ length: data.byteLength / 4 }, (_, i) => view.getFloat32(i * 4, true));
+  if (dtype === 'float16')
+    return Float32Array.from({ length: data.byteLength / 2 }, (_, i) => halfToFloat(view.getUint16(i * 2, true)));
   return undefined;
 };
 

@@ -19,7 +19,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * Opens a panel in `container` and starts following a run. `start(signal)` returns the run's streaming
  * response (a POST that starts it, or an attach); `makeView(body, run)` builds the kind's view. `runId` and
  * `steps` (the run's total) are given when attaching to a run the server listed.
- * @example openRun(runsEl, { kind: 'generate', title: 'a red star', start: (s) => startGenerate(req, s), makeView: generateView })
+ * @example openRun(runsEl, { kind: 'generate', title: 'a red star', start: (s) => startGenerate(req, s), makeView:
+ * generateView })
  */
 export const openRun = (container, { kind, title, start, makeView, runId, steps }) => {
   const controller = new AbortController();
@@ -28,13 +29,28 @@ export const openRun = (container, { kind, title, start, makeView, runId, steps 
   const speed = el('span', { className: 'speed' });
   const message = el('p', { className: 'message' });
   const cancel = el('button', { type: 'button', className: 'cancel', textContent: 'Cancel' });
-  const close = el('button', { type: 'button', className: 'close', textContent: '×', title: 'close this panel (a training run goes on)' });
+  const close = el('button', {
+    type: 'button',
+    className: 'close',
+    textContent: '×',
+    title: 'close this panel (a training run goes on)',
+  });
   const body = el('div', { className: 'run-body' });
   const idEl = el('code', { className: 'run-id' });
   const root = el(
     'article',
     { className: 'run', dataset: { kind, status: 'starting' } },
-    el('header', {}, el('strong', { className: 'title', textContent: title }), idEl, status, counter, speed, cancel, close),
+    el(
+      'header',
+      {},
+      el('strong', { className: 'title', textContent: title }),
+      idEl,
+      status,
+      counter,
+      speed,
+      cancel,
+      close,
+    ),
     message,
     body,
   );
@@ -49,7 +65,8 @@ export const openRun = (container, { kind, title, start, makeView, runId, steps 
     cancel.disabled = terminal.has(s) || s === 'lost';
     if (terminal.has(s) || s === 'lost') clearInterval(timer);
     // app.js refreshes the server's run list when a run starts or ends, instead of waiting for its next poll.
-    if (changed) root.dispatchEvent(new CustomEvent('run-status', { bubbles: true, detail: { id: run.id, status: s } }));
+    if (changed)
+      root.dispatchEvent(new CustomEvent('run-status', { bubbles: true, detail: { id: run.id, status: s } }));
   };
   const setId = (id) => {
     if (!id || run.id === id) return;

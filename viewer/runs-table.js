@@ -26,14 +26,21 @@ export const runsTable = (tbody, { isOpen, watch }) => {
     if (!Array.isArray(runs)) return;
     tbody.replaceChildren(
       ...runs.map((r) => {
-        const button = el('button', { type: 'button', textContent: isOpen(r.id) ? 'watching' : 'watch', disabled: isOpen(r.id) });
+        const button = el('button', {
+          type: 'button',
+          textContent: isOpen(r.id) ? 'watching' : 'watch',
+          disabled: isOpen(r.id),
+        });
         button.addEventListener('click', () => watch(r));
-        return el('tr', { dataset: { runId: r.id, status: r.status } },
+        return el(
+          'tr',
+          { dataset: { runId: r.id, status: r.status } },
           el('td', {}, el('code', { textContent: String(r.id).slice(0, 8), title: r.id })),
           el('td', { textContent: r.kind ?? '' }),
           el('td', { textContent: r.status ?? '' }),
           el('td', { textContent: r.of ? `${r.step ?? 0}/${r.of}` : '' }),
-          el('td', {}, button));
+          el('td', {}, button),
+        );
       }),
     );
     if (first) for (const r of runs) if (r.status === 'running' && !isOpen(r.id)) watch(r);

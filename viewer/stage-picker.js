@@ -42,7 +42,9 @@ const fieldFor = (name, prop) => {
 /** The settings of one alternative: every schema property except the `use` tag. */
 const settingsOf = (choice) => {
   const props = choice.schema?.properties ?? {};
-  return Object.entries(props).filter(([k]) => k !== 'use').map(([k, p]) => ({ key: k, ...fieldFor(k, p ?? {}) }));
+  return Object.entries(props)
+    .filter(([k]) => k !== 'use')
+    .map(([k, p]) => ({ key: k, ...fieldFor(k, p ?? {}) }));
 };
 
 /**
@@ -80,7 +82,10 @@ export const stagePicker = (fieldset, stages) => {
       return [stage, { use: select.value, ...values }];
     });
   }
-  if (!readers.length) fieldset.append(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'no swappable stages' }));
+  if (!readers.length)
+    fieldset.append(
+      Object.assign(document.createElement('p'), { className: 'muted', textContent: 'no swappable stages' }),
+    );
   return () => {
     const chosen = readers.map((r) => r()).filter(Boolean);
     return chosen.length ? Object.fromEntries(chosen) : undefined;

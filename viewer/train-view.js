@@ -30,10 +30,15 @@ export const trainView = (body, run) => {
   const checkpoints = el('ul', { className: 'checkpoints' });
   const download = el('a', { className: 'download', textContent: 'download embedding', hidden: true, download: '' });
   body.append(
-    stats, lossBox, normBox,
+    stats,
+    lossBox,
+    normBox,
     el('div', { className: 'pair' }, noised.node, predicted.node, live),
-    el('h4', { textContent: 'validation' }), grids,
-    el('h4', { textContent: 'checkpoints' }), checkpoints, download,
+    el('h4', { textContent: 'validation' }),
+    grids,
+    el('h4', { textContent: 'checkpoints' }),
+    checkpoints,
+    download,
   );
   const lossChart = stepChart(lossBox, {
     title: 'loss',
@@ -55,10 +60,13 @@ export const trainView = (body, run) => {
   let lastValStep = 0;
   let liveDone = false;
   let urls = [];
-  const expose = () => Object.assign(run.root.dataset, {
-    lossPoints: counts.loss, validations: counts.validations, checkpoints: counts.checkpoints,
-    validationPreviewSteps: valSteps.join(','),
-  });
+  const expose = () =>
+    Object.assign(run.root.dataset, {
+      lossPoints: counts.loss,
+      validations: counts.validations,
+      checkpoints: counts.checkpoints,
+      validationPreviewSteps: valSteps.join(','),
+    });
 
   // Validation images stream their denoising like a generation, as x̂₀ previews.
   // Training previews are 'noised' and 'predicted'; 'x0' previews come only from validation's denoising.
@@ -71,31 +79,55 @@ export const trainView = (body, run) => {
     const pics = f.images.map((img, i) => {
       const url = pngUrl(img.png);
       urls.push(url);
-      return el('img', { src: url, width: img.width, height: img.height, alt: img.prompt ?? `validation ${i}`, title: img.prompt ?? '' });
+      return el('img', {
+        src: url,
+        width: img.width,
+        height: img.height,
+        alt: img.prompt ?? `validation ${i}`,
+        title: img.prompt ?? '',
+      });
     });
     const caption = `step ${f.step}${f.loss != null ? ` · loss ${fmt(f.loss)}` : ''}${f.images[0]?.prompt ? ` · “${f.images[0].prompt}”` : ''}`;
-    grids.prepend(el('figure', { className: 'grid', dataset: { step: f.step } }, el('div', { className: 'grid-images' }, ...pics), el('figcaption', { textContent: caption })));
+    grids.prepend(
+      el(
+        'figure',
+        { className: 'grid', dataset: { step: f.step } },
+        el('div', { className: 'grid-images' }, ...pics),
+        el('figcaption', { textContent: caption }),
+      ),
+    );
     counts.validations++;
   };
 
   const onCheckpoint = (f) => {
-    checkpoints.prepend(el('li', { dataset: { step: f.step } }, `step ${f.step}: ${f.files.map(baseName).join(', ')} ${fmtBytes(f.bytes)}`, useButton(f.files)));
+    checkpoints.prepend(
+      el(
+        'li',
+        { dataset: { step: f.step } },
+        `step ${f.step}: ${f.files.map(baseName).join(', ')} ${fmtBytes(f.bytes)}`,
+        useButton(f.files),
+      ),
+    );
     counts.checkpoints++;
-    if (run.id) Object.assign(download, { href: embeddingUrl(run.id), hidden: false, download: `${run.id}.safetensors` });
+    if (run.id)
+      Object.assign(download, { href: embeddingUrl(run.id), hidden: false, download: `${run.id}.safetensors` });
   };
 
   // Offers the learned file to the generate form (app.js listens), so a trained word can be tried at once.
   const useButton = (files) => {
     const file = files.find((p) => p.endsWith('.safetensors') && !/state/.test(baseName(p))) ?? files[0];
     const b = el('button', { type: 'button', className: 'use', textContent: 'use in generate' });
-    b.addEventListener('click', () => document.dispatchEvent(new CustomEvent('use-embedding', { detail: { path: file } })));
+    b.addEventListener('click', () =>
+      document.dispatchEvent(new CustomEvent('use-embedding', { detail: { path: file } })),
+    );
     return b;
   };
 
   return {
     async frame(f) {
       if (f.type === 'progress') {
-        if (f.phase === 'validate') liveCap.textContent = `validation image ${liveCells.childElementCount || 1}: step ${f.step}/${f.of}`;
+        if (f.phase === 'validate')
+          liveCap.textContent = `validation image ${liveCells.childElementCount || 1}: step ${f.step}/${f.of}`;
       } else if (f.type === 'loss') {
         lossChart.set(f.step, { loss: f.loss });
         normChart.set(f.step, { emb: f.embeddingNorm, grad: f.gradNorm, lr: f.lr });
@@ -104,14 +136,16 @@ export const trainView = (body, run) => {
       } else if (f.type === 'preview') {
         if (isValidationPreview(f)) {
           if (liveDone) liveCells.replaceChildren();
-          if (liveDone || !liveCells.lastElementChild || f.step <= lastValStep) liveCells.append(el('canvas', { className: 'pixelated' }));
+          if (liveDone || !liveCells.lastElementChild || f.step <= lastValStep)
+            liveCells.append(el('canvas', { className: 'pixelated' }));
           liveDone = false;
           await drawPreview(liveCells.lastElementChild, f);
           valSteps.push(f.step);
           lastValStep = f.step;
         } else {
           await drawPreview(f.kind === 'noised' ? noised.canvas : predicted.canvas, f);
-          (f.kind === 'noised' ? noised : predicted).cap.textContent = `${f.kind === 'noised' ? 'noised x_t' : 'x̂₀ from the UNet'} · step ${f.step}`;
+          (f.kind === 'noised' ? noised : predicted).cap.textContent =
+            `${f.kind === 'noised' ? 'noised x_t' : 'x̂₀ from the UNet'} · step ${f.step}`;
         }
       } else if (f.type === 'validation') onValidation(f);
       else if (f.type === 'checkpoint') onCheckpoint(f);

@@ -40,11 +40,18 @@ const json = async (files: ModelFiles, rel: string): Promise<any> => {
 };
 
 /** Opens a model folder; checks the layout and that no component needs an op onnxruntime's CPU build lacks. */
-export const openModelFolder = async (files: ModelFiles, factory: SessionFactory, device: Device = 'cpu'): Promise<SdModel> => {
+export const openModelFolder = async (
+  files: ModelFiles,
+  factory: SessionFactory,
+  device: Device = 'cpu',
+): Promise<SdModel> => {
   const missing = [];
   for (const c of required) if (!(await files.exists(`${c}/model.onnx`))) missing.push(`${c}/model.onnx`);
   if (missing.length)
-    throw new PipelineError('bad_model', `'${files.root}' is not a Stable Diffusion ONNX folder (Optimum layout): missing ${missing.join(', ')}`);
+    throw new PipelineError(
+      'bad_model',
+      `'${files.root}' is not a Stable Diffusion ONNX folder (Optimum layout): missing ${missing.join(', ')}`,
+    );
   const tokenizer = await loadTokenizer((f) => files.readText(`tokenizer/${f}`));
   const scheduler = parseSchedulerConfig((await json(files, 'scheduler/scheduler_config.json')) ?? {});
   for (const c of [...required, 'vae_encoder'] as Component[]) {
@@ -52,14 +59,18 @@ export const openModelFolder = async (files: ModelFiles, factory: SessionFactory
     if (!bytes) continue;
     const bad = opCensus(decodeModel(bytes)).filter((o) => o.cpu === false);
     if (bad.length && device === 'cpu')
-      throw new PipelineError('unsupported_op', `${c}/model.onnx uses ${bad.map((o) => `${o.domain}.${o.opType} (node '${o.firstNode}')`).join(', ')}, which onnxruntime has no CPU kernel for (an Olive/GPU-optimised export?). Export the model without fused ops, or use --device cuda.`);
+      throw new PipelineError(
+        'unsupported_op',
+        `${c}/model.onnx uses ${bad.map((o) => `${o.domain}.${o.opType} (node '${o.firstNode}')`).join(', ')}, which onnxruntime has no CPU kernel for (an Olive/GPU-optimised export?). Export the model without fused ops, or use --device cuda.`,
+      );
   }
   const sessions = new Map<Component, Promise<Session>>();
   const session = (c: Component) => {
     let s = sessions.get(c);
     if (!s) {
       s = (async () => {
-        if (!(await files.exists(`${c}/model.onnx`))) throw new PipelineError('bad_model', `'${files.root}' has no ${c}/model.onnx`);
+        if (!(await files.exists(`${c}/model.onnx`)))
+          throw new PipelineError('bad_model', `'${files.root}' has no ${c}/model.onnx`);
         return factory.create(files.path(`${c}/model.onnx`), { device });
       })();
       sessions.set(c, s);
@@ -68,7 +79,12 @@ export const openModelFolder = async (files: ModelFiles, factory: SessionFactory
   };
   const info = await readInfo(files, await session('unet'));
   return {
-    files, scheduler, tokenizer, info, device, session,
+    files,
+    scheduler,
+    tokenizer,
+    info,
+    device,
+    session,
     has: (c) => files.exists(`${c}/model.onnx`),
     async release() {
       for (const s of sessions.values()) await (await s).release();
@@ -91,8 +107,11 @@ const readInfo = async (files: ModelFiles, unet: Session): Promise<ModelInfo> =>
   return {
     family: own.family !== 'unknown' ? own.family : familyFromHidden(hiddenSize),
     resolution: own.resolution ?? latentSize * vaeScale,
-    latentChannels, vaeScale, hiddenSize,
+    latentChannels,
+    vaeScale,
+    hiddenSize,
     scalingFactor: own.scalingFactor ?? vaeCfg.scaling_factor ?? 0.18215,
-    previewFactors: own.previewFactors, previewBias: own.previewBias,
+    previewFactors: own.previewFactors,
+    previewBias: own.previewBias,
   };
 };

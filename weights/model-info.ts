@@ -34,4 +34,5 @@ export interface ModelInfo {
 }
 
 /** Guesses the family from the text width: 768 → SD1.x, 1024 → SD2.x. */
-export const familyFromHidden = (hidden: number): ModelFamily => (hidden === 768 ? 'sd1' : hidden === 1024 ? 'sd2' : 'unknown');
+export const familyFromHidden = (hidden: number): ModelFamily =>
+  hidden === 768 ? 'sd1' : hidden === 1024 ? 'sd2' : 'unknown';

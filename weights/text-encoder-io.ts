@@ -27,7 +27,11 @@ export const runTextEncoder = async (session: Session, rows: number[][]): Promis
   const outName = session.outputs.find((o) => o.name === 'last_hidden_state')?.name ?? session.outputs[0].name;
   const run = async (batch: number[][]) => {
     const out = (await session.run({ [name]: idsTensor(session, batch) }, [outName]))[outName];
-    if (out.dtype !== 'float32') throw new PipelineError('bad_model', `text encoder output '${outName}' is ${out.dtype}; pseudoword needs float32`);
+    if (out.dtype !== 'float32')
+      throw new PipelineError(
+        'bad_model',
+        `text encoder output '${outName}' is ${out.dtype}; pseudoword needs float32`,
+      );
     return out as Tensor<'float32'>;
   };
   if (batchIsFree(session) && rows.length > 1) return splitBatch(await run(rows));

@@ -9,7 +9,11 @@ import { tensor, type Tensor } from '../common/tensor.ts';
 
 const find = (s: Session, name: string, fallback: number): IOInfo => {
   const i = s.inputs.find((x) => x.name === name) ?? s.inputs[fallback];
-  if (!i) throw new PipelineError('bad_model', `the UNet has no input '${name}' (it has ${s.inputs.map((x) => x.name).join(', ')})`);
+  if (!i)
+    throw new PipelineError(
+      'bad_model',
+      `the UNet has no input '${name}' (it has ${s.inputs.map((x) => x.name).join(', ')})`,
+    );
   return i;
 };
 
@@ -22,11 +26,16 @@ export const timestepTensor = (info: IOInfo, t: number, batch: number): Tensor =
   const dims = info.shape.length === 0 ? [] : info.shape[0] === 1 ? [1] : [batch];
   const n = dims.length === 0 ? 1 : dims[0];
   switch (info.dtype) {
-    case 'int64': return tensor('int64', dims, new BigInt64Array(n).fill(BigInt(Math.round(t))));
-    case 'int32': return tensor('int32', dims, new Int32Array(n).fill(Math.round(t)));
-    case 'float16': return tensor('float16', dims, halfArray(new Float32Array(n).fill(t)));
-    case 'float64': return tensor('float64', dims, new Float64Array(n).fill(t));
-    default: return tensor('float32', dims, new Float32Array(n).fill(t));
+    case 'int64':
+      return tensor('int64', dims, new BigInt64Array(n).fill(BigInt(Math.round(t))));
+    case 'int32':
+      return tensor('int32', dims, new Int32Array(n).fill(Math.round(t)));
+    case 'float16':
+      return tensor('float16', dims, halfArray(new Float32Array(n).fill(t)));
+    case 'float64':
+      return tensor('float64', dims, new Float64Array(n).fill(t));
+    default:
+      return tensor('float32', dims, new Float32Array(n).fill(t));
   }
 };
 
@@ -37,16 +46,26 @@ export const unetBatchIsFree = (s: Session): boolean => {
 };
 
 /** Runs the UNet once: sample [B,C,h,w], a timestep, hidden states [B,T,D] → prediction [B,C,h,w] in float32. */
-export const runUnet = async (s: Session, sample: Tensor<'float32'>, t: number, hidden: Tensor<'float32'>): Promise<Tensor<'float32'>> => {
+export const runUnet = async (
+  s: Session,
+  sample: Tensor<'float32'>,
+  t: number,
+  hidden: Tensor<'float32'>,
+): Promise<Tensor<'float32'>> => {
   const si = find(s, 'sample', 0);
   const ti = find(s, 'timestep', 1);
   const hi = find(s, 'encoder_hidden_states', 2);
   const outName = s.outputs.find((o) => o.name === 'out_sample')?.name ?? s.outputs[0].name;
-  const out = (await s.run({
-    [si.name]: asInputDtype(sample, si),
-    [ti.name]: timestepTensor(ti, t, sample.dims[0]),
-    [hi.name]: asInputDtype(hidden, hi),
-  }, [outName]))[outName];
+  const out = (
+    await s.run(
+      {
+        [si.name]: asInputDtype(sample, si),
+        [ti.name]: timestepTensor(ti, t, sample.dims[0]),
+        [hi.name]: asInputDtype(hidden, hi),
+      },
+      [outName],
+    )
+  )[outName];
   if (out.dtype === 'float16') return tensor('float32', out.dims, floatArray(out.data as Uint16Array));
   return out as Tensor<'float32'>;
 };

@@ -18,7 +18,10 @@ export const runVaeDecoder = async (s: Session, z: Tensor<'float32'>): Promise<T
 };
 
 /** Image in [-1, 1] → the encoder's raw output and which kind it is. */
-export const runVaeEncoder = async (s: Session, x: Tensor<'float32'>): Promise<{ kind: 'parameters' | 'sample'; value: Tensor<'float32'> }> => {
+export const runVaeEncoder = async (
+  s: Session,
+  x: Tensor<'float32'>,
+): Promise<{ kind: 'parameters' | 'sample'; value: Tensor<'float32'> }> => {
   const input = s.inputs.find((i) => i.name === 'sample') ?? s.inputs[0];
   const params = s.outputs.find((o) => o.name === 'latent_parameters' || o.name === 'latent_dist');
   const out = params?.name ?? s.outputs.find((o) => o.name === 'latent_sample')?.name ?? s.outputs[0].name;
@@ -27,13 +30,19 @@ export const runVaeEncoder = async (s: Session, x: Tensor<'float32'>): Promise<{
 };
 
 /** [-1,1] CHW float image (first of batch) → RGBA8. */
-export const toRgba = (img: Tensor<'float32'>, index = 0): { width: number; height: number; data: Uint8ClampedArray } => {
+export const toRgba = (
+  img: Tensor<'float32'>,
+  index = 0,
+): { width: number; height: number; data: Uint8ClampedArray } => {
   const [, c, h, w] = img.dims;
   const plane = h * w;
   const base = index * c * plane;
   const data = new Uint8ClampedArray(plane * 4);
   for (let i = 0; i < plane; i++) {
-    for (let k = 0; k < 3; k++) data[i * 4 + k] = Math.round((Math.min(1, Math.max(-1, img.data[base + Math.min(k, c - 1) * plane + i])) + 1) * 127.5);
+    for (let k = 0; k < 3; k++)
+      data[i * 4 + k] = Math.round(
+        (Math.min(1, Math.max(-1, img.data[base + Math.min(k, c - 1) * plane + i])) + 1) * 127.5,
+      );
     data[i * 4 + 3] = 255;
   }
   return { width: w, height: h, data };

@@ -37,11 +37,27 @@ export const parse = (c: CommandSpec, argv: string[]) => {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { ...Object.fromEntries(Object.entries(c.options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}), ...(o.default !== undefined ? { default: o.default as any } : {}) }])), help: { type: 'boolean', short: 'h' } },
+      options: {
+        ...Object.fromEntries(
+          Object.entries(c.options).map(([k, o]) => [
+            k,
+            {
+              type: o.type,
+              ...(o.short ? { short: o.short } : {}),
+              ...(o.multiple ? { multiple: true } : {}),
+              ...(o.default !== undefined ? { default: o.default as any } : {}),
+            },
+          ]),
+        ),
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     return { values: values as Record<string, any>, positionals, help: Boolean(values.help) };
   } catch (e) {
-    throw new PipelineError('bad_request', `${(e as Error).message.split('\n')[0]} — see 'pseudoword ${c.name} --help'`);
+    throw new PipelineError(
+      'bad_request',
+      `${(e as Error).message.split('\n')[0]} — see 'pseudoword ${c.name} --help'`,
+    );
   }
 };
 
@@ -50,6 +66,9 @@ export const num = (v: unknown, flag: string, opts: { int?: boolean; min?: numbe
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min))
-    throw new PipelineError('bad_request', `--${flag} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}, got '${v}'`);
+    throw new PipelineError(
+      'bad_request',
+      `--${flag} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` ≥ ${opts.min}` : ''}, got '${v}'`,
+    );
   return n;
 };

@@ -5,22 +5,54 @@
 import { asPipelineError } from '../../common/errors.ts';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<void> }> }> = {
-  demo: { summary: 'learn a word for an example concept and draw it in new prompts (the main job)', load: () => import('./commands/demo.ts') },
-  generate: { summary: 'generate an image from a prompt, streaming progress', load: () => import('./commands/generate.ts') },
-  train: { summary: 'learn a new word for a concept from a few images (textual inversion)', load: () => import('./commands/train.ts') },
+  demo: {
+    summary: 'learn a word for an example concept and draw it in new prompts (the main job)',
+    load: () => import('./commands/demo.ts'),
+  },
+  generate: {
+    summary: 'generate an image from a prompt, streaming progress',
+    load: () => import('./commands/generate.ts'),
+  },
+  train: {
+    summary: 'learn a new word for a concept from a few images (textual inversion)',
+    load: () => import('./commands/train.ts'),
+  },
   serve: { summary: 'serve the HTTP API (frames as msgpack streams)', load: () => import('./commands/serve.ts') },
-  inspect: { summary: 'describe a model: inputs, outputs, op census, what cannot run', load: () => import('./commands/inspect.ts') },
-  run: { summary: 'run a pipeline description over a stream of images or latents', load: () => import('./commands/run.ts') },
-  eval: { summary: "the paper's protocol in miniature: inversion vs baselines, reconstruction vs editability", load: () => import('./commands/eval.ts') },
-  pretrain: { summary: 'train the embedded model tiny on the shape world (reproduces weights/shipped/tiny)', load: () => import('./commands/pretrain.ts') },
-  'train-recogniser': { summary: 'train the world recogniser used by eval (reproduces the shipped one)', load: () => import('./commands/train-recogniser.ts') },
-  'write-examples': { summary: 'write the example concept folders from their seed', load: () => import('./commands/write-examples.ts') },
-  grad: { summary: 'differentiate an ONNX model (reverse-mode autodiff, standard ops only)', load: () => import('./commands/grad.ts') },
+  inspect: {
+    summary: 'describe a model: inputs, outputs, op census, what cannot run',
+    load: () => import('./commands/inspect.ts'),
+  },
+  run: {
+    summary: 'run a pipeline description over a stream of images or latents',
+    load: () => import('./commands/run.ts'),
+  },
+  eval: {
+    summary: "the paper's protocol in miniature: inversion vs baselines, reconstruction vs editability",
+    load: () => import('./commands/eval.ts'),
+  },
+  pretrain: {
+    summary: 'train the embedded model tiny on the shape world (reproduces weights/shipped/tiny)',
+    load: () => import('./commands/pretrain.ts'),
+  },
+  'train-recogniser': {
+    summary: 'train the world recogniser used by eval (reproduces the shipped one)',
+    load: () => import('./commands/train-recogniser.ts'),
+  },
+  'write-examples': {
+    summary: 'write the example concept folders from their seed',
+    load: () => import('./commands/write-examples.ts'),
+  },
+  grad: {
+    summary: 'differentiate an ONNX model (reverse-mode autodiff, standard ops only)',
+    load: () => import('./commands/grad.ts'),
+  },
   tokenize: { summary: 'print the CLIP token ids of a text', load: () => import('./commands/tokenize.ts') },
 };
 
 const usage = () =>
-  `pseudoword — textual inversion and generation on onnxruntime\n\nUsage: pseudoword <command> [options]\n\nCommands:\n${Object.entries(commands)
+  `pseudoword — textual inversion and generation on onnxruntime\n\nUsage: pseudoword <command> [options]\n\nCommands:\n${Object.entries(
+    commands,
+  )
     .map(([k, c]) => `  ${k.padEnd(17)} ${c.summary}`)
     .join('\n')}\n\nRun 'pseudoword <command> --help' for a command's options.\n`;
 

@@ -18,14 +18,19 @@ export interface DecodedImage extends RgbaImage {
   readonly alpha?: Uint8Array;
 }
 
-const startsWith = (b: Uint8Array, sig: readonly number[], at = 0) => b.length >= at + sig.length && sig.every((v, i) => b[at + i] === v);
+const startsWith = (b: Uint8Array, sig: readonly number[], at = 0) =>
+  b.length >= at + sig.length && sig.every((v, i) => b[at + i] === v);
 const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
 const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** Formats we recognise only to name them in the refusal. */
 const OTHERS: [string, number[], number][] = [
-  ['GIF', ascii('GIF8'), 0], ['BMP', ascii('BM'), 0], ['TIFF', ascii('II*\0'), 0], ['TIFF', ascii('MM\0*'), 0],
-  ['HEIC/AVIF', ascii('ftyp'), 4], ['JPEG 2000', [0, 0, 0, 0x0c, 0x6a, 0x50, 0x20, 0x20], 0],
+  ['GIF', ascii('GIF8'), 0],
+  ['BMP', ascii('BM'), 0],
+  ['TIFF', ascii('II*\0'), 0],
+  ['TIFF', ascii('MM\0*'), 0],
+  ['HEIC/AVIF', ascii('ftyp'), 4],
+  ['JPEG 2000', [0, 0, 0, 0x0c, 0x6a, 0x50, 0x20, 0x20], 0],
 ];
 
 /**
@@ -36,10 +41,13 @@ const OTHERS: [string, number[], number][] = [
  * sniffImageFormat(bytes); // 'jpeg'
  */
 export const sniffImageFormat = (bytes: Uint8Array): ImageFormat | undefined =>
-  startsWith(bytes, PNG) ? 'png'
-  : startsWith(bytes, [0xff, 0xd8, 0xff]) ? 'jpeg'
-  : startsWith(bytes, ascii('RIFF')) && startsWith(bytes, ascii('WEBP'), 8) ? 'webp'
-  : undefined;
+  startsWith(bytes, PNG)
+    ? 'png'
+    : startsWith(bytes, [0xff, 0xd8, 0xff])
+      ? 'jpeg'
+      : startsWith(bytes, ascii('RIFF')) && startsWith(bytes, ascii('WEBP'), 8)
+        ? 'webp'
+        : undefined;
 
 /**
  * The payload of a PNG's `eXIf` chunk (PNG extensions 1.5), walking chunk headers only (`decodePng` checked the
@@ -107,6 +115,9 @@ export const decodeImage = async (bytes: Uint8Array, name: string): Promise<Deco
     return { ...flat, format, ...(alpha ? { alpha } : {}) };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    throw new PipelineError('bad_image', `${name}: cannot decode this ${format.toUpperCase()} image: ${message}`, { file: name, format });
+    throw new PipelineError('bad_image', `${name}: cannot decode this ${format.toUpperCase()} image: ${message}`, {
+      file: name,
+      format,
+    });
   }
 };

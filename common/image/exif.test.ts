@@ -28,7 +28,17 @@ const tiffBlock = (entries: [tag: number, type: number, value: number][], little
 describe('exifOrientation', () => {
   it('reads tag 0x0112 from big- and little-endian IFD0, past other tags', () => {
     expect(exifOrientation(tiffBlock([[0x0112, 3, 6]]))).toBe(6);
-    expect(exifOrientation(tiffBlock([[0x010f, 3, 9], [0x0112, 3, 8]], true))).toBe(8);
+    expect(
+      exifOrientation(
+        tiffBlock(
+          [
+            [0x010f, 3, 9],
+            [0x0112, 3, 8],
+          ],
+          true,
+        ),
+      ),
+    ).toBe(8);
     expect(exifOrientation(tiffBlock([[0x0112, 4, 3]], true))).toBe(3); // a LONG, as a few writers use
   });
 
@@ -44,8 +54,17 @@ describe('exifOrientation', () => {
 
 describe('applyOrientation', () => {
   // Stored 3×2:  a b c / d e f, each pixel (k, k, k, 255) with a..f = 1..6.
-  const stored: RgbaImage = { width: 3, height: 2, channels: 4, data: Uint8Array.from([1, 2, 3, 4, 5, 6].flatMap((k) => [k, k, k, 255])) };
-  const layout = (img: RgbaImage) => ({ w: img.width, h: img.height, px: Array.from({ length: img.width * img.height }, (_, p) => img.data[p * 4]) });
+  const stored: RgbaImage = {
+    width: 3,
+    height: 2,
+    channels: 4,
+    data: Uint8Array.from([1, 2, 3, 4, 5, 6].flatMap((k) => [k, k, k, 255])),
+  };
+  const layout = (img: RgbaImage) => ({
+    w: img.width,
+    h: img.height,
+    px: Array.from({ length: img.width * img.height }, (_, p) => img.data[p * 4]),
+  });
 
   it('turns stored pixels upright for each of the eight orientations', () => {
     // Written out from the TIFF 6.0 definitions: 6 is rotate 90° clockwise to display, 8 is 90° counter-clockwise.
@@ -59,7 +78,8 @@ describe('applyOrientation', () => {
       7: [2, 3, [6, 3, 5, 2, 4, 1]], // transverse
       8: [2, 3, [3, 6, 2, 5, 1, 4]], // 90° counter-clockwise
     };
-    for (const [o, [w, h, px]] of Object.entries(want)) expect({ o, ...layout(applyOrientation(stored, Number(o))) }).toEqual({ o, w, h, px });
+    for (const [o, [w, h, px]] of Object.entries(want))
+      expect({ o, ...layout(applyOrientation(stored, Number(o))) }).toEqual({ o, w, h, px });
   });
 
   it('refuses an orientation outside 1–8', () => {

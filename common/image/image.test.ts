@@ -23,12 +23,23 @@ const coords = (width: number, height: number): RgbaImage => ({
     return [x, y, 10 * x + y, 255][i & 3];
   }),
 });
-const rgba = (width: number, height: number, pixels: number[][]): RgbaImage => ({ width, height, channels: 4, data: Uint8Array.from(pixels.flat()) });
-const at = (img: RgbaImage, x: number, y: number) => Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 4));
+const rgba = (width: number, height: number, pixels: number[][]): RgbaImage => ({
+  width,
+  height,
+  channels: 4,
+  data: Uint8Array.from(pixels.flat()),
+});
+const at = (img: RgbaImage, x: number, y: number) =>
+  Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 4));
 
 describe('rgbaToTensor / tensorToRgba', () => {
   it('maps bytes to [−1, 1] as byte/127.5 − 1, channel-major, dropping alpha', () => {
-    const t = rgbaToTensor(rgba(2, 1, [[0, 255, 51, 7], [255, 0, 204, 0]]));
+    const t = rgbaToTensor(
+      rgba(2, 1, [
+        [0, 255, 51, 7],
+        [255, 0, 204, 0],
+      ]),
+    );
     expect(t.dims).toEqual([1, 3, 1, 2]);
     // R plane, G plane, B plane: 51/127.5 − 1 = −0.6, 204/127.5 − 1 = 0.6.
     const want = [-1, 1, 1, -1, -0.6, 0.6];
@@ -42,7 +53,11 @@ describe('rgbaToTensor / tensorToRgba', () => {
   });
 
   it('round-trips every byte value', () => {
-    const img = rgba(256, 1, Array.from({ length: 256 }, (_, v) => [v, 255 - v, v, 255]));
+    const img = rgba(
+      256,
+      1,
+      Array.from({ length: 256 }, (_, v) => [v, 255 - v, v, 255]),
+    );
     expect(Array.from(tensorToRgba(rgbaToTensor(img)).data)).toEqual(Array.from(img.data));
   });
 
@@ -50,24 +65,47 @@ describe('rgbaToTensor / tensorToRgba', () => {
     const t = rgbaToTensor([rgba(1, 1, [[0, 0, 0, 255]]), rgba(1, 1, [[255, 255, 255, 255]])]);
     expect(t.dims).toEqual([2, 3, 1, 1]);
     expect(at(tensorToRgba(t, 1), 0, 0)).toEqual([255, 255, 255, 255]);
-    expect(() => rgbaToTensor([rgba(1, 1, [[0, 0, 0, 0]]), coords(2, 1)])).toThrow(expect.objectContaining({ code: 'shape_mismatch' }));
+    expect(() => rgbaToTensor([rgba(1, 1, [[0, 0, 0, 0]]), coords(2, 1)])).toThrow(
+      expect.objectContaining({ code: 'shape_mismatch' }),
+    );
   });
 });
 
 describe('resize', () => {
   it('averages blocks exactly with the area filter', () => {
-    const img = rgba(2, 2, [[0, 10, 100, 255], [20, 30, 100, 255], [40, 50, 100, 255], [60, 70, 100, 255]]);
+    const img = rgba(2, 2, [
+      [0, 10, 100, 255],
+      [20, 30, 100, 255],
+      [40, 50, 100, 255],
+      [60, 70, 100, 255],
+    ]);
     expect(at(resize(img, 1, 1, 'area'), 0, 0)).toEqual([30, 40, 100, 255]);
   });
 
   it('interpolates 2 → 4 pixels bilinearly with half-pixel centres', () => {
     // Output centres at 0.25, 0.75, 1.25, 1.75 input px: weights (1), (¾, ¼), (¼, ¾), (1) after edge clamping.
-    const out = resize(rgba(2, 1, [[0, 0, 0, 255], [200, 100, 40, 255]]), 4, 1, 'bilinear');
+    const out = resize(
+      rgba(2, 1, [
+        [0, 0, 0, 255],
+        [200, 100, 40, 255],
+      ]),
+      4,
+      1,
+      'bilinear',
+    );
     expect(Array.from(out.data)).toEqual([0, 0, 0, 255, 50, 25, 10, 255, 150, 75, 30, 255, 200, 100, 40, 255]);
   });
 
   it('does not bleed the colour of transparent pixels', () => {
-    const out = resize(rgba(2, 1, [[255, 0, 0, 0], [0, 0, 255, 255]]), 1, 1, 'area');
+    const out = resize(
+      rgba(2, 1, [
+        [255, 0, 0, 0],
+        [0, 0, 255, 255],
+      ]),
+      1,
+      1,
+      'area',
+    );
     expect(at(out, 0, 0)).toEqual([0, 0, 255, 128]);
   });
 
@@ -94,7 +132,9 @@ describe('crops and flips', () => {
 
   it('refuses a crop that does not fit', () => {
     expect(() => crop(coords(3, 3), 2, 0, 2, 2)).toThrow(expect.objectContaining({ code: 'bad_request' }));
-    expect(() => randomCrop(coords(3, 3), 4, 1, { int: () => 0 })).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    expect(() => randomCrop(coords(3, 3), 4, 1, { int: () => 0 })).toThrow(
+      expect.objectContaining({ code: 'bad_request' }),
+    );
   });
 
   it('mirrors left and right', () => {
@@ -107,7 +147,10 @@ describe('crops and flips', () => {
 describe('tileGrid', () => {
   it('places images row by row with gaps and a background', () => {
     const a = rgba(1, 1, [[1, 1, 1, 255]]);
-    const b = rgba(2, 1, [[2, 2, 2, 255], [3, 3, 3, 255]]);
+    const b = rgba(2, 1, [
+      [2, 2, 2, 255],
+      [3, 3, 3, 255],
+    ]);
     const g = tileGrid([a, b, a], 2, { gap: 1, background: [9, 9, 9, 0] });
     // Cells 2×1, two columns, one pixel gaps: width 2+1+2 = 5, height 1+1+1 = 3.
     expect([g.width, g.height]).toEqual([5, 3]);

@@ -1,7 +1,6 @@
 import { PipelineError } from '../errors.ts';
 import { float32, type Tensor } from '../tensor.ts';
 
-
 /** An 8-bit RGBA picture, row-major, 4 bytes per pixel: what `decodePng` returns and `encodePng` takes. */
 export interface RgbaImage {
   readonly width: number;
@@ -17,7 +16,10 @@ export interface IntSource {
 
 const checkRgba = (img: RgbaImage): void => {
   if (img.data.length !== img.width * img.height * 4) {
-    throw new PipelineError('shape_mismatch', `RGBA image ${img.width}×${img.height} has ${img.data.length} bytes, needs ${img.width * img.height * 4}`);
+    throw new PipelineError(
+      'shape_mismatch',
+      `RGBA image ${img.width}×${img.height} has ${img.data.length} bytes, needs ${img.width * img.height * 4}`,
+    );
   }
 };
 
@@ -37,7 +39,10 @@ export const rgbaToTensor = (images: RgbaImage | readonly RgbaImage[]): Tensor<'
   list.forEach((img, b) => {
     checkRgba(img);
     if (img.width !== width || img.height !== height) {
-      throw new PipelineError('shape_mismatch', `image ${b} is ${img.width}×${img.height}, image 0 is ${width}×${height}`);
+      throw new PipelineError(
+        'shape_mismatch',
+        `image ${b} is ${img.width}×${img.height}, image 0 is ${width}×${height}`,
+      );
     }
     for (let p = 0; p < plane; p++) {
       for (let c = 0; c < 3; c++) t.data[(b * 3 + c) * plane + p] = img.data[p * 4 + c] / 127.5 - 1;
@@ -57,13 +62,17 @@ export const tensorToRgba = (t: Tensor, index = 0): RgbaImage => {
   const d = t.dims;
   const [b, c, height, width] = d.length === 3 ? [1, ...d] : d;
   if (t.dtype !== 'float32' || (d.length !== 3 && d.length !== 4) || c !== 3 || index < 0 || index >= b) {
-    throw new PipelineError('shape_mismatch', `tensorToRgba needs float32 [B,3,H,W] and an index below B, got ${t.dtype} [${d.join(',')}] index ${index}`);
+    throw new PipelineError(
+      'shape_mismatch',
+      `tensorToRgba needs float32 [B,3,H,W] and an index below B, got ${t.dtype} [${d.join(',')}] index ${index}`,
+    );
   }
   const plane = width * height;
   const src = (t.data as Float32Array).subarray(index * 3 * plane, (index + 1) * 3 * plane);
   const data = new Uint8Array(plane * 4);
   for (let p = 0; p < plane; p++) {
-    for (let k = 0; k < 3; k++) data[p * 4 + k] = Math.round(Math.min(Math.max((src[k * plane + p] + 1) / 2, 0), 1) * 255);
+    for (let k = 0; k < 3; k++)
+      data[p * 4 + k] = Math.round(Math.min(Math.max((src[k * plane + p] + 1) / 2, 0), 1) * 255);
     data[p * 4 + 3] = 255;
   }
   return { width, height, channels: 4, data };
@@ -78,7 +87,10 @@ export const tensorToRgba = (t: Tensor, index = 0): RgbaImage => {
 export const crop = (img: RgbaImage, left: number, top: number, width: number, height: number): RgbaImage => {
   checkRgba(img);
   if (left < 0 || top < 0 || width < 1 || height < 1 || left + width > img.width || top + height > img.height) {
-    throw new PipelineError('bad_request', `crop ${width}×${height} at (${left}, ${top}) does not fit a ${img.width}×${img.height} image`);
+    throw new PipelineError(
+      'bad_request',
+      `crop ${width}×${height} at (${left}, ${top}) does not fit a ${img.width}×${img.height} image`,
+    );
   }
   const data = new Uint8Array(width * height * 4);
   for (let y = 0; y < height; y++) {
@@ -142,7 +154,10 @@ export const tileGrid = (
 ): RgbaImage => {
   const { gap = 0, background = [0, 0, 0, 255] } = options;
   if (images.length === 0 || !Number.isInteger(columns) || columns < 1 || gap < 0) {
-    throw new PipelineError('bad_request', `tileGrid needs images and a positive column count, got ${images.length} images, ${columns} columns`);
+    throw new PipelineError(
+      'bad_request',
+      `tileGrid needs images and a positive column count, got ${images.length} images, ${columns} columns`,
+    );
   }
   const cellW = Math.max(...images.map((i) => i.width));
   const cellH = Math.max(...images.map((i) => i.height));

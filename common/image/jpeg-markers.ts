@@ -50,7 +50,8 @@ export const readJpegMarkers = (bytes: Uint8Array): JpegInfo => {
     }
     if (marker === 0xd9) throw bad('JPEG ends (EOI) before any image data');
     const length = (bytes[pos + 2] << 8) | bytes[pos + 3];
-    if (length < 2 || pos + 2 + length > bytes.length) throw bad(`JPEG is truncated inside the segment with marker 0xff${marker.toString(16)} at byte ${pos}`);
+    if (length < 2 || pos + 2 + length > bytes.length)
+      throw bad(`JPEG is truncated inside the segment with marker 0xff${marker.toString(16)} at byte ${pos}`);
     const data = bytes.subarray(pos + 4, pos + 2 + length);
     if (marker === 0xe1 && !exif && startsWith(data, EXIF_ID)) exif = data.subarray(EXIF_ID.length);
     // APP14 "Adobe": version (2 bytes), flags0 (2), flags1 (2), then the transform byte at offset 11.
@@ -58,7 +59,13 @@ export const readJpegMarkers = (bytes: Uint8Array): JpegInfo => {
     if (isSof(marker)) {
       if (data.length < 6 || data.length < 6 + 3 * data[5]) throw bad('JPEG frame header (SOF) is too short');
       const componentIds = Array.from({ length: data[5] }, (_, i) => data[6 + 3 * i]);
-      sof = { frame: marker, precision: data[0], height: (data[1] << 8) | data[2], width: (data[3] << 8) | data[4], componentIds };
+      sof = {
+        frame: marker,
+        precision: data[0],
+        height: (data[1] << 8) | data[2],
+        width: (data[3] << 8) | data[4],
+        componentIds,
+      };
     }
     if (marker === 0xda) {
       if (!sof) throw bad('JPEG has a scan (SOS) before its frame header (SOF)');

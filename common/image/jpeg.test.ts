@@ -10,11 +10,25 @@ import { readJpegMarkers } from './jpeg-markers.ts';
  * its level-shifted value) and the inverse DCT gives v back exactly, so expected pixels are known without any
  * decoder. Huffman tables: DC categories 0–11 all get 4-bit codes 0000…1011; AC has one symbol, EOB, code '0'.
  */
-const flatJpeg = (o: { ids: number[]; mcus: number[][]; adobe?: number; sof?: number; precision?: number }): Uint8Array => {
+const flatJpeg = (o: {
+  ids: number[];
+  mcus: number[][];
+  adobe?: number;
+  sof?: number;
+  precision?: number;
+}): Uint8Array => {
   const n = o.ids.length;
-  const seg = (marker: number, body: number[]) => [0xff, marker, (body.length + 2) >> 8, (body.length + 2) & 0xff, ...body];
+  const seg = (marker: number, body: number[]) => [
+    0xff,
+    marker,
+    (body.length + 2) >> 8,
+    (body.length + 2) & 0xff,
+    ...body,
+  ];
   const bits: number[] = [];
-  const put = (value: number, count: number) => { for (let i = count - 1; i >= 0; i--) bits.push((value >> i) & 1); };
+  const put = (value: number, count: number) => {
+    for (let i = count - 1; i >= 0; i--) bits.push((value >> i) & 1);
+  };
   const prev = new Array(n).fill(0);
   for (const mcu of o.mcus) {
     mcu.forEach((v, c) => {
@@ -34,50 +48,109 @@ const flatJpeg = (o: { ids: number[]; mcus: number[][]; adobe?: number; sof?: nu
   }
   const width = 8 * o.mcus.length;
   return Uint8Array.from([
-    0xff, 0xd8,
+    0xff,
+    0xd8,
     ...(o.adobe === undefined ? [] : seg(0xee, [0x41, 0x64, 0x6f, 0x62, 0x65, 0, 100, 0, 0, 0, 0, o.adobe])),
     ...seg(0xdb, [0, ...new Array(64).fill(1)]),
-    ...seg(o.sof ?? 0xc0, [o.precision ?? 8, 0, 8, width >> 8, width & 0xff, n, ...o.ids.flatMap((id) => [id, 0x11, 0])]),
+    ...seg(o.sof ?? 0xc0, [
+      o.precision ?? 8,
+      0,
+      8,
+      width >> 8,
+      width & 0xff,
+      n,
+      ...o.ids.flatMap((id) => [id, 0x11, 0]),
+    ]),
     ...seg(0xc4, [0x00, 0, 0, 0, 12, ...new Array(12).fill(0), ...Array.from({ length: 12 }, (_, i) => i)]),
     ...seg(0xc4, [0x10, 1, ...new Array(15).fill(0), 0x00]),
     ...seg(0xda, [n, ...o.ids.flatMap((id) => [id, 0x00]), 0, 63, 0]),
     ...scan,
-    0xff, 0xd9,
+    0xff,
+    0xd9,
   ]);
 };
 
-const pixel = (img: { width: number; data: Uint8Array }, x: number, y: number) => Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 4));
+const pixel = (img: { width: number; data: Uint8Array }, x: number, y: number) =>
+  Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 4));
 const fromBase64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-const expectNear = (got: number[], want: number[], tol: number) => want.forEach((w, i) => expect(Math.abs(got[i] - w)).toBeLessThanOrEqual(tol));
-const codeOf = (f: () => unknown) => { try { f(); } catch (e) { return e instanceof PipelineError ? `${e.code}: ${e.message}` : `other: ${e}`; } return 'no error'; };
+const expectNear = (got: number[], want: number[], tol: number) =>
+  want.forEach((w, i) => expect(Math.abs(got[i] - w)).toBeLessThanOrEqual(tol));
+const codeOf = (f: () => unknown) => {
+  try {
+    f();
+  } catch (e) {
+    return e instanceof PipelineError ? `${e.code}: ${e.message}` : `other: ${e}`;
+  }
+  return 'no error';
+};
 
 /** The 16×16 test card: four 8×8 blocks, top row (200,40,30) (20,180,60), bottom row (30,50,220) (250,240,20). */
-const CARD = [[200, 40, 30], [20, 180, 60], [30, 50, 220], [250, 240, 20]];
-const cardCorners = (img: { width: number; data: Uint8Array }) => [pixel(img, 3, 3), pixel(img, 12, 3), pixel(img, 3, 12), pixel(img, 12, 12)];
+const CARD = [
+  [200, 40, 30],
+  [20, 180, 60],
+  [30, 50, 220],
+  [250, 240, 20],
+];
+const cardCorners = (img: { width: number; data: Uint8Array }) => [
+  pixel(img, 3, 3),
+  pixel(img, 12, 3),
+  pixel(img, 3, 12),
+  pixel(img, 12, 12),
+];
 
 // ImageMagick 6.9.11: `convert card.png -colorspace CMYK -quality 95 ycck.jpg`. libjpeg stores CMYK input as YCCK
 // (Adobe transform 2) and ImageMagick writes the ink inverted, as Photoshop does.
-const YCCK_CARD = '/9j/7gAOQWRvYmUAZAAAAAAC/9sAQwACAQEBAQECAQEBAgICAgIEAwICAgIFBAQDBAYFBgYGBQYGBgcJCAYHCQcGBggLCAkKCgoKCgYICwwLCgwJCgoK/9sAQwECAgICAgIFAwMFCgcGBwoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoK/8AAFAgAEAAQBAERAAIRAQMRAQQRAP/EABcAAAMBAAAAAAAAAAAAAAAAAAcICQr/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFwEAAwEAAAAAAAAAAAAAAAAACAkKBf/EABQRAQAAAAAAAAAAAAAAAAAAAAD/2gAOBAEAAhEDEQQAAD8AIApCY1ICNthZYF6vCast80DNetgBmPD/2Q==';
+const YCCK_CARD =
+  '/9j/7gAOQWRvYmUAZAAAAAAC/9sAQwACAQEBAQECAQEBAgICAgIEAwICAgIFBAQDBAYFBgYGBQYGBgcJCAYHCQcGBggLCAkKCgoKCgYICwwLCgwJCgoK/9sAQwECAgICAgIFAwMFCgcGBwoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoK/8AAFAgAEAAQBAERAAIRAQMRAQQRAP/EABcAAAMBAAAAAAAAAAAAAAAAAAcICQr/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFwEAAwEAAAAAAAAAAAAAAAAACAkKBf/EABQRAQAAAAAAAAAAAAAAAAAAAAD/2gAOBAEAAhEDEQQAAD8AIApCY1ICNthZYF6vCast80DNetgBmPD/2Q==';
 // ImageMagick 6.9.11: `convert card.png -interlace JPEG -quality 95 progressive.jpg` (SOF2).
-const PROGRESSIVE_CARD = '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAIBAQEBAQIBAQECAgICAgQDAgICAgUEBAMEBgUGBgYFBgYGBwkIBgcJBwYGCAsICQoKCgoKBggLDAsKDAkKCgr/2wBDAQICAgICAgUDAwUKBwYHCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgr/wgARCAAQABADAREAAhEBAxEB/8QAFgABAQEAAAAAAAAAAAAAAAAABwYJ/8QAFwEAAwEAAAAAAAAAAAAAAAAABwgJAv/aAAwDAQACEAMQAAABLR+0V9maIi+Rc02jeXv/xAAUEAEAAAAAAAAAAAAAAAAAAAAg/9oACAEBAAEFAh//xAAUEQEAAAAAAAAAAAAAAAAAAAAg/9oACAEDAQE/AR//xAAUEQEAAAAAAAAAAAAAAAAAAAAg/9oACAECAQE/AR//xAAUEAEAAAAAAAAAAAAAAAAAAAAg/9oACAEBAAY/Ah//xAAUEAEAAAAAAAAAAAAAAAAAAAAg/9oACAEBAAE/IR//2gAMAwEAAgADAAAAEAAP/8QAFBEBAAAAAAAAAAAAAAAAAAAAIP/aAAgBAwEBPxAf/8QAFBEBAAAAAAAAAAAAAAAAAAAAIP/aAAgBAgEBPxAf/8QAFBABAAAAAAAAAAAAAAAAAAAAIP/aAAgBAQABPxAf/9k=';
+const PROGRESSIVE_CARD =
+  '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAIBAQEBAQIBAQECAgICAgQDAgICAgUEBAMEBgUGBgYFBgYGBwkIBgcJBwYGCAsICQoKCgoKBggLDAsKDAkKCgr/2wBDAQICAgICAgUDAwUKBwYHCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgr/wgARCAAQABADAREAAhEBAxEB/8QAFgABAQEAAAAAAAAAAAAAAAAABwYJ/8QAFwEAAwEAAAAAAAAAAAAAAAAABwgJAv/aAAwDAQACEAMQAAABLR+0V9maIi+Rc02jeXv/xAAUEAEAAAAAAAAAAAAAAAAAAAAg/9oACAEBAAEFAh//xAAUEQEAAAAAAAAAAAAAAAAAAAAg/9oACAEDAQE/AR//xAAUEQEAAAAAAAAAAAAAAAAAAAAg/9oACAECAQE/AR//xAAUEAEAAAAAAAAAAAAAAAAAAAAg/9oACAEBAAY/Ah//xAAUEAEAAAAAAAAAAAAAAAAAAAAg/9oACAEBAAE/IR//2gAMAwEAAgADAAAAEAAP/8QAFBEBAAAAAAAAAAAAAAAAAAAAIP/aAAgBAwEBPxAf/8QAFBEBAAAAAAAAAAAAAAAAAAAAIP/aAAgBAgEBPxAf/8QAFBABAAAAAAAAAAAAAAAAAAAAIP/aAAgBAQABPxAf/9k=';
 
 describe('readJpegMarkers', () => {
   it('reads the frame size, component ids and Adobe transform before the first scan', () => {
-    const info = readJpegMarkers(flatJpeg({ ids: [1, 2, 3, 4], mcus: [[10, 20, 30, 40], [50, 60, 70, 80]], adobe: 2 }));
-    expect(info).toMatchObject({ frame: 0xc0, precision: 8, width: 16, height: 8, componentIds: [1, 2, 3, 4], adobeTransform: 2 });
+    const info = readJpegMarkers(
+      flatJpeg({
+        ids: [1, 2, 3, 4],
+        mcus: [
+          [10, 20, 30, 40],
+          [50, 60, 70, 80],
+        ],
+        adobe: 2,
+      }),
+    );
+    expect(info).toMatchObject({
+      frame: 0xc0,
+      precision: 8,
+      width: 16,
+      height: 8,
+      componentIds: [1, 2, 3, 4],
+      adobeTransform: 2,
+    });
     expect(info.exif).toBeUndefined();
   });
 
   it('reports a file whose end-of-image marker is missing as truncated', () => {
     const whole = flatJpeg({ ids: [1], mcus: [[90]] });
-    expect(codeOf(() => readJpegMarkers(whole.subarray(0, whole.length - 2)))).toBe('bad_image: JPEG is truncated: the end-of-image marker (FF D9) is missing');
-    expect(codeOf(() => readJpegMarkers(whole.subarray(0, 40)))).toMatch(/^bad_image: JPEG is truncated inside the segment/);
+    expect(codeOf(() => readJpegMarkers(whole.subarray(0, whole.length - 2)))).toBe(
+      'bad_image: JPEG is truncated: the end-of-image marker (FF D9) is missing',
+    );
+    expect(codeOf(() => readJpegMarkers(whole.subarray(0, 40)))).toMatch(
+      /^bad_image: JPEG is truncated inside the segment/,
+    );
   });
 });
 
 describe('decodeJpeg', () => {
   it('decodes the hand-assembled flat JPEG exactly, so the test writer itself is right', () => {
-    const { image } = decodeJpeg(flatJpeg({ ids: [1, 2, 3], mcus: [[128, 128, 128], [200, 128, 128]] }));
+    const { image } = decodeJpeg(
+      flatJpeg({
+        ids: [1, 2, 3],
+        mcus: [
+          [128, 128, 128],
+          [200, 128, 128],
+        ],
+      }),
+    );
     expect([image.width, image.height]).toEqual([16, 8]);
     expect(pixel(image, 0, 0)).toEqual([128, 128, 128, 255]);
     expect(pixel(image, 15, 7)).toEqual([200, 200, 200, 255]); // Y = 200, no chroma
@@ -126,7 +199,7 @@ describe('decodeJpeg', () => {
 
   it('decodes a baseline YCbCr JPEG from the jpeg-js encoder', () => {
     const data = new Uint8Array(16 * 16 * 4);
-    for (let p = 0; p < 256; p++) data.set([...CARD[((p >> 4) >= 8 ? 2 : 0) + ((p & 15) >= 8 ? 1 : 0)], 255], p * 4);
+    for (let p = 0; p < 256; p++) data.set([...CARD[(p >> 4 >= 8 ? 2 : 0) + ((p & 15) >= 8 ? 1 : 0)], 255], p * 4);
     const bytes = new Uint8Array(jpegJs.encode({ width: 16, height: 16, data }, 100).data);
     cardCorners(decodeJpeg(bytes).image).forEach((p, i) => expectNear(p, [...CARD[i], 255], 3));
   });
@@ -135,12 +208,22 @@ describe('decodeJpeg', () => {
     const grey = { ids: [1], mcus: [[90]] };
     expect(codeOf(() => decodeJpeg(flatJpeg({ ...grey, sof: 0xc9 })))).toMatch(/^bad_image: arithmetic-coded JPEG/);
     expect(codeOf(() => decodeJpeg(flatJpeg({ ...grey, sof: 0xc3 })))).toMatch(/^bad_image: lossless JPEG/);
-    expect(codeOf(() => decodeJpeg(flatJpeg({ ...grey, precision: 12 })))).toBe('bad_image: 12-bit JPEG is not supported, only 8-bit');
-    expect(codeOf(() => decodeJpeg(flatJpeg({ ids: [1, 2, 3, 4], mcus: [[1, 2, 3, 4]] })))).toMatch(/^bad_image: 4-component \(CMYK\) JPEG without an Adobe/);
+    expect(codeOf(() => decodeJpeg(flatJpeg({ ...grey, precision: 12 })))).toBe(
+      'bad_image: 12-bit JPEG is not supported, only 8-bit',
+    );
+    expect(codeOf(() => decodeJpeg(flatJpeg({ ids: [1, 2, 3, 4], mcus: [[1, 2, 3, 4]] })))).toMatch(
+      /^bad_image: 4-component \(CMYK\) JPEG without an Adobe/,
+    );
   });
 
   it('reports corrupt scan data as bad_image, not a crash', () => {
-    const bytes = flatJpeg({ ids: [1, 2, 3], mcus: [[10, 20, 30], [40, 50, 60]] });
+    const bytes = flatJpeg({
+      ids: [1, 2, 3],
+      mcus: [
+        [10, 20, 30],
+        [40, 50, 60],
+      ],
+    });
     const sos = bytes.findIndex((b, i) => b === 0xff && bytes[i + 1] === 0xda);
     bytes.set([0xff, 0xc4, 0xff, 0xc4], sos + 12); // markers where Huffman codes should be
     expect(codeOf(() => decodeJpeg(bytes))).toMatch(/^bad_image: JPEG data is corrupt/);

@@ -39,12 +39,21 @@ const colorTransformFor = (ids: readonly number[], adobeTransform: number | unde
 export const decodeJpeg = (bytes: Uint8Array): DecodedJpeg => {
   const info = readJpegMarkers(bytes);
   const { frame, precision, width, height, componentIds, adobeTransform, exif } = info;
-  if (frame >= 0xc9) throw bad(`arithmetic-coded JPEG (SOF 0xff${frame.toString(16)}) is not supported; convert it to PNG or a baseline JPEG`);
-  if (KIND[frame]) throw bad(`${KIND[frame]} JPEG (SOF 0xff${frame.toString(16)}) is not supported; convert it to PNG or a baseline JPEG`);
+  if (frame >= 0xc9)
+    throw bad(
+      `arithmetic-coded JPEG (SOF 0xff${frame.toString(16)}) is not supported; convert it to PNG or a baseline JPEG`,
+    );
+  if (KIND[frame])
+    throw bad(
+      `${KIND[frame]} JPEG (SOF 0xff${frame.toString(16)}) is not supported; convert it to PNG or a baseline JPEG`,
+    );
   if (precision !== 8) throw bad(`${precision}-bit JPEG is not supported, only 8-bit`);
-  if (width < 1 || height < 1 || width * height > limits.imagePixels) throw bad(`JPEG size ${width}×${height} is empty or too large`);
-  if (![1, 3, 4].includes(componentIds.length)) throw bad(`JPEG with ${componentIds.length} colour components is not supported`);
-  if (componentIds.length === 4 && adobeTransform === undefined) throw bad('4-component (CMYK) JPEG without an Adobe APP14 marker is not supported');
+  if (width < 1 || height < 1 || width * height > limits.imagePixels)
+    throw bad(`JPEG size ${width}×${height} is empty or too large`);
+  if (![1, 3, 4].includes(componentIds.length))
+    throw bad(`JPEG with ${componentIds.length} colour components is not supported`);
+  if (componentIds.length === 4 && adobeTransform === undefined)
+    throw bad('4-component (CMYK) JPEG without an Adobe APP14 marker is not supported');
   let decoded: { width: number; height: number; data: Uint8Array };
   try {
     decoded = jpegJs.decode(bytes, {

@@ -33,7 +33,10 @@ export const unfilterScanlines = (
 ): { pixels: Uint8Array; end: number } => {
   const out = new Uint8Array(rows * stride);
   if (raw.length < offset + rows * (stride + 1)) {
-    throw new PipelineError('bad_image', `PNG image data is truncated: ${raw.length - offset} bytes for ${rows} rows of ${stride + 1}`);
+    throw new PipelineError(
+      'bad_image',
+      `PNG image data is truncated: ${raw.length - offset} bytes for ${rows} rows of ${stride + 1}`,
+    );
   }
   let src = offset;
   for (let y = 0; y < rows; y++) {

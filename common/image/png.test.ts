@@ -12,12 +12,33 @@ const chunk = (type: string, data: ArrayLike<number>) => {
 };
 
 const zlib = async (raw: number[]) =>
-  Array.from(new Uint8Array(await new Response(new Blob([Uint8Array.from(raw)]).stream().pipeThrough(new CompressionStream('deflate'))).arrayBuffer()));
+  Array.from(
+    new Uint8Array(
+      await new Response(
+        new Blob([Uint8Array.from(raw)]).stream().pipeThrough(new CompressionStream('deflate')),
+      ).arrayBuffer(),
+    ),
+  );
 
 /** A whole PNG: signature, IHDR(w, h, depth, colour type, interlace), extra chunks, one IDAT of `scanlines`, IEND. */
-const png = async (w: number, h: number, depth: number, colorType: number, scanlines: number[], extra: number[][] = [], interlace = 0) =>
+const png = async (
+  w: number,
+  h: number,
+  depth: number,
+  colorType: number,
+  scanlines: number[],
+  extra: number[][] = [],
+  interlace = 0,
+) =>
   Uint8Array.from([
-    137, 80, 78, 71, 13, 10, 26, 10,
+    137,
+    80,
+    78,
+    71,
+    13,
+    10,
+    26,
+    10,
     ...chunk('IHDR', [...be32(w), ...be32(h), depth, colorType, 0, 0, interlace]),
     ...extra.flat(),
     ...chunk('IDAT', await zlib(scanlines)),
@@ -39,11 +60,26 @@ describe('decodePng', () => {
   it('undoes each of the five filter types in a hand-filtered grey image', async () => {
     // Target rows: [10,20,30] [15,25,40] [20,30,50] [30,30,60] [0,200,100]; each line = filter byte + filtered bytes.
     const scanlines = [
-      0, 10, 20, 30, // None
-      1, 15, 10, 15, // Sub: x − left
-      2, 5, 5, 10, // Up: x − above
-      3, 20, 0, 20, // Average: x − ⌊(left+above)/2⌋ = 30−10, 30−30, 60−40
-      4, 226, 200, 156, // Paeth: predictors above (30), left (0), left (200) → −30, 200, −100 mod 256
+      0,
+      10,
+      20,
+      30, // None
+      1,
+      15,
+      10,
+      15, // Sub: x − left
+      2,
+      5,
+      5,
+      10, // Up: x − above
+      3,
+      20,
+      0,
+      20, // Average: x − ⌊(left+above)/2⌋ = 30−10, 30−30, 60−40
+      4,
+      226,
+      200,
+      156, // Paeth: predictors above (30), left (0), left (200) → −30, 200, −100 mod 256
     ];
     const img = await decodePng(await png(3, 5, 8, 0, scanlines));
     expect([img.width, img.height, img.channels]).toEqual([3, 5, 4]);
@@ -75,8 +111,11 @@ describe('decodePng', () => {
   });
 
   it('rounds 16-bit samples to 8 bits as v/257 and honours a grey tRNS key', async () => {
-    // 0x0000 → 0 (and transparent by the key), 0xFFFF → 255, 0x8080 = 32896 = 128·257 → 128, 0x1234 = 4660 → 18.13 → 18.
-    const img = await decodePng(await png(4, 1, 16, 0, [0, 0, 0, 0xff, 0xff, 0x80, 0x80, 0x12, 0x34], [chunk('tRNS', [0, 0])]));
+    // 0x0000 → 0 (and transparent by the key), 0xFFFF → 255, 0x8080 = 32896 = 128·257 → 128, 0x1234 = 4660 → 18.13 →
+    // 18.
+    const img = await decodePng(
+      await png(4, 1, 16, 0, [0, 0, 0, 0xff, 0xff, 0x80, 0x80, 0x12, 0x34], [chunk('tRNS', [0, 0])]),
+    );
     expect(Array.from(img.data)).toEqual([0, 0, 0, 0, 255, 255, 255, 255, 128, 128, 128, 255, 18, 18, 18, 255]);
   });
 
@@ -85,11 +124,21 @@ describe('decodePng', () => {
     // Passes that reach a 3×3 image (spec §8.2): 1 → (0,0); 4 → (2,0); 5 → (0,2),(2,2); 6 → (1,0) / (1,2);
     // 7 → (0,1),(1,1),(2,1). Passes 2 and 3 are empty and contribute no bytes at all.
     const scanlines = [
-      0, v(0, 0),
-      0, v(2, 0),
-      0, v(0, 2), v(2, 2),
-      0, v(1, 0), 0, v(1, 2),
-      0, v(0, 1), v(1, 1), v(2, 1),
+      0,
+      v(0, 0),
+      0,
+      v(2, 0),
+      0,
+      v(0, 2),
+      v(2, 2),
+      0,
+      v(1, 0),
+      0,
+      v(1, 2),
+      0,
+      v(0, 1),
+      v(1, 1),
+      v(2, 1),
     ];
     const img = await decodePng(await png(3, 3, 8, 0, scanlines, [], 1));
     expect(Array.from(img.data)).toEqual(grey([5, 15, 25, 35, 45, 55, 65, 75, 85]));
@@ -112,7 +161,19 @@ describe('decodePng', () => {
   });
 
   it('reports garbage zlib data, unknown filters and bad palette indices as bad_image', async () => {
-    const garbage = Uint8Array.from([137, 80, 78, 71, 13, 10, 26, 10, ...chunk('IHDR', [0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]), ...chunk('IDAT', [1, 2, 3, 4, 5]), ...chunk('IEND', [])]);
+    const garbage = Uint8Array.from([
+      137,
+      80,
+      78,
+      71,
+      13,
+      10,
+      26,
+      10,
+      ...chunk('IHDR', [0, 0, 0, 1, 0, 0, 0, 1, 8, 0, 0, 0, 0]),
+      ...chunk('IDAT', [1, 2, 3, 4, 5]),
+      ...chunk('IEND', []),
+    ]);
     await expect(decodePng(garbage)).rejects.toEqual(badImage);
     await expect(decodePng(await png(1, 1, 8, 0, [5, 9]))).rejects.toThrow(/filter type 5/);
     await expect(decodePng(await png(1, 1, 8, 3, [0, 3], [chunk('PLTE', [1, 2, 3])]))).rejects.toEqual(badImage);
@@ -126,11 +187,20 @@ describe('encodePng', () => {
     const h = 9;
     for (const channels of [1, 2, 3, 4] as const) {
       // A smooth ramp plus a hard edge, so several filter types win somewhere.
-      const data = Uint8Array.from({ length: w * h * channels }, (_, i) => ((i * 7) % 256) ^ (i % (w * channels) > 20 ? 0x55 : 0));
+      const data = Uint8Array.from(
+        { length: w * h * channels },
+        (_, i) => ((i * 7) % 256) ^ (i % (w * channels) > 20 ? 0x55 : 0),
+      );
       const img = await decodePng(await encodePng({ width: w, height: h, channels, data }));
       const expected = Array.from({ length: w * h }, (_, p) => {
         const s = Array.from(data.subarray(p * channels, (p + 1) * channels));
-        return channels === 1 ? [s[0], s[0], s[0], 255] : channels === 2 ? [s[0], s[0], s[0], s[1]] : channels === 3 ? [...s, 255] : s;
+        return channels === 1
+          ? [s[0], s[0], s[0], 255]
+          : channels === 2
+            ? [s[0], s[0], s[0], s[1]]
+            : channels === 3
+              ? [...s, 255]
+              : s;
       }).flat();
       expect(Array.from(img.data)).toEqual(expected);
     }

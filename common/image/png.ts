@@ -19,7 +19,15 @@ const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 const DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
 const COLOR_TYPE_OF = { 1: 0, 2: 4, 3: 2, 4: 6 } as const;
 /** Adam7 passes as [x0, y0, dx, dy] (PNG spec §8.2). */
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
 /** Refuse more pixels than this (8192²) rather than allocate gigabytes for a hostile header. */
 
 const bad = (message: string) => new PipelineError('bad_image', message);
@@ -50,11 +58,20 @@ const chunk = (type: string, data: Uint8Array): Uint8Array => {
  */
 export const encodePng = async (img: PngInput): Promise<Uint8Array> => {
   const { width, height, channels, data } = img;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || !(channels in COLOR_TYPE_OF)) {
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    width < 1 ||
+    height < 1 ||
+    !(channels in COLOR_TYPE_OF)
+  ) {
     throw new PipelineError('bad_request', `cannot encode a ${width}×${height} image with ${channels} channels`);
   }
   if (data.length !== width * height * channels) {
-    throw new PipelineError('shape_mismatch', `PNG data has ${data.length} bytes, ${width}×${height}×${channels} needs ${width * height * channels}`);
+    throw new PipelineError(
+      'shape_mismatch',
+      `PNG data has ${data.length} bytes, ${width}×${height}×${channels} needs ${width * height * channels}`,
+    );
   }
   const ihdr = new Uint8Array(13);
   putU32(ihdr, 0, width);
@@ -62,7 +79,12 @@ export const encodePng = async (img: PngInput): Promise<Uint8Array> => {
   ihdr.set([8, COLOR_TYPE_OF[channels], 0, 0, 0], 8);
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.length);
   const idat = await deflate(filterScanlines(bytes, height, width * channels, channels));
-  const parts = [Uint8Array.from(SIGNATURE), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))];
+  const parts = [
+    Uint8Array.from(SIGNATURE),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', idat),
+    chunk('IEND', new Uint8Array(0)),
+  ];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
   return out;
@@ -98,7 +120,8 @@ const readChunks = (bytes: Uint8Array) => {
     if (type === 'IHDR') {
       if (length !== 13) throw bad('PNG IHDR chunk is not 13 bytes');
       header = { width: u32(data, 0), height: u32(data, 4), depth: data[8], colorType: data[9], interlace: data[12] };
-      if (data[10] !== 0 || data[11] !== 0 || data[12] > 1) throw bad('PNG uses an unknown compression, filter or interlace method');
+      if (data[10] !== 0 || data[11] !== 0 || data[12] > 1)
+        throw bad('PNG uses an unknown compression, filter or interlace method');
     } else if (type === 'PLTE') palette = data;
     else if (type === 'tRNS') trns = data;
     else if (type === 'IDAT') idat.push(data);
@@ -127,7 +150,8 @@ export const decodePng = async (bytes: Uint8Array): Promise<RgbaImage> => {
   if (!(colorType in CHANNELS) || !DEPTHS[colorType].includes(depth)) {
     throw bad(`PNG colour type ${colorType} with bit depth ${depth} is not valid`);
   }
-  if (width < 1 || height < 1 || width * height > limits.imagePixels) throw bad(`PNG size ${width}×${height} is empty or too large`);
+  if (width < 1 || height < 1 || width * height > limits.imagePixels)
+    throw bad(`PNG size ${width}×${height} is empty or too large`);
   if (colorType === 3 && !palette) throw bad('palette PNG has no PLTE chunk');
   const ch = CHANNELS[colorType];
   const bitsPerPixel = ch * depth;
@@ -137,7 +161,10 @@ export const decodePng = async (bytes: Uint8Array): Promise<RgbaImage> => {
   const max = (1 << depth) - 1;
   const scale = (v: number) => (depth === 16 ? Math.round(v / 257) : depth === 8 ? v : (v * 255) / max);
   // tRNS for grey / RGB names one colour (in raw sample units) that is fully transparent.
-  const key = trns && (colorType === 0 || colorType === 2) ? Array.from({ length: ch }, (_, i) => (trns[2 * i] << 8) | trns[2 * i + 1]) : undefined;
+  const key =
+    trns && (colorType === 0 || colorType === 2)
+      ? Array.from({ length: ch }, (_, i) => (trns[2 * i] << 8) | trns[2 * i + 1])
+      : undefined;
 
   let offset = 0;
   for (const [x0, y0, dx, dy] of interlace ? ADAM7 : [[0, 0, 1, 1]]) {
@@ -154,13 +181,16 @@ export const decodePng = async (bytes: Uint8Array): Promise<RgbaImage> => {
           const i = x * ch + c;
           const p = y * stride;
           s[c] =
-            depth === 16 ? (pixels[p + 2 * i] << 8) | pixels[p + 2 * i + 1]
-            : depth === 8 ? pixels[p + i]
-            : (pixels[p + ((i * depth) >> 3)] >> (8 - depth - ((i * depth) & 7))) & max;
+            depth === 16
+              ? (pixels[p + 2 * i] << 8) | pixels[p + 2 * i + 1]
+              : depth === 8
+                ? pixels[p + i]
+                : (pixels[p + ((i * depth) >> 3)] >> (8 - depth - ((i * depth) & 7))) & max;
         }
         const o = ((y0 + y * dy) * width + x0 + x * dx) * 4;
         if (colorType === 3) {
-          if (3 * s[0] + 2 >= palette!.length) throw bad(`PNG palette index ${s[0]} is past the ${palette!.length / 3}-entry PLTE`);
+          if (3 * s[0] + 2 >= palette!.length)
+            throw bad(`PNG palette index ${s[0]} is past the ${palette!.length / 3}-entry PLTE`);
           out.set(palette!.subarray(3 * s[0], 3 * s[0] + 3), o);
           out[o + 3] = trns && s[0] < trns.length ? trns[s[0]] : 255;
           continue;

@@ -38,7 +38,15 @@ const coefficients = (inSize: number, outSize: number, filter: ResampleFilter) =
 };
 
 /** One separable pass over float RGBA planes: along x when `horizontal`, else along y. */
-const pass = (src: Float32Array, w: number, h: number, outW: number, outH: number, horizontal: boolean, filter: ResampleFilter) => {
+const pass = (
+  src: Float32Array,
+  w: number,
+  h: number,
+  outW: number,
+  outH: number,
+  horizontal: boolean,
+  filter: ResampleFilter,
+) => {
   const out = new Float32Array(outW * outH * 4);
   const coefs = coefficients(horizontal ? w : h, horizontal ? outW : outH, filter);
   for (let y = 0; y < outH; y++) {
@@ -61,7 +69,12 @@ const pass = (src: Float32Array, w: number, h: number, outW: number, outH: numbe
  * @example
  * const small = resize(img, 512, 512, 'bicubic');
  */
-export const resize = (img: RgbaImage, width: number, height: number, filter: ResampleFilter = 'bilinear'): RgbaImage => {
+export const resize = (
+  img: RgbaImage,
+  width: number,
+  height: number,
+  filter: ResampleFilter = 'bilinear',
+): RgbaImage => {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new PipelineError('bad_request', `cannot resize to ${width}×${height}`);
   }

@@ -39,7 +39,8 @@ const bitstreamSize = (codec: string, d: Uint8Array): [number, number] | undefin
  * const { codec, width, height, exif } = readWebpChunks(bytes);
  */
 export const readWebpChunks = (bytes: Uint8Array): WebpInfo => {
-  if (bytes.length < 20 || fourcc(bytes, 0) !== 'RIFF' || fourcc(bytes, 8) !== 'WEBP') throw bad('not a WebP file (no RIFF/WEBP header)');
+  if (bytes.length < 20 || fourcc(bytes, 0) !== 'RIFF' || fourcc(bytes, 8) !== 'WEBP')
+    throw bad('not a WebP file (no RIFF/WEBP header)');
   const end = 8 + u32(bytes, 4);
   if (end > bytes.length) throw bad(`WebP is truncated: RIFF says ${end} bytes, the file has ${bytes.length}`);
   let codec: WebpInfo['codec'] | undefined;

@@ -26,7 +26,8 @@ export interface DecodedWebp {
 export const decodeWebp = async (bytes: Uint8Array): Promise<DecodedWebp> => {
   const { width, height, animated, exif } = readWebpChunks(bytes);
   if (animated) throw bad('animated WebP is not supported; export one frame as PNG or JPEG');
-  if (width < 1 || height < 1 || width * height > limits.imagePixels) throw bad(`WebP size ${width}×${height} is empty or too large`);
+  if (width < 1 || height < 1 || width * height > limits.imagePixels)
+    throw bad(`WebP size ${width}×${height} is empty or too large`);
   let decoded: { width: number; height: number; data: Uint8ClampedArray } | null;
   try {
     const libwebp = await webpDecoderModule({ noInitialRun: true });

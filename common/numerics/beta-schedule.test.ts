@@ -32,7 +32,9 @@ describe('betaSchedule', () => {
   });
 
   it('gives linear betas and their products by hand for a four-step schedule', () => {
-    const b = betaSchedule(parseSchedulerConfig({ num_train_timesteps: 4, beta_schedule: 'linear', beta_start: 0.1, beta_end: 0.4 }));
+    const b = betaSchedule(
+      parseSchedulerConfig({ num_train_timesteps: 4, beta_schedule: 'linear', beta_start: 0.1, beta_end: 0.4 }),
+    );
     [0.1, 0.2, 0.3, 0.4].forEach((v, i) => expect(b[i]).toBeCloseTo(v, 15));
     // 0.9, 0.9·0.8, 0.72·0.7, 0.504·0.6
     [0.9, 0.72, 0.504, 0.3024].forEach((v, i) => expect(alphasCumprodOf(b)[i]).toBeCloseTo(v, 14));

@@ -38,14 +38,24 @@ describe('createDdim', () => {
     // ᾱ_0 = 0.9: x̂0 = (0.4 + √0.1·0.3)/√0.9; with ᾱ_prev = 1 the next sample is x̂0 itself.
     const x0 = (0.4 + Math.sqrt(0.1) * 0.3) / Math.sqrt(0.9);
     expect(one.prevSample[0]).toBeCloseTo(x0, 6);
-    const zero = createDdim({ ...TINY, set_alpha_to_one: false }).step({ modelOutput: eps, timestep: 0, sample, numSteps: 2 });
+    const zero = createDdim({ ...TINY, set_alpha_to_one: false }).step({
+      modelOutput: eps,
+      timestep: 0,
+      sample,
+      numSteps: 2,
+    });
     // ᾱ_prev = ᾱ_0 = 0.9: x = √0.9·x̂0 + √0.1·ε = the input again.
     expect(zero.prevSample[0]).toBeCloseTo(0.4, 6);
   });
 
   it('clips x̂0 to clip_sample_range before stepping', () => {
     const ddim = createDdim({ ...TINY, clip_sample: true, clip_sample_range: 1 });
-    const { predOriginal, prevSample } = ddim.step({ modelOutput: Float32Array.of(0.25), timestep: 2, sample: Float32Array.of(-2), numSteps: 2 });
+    const { predOriginal, prevSample } = ddim.step({
+      modelOutput: Float32Array.of(0.25),
+      timestep: 2,
+      sample: Float32Array.of(-2),
+      numSteps: 2,
+    });
     expect(predOriginal[0]).toBe(-1);
     expect(prevSample[0]).toBeCloseTo(Math.sqrt(0.9) * -1 + Math.sqrt(0.1) * 0.25, 6);
   });
@@ -62,14 +72,21 @@ describe('createDdim', () => {
 
   it('adds σ_t·z at η = 1 with σ_t from DDIM eq. 16', () => {
     const ddim = createDdim(TINY);
-    const out = ddim.step({ modelOutput: Float32Array.of(0.5), timestep: 2, sample: Float32Array.of(1), eta: 1, noise: Float32Array.of(2), numSteps: 2 });
+    const out = ddim.step({
+      modelOutput: Float32Array.of(0.5),
+      timestep: 2,
+      sample: Float32Array.of(1),
+      eta: 1,
+      noise: Float32Array.of(2),
+      numSteps: 2,
+    });
     // σ² = (1−0.9)/(1−0.504)·(1 − 0.504/0.9) = 0.1/0.496·0.44
     const s2 = (0.1 / 0.496) * 0.44;
     const x0 = (1 - Math.sqrt(0.496) * 0.5) / Math.sqrt(0.504);
     expect(out.prevSample[0]).toBeCloseTo(Math.sqrt(0.9) * x0 + Math.sqrt(0.1 - s2) * 0.5 + Math.sqrt(s2) * 2, 6);
-    expect(() => ddim.step({ modelOutput: Float32Array.of(0.5), timestep: 2, sample: Float32Array.of(1), eta: 1 })).toThrow(
-      expect.objectContaining({ code: 'bad_request' }),
-    );
+    expect(() =>
+      ddim.step({ modelOutput: Float32Array.of(0.5), timestep: 2, sample: Float32Array.of(1), eta: 1 }),
+    ).toThrow(expect.objectContaining({ code: 'bad_request' }));
   });
 
   it('reads v-prediction: x̂0 = √ᾱ·x − √(1−ᾱ)·v and ε̂ = √ᾱ·v + √(1−ᾱ)·x', () => {
@@ -84,7 +101,11 @@ describe('createDdim', () => {
     close(ddim.predictionTarget(x0, eps, 2), v, 6);
     const out = ddim.step({ modelOutput: v, timestep: 2, sample: xt, numSteps: 2 });
     close(out.predOriginal, x0, 5);
-    close(out.prevSample, x0.map((x, i) => Math.sqrt(0.9) * x + Math.sqrt(0.1) * eps[i]), 5);
+    close(
+      out.prevSample,
+      x0.map((x, i) => Math.sqrt(0.9) * x + Math.sqrt(0.1) * eps[i]),
+      5,
+    );
   });
 
   it('reads sample prediction: the model output is x̂0', () => {
@@ -97,9 +118,21 @@ describe('createDdim', () => {
   });
 
   it('applies dynamic thresholding per sample', () => {
-    const ddim = createDdim({ ...TINY, prediction_type: 'sample', thresholding: true, dynamic_thresholding_ratio: 1, sample_max_value: 2 });
+    const ddim = createDdim({
+      ...TINY,
+      prediction_type: 'sample',
+      thresholding: true,
+      dynamic_thresholding_ratio: 1,
+      sample_max_value: 2,
+    });
     // Sample 1: max |x| = 3 → s = min(3, 2) = 2 → clamp to ±2, /2. Sample 2: max 0.5 → s = max(0.5, 1) = 1.
-    const out = ddim.step({ modelOutput: Float32Array.of(3, -2, 0.5, 0.1, 0.5, -0.25), timestep: 2, sample: new Float32Array(6), numSteps: 2, batch: 2 });
+    const out = ddim.step({
+      modelOutput: Float32Array.of(3, -2, 0.5, 0.1, 0.5, -0.25),
+      timestep: 2,
+      sample: new Float32Array(6),
+      numSteps: 2,
+      batch: 2,
+    });
     close(out.predOriginal, [1, -1, 0.25, 0.1, 0.5, -0.25], 6);
   });
 
@@ -117,18 +150,31 @@ describe('createDdim', () => {
   it('adds noise as √ᾱ·x0 + √(1−ᾱ)·ε, one timestep per sample of a batch', () => {
     const ddim = createDdim(TINY);
     const z = ddim.addNoise(Float32Array.of(1, 1, 1, 1), Float32Array.of(1, -1, 1, -1), [0, 3]);
-    close(z, [Math.sqrt(0.9) + Math.sqrt(0.1), Math.sqrt(0.9) - Math.sqrt(0.1), Math.sqrt(0.3024) + Math.sqrt(0.6976), Math.sqrt(0.3024) - Math.sqrt(0.6976)], 6);
+    close(
+      z,
+      [
+        Math.sqrt(0.9) + Math.sqrt(0.1),
+        Math.sqrt(0.9) - Math.sqrt(0.1),
+        Math.sqrt(0.3024) + Math.sqrt(0.6976),
+        Math.sqrt(0.3024) - Math.sqrt(0.6976),
+      ],
+      6,
+    );
     expect(Array.from(ddim.predictionTarget(Float32Array.of(3), Float32Array.of(0.5), 1))).toEqual([0.5]);
   });
 
   it('reports mismatched lengths, unknown timesteps and a missing step count as errors', () => {
     const ddim = createDdim(TINY);
     const x = Float32Array.of(1);
-    expect(() => ddim.step({ modelOutput: x, timestep: 2, sample: x })).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    expect(() => ddim.step({ modelOutput: x, timestep: 2, sample: x })).toThrow(
+      expect.objectContaining({ code: 'bad_request' }),
+    );
     expect(() => ddim.step({ modelOutput: Float32Array.of(1, 2), timestep: 2, sample: x, numSteps: 2 })).toThrow(
       expect.objectContaining({ code: 'shape_mismatch' }),
     );
-    expect(() => ddim.step({ modelOutput: x, timestep: 4, sample: x, numSteps: 2 })).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    expect(() => ddim.step({ modelOutput: x, timestep: 4, sample: x, numSteps: 2 })).toThrow(
+      expect.objectContaining({ code: 'bad_request' }),
+    );
     expect(() => ddim.addNoise(Float32Array.of(1, 2, 3), Float32Array.of(1, 2, 3), [0, 1])).toThrow(
       expect.objectContaining({ code: 'shape_mismatch' }),
     );

@@ -51,9 +51,11 @@ export interface Ddim {
 const mismatch = (what: string, a: number, b: number) =>
   new PipelineError('shape_mismatch', `${what}: ${a} elements where ${b} were expected`);
 
-/** Dynamic thresholding (Imagen, Saharia et al. 2022): per sample, s = clamp(q-quantile of |x|, 1, max); x ← clamp(x, −s, s)/s. */
+/** Dynamic thresholding (Imagen, Saharia et al. 2022): per sample, s = clamp(q-quantile of |x|, 1, max); x ← clamp(x,
+ * −s, s)/s. */
 const threshold = (x: Float32Array, batch: number, ratio: number, max: number): void => {
-  if (x.length % batch !== 0) throw mismatch(`thresholding over batch ${batch}`, x.length, batch * Math.ceil(x.length / batch));
+  if (x.length % batch !== 0)
+    throw mismatch(`thresholding over batch ${batch}`, x.length, batch * Math.ceil(x.length / batch));
   const n = x.length / batch;
   for (let b = 0; b < batch; b++) {
     const row = x.subarray(b * n, (b + 1) * n);
@@ -99,7 +101,8 @@ export const createDdim = (config: SchedulerConfig | Record<string, unknown> = {
   const mix = (x: Float32Array, y: Float32Array, t: Timesteps, coef: (ab: number) => [number, number]) => {
     if (x.length !== y.length) throw mismatch('noise and sample differ', y.length, x.length);
     const ts = typeof t === 'number' ? [t] : t;
-    if (ts.length === 0 || x.length % ts.length !== 0) throw mismatch(`data for ${ts.length} timesteps`, x.length, ts.length);
+    if (ts.length === 0 || x.length % ts.length !== 0)
+      throw mismatch(`data for ${ts.length} timesteps`, x.length, ts.length);
     const n = x.length / ts.length;
     const out = new Float32Array(x.length);
     ts.forEach((tb, b) => {
@@ -131,7 +134,8 @@ export const createDdim = (config: SchedulerConfig | Record<string, unknown> = {
   const step = (input: DdimStepInput): DdimStepOutput => {
     const { modelOutput: m, sample: x, timestep: t, eta = 0 } = input;
     const N = input.numSteps ?? lastSteps;
-    if (N === undefined) throw new PipelineError('bad_request', 'ddim.step needs numSteps: call timesteps(numSteps) first or pass it');
+    if (N === undefined)
+      throw new PipelineError('bad_request', 'ddim.step needs numSteps: call timesteps(numSteps) first or pass it');
     if (m.length !== x.length) throw mismatch('model output and sample differ', m.length, x.length);
     const at = alphaAt(t);
     const prev = t - Math.floor(T / N);

@@ -25,12 +25,18 @@ describe('latentToRgb', () => {
 
   it('accepts explicit factors for any channel count', () => {
     const latent = float32([2, 1, 1], [0.5, -0.25]);
-    const { rgba } = latentToRgb(latent, { factors: [[1, 0, 0.5], [0, 2, 0.5]], bias: [0, 0, 0.1] });
+    const { rgba } = latentToRgb(latent, {
+      factors: [
+        [1, 0, 0.5],
+        [0, 2, 0.5],
+      ],
+      bias: [0, 0, 0.1],
+    });
     // R = 0.5, G = −0.5, B = 0.25 − 0.125 + 0.1 = 0.225 → 191.25, 63.75, 156.19.
     expect(Array.from(rgba)).toEqual([191, 64, 156, 255]);
   });
 
-  it('shows the tiny model\'s first three channels as RGB', () => {
+  it("shows the tiny model's first three channels as RGB", () => {
     const { rgba } = latentToRgb(float32([1, 4, 1, 1], [1, -1, 0, 5]), 'tiny');
     expect(Array.from(rgba)).toEqual([255, 0, 128, 255]);
   });

@@ -68,12 +68,18 @@ export const latentToRgb = (
 ): { width: number; height: number; rgba: Uint8ClampedArray } => {
   const d = latent.dims;
   if (latent.dtype !== 'float32' || (d.length !== 3 && d.length !== 4)) {
-    throw new PipelineError('shape_mismatch', `latentToRgb needs a float32 [C,h,w] or [B,C,h,w] latent, got ${latent.dtype} [${d.join(',')}]`);
+    throw new PipelineError(
+      'shape_mismatch',
+      `latentToRgb needs a float32 [C,h,w] or [B,C,h,w] latent, got ${latent.dtype} [${d.join(',')}]`,
+    );
   }
   const [channels, height, width] = d.length === 4 ? d.slice(1) : d;
   const { factors, bias = [0, 0, 0] } = factorsFor(family, channels);
   if (factors.length !== channels) {
-    throw new PipelineError('shape_mismatch', `latent has ${channels} channels but the RGB factors have ${factors.length} rows`);
+    throw new PipelineError(
+      'shape_mismatch',
+      `latent has ${channels} channels but the RGB factors have ${factors.length} rows`,
+    );
   }
   const data = latent.data as Float32Array; // the first sample starts at offset 0 either way
   const plane = width * height;

@@ -14,7 +14,9 @@ describe('portableLog', () => {
   it('stays within a few ulp of the engine log over (0, 1)', () => {
     for (let k = 1; k < 2000; k++) {
       const x = (k / 2000) ** 3;
-      expect(Math.abs(portableLog(x) - Math.log(x))).toBeLessThanOrEqual(4 * Number.EPSILON * Math.max(1, Math.abs(Math.log(x))));
+      expect(Math.abs(portableLog(x) - Math.log(x))).toBeLessThanOrEqual(
+        4 * Number.EPSILON * Math.max(1, Math.abs(Math.log(x))),
+      );
     }
   });
 

@@ -3,7 +3,7 @@
  * and LN2_LO carries the rest (ln 2 = LN2_HI + LN2_LO to ~1e-27).
  */
 // biome-ignore lint/correctness/noPrecisionLoss: fdlibm's constants, written as its source has them
-const LN2_HI = 6.93147180369123816490e-1;
+const LN2_HI = 6.9314718036912381649e-1;
 // biome-ignore lint/correctness/noPrecisionLoss: fdlibm's constants, written as its source has them
 const LN2_LO = 1.90821492927058770002e-10;
 

@@ -23,7 +23,9 @@ describe('rng', () => {
   it('matches the reference xoshiro128** vector from state {1, 2, 3, 4}', () => {
     // Published with Vigna's xoshiro128starstar.c and repeated in Rust rand_xoshiro's tests.
     const r = rngFromState([1, 2, 3, 4]);
-    const expected = [11520, 0, 5927040, 70819200, 2031721883, 1637235492, 1287239034, 3734860849, 3729100597, 4258142804];
+    const expected = [
+      11520, 0, 5927040, 70819200, 2031721883, 1637235492, 1287239034, 3734860849, 3729100597, 4258142804,
+    ];
     expect(expected.map(() => r.nextUint32())).toEqual(expected);
   });
 
@@ -43,7 +45,11 @@ describe('rng', () => {
     const r = createRng(0);
     // First output by hand: rotl(0xe220a839·5 mod 2³², 7)·9 mod 2³².
     const first = ref();
-    expect(first).toBe(Number((((((0xe220a839n * 5n) & 0xffffffffn) << 7n) | (((0xe220a839n * 5n) & 0xffffffffn) >> 25n)) * 9n) & 0xffffffffn));
+    expect(first).toBe(
+      Number(
+        (((((0xe220a839n * 5n) & 0xffffffffn) << 7n) | (((0xe220a839n * 5n) & 0xffffffffn) >> 25n)) * 9n) & 0xffffffffn,
+      ),
+    );
     expect(r.nextUint32()).toBe(first);
     for (let i = 0; i < 20; i++) expect(r.nextUint32()).toBe(ref());
   });
@@ -139,7 +145,11 @@ describe('the keyed weight-initialisation streams', () => {
   test('gives uniforms in [0, 1) and normals with mean 0 and variance 1', () => {
     const r = paramStream(3, 'x');
     const n = 200_000;
-    let su = 0, sn = 0, sn2 = 0, lo = 1, hi = 0;
+    let su = 0,
+      sn = 0,
+      sn2 = 0,
+      lo = 1,
+      hi = 0;
     for (let i = 0; i < n; i++) {
       const u = r.uniform();
       su += u;

@@ -16,7 +16,9 @@ describe('timestepSpacing', () => {
   });
 
   it('gives trailing spacing 999, 979, …, 19 for 50 steps', () => {
-    expect(timestepSpacing(cfg({ timestep_spacing: 'trailing' }), 50)).toEqual(Array.from({ length: 50 }, (_, i) => 999 - 20 * i));
+    expect(timestepSpacing(cfg({ timestep_spacing: 'trailing' }), 50)).toEqual(
+      Array.from({ length: 50 }, (_, i) => 999 - 20 * i),
+    );
   });
 
   it('rounds trailing halves to even as numpy does', () => {
@@ -27,7 +29,9 @@ describe('timestepSpacing', () => {
   });
 
   it('gives linspace spacing over [0, 999]', () => {
-    expect(timestepSpacing(cfg({ timestep_spacing: 'linspace' }), 10)).toEqual([999, 888, 777, 666, 555, 444, 333, 222, 111, 0]);
+    expect(timestepSpacing(cfg({ timestep_spacing: 'linspace' }), 10)).toEqual([
+      999, 888, 777, 666, 555, 444, 333, 222, 111, 0,
+    ]);
     const ts = timestepSpacing(cfg({ timestep_spacing: 'linspace' }), 50);
     // step 999/49 = 20.387755…: 48·step = 978.61 → 979, 1·step → 20.
     expect([ts[0], ts[1], ts[48], ts[49]]).toEqual([999, 979, 20, 0]);
@@ -39,6 +43,8 @@ describe('timestepSpacing', () => {
   });
 
   it('refuses a steps_offset that pushes a timestep past T − 1', () => {
-    expect(() => timestepSpacing(cfg({ steps_offset: 1 }), 1000)).toThrow(expect.objectContaining({ code: 'bad_model' }));
+    expect(() => timestepSpacing(cfg({ steps_offset: 1 }), 1000)).toThrow(
+      expect.objectContaining({ code: 'bad_model' }),
+    );
   });
 });

@@ -21,7 +21,10 @@ const roundHalfEven = (x: number): number => {
 export const timestepSpacing = (config: SchedulerConfig, numSteps: number): number[] => {
   const T = config.num_train_timesteps;
   if (!Number.isInteger(numSteps) || numSteps < 1 || numSteps > T) {
-    throw new PipelineError('bad_request', `numSteps must be an integer in 1..${T} (num_train_timesteps), got ${numSteps}`);
+    throw new PipelineError(
+      'bad_request',
+      `numSteps must be an integer in 1..${T} (num_train_timesteps), got ${numSteps}`,
+    );
   }
   const out: number[] = [];
   if (config.timestep_spacing === 'leading') {
@@ -34,11 +37,15 @@ export const timestepSpacing = (config: SchedulerConfig, numSteps: number): numb
   } else {
     const step = numSteps === 1 ? 0 : (T - 1) / (numSteps - 1);
     // numpy pins the last point to the stop value exactly; with N = 1 the only point is the start, 0.
-    for (let i = numSteps - 1; i >= 0; i--) out.push(numSteps > 1 && i === numSteps - 1 ? T - 1 : roundHalfEven(i * step));
+    for (let i = numSteps - 1; i >= 0; i--)
+      out.push(numSteps > 1 && i === numSteps - 1 ? T - 1 : roundHalfEven(i * step));
   }
   const bad = out.find((t) => t < 0 || t >= T);
   if (bad !== undefined) {
-    throw new PipelineError('bad_model', `timestep ${bad} falls outside 0..${T - 1}; check steps_offset in scheduler_config.json`);
+    throw new PipelineError(
+      'bad_model',
+      `timestep ${bad} falls outside 0..${T - 1}; check steps_offset in scheduler_config.json`,
+    );
   }
   return out;
 };

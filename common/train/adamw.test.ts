@@ -27,7 +27,14 @@ describe('AdamW', () => {
   test('minimises a quadratic', () => {
     const p = Float32Array.of(3, -4);
     let s = adamwInit(2);
-    for (let i = 0; i < 500; i++) s = adamwStep(p, Float32Array.from(p, (x) => 2 * x), s, 0.05, { ...cfg, weightDecay: 0 });
+    for (let i = 0; i < 500; i++)
+      s = adamwStep(
+        p,
+        Float32Array.from(p, (x) => 2 * x),
+        s,
+        0.05,
+        { ...cfg, weightDecay: 0 },
+      );
     expect(Math.hypot(p[0], p[1])).toBeLessThan(1e-2);
   });
 });

@@ -22,7 +22,13 @@ export interface AdamWState {
 export const adamwInit = (n: number): AdamWState => ({ step: 0, m: new Float64Array(n), v: new Float64Array(n) });
 
 /** One AdamW update in place on `params`; returns the new state. */
-export const adamwStep = (params: Float32Array, grad: Float32Array, s: AdamWState, lr: number, c: AdamWConfig): AdamWState => {
+export const adamwStep = (
+  params: Float32Array,
+  grad: Float32Array,
+  s: AdamWState,
+  lr: number,
+  c: AdamWConfig,
+): AdamWState => {
   const step = s.step + 1;
   const m = Float64Array.from(s.m);
   const v = Float64Array.from(s.v);
@@ -34,7 +40,7 @@ export const adamwStep = (params: Float32Array, grad: Float32Array, s: AdamWStat
     v[i] = c.beta2 * v[i] + (1 - c.beta2) * g * g;
     // torch: p *= 1 − lr·λ first, then p −= lr·m̂/(√v̂+ε) with the bias corrections folded as below.
     const p = params[i] * (1 - lr * c.weightDecay);
-    params[i] = p - (lr / bc1) * m[i] / (Math.sqrt(v[i]) / Math.sqrt(bc2) + c.eps);
+    params[i] = p - ((lr / bc1) * m[i]) / (Math.sqrt(v[i]) / Math.sqrt(bc2) + c.eps);
   }
   return { step, m, v };
 };

@@ -10,16 +10,26 @@ import { z } from 'zod';
 export const trainPipelineDescription = z.strictObject({
   kind: z.literal('train').default('train'),
   /** Timesteps: uniform over [min, max) of the training schedule (the reference implementations use all). */
-  timesteps: z.strictObject({ use: z.literal('uniform'), min: z.int().min(0).default(0), max: z.int().min(1).nullable().default(null) }).optional(),
-  lossWeighting: z.discriminatedUnion('use', [
-    z.strictObject({ use: z.literal('uniform') }),
-    z.strictObject({ use: z.literal('min-snr'), gamma: z.number().positive().default(5) }),
-  ]).optional(),
-  optimizer: z.discriminatedUnion('use', [
-    z.strictObject({ use: z.literal('adamw') }),
-    /** Plain SGD with momentum: the simplest alternative, for comparing optimizers. */
-    z.strictObject({ use: z.literal('sgd'), momentum: z.number().min(0).lt(1).default(0.9) }),
-  ]).optional(),
+  timesteps: z
+    .strictObject({
+      use: z.literal('uniform'),
+      min: z.int().min(0).default(0),
+      max: z.int().min(1).nullable().default(null),
+    })
+    .optional(),
+  lossWeighting: z
+    .discriminatedUnion('use', [
+      z.strictObject({ use: z.literal('uniform') }),
+      z.strictObject({ use: z.literal('min-snr'), gamma: z.number().positive().default(5) }),
+    ])
+    .optional(),
+  optimizer: z
+    .discriminatedUnion('use', [
+      z.strictObject({ use: z.literal('adamw') }),
+      /** Plain SGD with momentum: the simplest alternative, for comparing optimizers. */
+      z.strictObject({ use: z.literal('sgd'), momentum: z.number().min(0).lt(1).default(0.9) }),
+    ])
+    .optional(),
   augment: z.strictObject({ flipProbability: z.number().min(0).max(1) }).optional(),
 });
 export type TrainPipelineDescription = z.output<typeof trainPipelineDescription>;

@@ -10,7 +10,10 @@ export const TrainRequest = z.strictObject({
   /** A folder of images (PNG, JPEG, WebP), optionally with `name.txt` captions beside them. */
   images: z.string().min(1),
   /** The placeholder, e.g. `<cat-toy>`; must not exist in the tokenizer. */
-  token: z.string().min(1).refine((t) => !/\s/.test(t), 'must not contain whitespace'),
+  token: z
+    .string()
+    .min(1)
+    .refine((t) => !/\s/.test(t), 'must not contain whitespace'),
   /** Word or phrase the vectors start from; a phrase spreads over the vectors. */
   init: z.string().min(1),
   vectors: z.int().min(1).max(75).default(1),

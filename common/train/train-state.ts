@@ -19,7 +19,9 @@ export interface TrainState {
 }
 
 /** What the loop emits: the next state (fed back) or a frame (sent out). */
-export type TrainEvent = { readonly kind: 'state'; readonly state: TrainState } | { readonly kind: 'frame'; readonly frame: Frame };
+export type TrainEvent =
+  | { readonly kind: 'state'; readonly state: TrainState }
+  | { readonly kind: 'frame'; readonly frame: Frame };
 
 export const stateEvent = (state: TrainState): TrainEvent => ({ kind: 'state', state });
 export const frameEvent = (frame: Frame): TrainEvent => ({ kind: 'frame', frame });

@@ -6,7 +6,12 @@ import stage, { grayscale } from './decode-grayscale.ts';
 
 // The stage needs no model, so its context can be empty.
 const ctx = {} as StageContext;
-const pixel = (r: number, g: number, b: number) => ({ width: 1, height: 1, channels: 4 as const, data: Uint8Array.of(r, g, b, 255) });
+const pixel = (r: number, g: number, b: number) => ({
+  width: 1,
+  height: 1,
+  channels: 4 as const,
+  data: Uint8Array.of(r, g, b, 255),
+});
 
 describe('decode-grayscale', () => {
   it('weights the channels with BT.601 luma by default: (200, 100, 50) → round(59.8 + 58.7 + 5.7) = 124', async () => {

@@ -6,8 +6,22 @@ import type { GenerateRequest } from '../../common/requests.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { createApp } from './app.ts';
 
-const progress = (step: number): Frame => ({ type: 'progress', runId: 'g1', step, of: 3, phase: 'denoise', elapsedMs: step });
-const image: Frame = { type: 'image', runId: 'g1', index: 0, width: 8, height: 8, png: new Uint8Array([0x89, 0x50, 0x4e, 0x47]) };
+const progress = (step: number): Frame => ({
+  type: 'progress',
+  runId: 'g1',
+  step,
+  of: 3,
+  phase: 'denoise',
+  elapsedMs: step,
+});
+const image: Frame = {
+  type: 'image',
+  runId: 'g1',
+  index: 0,
+  width: 8,
+  height: 8,
+  png: new Uint8Array([0x89, 0x50, 0x4e, 0x47]),
+};
 const done: Frame = { type: 'done', runId: 'g1', summary: { seed: 0 } };
 
 const post = (body: unknown, init: RequestInit = {}) => ({
@@ -50,7 +64,10 @@ describe('createApp', () => {
 
   it('streams the frames of a run as msgpack, in order, with defaults filled into the request', async () => {
     const { seen, generate } = fakeGenerate(() => from([progress(1), progress(2), image, done]));
-    const res = await createApp({ generate }).request('/v1/generate', post({ prompt: 'a photo of <cat-toy>', steps: 3 }));
+    const res = await createApp({ generate }).request(
+      '/v1/generate',
+      post({ prompt: 'a photo of <cat-toy>', steps: 3 }),
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/vnd.msgpack');
     // progress@1 was replaced by progress@2 before anyone read: the stream starts with the run.
@@ -64,7 +81,12 @@ describe('createApp', () => {
     const res = await createApp({ generate }).request('/v1/generate', post({ prompt: 'x', steps: 5000 }));
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({
-      error: { code: 'bad_request', message: 'steps: must be ≤ 1000', field: 'steps', details: { issues: [{ field: 'steps', message: 'must be ≤ 1000' }] } },
+      error: {
+        code: 'bad_request',
+        message: 'steps: must be ≤ 1000',
+        field: 'steps',
+        details: { issues: [{ field: 'steps', message: 'must be ≤ 1000' }] },
+      },
     });
     expect(seen.requests).toEqual([]);
   });
@@ -108,7 +130,10 @@ describe('createApp', () => {
 
   it('ends the stream with an error frame when the run fails midway', async () => {
     const { seen, generate } = fakeGenerate(() =>
-      concat(from([progress(1)]), throwError(() => new PipelineError('numeric', 'latent became NaN at step 2'))),
+      concat(
+        from([progress(1)]),
+        throwError(() => new PipelineError('numeric', 'latent became NaN at step 2')),
+      ),
     );
     const res = await createApp({ generate }).request('/v1/generate', post({ prompt: 'x' }));
     expect(res.status).toBe(200);
@@ -125,7 +150,9 @@ describe('createApp', () => {
     };
     const res = await createApp({ generate }).request('/v1/generate', post({ prompt: 'x', model: 'nowhere' }));
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ error: { code: 'not_found', message: "no model folder 'nowhere'", field: 'model' } });
+    expect(await res.json()).toEqual({
+      error: { code: 'not_found', message: "no model folder 'nowhere'", field: 'model' },
+    });
   });
 
   it('answers unknown routes with a not_found JSON error', async () => {

@@ -8,10 +8,10 @@
  * a training run keeps going unless that client asked `?cancelOnDisconnect=1`.
  */
 import { errorResponse } from './error-response.ts';
-import { Hono, } from 'hono';
+import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Observable } from 'rxjs';
-import { PipelineError, asPipelineError, } from '../../common/errors.ts';
+import { PipelineError, asPipelineError } from '../../common/errors.ts';
 import type { Frame } from '../../common/frames.ts';
 import { generatePipelineDescription, type GeneratePipelineDescription } from '../../common/generate-pipeline.ts';
 import { parseGenerateRequest, type GenerateRequest } from '../../common/requests.ts';
@@ -36,7 +36,12 @@ export interface AppDeps {
    * Starts a generation run. Aborting `signal` (or unsubscribing) must stop it after the current step. Frames
    * should carry `runId`, the id the server registered the run under.
    */
-  generate: (req: GenerateRequest, signal: AbortSignal, pipeline?: GeneratePipelineDescription, runId?: string) => Observable<Frame>;
+  generate: (
+    req: GenerateRequest,
+    signal: AbortSignal,
+    pipeline?: GeneratePipelineDescription,
+    runId?: string,
+  ) => Observable<Frame>;
   /** Starts a training run (unsubscribing stops it between steps); without it POST /v1/train is a 404. */
   train?: (req: TrainRequest, pipeline?: TrainPipelineDescription, runId?: string) => Observable<Frame>;
   /**
@@ -67,12 +72,12 @@ export interface AppDeps {
   pipelines?: PipelinesRoutesDeps;
 }
 
-
-
 /**
- * Builds the app. Routes: `GET /health`, `GET /v1/stages`, `POST /v1/generate`, `POST /v1/train`, `POST /v1/pretrain`, and the run
+ * Builds the app. Routes: `GET /health`, `GET /v1/stages`, `POST /v1/generate`, `POST /v1/train`, `POST /v1/pretrain`,
+ * and the run
  * routes (`GET /v1/runs`, `GET|DELETE /v1/runs/:id`, `GET /v1/runs/:id/frames`, `GET /v1/runs/:id/embedding`).
- * `POST /v1/train?detach=1` (and /v1/pretrain) answers 202 with the run's status instead of streaming; `?cancelOnDisconnect=1`
+ * `POST /v1/train?detach=1` (and /v1/pretrain) answers 202 with the run's status instead of streaming;
+ * `?cancelOnDisconnect=1`
  * stops the run when the streaming client leaves. Both POSTs name the run in `x-run-id`.
  * @example
  * const app = createApp({ generate: (req, signal) => generatePipeline(req, signal), version: '0.1.0' });
@@ -95,7 +100,12 @@ export const createApp = (deps: AppDeps): Hono => {
     const controller = new AbortController();
     // Called here, not inside the registry, so a run that throws before its first frame is a 4xx/5xx JSON answer.
     const source = deps.generate(req, controller.signal, description, id).pipe(abortOnUnsubscribe(controller));
-    const run = runs.start('generate', id, source, { prompt: req.prompt, model: req.model, steps: req.steps, seed: req.seed });
+    const run = runs.start('generate', id, source, {
+      prompt: req.prompt,
+      model: req.model,
+      steps: req.steps,
+      seed: req.seed,
+    });
     return runResponse(run, { signal: c.req.raw.signal, onLeave: () => runs.cancel(id, 'the client went away') });
   });
 
@@ -115,19 +125,33 @@ export const createApp = (deps: AppDeps): Hono => {
     const url = new URL(c.req.url);
     if (queryFlag(url, 'detach')) return c.json(run.status(), 202, { 'x-run-id': id, location: `/v1/runs/${id}` });
     const cancel = queryFlag(url, 'cancelOnDisconnect');
-    return runResponse(run, { signal: c.req.raw.signal, onLeave: cancel ? () => runs.cancel(id, 'the client went away') : undefined });
+    return runResponse(run, {
+      signal: c.req.raw.signal,
+      onLeave: cancel ? () => runs.cancel(id, 'the client went away') : undefined,
+    });
   });
 
   app.post('/v1/pretrain', async (c) => {
     if (!deps.pretrain) throw new PipelineError('not_found', 'this server does not pretrain');
     const id = newRunId();
     const request = parsePretrainRequest(await jsonBody(c.req.raw, limits.jsonBodyBytes));
-    const out = resolveInRoots(request.out ?? id, { field: 'out', roots: [deps.outRoot ?? 'runs'], realPath: deps.realPath });
-    const run = runs.start('pretrain', id, deps.pretrain({ ...request, out }, id), { seed: request.seed, scale: request.scale, out });
+    const out = resolveInRoots(request.out ?? id, {
+      field: 'out',
+      roots: [deps.outRoot ?? 'runs'],
+      realPath: deps.realPath,
+    });
+    const run = runs.start('pretrain', id, deps.pretrain({ ...request, out }, id), {
+      seed: request.seed,
+      scale: request.scale,
+      out,
+    });
     const url = new URL(c.req.url);
     if (queryFlag(url, 'detach')) return c.json(run.status(), 202, { 'x-run-id': id, location: `/v1/runs/${id}` });
     const cancel = queryFlag(url, 'cancelOnDisconnect');
-    return runResponse(run, { signal: c.req.raw.signal, onLeave: cancel ? () => runs.cancel(id, 'the client went away') : undefined });
+    return runResponse(run, {
+      signal: c.req.raw.signal,
+      onLeave: cancel ? () => runs.cancel(id, 'the client went away') : undefined,
+    });
   });
 
   addRunRoutes(app, { runs, readFile: deps.readFile });
@@ -135,7 +159,9 @@ export const createApp = (deps: AppDeps): Hono => {
   // The raw path: the assets hook does its own decoding and checking, once.
   if (deps.pipelines) pipelinesRoutes(app, deps.pipelines);
   const { assets } = deps;
-  if (assets) for (const route of ['/', '/viewer/*']) app.get(route, async (c) => (await assets(new URL(c.req.url).pathname)) ?? c.notFound());
+  if (assets)
+    for (const route of ['/', '/viewer/*'])
+      app.get(route, async (c) => (await assets(new URL(c.req.url).pathname)) ?? c.notFound());
 
   app.notFound((c) => errorResponse(c, new PipelineError('not_found', `no route ${c.req.method} ${c.req.path}`)));
 

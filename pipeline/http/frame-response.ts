@@ -17,7 +17,10 @@ export const frameMediaType = 'application/vnd.msgpack';
  * answer from the app's error handler instead of a 200 with an error frame.
  * @example app.post('/v1/generate', async (c) => frameResponse(c.req.raw.signal, (s) => generate(req, s)))
  */
-export const frameResponse = (requestSignal: AbortSignal, start: (signal: AbortSignal) => Observable<Frame>): Response => {
+export const frameResponse = (
+  requestSignal: AbortSignal,
+  start: (signal: AbortSignal) => Observable<Frame>,
+): Response => {
   const controller = new AbortController();
   if (requestSignal.aborted) controller.abort(requestSignal.reason);
   else requestSignal.addEventListener('abort', () => controller.abort(requestSignal.reason), { once: true });

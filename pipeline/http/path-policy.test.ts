@@ -55,7 +55,12 @@ describe('resolveInRoots', () => {
 
 describe('pathPolicy', () => {
   const realPath = (p: string) => p.replace('/srv/images/escape', '/etc');
-  const paths = pathPolicy({ imageRoots: ['/srv/images'], outRoot: '/srv/runs', modelRoots: ['/srv/models'], realPath });
+  const paths = pathPolicy({
+    imageRoots: ['/srv/images'],
+    outRoot: '/srv/runs',
+    modelRoots: ['/srv/models'],
+    realPath,
+  });
 
   it('lets a request name tiny or a model inside the model roots, and nothing else', () => {
     expect(() => paths.model('tiny')).not.toThrow();

@@ -11,7 +11,14 @@ export const isAbsolutePath = (p: string): boolean => /^([\\/]|[A-Za-z]:[\\/])/.
 
 const split = (p: string) => {
   const drive = /^[A-Za-z]:/.exec(p)?.[0] ?? '';
-  return { drive, absolute: isAbsolutePath(p), parts: p.slice(drive.length).split(/[\\/]+/).filter((s) => s && s !== '.') };
+  return {
+    drive,
+    absolute: isAbsolutePath(p),
+    parts: p
+      .slice(drive.length)
+      .split(/[\\/]+/)
+      .filter((s) => s && s !== '.'),
+  };
 };
 
 /**
@@ -53,7 +60,8 @@ export interface RootCheck {
 }
 
 /**
- * The normalised (and, with `realPath`, symlink-free) path a client's `p` names, after checking it lies inside one of the roots.
+ * The normalised (and, with `realPath`, symlink-free) path a client's `p` names, after checking it lies inside one of
+ * the roots.
  * @throws PipelineError('forbidden') naming the field when it does not, or when there are no roots.
  * @example resolveInRoots('cats', { field: 'images', roots: ['/data'] }) // '/data/cats'
  */
@@ -61,7 +69,9 @@ export const resolveInRoots = (p: string, { field, roots, realPath = (x) => x }:
   const joined = normalizePath(isAbsolutePath(p) || !roots.length ? p : `${roots[0]}/${p}`);
   const real = realPath(joined);
   if (!roots.some((r) => isInside(realPath(normalizePath(r)), real)))
-    throw new PipelineError('forbidden', `${field}: '${p}' is outside the folders this server may use for it`, { field });
+    throw new PipelineError('forbidden', `${field}: '${p}' is outside the folders this server may use for it`, {
+      field,
+    });
   return real; // the path checked is the path used
 };
 
@@ -78,12 +88,15 @@ export interface PathPolicyOptions {
  * only inside the image roots or the runs folder (where trained ones land), so a client cannot make the server
  * read anything else. Every path is compared after following its symlinks.
  * @throws PipelineError('forbidden') naming the field.
- * @example pathPolicy({ imageRoots: ['/data'], outRoot: '/runs', modelRoots: ['/models'], realPath: (p) => p }).model('/etc')
+ * @example pathPolicy({ imageRoots: ['/data'], outRoot: '/runs', modelRoots: ['/models'], realPath: (p) => p
+ * }).model('/etc')
  */
 export const pathPolicy = ({ imageRoots, outRoot, modelRoots, realPath }: PathPolicyOptions) => {
   const allowed = (field: string, path: string, roots: string[]) => {
     if (!roots.some((r) => isInside(r, realPath(path))))
-      throw new PipelineError('forbidden', `${field}: '${path}' is outside the folders this server may read`, { field });
+      throw new PipelineError('forbidden', `${field}: '${path}' is outside the folders this server may read`, {
+        field,
+      });
   };
   return {
     model: (model: string) => void (model === 'tiny' || allowed('model', model, modelRoots)),

@@ -25,7 +25,14 @@ const card = (k: number): RgbaImage => {
   for (let p = 0; p < 64 * 64; p++) data.set([((p % 64) + (p >> 6)) * 2, (p % 64) * 4, k * 60, 255], p * 4);
   return { width: 64, height: 64, channels: 4, data };
 };
-const imageFrame = async (k: number): Promise<Frame> => ({ type: 'image', runId: 'client', index: k, width: 64, height: 64, png: await encodePng(card(k)) });
+const imageFrame = async (k: number): Promise<Frame> => ({
+  type: 'image',
+  runId: 'client',
+  index: k,
+  width: 64,
+  height: 64,
+  png: await encodePng(card(k)),
+});
 
 /**
  * A request body that sends the description, then one frame per read the server makes (highWaterMark 0: nothing
@@ -37,7 +44,7 @@ const bodyOf = (description: unknown, frames: (i: number) => Promise<Frame | und
   const stream = new ReadableStream<Uint8Array>(
     {
       async pull(c) {
-        if (first) return (first = false), c.enqueue(encoder.encode(description));
+        if (first) return ((first = false), c.enqueue(encoder.encode(description)));
         const f = await frames(sent.frames);
         if (!f) return c.close();
         sent.frames++;
@@ -55,7 +62,12 @@ const bodyOf = (description: unknown, frames: (i: number) => Promise<Frame | und
 const appWith = (extra: Partial<Parameters<typeof pipelinesRoutes>[1]> = {}) =>
   pipelinesRoutes(new Hono(), { openModel, generate: { openModel }, ...extra });
 const post = (app: Hono, body: ReadableStream<Uint8Array> | string, type = 'application/vnd.msgpack') =>
-  app.request('/v1/pipelines/run', { method: 'POST', body, headers: { 'content-type': type }, duplex: 'half' } as RequestInit);
+  app.request('/v1/pipelines/run', {
+    method: 'POST',
+    body,
+    headers: { 'content-type': type },
+    duplex: 'half',
+  } as RequestInit);
 const all = async (res: Response) => {
   const out: Frame[] = [];
   for await (const f of decodeFrames(res.body!)) out.push(f);
@@ -86,7 +98,7 @@ describe('POST /v1/pipelines/run', () => {
     const frames: Frame[] = [];
     for await (const f of decodeFrames(res.body!)) {
       frames.push(f);
-      if (f.type === 'latent') (got.push(f), release());
+      if (f.type === 'latent') got.push(f), release();
     }
     expect(frames.map((f) => f.type)).toEqual(['latent', 'latent', 'latent', 'done']);
     expect(got.map((f) => f.step)).toEqual([0, 1, 2]);
@@ -103,7 +115,10 @@ describe('POST /v1/pipelines/run', () => {
   it('holds a fast producer back while the client reads slowly', async () => {
     const { sent, stream } = bodyOf(example('encode-images.json'), (i) => imageFrame(i % 4));
     const res = await pipelinesRoutes(new Hono(), { openModel, window: 2, highWater: 2 }).request('/v1/pipelines/run', {
-      method: 'POST', body: stream, headers: { 'content-type': 'application/vnd.msgpack' }, duplex: 'half',
+      method: 'POST',
+      body: stream,
+      headers: { 'content-type': 'application/vnd.msgpack' },
+      duplex: 'half',
     } as RequestInit);
     const reader = res.body!.getReader();
     const chunks: number[] = [];
@@ -136,7 +151,10 @@ describe('POST /v1/pipelines/run', () => {
     const dec = bodyOf(example('decode-latents.json'), async (i) => latents[i]);
     const frames = await all(await post(appWith(), dec.stream));
     expect(frames.map((f) => f.type)).toEqual(['image', 'image', 'done']);
-    expect(frames.slice(0, 2).map((f) => [(f as FrameOf<'image'>).index, (f as FrameOf<'image'>).width])).toEqual([[0, 64], [1, 64]]);
+    expect(frames.slice(0, 2).map((f) => [(f as FrameOf<'image'>).index, (f as FrameOf<'image'>).width])).toEqual([
+      [0, 64],
+      [1, 64],
+    ]);
   });
 
   it('runs the image-to-image example, one image frame per input image', async () => {
@@ -155,7 +173,10 @@ describe('POST /v1/pipelines/run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pseudoword-pipeline-train-'));
     const { trainDeps } = await import('../../adapters/train-deps.ts');
     const deps = trainDeps();
-    const train = { ...deps, writeFiles: (_: string, files: Record<string, Uint8Array>) => deps.writeFiles(dir, files) };
+    const train = {
+      ...deps,
+      writeFiles: (_: string, files: Record<string, Uint8Array>) => deps.writeFiles(dir, files),
+    };
     const { stream } = bodyOf(example('train.json'), async (i) => (i < 2 ? imageFrame(i) : undefined));
     const frames = await all(await post(appWith({ train }), stream));
     expect(frames.filter((f) => f.type === 'loss').length).toBe(20);
@@ -167,27 +188,46 @@ describe('POST /v1/pipelines/run', () => {
     const { sent, stream } = bodyOf(bad, (i) => imageFrame(i));
     const res = await post(appWith(), stream);
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: { code: 'bad_request', message: 'stages[1] (vae-encode): with.sample: must be one of "mean", "sample"', field: 'stages[1].with.sample', details: { stage: 1, use: 'vae-encode' } } });
+    expect(await res.json()).toEqual({
+      error: {
+        code: 'bad_request',
+        message: 'stages[1] (vae-encode): with.sample: must be one of "mean", "sample"',
+        field: 'stages[1].with.sample',
+        details: { stage: 1, use: 'vae-encode' },
+      },
+    });
     expect(sent.frames).toBe(0);
   });
 
   it('refuses stages from module paths and training unless the host allows them', async () => {
     const mod = await post(appWith(), JSON.stringify({ stages: [{ use: './mine.ts' }] }), 'application/json');
-    expect(((await mod.json()) as { error: { message: string } }).error.message).toBe('stages[0] (./mine.ts): stages from modules cannot be loaded here');
+    expect(((await mod.json()) as { error: { message: string } }).error.message).toBe(
+      'stages[0] (./mine.ts): stages from modules cannot be loaded here',
+    );
     const train = await post(appWith(), JSON.stringify(example('train.json')), 'application/json');
     expect(train.status).toBe(400);
-    expect(((await train.json()) as { error: { message: string } }).error.message).toStartWith('stages[0] (train): train cannot run here');
+    expect(((await train.json()) as { error: { message: string } }).error.message).toStartWith(
+      'stages[0] (train): train cannot run here',
+    );
   });
 
   it('ends with an error frame naming the problem when an input frame is of the wrong type', async () => {
     const { stream } = bodyOf(example('decode-latents.json'), async (i) => (i < 1 ? imageFrame(0) : undefined));
     const frames = await all(await post(appWith(), stream));
-    expect(frames).toEqual([expect.objectContaining({ type: 'error', code: 'bad_request', message: "input frame 0 is a 'image' frame; this pipeline's first stage takes 'latent' frames" })]);
+    expect(frames).toEqual([
+      expect.objectContaining({
+        type: 'error',
+        code: 'bad_request',
+        message: "input frame 0 is a 'image' frame; this pipeline's first stage takes 'latent' frames",
+      }),
+    ]);
   });
 
   it('ends with a bad_request error frame when the body turns into bytes that are not msgpack', async () => {
     const chunks = [encoder.encode(example('encode-images.json')), Uint8Array.of(0xc1, 0xc1, 0xc1)];
-    const body = new ReadableStream<Uint8Array>({ pull: (c) => void (chunks.length ? c.enqueue(chunks.shift()!) : c.close()) });
+    const body = new ReadableStream<Uint8Array>({
+      pull: (c) => void (chunks.length ? c.enqueue(chunks.shift()!) : c.close()),
+    });
     const frames = await all(await post(appWith(), body));
     expect(frames).toEqual([expect.objectContaining({ type: 'error', code: 'bad_request' })]);
     expect((frames[0] as FrameOf<'error'>).message).toStartWith('an input frame is not valid msgpack');
@@ -196,8 +236,21 @@ describe('POST /v1/pipelines/run', () => {
 
 describe('GET /v1/pipelines/stages', () => {
   it('lists every built-in stage with its kinds and settings schema', async () => {
-    const stages = (await (await appWith().request('/v1/pipelines/stages')).json()) as { name: string; input: string; output: string; settings: { properties?: Record<string, unknown> } }[];
-    expect(stages.map((s) => s.name)).toEqual(['decode-image', 'vae-encode', 'vae-decode', 'noise-to-strength', 'denoise', 'generate', 'train']);
+    const stages = (await (await appWith().request('/v1/pipelines/stages')).json()) as {
+      name: string;
+      input: string;
+      output: string;
+      settings: { properties?: Record<string, unknown> };
+    }[];
+    expect(stages.map((s) => s.name)).toEqual([
+      'decode-image',
+      'vae-encode',
+      'vae-decode',
+      'noise-to-strength',
+      'denoise',
+      'generate',
+      'train',
+    ]);
     const enc = stages.find((s) => s.name === 'vae-encode')!;
     expect([enc.input, enc.output]).toEqual(['image', 'latent']);
     expect(enc.settings.properties?.sample).toMatchObject({ enum: ['mean', 'sample'], default: 'mean' });

@@ -54,22 +54,41 @@ export const pipelinesRoutes = (app: Hono, deps: PipelinesRoutesDeps): Hono => {
   app.post('/v1/pipelines/run', async (c) => {
     try {
       const req = c.req.raw;
-      const body = isJson(req) ? { description: await jsonBody(req, limits.jsonBodyBytes), frames: undefined } : req.body ? await readPipelineBody(req.body) : undefined;
-      if (!body) throw new PipelineError('bad_request', 'body is empty; send a pipeline description', { field: 'pipeline' });
+      const body = isJson(req)
+        ? { description: await jsonBody(req, limits.jsonBodyBytes), frames: undefined }
+        : req.body
+          ? await readPipelineBody(req.body)
+          : undefined;
+      if (!body)
+        throw new PipelineError('bad_request', 'body is empty; send a pipeline description', { field: 'pipeline' });
       const compiled = await compilePipeline(body.description, { registry });
       const { model: modelName, device } = compiled.description;
       let model: Promise<SdModel> | undefined;
       const runId = deps.newRunId?.() ?? crypto.randomUUID();
       const ctx: StageContext = {
-        runId, modelName, device, signal: req.signal, generate: deps.generate, train: deps.train,
+        runId,
+        modelName,
+        device,
+        signal: req.signal,
+        generate: deps.generate,
+        train: deps.train,
         model: () => (model ??= deps.openModel(modelName, device)),
         progress: () => {},
       };
       const built = await buildPipeline(compiled, ctx);
-      const stream = pipelineFrameStream(built, body.frames, { signal: req.signal, window: deps.window, highWater: deps.highWater });
+      const stream = pipelineFrameStream(built, body.frames, {
+        signal: req.signal,
+        window: deps.window,
+        highWater: deps.highWater,
+      });
       return new Response(stream, {
         // x-accel-buffering: proxies such as nginx would otherwise hold frames back to fill their buffers.
-        headers: { 'content-type': frameMediaType, 'cache-control': 'no-store', 'x-accel-buffering': 'no', 'x-run-id': runId },
+        headers: {
+          'content-type': frameMediaType,
+          'cache-control': 'no-store',
+          'x-accel-buffering': 'no',
+          'x-run-id': runId,
+        },
       });
     } catch (e) {
       return errorResponse(c, e);

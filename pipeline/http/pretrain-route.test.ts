@@ -5,10 +5,26 @@ import type { PretrainRequest } from '../pretrain/pretrain-request.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { createApp } from './app.ts';
 
-const post = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-const loss = (step: number, phase: string): Frame => ({ type: 'loss', runId: 'p1', step, loss: 1 / step, lr: 1e-3, gradNorm: 1, phase });
+const post = (body: unknown) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+const loss = (step: number, phase: string): Frame => ({
+  type: 'loss',
+  runId: 'p1',
+  step,
+  loss: 1 / step,
+  lr: 1e-3,
+  gradNorm: 1,
+  phase,
+});
 
-const appWith = (seen: PretrainRequest[], frames: () => Observable<Frame> = () => of(loss(1, 'vae'), loss(2, 'diffusion'), { type: 'done' as const, runId: 'p1', summary: {} })) =>
+const appWith = (
+  seen: PretrainRequest[],
+  frames: () => Observable<Frame> = () =>
+    of(loss(1, 'vae'), loss(2, 'diffusion'), { type: 'done' as const, runId: 'p1', summary: {} }),
+) =>
   createApp({
     generate: () => of(),
     outRoot: '/srv/runs',

@@ -14,7 +14,11 @@ const tooLarge = (limit: number, what: string) =>
  * @throws PipelineError('too_large') when Content-Length or the bytes read exceed `limit`.
  * @example const bytes = await readBodyBytes(c.req.raw, 50 * 2 ** 20, 'upload');
  */
-export const readBodyBytes = async (req: Request, limit: number, what = 'request body'): Promise<Uint8Array<ArrayBuffer>> => {
+export const readBodyBytes = async (
+  req: Request,
+  limit: number,
+  what = 'request body',
+): Promise<Uint8Array<ArrayBuffer>> => {
   const declared = Number(req.headers.get('content-length') ?? NaN);
   if (declared > limit) throw tooLarge(limit, what);
   if (!req.body) return new Uint8Array(0);
@@ -50,7 +54,11 @@ export const parseJson = (text: string, field?: string): unknown => {
     return JSON.parse(text);
   } catch (e) {
     const where = field ? `${field}: ` : 'body ';
-    throw new PipelineError('bad_request', `${where}is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, field ? { field } : undefined);
+    throw new PipelineError(
+      'bad_request',
+      `${where}is not valid JSON: ${e instanceof Error ? e.message : String(e)}`,
+      field ? { field } : undefined,
+    );
   }
 };
 
@@ -72,9 +80,13 @@ export const formBody = async (req: Request, limit: number): Promise<FormData> =
   try {
     return await new Response(bytes, { headers: { 'content-type': req.headers.get('content-type') ?? '' } }).formData();
   } catch (e) {
-    throw new PipelineError('bad_request', `body is not valid multipart/form-data: ${e instanceof Error ? e.message : String(e)}`);
+    throw new PipelineError(
+      'bad_request',
+      `body is not valid multipart/form-data: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
 };
 
 /** True when the request says its body is multipart/form-data. */
-export const isMultipart = (req: Request): boolean => /^multipart\/form-data\b/i.test(req.headers.get('content-type') ?? '');
+export const isMultipart = (req: Request): boolean =>
+  /^multipart\/form-data\b/i.test(req.headers.get('content-type') ?? '');

@@ -5,11 +5,32 @@ import { createRunRegistry } from '../runs/run-registry.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { runFrameStream, runResponse } from './run-response.ts';
 
-const loss = (step: number): Frame => ({ type: 'loss', runId: 'r', step, loss: 1 / step, lr: 1e-3, gradNorm: 1, embeddingNorm: 1 });
-const preview = (step: number, kind: 'x0' | 'noised' = 'x0'): Frame => ({
-  type: 'preview', runId: 'r', step, of: 100, kind, width: 1, height: 1, format: 'rgba', data: new Uint8Array([step, 0, 0, 255]),
+const loss = (step: number): Frame => ({
+  type: 'loss',
+  runId: 'r',
+  step,
+  loss: 1 / step,
+  lr: 1e-3,
+  gradNorm: 1,
+  embeddingNorm: 1,
 });
-const checkpoint = (step: number): Frame => ({ type: 'checkpoint', runId: 'r', step, files: ['/o/learned_embeds.safetensors'] });
+const preview = (step: number, kind: 'x0' | 'noised' = 'x0'): Frame => ({
+  type: 'preview',
+  runId: 'r',
+  step,
+  of: 100,
+  kind,
+  width: 1,
+  height: 1,
+  format: 'rgba',
+  data: new Uint8Array([step, 0, 0, 255]),
+});
+const checkpoint = (step: number): Frame => ({
+  type: 'checkpoint',
+  runId: 'r',
+  step,
+  files: ['/o/learned_embeds.safetensors'],
+});
 const done: Frame = { type: 'done', runId: 'r', summary: {} };
 
 const started = () => {
@@ -36,8 +57,12 @@ describe('runFrameStream', () => {
     subject.complete();
     const rest: Frame[] = [];
     for await (const f of frames) rest.push(f);
-    expect(rest.filter((f) => f.type === 'loss').map((f) => (f as { step: number }).step)).toEqual(Array.from({ length: 499 }, (_, i) => i + 2));
-    expect(rest.filter((f) => f.type === 'checkpoint').map((f) => (f as { step: number }).step)).toEqual([100, 200, 300, 400, 500]);
+    expect(rest.filter((f) => f.type === 'loss').map((f) => (f as { step: number }).step)).toEqual(
+      Array.from({ length: 499 }, (_, i) => i + 2),
+    );
+    expect(rest.filter((f) => f.type === 'checkpoint').map((f) => (f as { step: number }).step)).toEqual([
+      100, 200, 300, 400, 500,
+    ]);
     expect(rest.filter((f): boolean => f.type === 'preview')).toEqual([preview(500), preview(500, 'noised')]);
     expect(rest.slice(-5)).toEqual([preview(500), preview(500, 'noised'), loss(500), checkpoint(500), done]);
   });

@@ -6,10 +6,40 @@ import { RunStatus } from '../runs/run-status.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { createApp } from './app.ts';
 
-const progress = (step: number): Frame => ({ type: 'progress', runId: 'g1', step, of: 3, phase: 'denoise', elapsedMs: step });
-const loss = (step: number): Frame => ({ type: 'loss', runId: 't1', step, loss: 0.5, lr: 1e-3, gradNorm: 1, embeddingNorm: 1 });
-const preview = (step: number): Frame => ({ type: 'preview', runId: 't1', step, of: 9, kind: 'x0', width: 1, height: 1, format: 'rgba', data: new Uint8Array(4) });
-const checkpoint: Frame = { type: 'checkpoint', runId: 't1', step: 2, files: ['/runs/t1/learned_embeds.safetensors', '/runs/t1/training-state.json'] };
+const progress = (step: number): Frame => ({
+  type: 'progress',
+  runId: 'g1',
+  step,
+  of: 3,
+  phase: 'denoise',
+  elapsedMs: step,
+});
+const loss = (step: number): Frame => ({
+  type: 'loss',
+  runId: 't1',
+  step,
+  loss: 0.5,
+  lr: 1e-3,
+  gradNorm: 1,
+  embeddingNorm: 1,
+});
+const preview = (step: number): Frame => ({
+  type: 'preview',
+  runId: 't1',
+  step,
+  of: 9,
+  kind: 'x0',
+  width: 1,
+  height: 1,
+  format: 'rgba',
+  data: new Uint8Array(4),
+});
+const checkpoint: Frame = {
+  type: 'checkpoint',
+  runId: 't1',
+  step: 2,
+  files: ['/runs/t1/learned_embeds.safetensors', '/runs/t1/training-state.json'],
+};
 const done = (runId: string): Frame => ({ type: 'done', runId, summary: {} });
 
 const framesOf = async (res: Response) => {
@@ -17,7 +47,11 @@ const framesOf = async (res: Response) => {
   for await (const f of decodeFrames(res.body!)) out.push(f);
   return out;
 };
-const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const json = (body: unknown) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
 
 /** An app whose generate runs are driven by hand, with one train run 't1' already registered. */
 const setup = () => {
@@ -54,7 +88,14 @@ describe('the run routes', () => {
     const list = (await (await app.request('/v1/runs')).json()) as unknown[];
     expect(list.map((s) => RunStatus.parse(s))).toMatchObject([
       { id: 't1', kind: 'train', status: 'running', step: 1, meta: { token: '<t>' } },
-      { id: 'g1', kind: 'generate', status: 'running', step: 2, of: 3, meta: { prompt: 'a cat', model: 'tiny', steps: 50, seed: 0 } },
+      {
+        id: 'g1',
+        kind: 'generate',
+        status: 'running',
+        step: 2,
+        of: 3,
+        meta: { prompt: 'a cat', model: 'tiny', steps: 50, seed: 0 },
+      },
     ]);
     expect(await (await app.request('/v1/runs/t1')).json()).toMatchObject({ id: 't1', step: 1 });
   });
@@ -99,7 +140,12 @@ describe('the run routes', () => {
 
   it('answer 404 JSON for an unknown run', async () => {
     const { app } = setup();
-    for (const [path, method] of [['/v1/runs/nope', 'GET'], ['/v1/runs/nope/frames', 'GET'], ['/v1/runs/nope/embedding', 'GET'], ['/v1/runs/nope', 'DELETE']]) {
+    for (const [path, method] of [
+      ['/v1/runs/nope', 'GET'],
+      ['/v1/runs/nope/frames', 'GET'],
+      ['/v1/runs/nope/embedding', 'GET'],
+      ['/v1/runs/nope', 'DELETE'],
+    ]) {
       const res = await app.request(path, { method });
       expect(res.status).toBe(404);
       expect(await res.json()).toMatchObject({ error: { code: 'not_found', message: "no run 'nope'" } });
@@ -110,7 +156,9 @@ describe('the run routes', () => {
     const { app, train, files } = setup();
     const before = await app.request('/v1/runs/t1/embedding');
     expect(before.status).toBe(404);
-    expect(await before.json()).toMatchObject({ error: { code: 'not_found', message: "run 't1' has saved no embedding yet" } });
+    expect(await before.json()).toMatchObject({
+      error: { code: 'not_found', message: "run 't1' has saved no embedding yet" },
+    });
     files['/runs/t1/learned_embeds.safetensors'] = new Uint8Array([1, 2, 3]);
     train.next(checkpoint);
     const res = await app.request('/v1/runs/t1/embedding');
@@ -132,7 +180,10 @@ describe('the run routes', () => {
   it('pass a pipeline description given beside the generate request, and name its bad fields', async () => {
     const seen: unknown[] = [];
     const app = createApp({ generate: (_req, _signal, pipeline) => (seen.push(pipeline), from([done('g')])) });
-    const ok = await app.request('/v1/generate', json({ prompt: 'x', pipeline: { sampler: { use: 'ddpm-ancestral' } } }));
+    const ok = await app.request(
+      '/v1/generate',
+      json({ prompt: 'x', pipeline: { sampler: { use: 'ddpm-ancestral' } } }),
+    );
     expect(ok.status).toBe(200);
     expect(seen[0]).toMatchObject({ sampler: { use: 'ddpm-ancestral' }, preview: { use: 'latent-rgb' } });
     const bad = await app.request('/v1/generate', json({ prompt: 'x', pipeline: { sampler: { use: 'euler' } } }));
@@ -145,7 +196,10 @@ describe('GET /v1/stages', () => {
   it('lists every swappable stage alternative with its settings as JSON Schema', async () => {
     const res = await createApp({ generate: () => from([]) }).request('/v1/stages');
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Record<string, Record<string, { use: string; schema: { properties: Record<string, unknown> } }[]>>;
+    const body = (await res.json()) as Record<
+      string,
+      Record<string, { use: string; schema: { properties: Record<string, unknown> } }[]>
+    >;
     const uses = (slot: { use: string }[]) => slot.map((a) => a.use);
     expect(uses(body.generate.sampler)).toEqual(['ddim', 'ddpm-ancestral']);
     expect(uses(body.generate.preview)).toEqual(['latent-rgb', 'vae', 'none']);
@@ -153,7 +207,11 @@ describe('GET /v1/stages', () => {
     expect(uses(body.train.optimizer)).toEqual(['adamw', 'sgd']);
     expect(uses(body.train.timesteps)).toEqual(['uniform']);
     expect(uses(body.train.augment)).toEqual(['augment']);
-    expect(body.train.optimizer[1].schema.properties.momentum).toMatchObject({ type: 'number', default: 0.9, minimum: 0 });
+    expect(body.train.optimizer[1].schema.properties.momentum).toMatchObject({
+      type: 'number',
+      default: 0.9,
+      minimum: 0,
+    });
     expect(body.generate.preview[1].schema.properties.every).toMatchObject({ type: 'integer', default: 10 });
   });
 });

@@ -44,7 +44,10 @@ export const addRunRoutes = (app: Hono, { runs, readFile }: RunRoutesDeps): Hono
   app.get('/v1/runs/:id/frames', (c) => {
     const run = runOf(c.req.param('id'));
     const cancel = queryFlag(new URL(c.req.url), 'cancelOnDisconnect');
-    return runResponse(run, { signal: c.req.raw.signal, onLeave: cancel ? () => runs.cancel(run.id, 'the client went away') : undefined });
+    return runResponse(run, {
+      signal: c.req.raw.signal,
+      onLeave: cancel ? () => runs.cancel(run.id, 'the client went away') : undefined,
+    });
   });
 
   app.get('/v1/runs/:id/embedding', async (c) => {

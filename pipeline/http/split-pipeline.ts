@@ -10,7 +10,8 @@ import { parseRequest } from '../../common/requests.ts';
 /**
  * Separates `pipeline` from the rest of a JSON body.
  * @throws PipelineError('bad_request') when the body is not a JSON object.
- * @example splitPipeline({ prompt: 'x', pipeline: { sampler: { use: 'ddim' } } }) // { body: { prompt: 'x' }, pipeline: {…} }
+ * @example splitPipeline({ prompt: 'x', pipeline: { sampler: { use: 'ddim' } } }) // { body: { prompt: 'x' }, pipeline:
+ * {…} }
  */
 export const splitPipeline = (value: unknown): { body: Record<string, unknown>; pipeline: unknown } => {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
@@ -22,7 +23,8 @@ export const splitPipeline = (value: unknown): { body: Record<string, unknown>; 
 /**
  * Validates a pipeline description; undefined stays undefined (the pipeline's defaults apply).
  * @throws PipelineError('bad_request') whose field starts with `pipeline`.
- * @example parsePipeline(generatePipelineDescription, { sampler: { use: 'euler' } }) // throws "pipeline.sampler.use: …"
+ * @example parsePipeline(generatePipelineDescription, { sampler: { use: 'euler' } }) // throws "pipeline.sampler.use:
+ * …"
  */
 export const parsePipeline = <S extends z.ZodType>(schema: S, value: unknown): z.output<S> | undefined => {
   if (value === undefined) return undefined;

@@ -15,7 +15,8 @@ export interface StageAlternative {
 
 // A slot is a discriminated union of alternatives, or a single object, maybe wrapped in optional/default.
 const alternativesOf = (slot: z.ZodType, name: string): StageAlternative[] => {
-  if (slot instanceof z.ZodOptional || slot instanceof z.ZodDefault) return alternativesOf(slot.unwrap() as z.ZodType, name);
+  if (slot instanceof z.ZodOptional || slot instanceof z.ZodDefault)
+    return alternativesOf(slot.unwrap() as z.ZodType, name);
   const options = slot instanceof z.ZodDiscriminatedUnion ? (slot.options as z.ZodType[]) : [slot];
   return options.map((o) => {
     const use = o instanceof z.ZodObject && o.shape.use instanceof z.ZodLiteral ? String(o.shape.use.value) : name;
@@ -48,7 +49,8 @@ export const stageCatalog = () => (catalog ??= buildCatalog());
 /**
  * A description as a client built it from the catalog — `{ slot: { use, ...settings } }` — made acceptable to the
  * strict description schema: a slot whose settings have no `use` field loses the `use` the catalog gave it.
- * @example acceptCatalogUse('train', { augment: { use: 'augment', flipProbability: 0 } }) // { augment: { flipProbability: 0 } }
+ * @example acceptCatalogUse('train', { augment: { use: 'augment', flipProbability: 0 } }) // { augment: {
+ * flipProbability: 0 } }
  */
 export const acceptCatalogUse = (kind: 'generate' | 'train', description: unknown): unknown => {
   if (typeof description !== 'object' || description === null || Array.isArray(description)) return description;
@@ -56,7 +58,8 @@ export const acceptCatalogUse = (kind: 'generate' | 'train', description: unknow
   const out: Record<string, unknown> = { ...description };
   for (const [slot, alternatives] of Object.entries(slots)) {
     const value = out[slot];
-    const untagged = alternatives.length === 1 && !('use' in ((alternatives[0].schema.properties as object | undefined) ?? {}));
+    const untagged =
+      alternatives.length === 1 && !('use' in ((alternatives[0].schema.properties as object | undefined) ?? {}));
     if (untagged && typeof value === 'object' && value !== null && (value as { use?: unknown }).use === slot) {
       const { use: _, ...settings } = value as Record<string, unknown>;
       out[slot] = settings;

@@ -10,7 +10,12 @@ const base = { token: '<disc>', init: 'circle', steps: 4 };
 
 /** An app with a fake trainer and upload store that record what they were given. */
 const setup = (more: Partial<AppDeps> = {}) => {
-  const seen = { requests: [] as TrainRequest[], pipelines: [] as unknown[], ids: [] as (string | undefined)[], uploads: [] as UploadedFile[][] };
+  const seen = {
+    requests: [] as TrainRequest[],
+    pipelines: [] as unknown[],
+    ids: [] as (string | undefined)[],
+    uploads: [] as UploadedFile[][],
+  };
   const app = createApp({
     generate: () => from([]),
     train: (req, pipeline, runId) => {
@@ -27,11 +32,17 @@ const setup = (more: Partial<AppDeps> = {}) => {
   });
   return { app, seen };
 };
-const post = (body: unknown, query = '') => [
-  `/v1/train${query}`,
-  { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) },
-] as const;
-const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; field?: string; message: string } }).error;
+const post = (body: unknown, query = '') =>
+  [
+    `/v1/train${query}`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    },
+  ] as const;
+const errorOf = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; field?: string; message: string } }).error;
 const png = (n: number) => new File([new Uint8Array(n).fill(7)], 'a.png', { type: 'image/png' });
 const form = (request: unknown, files: File[]) => {
   const f = new FormData();
@@ -43,10 +54,18 @@ const form = (request: unknown, files: File[]) => {
 describe('POST /v1/train', () => {
   it('starts a run from a folder inside an image root, writing into <outRoot>/<runId> by default', async () => {
     const { app, seen } = setup();
-    const res = await app.request(...post({ ...base, images: '/data/images/cat', pipeline: { optimizer: { use: 'sgd' } } }));
+    const res = await app.request(
+      ...post({ ...base, images: '/data/images/cat', pipeline: { optimizer: { use: 'sgd' } } }),
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('x-run-id')).toBe('run-1');
-    expect(seen.requests[0]).toMatchObject({ images: '/data/images/cat', out: '/data/runs/run-1', token: '<disc>', steps: 4, lr: 5e-3 });
+    expect(seen.requests[0]).toMatchObject({
+      images: '/data/images/cat',
+      out: '/data/runs/run-1',
+      token: '<disc>',
+      steps: 4,
+      lr: 5e-3,
+    });
     expect(seen.pipelines[0]).toEqual({ kind: 'train', optimizer: { use: 'sgd', momentum: 0.9 } });
     expect(seen.ids).toEqual(['run-1']);
   });
@@ -55,7 +74,11 @@ describe('POST /v1/train', () => {
     const { app, seen } = setup();
     const pipeline = { augment: { use: 'augment', flipProbability: 0 }, lossWeighting: { use: 'min-snr', gamma: 2 } };
     expect((await app.request(...post({ ...base, images: 'cat', pipeline }))).status).toBe(200);
-    expect(seen.pipelines[0]).toEqual({ kind: 'train', augment: { flipProbability: 0 }, lossWeighting: { use: 'min-snr', gamma: 2 } });
+    expect(seen.pipelines[0]).toEqual({
+      kind: 'train',
+      augment: { flipProbability: 0 },
+      lossWeighting: { use: 'min-snr', gamma: 2 },
+    });
   });
 
   it('takes a relative images path from the first root and an out folder inside the output root', async () => {
@@ -106,7 +129,10 @@ describe('POST /v1/train', () => {
     const { app, seen } = setup();
     const res = await app.request('/v1/train', { method: 'POST', body: form(base, [png(10), png(20)]) });
     expect(res.status).toBe(200);
-    expect(seen.uploads[0].map((f) => [f.name, f.bytes.byteLength])).toEqual([['a.png', 10], ['a.png', 20]]);
+    expect(seen.uploads[0].map((f) => [f.name, f.bytes.byteLength])).toEqual([
+      ['a.png', 10],
+      ['a.png', 20],
+    ]);
     expect(seen.requests[0]).toMatchObject({ images: '/cache/uploads/u1', out: '/data/runs/run-1' });
   });
 
@@ -124,7 +150,9 @@ describe('POST /v1/train', () => {
     }
     const notJson = new FormData();
     notJson.set('request', '{');
-    expect(await errorOf(await app.request('/v1/train', { method: 'POST', body: notJson }))).toMatchObject({ field: 'request' });
+    expect(await errorOf(await app.request('/v1/train', { method: 'POST', body: notJson }))).toMatchObject({
+      field: 'request',
+    });
     expect(seen.uploads).toEqual([]);
   });
 
@@ -136,7 +164,10 @@ describe('POST /v1/train', () => {
     // Content-Length alone decides: this body would fail if anyone read it.
     const unread = new ReadableStream<Uint8Array>({ pull: (c) => c.error(new Error('the body was read')) });
     const declared = await app.request('/v1/train', {
-      method: 'POST', headers: { 'content-type': type, 'content-length': String(bytes.length) }, body: unread, duplex: 'half',
+      method: 'POST',
+      headers: { 'content-type': type, 'content-length': String(bytes.length) },
+      body: unread,
+      duplex: 'half',
     } as RequestInit);
     expect(declared.status).toBe(413);
     expect(await errorOf(declared)).toMatchObject({ code: 'too_large' });
@@ -147,7 +178,12 @@ describe('POST /v1/train', () => {
         c.close();
       },
     });
-    const chunked = await app.request('/v1/train', { method: 'POST', headers: { 'content-type': type }, body: chunks, duplex: 'half' } as RequestInit);
+    const chunked = await app.request('/v1/train', {
+      method: 'POST',
+      headers: { 'content-type': type },
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit);
     expect(chunked.status).toBe(413);
     expect(seen.uploads).toEqual([]);
   });
@@ -165,7 +201,12 @@ describe('POST /v1/train', () => {
     const res = await app.request(...post({ ...base, images: 'cat' }, '?detach=1'));
     expect(res.status).toBe(202);
     expect(res.headers.get('location')).toBe('/v1/runs/run-1');
-    expect(await res.json()).toMatchObject({ id: 'run-1', kind: 'train', status: 'running', meta: { token: '<disc>', images: '/data/images/cat' } });
+    expect(await res.json()).toMatchObject({
+      id: 'run-1',
+      kind: 'train',
+      status: 'running',
+      meta: { token: '<disc>', images: '/data/images/cat' },
+    });
     expect(train.observed).toBe(true);
   });
 

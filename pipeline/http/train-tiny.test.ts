@@ -36,15 +36,30 @@ const appWith = (more: Partial<AppDeps> = {}) =>
   });
 const app = appWith();
 
-const short = { token: '<disc>', init: 'circle', steps: 4, lr: 0.05, validateEvery: 2, validationImages: 1, validationSteps: 2, saveEvery: 2 };
+const short = {
+  token: '<disc>',
+  init: 'circle',
+  steps: 4,
+  lr: 0.05,
+  validateEvery: 2,
+  validationImages: 1,
+  validationSteps: 2,
+  saveEvery: 2,
+};
 const post = (body: unknown, init: RequestInit = {}, query = '') =>
-  app.request(`/v1/train${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), ...init });
+  app.request(`/v1/train${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    ...init,
+  });
 const framesOf = async (res: Response) => {
   const out: Frame[] = [];
   for await (const f of decodeFrames(res.body!)) out.push(f);
   return out;
 };
-const stepsOf = (fs: Frame[], type: Frame['type']) => fs.filter((f) => f.type === type).map((f) => (f as { step: number }).step);
+const stepsOf = (fs: Frame[], type: Frame['type']) =>
+  fs.filter((f) => f.type === type).map((f) => (f as { step: number }).step);
 const statusOf = async (id: string) => (await (await app.request(`/v1/runs/${id}`)).json()) as RunStatus;
 // Waits for the run, which goes on in the background; a generous bound so a slow machine is not a failure.
 const until = async (id: string, check: (s: RunStatus) => boolean) => {
@@ -69,10 +84,21 @@ describe('training over HTTP on tiny', () => {
     expect(stepsOf(fs, 'loss')).toEqual([1, 2, 3, 4]);
     expect(stepsOf(fs, 'validation')).toEqual([2, 4]);
     expect(stepsOf(fs, 'checkpoint')).toEqual([2, 4]);
-    expect(fs.at(-1)).toMatchObject({ type: 'done', runId: id, summary: { steps: 4, token: '<disc>', out: join(outRoot, id) } });
+    expect(fs.at(-1)).toMatchObject({
+      type: 'done',
+      runId: id,
+      summary: { steps: 4, token: '<disc>', out: join(outRoot, id) },
+    });
     expect(fs.every((f) => f.runId === id)).toBe(true);
     const status = await statusOf(id);
-    expect(status).toMatchObject({ id, kind: 'train', status: 'done', step: 4, of: 4, embedding: join(outRoot, id, 'learned_embeds.safetensors') });
+    expect(status).toMatchObject({
+      id,
+      kind: 'train',
+      status: 'done',
+      step: 4,
+      of: 4,
+      embedding: join(outRoot, id, 'learned_embeds.safetensors'),
+    });
 
     const file = await app.request(`/v1/runs/${id}/embedding`);
     expect(file.status).toBe(200);
@@ -111,14 +137,18 @@ describe('training over HTTP on tiny', () => {
     // Give a still-running loop time for several more steps; none may come (one in flight may still save).
     await new Promise((r) => setTimeout(r, 3000));
     expect((await statusOf(id)).step).toBe(at.step);
-    const saved = readdirSync(join(outRoot, id)).map((f) => /-steps-(\d+)\./.exec(f)?.[1]).filter(Boolean).map(Number);
+    const saved = readdirSync(join(outRoot, id))
+      .map((f) => /-steps-(\d+)\./.exec(f)?.[1])
+      .filter(Boolean)
+      .map(Number);
     expect(Math.max(...saved)).toBeLessThanOrEqual(at.step + 1);
   });
 
   it('trains on uploaded PNGs sent as multipart/form-data', async () => {
     const body = new FormData();
     body.set('request', JSON.stringify({ ...short, steps: 2, validateEvery: 0 }));
-    for (const name of readdirSync(images)) body.append('images', new File([readFileSync(join(images, name))], name, { type: 'image/png' }));
+    for (const name of readdirSync(images))
+      body.append('images', new File([readFileSync(join(images, name))], name, { type: 'image/png' }));
     const res = await app.request('/v1/train', { method: 'POST', body });
     expect(res.status).toBe(200);
     const fs = await framesOf(res);

@@ -33,7 +33,8 @@ export interface Part {
  * inputs). Outputs are left for the caller to declare.
  *
  * @example
- * const g = mergeParts([{ model: enc, prefix: 'vae_encoder/', wire: { sample: 'images' } }, …], { images: [16, 3, 64, 64] });
+ * const g = mergeParts([{ model: enc, prefix: 'vae_encoder/', wire: { sample: 'images' } }, …], { images: [16, 3, 64,
+ * 64] });
  */
 export const mergeParts = (parts: Part[], shapes: Record<string, Dim[]> = {}, internal: string[] = []): Graph => {
   const g = emptyGraph('pseudoword_pretrain_step');
@@ -55,12 +56,18 @@ export const mergeParts = (parts: Part[], shapes: Record<string, Dim[]> = {}, in
 
 /** A model around a merged graph at the parts' highest default-domain opset. */
 export const modelOf = (graph: Graph, parts: Part[]): Model => {
-  const opset = Math.max(...parts.map((p) => p.model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1));
+  const opset = Math.max(
+    ...parts.map((p) => p.model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1),
+  );
   return {
     ...parts[0].model,
     irVersion: Math.max(...parts.map((p) => p.model.irVersion)),
     opsetImport: [{ domain: '', version: opset }],
-    producerName: 'pseudoword', producerVersion: '0.1.0', docString: 'pretraining step', graph, metadataProps: [],
+    producerName: 'pseudoword',
+    producerVersion: '0.1.0',
+    docString: 'pretraining step',
+    graph,
+    metadataProps: [],
   };
 };
 

@@ -16,7 +16,12 @@ import { mergeParts, modelOf, pruneDead, scalarOut, type Part } from './compose.
 import { prefixedWeights, type LossGraph } from './vae-loss-graph.ts';
 
 export const diffusionLossIO = {
-  ids: 'input_ids', latents: 'noisy_latents', timestep: 'timestep', target: 'target', loss: 'loss', prediction: 'prediction',
+  ids: 'input_ids',
+  latents: 'noisy_latents',
+  timestep: 'timestep',
+  target: 'target',
+  loss: 'loss',
+  prediction: 'prediction',
 } as const;
 
 export interface DiffusionLossOptions {
@@ -36,16 +41,30 @@ export const buildDiffusionLossGraph = (textEncoder: Model, unet: Model, o: Diff
   const io = diffusionLossIO;
   const parts: Part[] = [
     { model: textEncoder, prefix: 'text_encoder/', wire: { input_ids: io.ids, last_hidden_state: 'hidden' } },
-    { model: unet, prefix: 'unet/', wire: { sample: io.latents, timestep: io.timestep, encoder_hidden_states: 'hidden', out_sample: io.prediction } },
+    {
+      model: unet,
+      prefix: 'unet/',
+      wire: { sample: io.latents, timestep: io.timestep, encoder_hidden_states: 'hidden', out_sample: io.prediction },
+    },
   ];
   const g = mergeParts(parts, {
-    [io.ids]: [o.batch, o.sequence], [io.latents]: [o.batch, ...o.latent], [io.timestep]: [o.batch],
+    [io.ids]: [o.batch, o.sequence],
+    [io.latents]: [o.batch, ...o.latent],
+    [io.timestep]: [o.batch],
   });
   const b = new GraphBuilder(g);
   b.input(io.target, 'float32', [o.batch, ...o.latent]);
   const diff = b.op('Sub', [io.prediction, io.target], {}, { name: 'loss/diff' });
-  b.op('ReduceMean', [b.op('Mul', [diff, diff], {}, { name: 'loss/sq' })], { keepdims: 0 }, { name: 'loss/mean', outputs: [io.loss] });
-  g.outputs = [scalarOut(io.loss), { name: io.prediction, type: { elemType: 1, shape: [o.batch, ...o.latent] }, unknown: [] }];
+  b.op(
+    'ReduceMean',
+    [b.op('Mul', [diff, diff], {}, { name: 'loss/sq' })],
+    { keepdims: 0 },
+    { name: 'loss/mean', outputs: [io.loss] },
+  );
+  g.outputs = [
+    scalarOut(io.loss),
+    { name: io.prediction, type: { elemType: 1, shape: [o.batch, ...o.latent] }, unknown: [] },
+  ];
   pruneDead(g);
   const weights = prefixedWeights(parts);
   const model = modelOf(g, parts);

@@ -46,7 +46,11 @@ export interface DiffusionSetup extends PhaseSetup {
 export const prepareDiffusion = async (s: DiffusionSetup): Promise<PreparedPhase> => {
   const { recipe, data } = s;
   const { batch, captionDropout } = recipe.diffusion;
-  const graph = buildDiffusionLossGraph(s.textEncoder.model, s.unet.model, { batch, sequence: data.length, latent: data.latent });
+  const graph = buildDiffusionLossGraph(s.textEncoder.model, s.unet.model, {
+    batch,
+    sequence: data.length,
+    latent: data.latent,
+  });
   const params = new ParamSet(initialWeights(graph, { text_encoder: s.textEncoder, unet: s.unet }));
   if (s.resume) params.restore(s.resume);
   const session = await s.open(graph.model);
@@ -70,12 +74,22 @@ export const prepareDiffusion = async (s: DiffusionSetup): Promise<PreparedPhase
       ids.set(drop ? empty : data.ids.subarray(item * data.length, (item + 1) * data.length), b * data.length);
     }
     return {
-      [io.ids]: tensor('int32', [batch, data.length], ids), [io.latents]: tensor('float32', [batch, ...data.latent], noisy),
-      [io.timestep]: tensor('float32', [batch], timestep), [io.target]: tensor('float32', [batch, ...data.latent], noise),
+      [io.ids]: tensor('int32', [batch, data.length], ids),
+      [io.latents]: tensor('float32', [batch, ...data.latent], noisy),
+      [io.timestep]: tensor('float32', [batch], timestep),
+      [io.target]: tensor('float32', [batch, ...data.latent], noise),
     };
   };
   const adamw = { ...defaultAdamW, clipNorm: recipe.clipNorm, weightDecay: recipe.weightDecay };
-  const events = trainLoop({ phase: 'diffusion', session, params, recipe: recipe.diffusion, adamw, batchAt, checkpointEvery: s.checkpointEvery });
+  const events = trainLoop({
+    phase: 'diffusion',
+    session,
+    params,
+    recipe: recipe.diffusion,
+    adamw,
+    batchAt,
+    checkpointEvery: s.checkpointEvery,
+  });
   return { graph, params, session, events };
 };
 
@@ -88,7 +102,12 @@ export const prepareDiffusion = async (s: DiffusionSetup): Promise<PreparedPhase
  * const { latents, scalingFactor } = await encodeLatents(encoder, 4096, (from, n) => worldItems(0, from, n).pixels);
  */
 export const encodeLatents = async (
-  encoder: Session, count: number, pixelsAt: (from: number, n: number) => Float32Array, size = 64, chunk = 64, scale = 8,
+  encoder: Session,
+  count: number,
+  pixelsAt: (from: number, n: number) => Float32Array,
+  size = 64,
+  chunk = 64,
+  scale = 8,
 ): Promise<{ latents: Float32Array; scalingFactor: number }> => {
   const h = size / scale;
   const per = 4 * h * h;
@@ -103,7 +122,7 @@ export const encodeLatents = async (
   }
   let sum = 0;
   let sq = 0;
-  for (const v of latents) (sum += v, sq += v * v);
+  for (const v of latents) (sum += v), (sq += v * v);
   const mean = sum / latents.length;
   const scalingFactor = 1 / Math.sqrt(sq / latents.length - mean * mean);
   for (let i = 0; i < latents.length; i++) latents[i] *= scalingFactor;

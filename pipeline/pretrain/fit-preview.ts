@@ -12,7 +12,8 @@ const solve = (a: number[][], b: number[]): number[] => {
   for (let c = 0; c < n; c++) {
     let p = c;
     for (let r = c + 1; r < n; r++) if (Math.abs(m[r][c]) > Math.abs(m[p][c])) p = r;
-    if (Math.abs(m[p][c]) < 1e-12) throw new PipelineError('numeric', 'the preview fit is singular (constant latents?)');
+    if (Math.abs(m[p][c]) < 1e-12)
+      throw new PipelineError('numeric', 'the preview fit is singular (constant latents?)');
     [m[c], m[p]] = [m[p], m[c]];
     for (let r = 0; r < n; r++) {
       if (r === c) continue;
@@ -37,7 +38,14 @@ export interface PreviewFit {
  * @example
  * const { factors, bias, r2 } = fitPreview(latents, pixels, 512, 4, 8, 8);
  */
-export const fitPreview = (latents: Float32Array, pixels: Float32Array, count: number, channels: number, h: number, scale: number): PreviewFit => {
+export const fitPreview = (
+  latents: Float32Array,
+  pixels: Float32Array,
+  count: number,
+  channels: number,
+  h: number,
+  scale: number,
+): PreviewFit => {
   const k = channels + 1;
   const ata = Array.from({ length: k }, () => new Array(k).fill(0));
   const atb = Array.from({ length: 3 }, () => new Array(k).fill(0));
@@ -49,7 +57,9 @@ export const fitPreview = (latents: Float32Array, pixels: Float32Array, count: n
         const x = [...Array.from({ length: channels }, (_, c) => latents[((n * channels + c) * h + i) * h + j]), 1];
         const y = [0, 1, 2].map((c) => {
           let s = 0;
-          for (let di = 0; di < scale; di++) for (let dj = 0; dj < scale; dj++) s += pixels[((n * 3 + c) * size + i * scale + di) * size + j * scale + dj];
+          for (let di = 0; di < scale; di++)
+            for (let dj = 0; dj < scale; dj++)
+              s += pixels[((n * 3 + c) * size + i * scale + di) * size + j * scale + dj];
           return s / (scale * scale);
         });
         rows.push({ x, y });

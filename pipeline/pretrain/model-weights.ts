@@ -5,12 +5,20 @@
  */
 import { PipelineError } from '../../common/errors.ts';
 import type { Model, TensorProto } from '../../weights/onnx/proto.ts';
-import { makeExternalTensorProto, makeTensorProto, readTensorProto, type ExternalReader } from '../../weights/onnx/tensor-proto.ts';
+import {
+  makeExternalTensorProto,
+  makeTensorProto,
+  readTensorProto,
+  type ExternalReader,
+} from '../../weights/onnx/tensor-proto.ts';
 import { tensor } from '../../common/tensor.ts';
 import type { LossGraph } from './vae-loss-graph.ts';
 
 /** A component model with the reader of its external data (if any). */
-export interface Component { model: Model; external?: ExternalReader }
+export interface Component {
+  model: Model;
+  external?: ExternalReader;
+}
 
 /**
  * The initial value of every weight of a loss graph, in the graph's own order.
@@ -35,7 +43,12 @@ export const initialWeights = (g: LossGraph, components: Record<string, Componen
  * @example
  * const { model, data } = withWeights(unet, trained, 'model.onnx_data');
  */
-export const withWeights = (model: Model, values: ReadonlyMap<string, Float32Array>, external?: string, threshold = 1024): { model: Model; data?: Uint8Array } => {
+export const withWeights = (
+  model: Model,
+  values: ReadonlyMap<string, Float32Array>,
+  external?: string,
+  threshold = 1024,
+): { model: Model; data?: Uint8Array } => {
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const initializers = model.graph.initializers.map((t): TensorProto => {
@@ -59,5 +72,9 @@ export const withWeights = (model: Model, values: ReadonlyMap<string, Float32Arr
 };
 
 /** Trained values of one component from a loss graph's weights (`prefix/name` → `name`). */
-export const componentValues = (g: LossGraph, component: string, value: (name: string) => Float32Array): Map<string, Float32Array> =>
+export const componentValues = (
+  g: LossGraph,
+  component: string,
+  value: (name: string) => Float32Array,
+): Map<string, Float32Array> =>
   new Map([...g.weights].filter(([, [c]]) => c === component).map(([name, [, original]]) => [original, value(name)]));

@@ -18,7 +18,13 @@ export interface AdamWOptions {
 
 export const defaultAdamW: AdamWOptions = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, clipNorm: 1 };
 
-interface Entry { name: string; dims: number[]; value: Float32Array; m: Float32Array; v: Float32Array }
+interface Entry {
+  name: string;
+  dims: number[];
+  value: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
 
 /**
  * Named parameters and their AdamW state.
@@ -36,7 +42,12 @@ export class ParamSet {
   private readonly entries: Entry[];
 
   constructor(params: { name: string; dims: number[]; value: Float32Array }[]) {
-    this.entries = params.map((p) => ({ ...p, value: Float32Array.from(p.value), m: new Float32Array(p.value.length), v: new Float32Array(p.value.length) }));
+    this.entries = params.map((p) => ({
+      ...p,
+      value: Float32Array.from(p.value),
+      m: new Float32Array(p.value.length),
+      v: new Float32Array(p.value.length),
+    }));
   }
 
   /** Parameter names in order. */
@@ -69,12 +80,17 @@ export class ParamSet {
     let sq = 0;
     const grads = this.entries.map((e) => {
       const g = grad(e.name);
-      if (g.length !== e.value.length) throw new PipelineError('shape_mismatch', `gradient of '${e.name}' has ${g.length} values, the parameter ${e.value.length}`);
+      if (g.length !== e.value.length)
+        throw new PipelineError(
+          'shape_mismatch',
+          `gradient of '${e.name}' has ${g.length} values, the parameter ${e.value.length}`,
+        );
       for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
       return g;
     });
     const norm = Math.sqrt(sq);
-    if (!Number.isFinite(norm)) throw new PipelineError('numeric', `the gradient norm is ${norm} at step ${this.steps + 1}`);
+    if (!Number.isFinite(norm))
+      throw new PipelineError('numeric', `the gradient norm is ${norm} at step ${this.steps + 1}`);
     const scale = o.clipNorm > 0 && norm > o.clipNorm ? o.clipNorm / norm : 1;
     const t = ++this.steps;
     const bc1 = 1 - o.beta1 ** t;
@@ -90,7 +106,7 @@ export class ParamSet {
         const gi = g[i] * scale;
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        p[i] = p[i] * d - (lr / bc1) * m[i] / (Math.sqrt(v[i]) / bc2 + eps);
+        p[i] = p[i] * d - ((lr / bc1) * m[i]) / (Math.sqrt(v[i]) / bc2 + eps);
       }
     });
     return norm;
@@ -98,7 +114,9 @@ export class ParamSet {
 
   /** Weights, moments and the step count as one blob: a JSON header line, then raw little-endian float32s. */
   serialize(): Uint8Array {
-    const header = new TextEncoder().encode(`${JSON.stringify({ steps: this.steps, meta: this.meta, params: this.entries.map((e) => ({ name: e.name, dims: e.dims })) })}\n`);
+    const header = new TextEncoder().encode(
+      `${JSON.stringify({ steps: this.steps, meta: this.meta, params: this.entries.map((e) => ({ name: e.name, dims: e.dims })) })}\n`,
+    );
     const floats = this.size * 3;
     const pad = (4 - (header.length % 4)) % 4;
     const out = new Uint8Array(header.length + pad + floats * 4);
@@ -106,21 +124,29 @@ export class ParamSet {
     out.fill(0x20, header.length, header.length + pad);
     const body = new Float32Array(out.buffer, header.length + pad, floats);
     let at = 0;
-    for (const e of this.entries) for (const a of [e.value, e.m, e.v]) (body.set(a, at), (at += a.length));
+    for (const e of this.entries) for (const a of [e.value, e.m, e.v]) body.set(a, at), (at += a.length);
     return out;
   }
 
   /** Restores what `serialize` wrote; the names and shapes must match this set's. */
   restore(blob: Uint8Array): void {
     const nl = blob.indexOf(10);
-    const header = JSON.parse(new TextDecoder().decode(blob.subarray(0, nl))) as { steps: number; meta?: Record<string, number>; params: { name: string; dims: number[] }[] };
+    const header = JSON.parse(new TextDecoder().decode(blob.subarray(0, nl))) as {
+      steps: number;
+      meta?: Record<string, number>;
+      params: { name: string; dims: number[] }[];
+    };
     const names = header.params.map((p) => `${p.name}[${p.dims}]`).join(',');
     if (names !== this.entries.map((e) => `${e.name}[${e.dims}]`).join(','))
-      throw new PipelineError('bad_request', 'the checkpoint was written for other parameters (another model size or phase)');
+      throw new PipelineError(
+        'bad_request',
+        'the checkpoint was written for other parameters (another model size or phase)',
+      );
     const start = nl + 1 + ((4 - ((nl + 1) % 4)) % 4);
     const body = new Float32Array(blob.slice(start).buffer);
     let at = 0;
-    for (const e of this.entries) for (const a of [e.value, e.m, e.v]) (a.set(body.subarray(at, at + a.length)), (at += a.length));
+    for (const e of this.entries)
+      for (const a of [e.value, e.m, e.v]) a.set(body.subarray(at, at + a.length)), (at += a.length);
     this.steps = header.steps;
     this.meta = header.meta ?? {};
   }

@@ -40,8 +40,13 @@ export interface PretrainRecipe {
  * removes each image's mean colour and the reconstruction loss stalls at about the colour variance.
  */
 export const shippedVaeConfig: VaeConfig = {
-  inChannels: 3, outChannels: 3, latentChannels: 4, blockOutChannels: [16, 32, 64], layersPerBlock: 1,
-  normGroups: 4, scalingFactor: 1,
+  inChannels: 3,
+  outChannels: 3,
+  latentChannels: 4,
+  blockOutChannels: [16, 32, 64],
+  layersPerBlock: 1,
+  normGroups: 4,
+  scalingFactor: 1,
 };
 
 /**
@@ -53,13 +58,27 @@ export const shippedVaeConfig: VaeConfig = {
  * drew the rest worse.
  */
 export const shippedUnetConfig: UnetConfig = {
-  inChannels: 4, outChannels: 4, blockOutChannels: [32, 64], layersPerBlock: 1, crossAttention: [true, true],
-  heads: 2, crossAttentionDim: 64, normGroups: 8, normEps: 1e-5, useLinearProjection: false, transformerLayers: 1,
+  inChannels: 4,
+  outChannels: 4,
+  blockOutChannels: [32, 64],
+  layersPerBlock: 1,
+  crossAttention: [true, true],
+  heads: 2,
+  crossAttentionDim: 64,
+  normGroups: 8,
+  normEps: 1e-5,
+  useLinearProjection: false,
+  transformerLayers: 1,
   coordinates: true,
 };
 
 /** The trained model's text encoder: the default tiny one (width 64, 2 layers). */
-export const shippedTextConfig: Partial<Omit<TextEncoderConfig, 'vocabSize'>> = { hiddenSize: 64, layers: 2, heads: 2, intermediateSize: 256 };
+export const shippedTextConfig: Partial<Omit<TextEncoderConfig, 'vocabSize'>> = {
+  hiddenSize: 64,
+  layers: 2,
+  heads: 2,
+  intermediateSize: 256,
+};
 
 /** The recipe `pretrain` runs by default: what produced `weights/shipped/tiny/`. */
 export const defaultRecipe: PretrainRecipe = {
@@ -81,6 +100,14 @@ export const defaultRecipe: PretrainRecipe = {
 export const scaleRecipe = (r: PretrainRecipe, f: number): PretrainRecipe => ({
   ...r,
   vae: { ...r.vae, steps: Math.max(1, Math.round(r.vae.steps * f)), warmup: Math.round(r.vae.warmup * f) },
-  diffusion: { ...r.diffusion, steps: Math.max(1, Math.round(r.diffusion.steps * f)), warmup: Math.round(r.diffusion.warmup * f) },
-  decoder: { ...r.decoder, steps: Math.max(1, Math.round(r.decoder.steps * f)), warmup: Math.round(r.decoder.warmup * f) },
+  diffusion: {
+    ...r.diffusion,
+    steps: Math.max(1, Math.round(r.diffusion.steps * f)),
+    warmup: Math.round(r.diffusion.warmup * f),
+  },
+  decoder: {
+    ...r.decoder,
+    steps: Math.max(1, Math.round(r.decoder.steps * f)),
+    warmup: Math.round(r.decoder.warmup * f),
+  },
 });

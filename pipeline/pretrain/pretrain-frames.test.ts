@@ -8,14 +8,20 @@ import type { PretrainEvent } from './pretrain.ts';
 
 const recipe: PretrainRecipe = {
   ...defaultRecipe,
-  vae: { ...defaultRecipe.vae, steps: 2 }, decoder: { ...defaultRecipe.decoder, steps: 1 }, diffusion: { ...defaultRecipe.diffusion, steps: 2 },
+  vae: { ...defaultRecipe.vae, steps: 2 },
+  decoder: { ...defaultRecipe.decoder, steps: 1 },
+  diffusion: { ...defaultRecipe.diffusion, steps: 2 },
 };
 
 /** A recorded pretraining: two VAE steps, one decoder step, two diffusion steps, a checkpoint each, the model. */
 async function* recorded(log: string[]): AsyncGenerator<PretrainEvent> {
   try {
     yield { type: 'info', message: 'vae: 10 weights' };
-    for (const [phase, n] of [['vae', 2], ['decoder', 1], ['diffusion', 2]] as const) {
+    for (const [phase, n] of [
+      ['vae', 2],
+      ['decoder', 1],
+      ['diffusion', 2],
+    ] as const) {
       for (let step = 1; step <= n; step++) {
         log.push(`${phase}:${step}`);
         const terms: Record<string, number> = phase === 'diffusion' ? {} : { rec: 0.5 / step, kl: 2 };
@@ -29,19 +35,33 @@ async function* recorded(log: string[]): AsyncGenerator<PretrainEvent> {
   }
 }
 
-const run = (log: string[], saved: string[]) => pretrainRun({
-  recipe, events: recorded(log), prompts: ['a red circle'],
-  saveCheckpoint: (phase, step) => (saved.push(`${phase}@${step}`), `work/${phase}.ckpt`),
-  saveModel: () => (saved.push('model'), 'out/tiny'),
-  sample: async (dir, prompt) => (saved.push(`sample ${dir} ${prompt}`), { png: new Uint8Array([1]), width: 64, height: 64 }),
-}, 'p1');
+const run = (log: string[], saved: string[]) =>
+  pretrainRun(
+    {
+      recipe,
+      events: recorded(log),
+      prompts: ['a red circle'],
+      saveCheckpoint: (phase, step) => (saved.push(`${phase}@${step}`), `work/${phase}.ckpt`),
+      saveModel: () => (saved.push('model'), 'out/tiny'),
+      sample: async (dir, prompt) => (
+        saved.push(`sample ${dir} ${prompt}`), { png: new Uint8Array([1]), width: 64, height: 64 }
+      ),
+    },
+    'p1',
+  );
 
 describe('pretraining as a run', () => {
   test('streams a loss and a progress frame per step, counting steps across the phases', async () => {
     const frames = await lastValueFrom(run([], []).pipe(toArray()));
     for (const f of frames) expect(parseFrame(f)).toEqual(f);
     const losses = frames.filter((f): f is Extract<Frame, { type: 'loss' }> => f.type === 'loss');
-    expect(losses.map((f) => `${f.phase}:${f.step}`)).toEqual(['vae:1', 'vae:2', 'decoder:3', 'diffusion:4', 'diffusion:5']);
+    expect(losses.map((f) => `${f.phase}:${f.step}`)).toEqual([
+      'vae:1',
+      'vae:2',
+      'decoder:3',
+      'diffusion:4',
+      'diffusion:5',
+    ]);
     expect(losses[1].terms).toEqual({ rec: 0.25, kl: 2 });
     expect(losses[3].terms).toBeUndefined();
     expect(losses.every((f) => f.embeddingNorm === undefined)).toBe(true);
@@ -54,7 +74,11 @@ describe('pretraining as a run', () => {
     const frames = await lastValueFrom(run([], saved).pipe(toArray()));
     expect(saved).toEqual(['vae@2', 'decoder@1', 'diffusion@2', 'model', 'sample out/tiny a red circle']);
     const checkpoints = frames.filter((f) => f.type === 'checkpoint');
-    expect(checkpoints.map((f) => f.type === 'checkpoint' && [f.step, f.files[0]])).toEqual([[2, 'work/vae.ckpt'], [3, 'work/decoder.ckpt'], [5, 'work/diffusion.ckpt']]);
+    expect(checkpoints.map((f) => f.type === 'checkpoint' && [f.step, f.files[0]])).toEqual([
+      [2, 'work/vae.ckpt'],
+      [3, 'work/decoder.ckpt'],
+      [5, 'work/diffusion.ckpt'],
+    ]);
     const [validation, done] = frames.slice(-2);
     expect(validation.type === 'validation' && validation.images.map((i) => i.prompt)).toEqual(['a red circle']);
     expect(done.type === 'done' && done.summary.model).toBe('out/tiny');

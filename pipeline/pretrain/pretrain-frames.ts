@@ -60,23 +60,50 @@ export const pretrainRun = (deps: PretrainRunDeps, runId: string): Observable<Fr
         else if (e.type === 'step') {
           const step = phaseStart(recipe, e.phase) + e.step;
           const elapsedMs = performance.now() - started;
-          subscriber.next({ type: 'progress', runId, step, of: total, phase: e.phase, elapsedMs, itPerSec: step / Math.max(elapsedMs / 1000, 1e-9) });
-          subscriber.next({ type: 'loss', runId, step, loss: e.loss, lr: e.lr, gradNorm: e.gradNorm, phase: e.phase, ...(Object.keys(e.terms).length ? { terms: e.terms } : {}) });
+          subscriber.next({
+            type: 'progress',
+            runId,
+            step,
+            of: total,
+            phase: e.phase,
+            elapsedMs,
+            itPerSec: step / Math.max(elapsedMs / 1000, 1e-9),
+          });
+          subscriber.next({
+            type: 'loss',
+            runId,
+            step,
+            loss: e.loss,
+            lr: e.lr,
+            gradNorm: e.gradNorm,
+            phase: e.phase,
+            ...(Object.keys(e.terms).length ? { terms: e.terms } : {}),
+          });
           last = { ...last, [`${e.phase}Loss`]: e.loss };
         } else if (e.type === 'checkpoint') {
           const path = await deps.saveCheckpoint(e.phase, e.step, e.blob);
-          subscriber.next({ type: 'checkpoint', runId, step: phaseStart(recipe, e.phase) + e.step, files: [path], bytes: e.blob.byteLength });
+          subscriber.next({
+            type: 'checkpoint',
+            runId,
+            step: phaseStart(recipe, e.phase) + e.step,
+            files: [path],
+            bytes: e.blob.byteLength,
+          });
         } else if (e.type === 'model') {
           modelDir = await deps.saveModel(e.files);
         }
       }
       const images = [];
-      for (const prompt of (deps.sample && modelDir ? deps.prompts ?? [] : [])) {
+      for (const prompt of deps.sample && modelDir ? (deps.prompts ?? []) : []) {
         if (stopped) return;
         images.push({ prompt, ...(await deps.sample!(modelDir!, prompt)) });
       }
       if (images.length) subscriber.next({ type: 'validation', runId, step: total, images });
-      subscriber.next({ type: 'done', runId, summary: { model: modelDir, seconds: (performance.now() - started) / 1000, finalLosses: last, recipe } });
+      subscriber.next({
+        type: 'done',
+        runId,
+        summary: { model: modelDir, seconds: (performance.now() - started) / 1000, finalLosses: last, recipe },
+      });
       subscriber.complete();
     };
     run().catch((e: unknown) => subscriber.error(e));

@@ -10,11 +10,18 @@ const steps = z.int().min(1).max(10_000_000);
 
 /** Prompts drawn with the trained model at the end, unless a request names others. */
 export const defaultSamplePrompts = [
-  'a red circle', 'a blue square on the left', 'a large yellow star on a plain black background', 'a small green triangle at the top',
+  'a red circle',
+  'a blue square on the left',
+  'a large yellow star on a plain black background',
+  'a small green triangle at the top',
 ] as const;
 
 export const PretrainRequest = z.strictObject({
-  seed: z.int().min(0).max(2 ** 32 - 1).default(defaultRecipe.seed),
+  seed: z
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .default(defaultRecipe.seed),
   /** Multiplies every step count (0.01 for a smoke run). */
   scale: z.number().positive().max(100).default(1),
   vaeSteps: steps.optional(),
@@ -23,7 +30,10 @@ export const PretrainRequest = z.strictObject({
   /** World scenes whose latents are cached for the diffusion phase. */
   dataset: z.int().min(1).max(1_000_000).optional(),
   checkpointEvery: z.int().min(1).default(100),
-  samples: z.array(z.string().max(500)).max(32).default([...defaultSamplePrompts]),
+  samples: z
+    .array(z.string().max(500))
+    .max(32)
+    .default([...defaultSamplePrompts]),
   /** Where the trained folder goes (the server resolves it inside its output root). */
   out: z.string().min(1).optional(),
   /** Continue from the checkpoints the same run left in its work folder. */
@@ -31,7 +41,8 @@ export const PretrainRequest = z.strictObject({
 });
 export type PretrainRequest = z.infer<typeof PretrainRequest>;
 
-const withSteps = <P extends PhaseRecipe>(p: P, n: number | undefined): P => (n === undefined ? p : { ...p, steps: n, warmup: Math.min(p.warmup, n >> 2) });
+const withSteps = <P extends PhaseRecipe>(p: P, n: number | undefined): P =>
+  n === undefined ? p : { ...p, steps: n, warmup: Math.min(p.warmup, n >> 2) };
 
 /**
  * The recipe a request asks for.
@@ -55,7 +66,17 @@ export const recipeOf = (r: PretrainRequest): PretrainRecipe => {
  * change; that changes the learning-rate schedule from there on).
  */
 export const resumable = (was: PretrainRecipe, now: PretrainRecipe): boolean => {
-  const shape = (r: PretrainRecipe) => JSON.stringify([r.seed, r.datasetSize, r.vae.batch, r.vae.beta, r.vae.objectWeight, r.decoder.batch, r.diffusion.batch, r.diffusion.captionDropout]);
+  const shape = (r: PretrainRecipe) =>
+    JSON.stringify([
+      r.seed,
+      r.datasetSize,
+      r.vae.batch,
+      r.vae.beta,
+      r.vae.objectWeight,
+      r.decoder.batch,
+      r.diffusion.batch,
+      r.diffusion.captionDropout,
+    ]);
   return shape(was) === shape(now);
 };
 

@@ -28,7 +28,12 @@ export interface StepEvent {
 }
 
 /** A checkpoint to keep: the phase's `ParamSet.serialize()` after `step` steps. */
-export interface CheckpointEvent { type: 'checkpoint'; phase: Phase; step: number; blob: Uint8Array }
+export interface CheckpointEvent {
+  type: 'checkpoint';
+  phase: Phase;
+  step: number;
+  blob: Uint8Array;
+}
 
 export interface LoopOptions {
   phase: Phase;

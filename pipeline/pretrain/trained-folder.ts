@@ -36,7 +36,8 @@ export const trainedFolder = (base: Record<string, Uint8Array>, t: TrainedWeight
     files[`${component}/model.onnx`] = encodeModel(model);
     if (data) files[`${component}/model.onnx_data`] = data;
   }
-  for (const c of ['vae_encoder', 'vae_decoder']) files[`${c}/config.json`] = jsonBytes({ ...json(base[`${c}/config.json`]), scaling_factor: t.scalingFactor });
+  for (const c of ['vae_encoder', 'vae_decoder'])
+    files[`${c}/config.json`] = jsonBytes({ ...json(base[`${c}/config.json`]), scaling_factor: t.scalingFactor });
   const info = json(base['pseudoword.json']);
   files['pseudoword.json'] = jsonBytes({
     ...info,

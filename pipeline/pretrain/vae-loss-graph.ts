@@ -17,7 +17,15 @@ import { GraphBuilder } from '../../weights/onnx/builder.ts';
 import type { Model } from '../../weights/onnx/proto.ts';
 import { mergeParts, modelOf, pruneDead, scalarOut, trainableNames, type Part } from './compose.ts';
 
-export const vaeLossIO = { images: 'images', noise: 'noise', weight: 'pixel_weight', loss: 'loss', rec: 'rec', kl: 'kl', recon: 'recon' } as const;
+export const vaeLossIO = {
+  images: 'images',
+  noise: 'noise',
+  weight: 'pixel_weight',
+  loss: 'loss',
+  rec: 'rec',
+  kl: 'kl',
+  recon: 'recon',
+} as const;
 
 export interface VaeLossOptions {
   batch: number;
@@ -57,7 +65,11 @@ export interface LossGraph {
  * prefixedWeights(parts).get('unet/conv_in.weight'); // ['unet', 'conv_in.weight']
  */
 export const prefixedWeights = (parts: Part[]): Map<string, [string, string]> =>
-  new Map(parts.flatMap((p) => trainableNames(p.model).map((n) => [`${p.prefix}${n}`, [p.prefix.slice(0, -1), n]] as [string, [string, string]])));
+  new Map(
+    parts.flatMap((p) =>
+      trainableNames(p.model).map((n) => [`${p.prefix}${n}`, [p.prefix.slice(0, -1), n]] as [string, [string, string]]),
+    ),
+  );
 
 /**
  * Builds (and differentiates) the VAE loss graph from the two halves as `buildVaeEncoder/Decoder` write them.
@@ -75,10 +87,31 @@ export const buildVaeLossGraph = (encoder: Model, decoder: Model, o: VaeLossOpti
   const g = mergeParts(parts, { [vaeLossIO.images]: [o.batch, 3, o.resolution, o.resolution] }, ['z']);
   const b = new GraphBuilder(g);
   b.input(vaeLossIO.noise, 'float32', [o.batch, c, h, h]);
-  const [mean, rawLogvar] = b.opN('Split', ['moments', b.constI64([c, c], [2], 'loss/split')], 2, { axis: 1 }, { name: 'loss/split' });
-  const logvar = b.op('Clip', [rawLogvar, b.constF(-30, [], 'loss/lo'), b.constF(20, [], 'loss/hi')], {}, { name: 'loss/clip' });
-  const std = b.op('Exp', [b.op('Mul', [logvar, b.constF(0.5, [], 'loss/half')], {}, { name: 'loss/half_logvar' })], {}, { name: 'loss/std' });
-  b.op('Add', [mean, b.op('Mul', [std, vaeLossIO.noise], {}, { name: 'loss/scaled_noise' })], {}, { name: 'loss/z', outputs: ['z'] });
+  const [mean, rawLogvar] = b.opN(
+    'Split',
+    ['moments', b.constI64([c, c], [2], 'loss/split')],
+    2,
+    { axis: 1 },
+    { name: 'loss/split' },
+  );
+  const logvar = b.op(
+    'Clip',
+    [rawLogvar, b.constF(-30, [], 'loss/lo'), b.constF(20, [], 'loss/hi')],
+    {},
+    { name: 'loss/clip' },
+  );
+  const std = b.op(
+    'Exp',
+    [b.op('Mul', [logvar, b.constF(0.5, [], 'loss/half')], {}, { name: 'loss/half_logvar' })],
+    {},
+    { name: 'loss/std' },
+  );
+  b.op(
+    'Add',
+    [mean, b.op('Mul', [std, vaeLossIO.noise], {}, { name: 'loss/scaled_noise' })],
+    {},
+    { name: 'loss/z', outputs: ['z'] },
+  );
   const diff = b.op('Sub', [vaeLossIO.recon, vaeLossIO.images], {}, { name: 'loss/diff' });
   let sq = b.op('Mul', [diff, diff], {}, { name: 'loss/sq' });
   if (o.weighted) {
@@ -88,14 +121,38 @@ export const buildVaeLossGraph = (encoder: Model, decoder: Model, o: VaeLossOpti
   b.op('ReduceMean', [sq], { keepdims: 0 }, { name: 'loss/rec', outputs: [vaeLossIO.rec] });
   // ½(μ² + σ² − 1 − log σ²) per latent element: the KL from N(μ, σ²) to N(0, 1).
   const var_ = b.op('Exp', [logvar], {}, { name: 'loss/var' });
-  const klTerms = b.op('Sub', [b.op('Add', [b.op('Mul', [mean, mean], {}, { name: 'loss/mean_sq' }), var_], {}, { name: 'loss/kl_add' }),
-    b.op('Add', [logvar, b.constF(1, [], 'loss/one')], {}, { name: 'loss/kl_one' })], {}, { name: 'loss/kl_terms' });
-  const kl = b.op('Mul', [b.op('ReduceMean', [klTerms], { keepdims: 0 }, { name: 'loss/kl_mean' }), b.constF(0.5, [], 'loss/kl_half')], {}, { name: 'loss/kl', outputs: [vaeLossIO.kl] });
-  b.op('Add', [vaeLossIO.rec, b.op('Mul', [kl, b.constF(o.beta, [], 'loss/beta')], {}, { name: 'loss/beta_kl' })], {}, { name: 'loss/total', outputs: [vaeLossIO.loss] });
-  g.outputs = [scalarOut(vaeLossIO.loss), scalarOut(vaeLossIO.rec), scalarOut(vaeLossIO.kl),
-    { name: vaeLossIO.recon, type: { elemType: 1, shape: [o.batch, 3, o.resolution, o.resolution] }, unknown: [] }];
+  const klTerms = b.op(
+    'Sub',
+    [
+      b.op('Add', [b.op('Mul', [mean, mean], {}, { name: 'loss/mean_sq' }), var_], {}, { name: 'loss/kl_add' }),
+      b.op('Add', [logvar, b.constF(1, [], 'loss/one')], {}, { name: 'loss/kl_one' }),
+    ],
+    {},
+    { name: 'loss/kl_terms' },
+  );
+  const kl = b.op(
+    'Mul',
+    [b.op('ReduceMean', [klTerms], { keepdims: 0 }, { name: 'loss/kl_mean' }), b.constF(0.5, [], 'loss/kl_half')],
+    {},
+    { name: 'loss/kl', outputs: [vaeLossIO.kl] },
+  );
+  b.op(
+    'Add',
+    [vaeLossIO.rec, b.op('Mul', [kl, b.constF(o.beta, [], 'loss/beta')], {}, { name: 'loss/beta_kl' })],
+    {},
+    { name: 'loss/total', outputs: [vaeLossIO.loss] },
+  );
+  g.outputs = [
+    scalarOut(vaeLossIO.loss),
+    scalarOut(vaeLossIO.rec),
+    scalarOut(vaeLossIO.kl),
+    { name: vaeLossIO.recon, type: { elemType: 1, shape: [o.batch, 3, o.resolution, o.resolution] }, unknown: [] },
+  ];
   pruneDead(g);
   const weights = prefixedWeights(o.decoderOnly ? parts.slice(1) : parts);
   const model = modelOf(g, parts);
-  return { model: o.forwardOnly ? model : differentiate(model, { ...o.grad, of: vaeLossIO.loss, wrt: [...weights.keys()] }), weights };
+  return {
+    model: o.forwardOnly ? model : differentiate(model, { ...o.grad, of: vaeLossIO.loss, wrt: [...weights.keys()] }),
+    weights,
+  };
 };

@@ -56,7 +56,12 @@ export interface PreparedPhase {
  * const vae = await prepareVae(encoder, decoder, { recipe: defaultRecipe, open });
  * for await (const e of vae.events) report(e);
  */
-export const prepareVae = async (encoder: Model, decoder: Model, s: PhaseSetup, decoderOnly = false): Promise<PreparedPhase> => {
+export const prepareVae = async (
+  encoder: Model,
+  decoder: Model,
+  s: PhaseSetup,
+  decoderOnly = false,
+): Promise<PreparedPhase> => {
   const { recipe } = s;
   const size = s.resolution ?? 64;
   const phase = decoderOnly ? recipe.decoder : recipe.vae;
@@ -64,8 +69,18 @@ export const prepareVae = async (encoder: Model, decoder: Model, s: PhaseSetup, 
   const beta = recipe.vae.beta;
   const scale = s.scale ?? 8;
   const objectWeight = recipe.vae.objectWeight ?? 0;
-  const graph = buildVaeLossGraph(encoder, decoder, { batch, resolution: size, latentChannels: 4, scale, beta, decoderOnly, weighted: objectWeight > 0 });
-  const params = new ParamSet(initialWeights(graph, { vae_encoder: { model: encoder }, vae_decoder: { model: decoder } }));
+  const graph = buildVaeLossGraph(encoder, decoder, {
+    batch,
+    resolution: size,
+    latentChannels: 4,
+    scale,
+    beta,
+    decoderOnly,
+    weighted: objectWeight > 0,
+  });
+  const params = new ParamSet(
+    initialWeights(graph, { vae_encoder: { model: encoder }, vae_decoder: { model: decoder } }),
+  );
   // Start the posterior narrow (log σ² ≈ LOGVAR_INIT): at the builder's log σ² ≈ 0 the sampling noise (σ ≈ 1)
   // drowns the small initial means and the decoder learns little but the average colour for hundreds of steps.
   if (!decoderOnly) params.value('vae_encoder/quant_conv.bias').fill(LOGVAR_INIT, 4);
@@ -77,13 +92,30 @@ export const prepareVae = async (encoder: Model, decoder: Model, s: PhaseSetup, 
     // decoder phase reads items after the joint phase's.
     const first = recipe.datasetSize + (decoderOnly ? recipe.vae.steps * recipe.vae.batch : 0);
     const { pixels, objectMask } = worldItems(recipe.seed, first + step * batch, batch, size);
-    const noise = createRng(recipe.seed).fork(`${decoderOnly ? 'decoder' : 'vae'}-noise:${step}`).fillNormal(new Float32Array(batch * 4 * h * h));
-    const feeds = { [vaeLossIO.images]: tensor('float32', [batch, 3, size, size], pixels), [vaeLossIO.noise]: tensor('float32', [batch, 4, h, h], noise) };
-    return objectWeight > 0 ? { ...feeds, [vaeLossIO.weight]: tensor('float32', [batch, 1, size, size], pixelWeights(objectMask, objectWeight)) } : feeds;
+    const noise = createRng(recipe.seed)
+      .fork(`${decoderOnly ? 'decoder' : 'vae'}-noise:${step}`)
+      .fillNormal(new Float32Array(batch * 4 * h * h));
+    const feeds = {
+      [vaeLossIO.images]: tensor('float32', [batch, 3, size, size], pixels),
+      [vaeLossIO.noise]: tensor('float32', [batch, 4, h, h], noise),
+    };
+    return objectWeight > 0
+      ? {
+          ...feeds,
+          [vaeLossIO.weight]: tensor('float32', [batch, 1, size, size], pixelWeights(objectMask, objectWeight)),
+        }
+      : feeds;
   };
   const adamw = { ...defaultAdamW, clipNorm: recipe.clipNorm, weightDecay: recipe.weightDecay };
   const events = trainLoop({
-    phase: decoderOnly ? 'decoder' : 'vae', session, params, recipe: phase, adamw, batchAt, terms: [vaeLossIO.rec, vaeLossIO.kl], checkpointEvery: s.checkpointEvery,
+    phase: decoderOnly ? 'decoder' : 'vae',
+    session,
+    params,
+    recipe: phase,
+    adamw,
+    batchAt,
+    terms: [vaeLossIO.rec, vaeLossIO.kl],
+    checkpointEvery: s.checkpointEvery,
   });
   return { graph, params, session, events };
 };

@@ -37,13 +37,15 @@ export const worldItems = (seed: number, from: number, count: number, size = 64)
     // Every object is drawn inside u² + v² ≤ 2 in its own frame (render.ts): a disk of radius √2·r.
     const [cx, cy] = positionCentre[s.scene.position].map((v) => v * px);
     const r = (Math.SQRT2 * sizeRadius[s.scene.size] + 1) * px;
-    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) {
-      const dx = x + 0.5 - cx;
-      const dy = y + 0.5 - cy;
-      if (dx * dx + dy * dy <= r * r) objectMask[i * plane + y * size + x] = 1;
-    }
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        const dx = x + 0.5 - cx;
+        const dy = y + 0.5 - cy;
+        if (dx * dx + dy * dy <= r * r) objectMask[i * plane + y * size + x] = 1;
+      }
     const d = s.image.data;
-    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) pixels[(i * 3 + c) * plane + p] = d[p * 4 + c] / 127.5 - 1;
+    for (let p = 0; p < plane; p++)
+      for (let c = 0; c < 3; c++) pixels[(i * 3 + c) * plane + p] = d[p * 4 + c] / 127.5 - 1;
   }
   return { pixels, captions, objectMask };
 };
@@ -54,7 +56,11 @@ export const worldItems = (seed: number, from: number, count: number, size = 64)
  * @example
  * tokenizeCaptions(tokenizer, ['a red circle', '']); // 2×77 ids
  */
-export const tokenizeCaptions = (tokenizer: ClipTokenizer, captions: readonly string[], length = tokenizer.modelMaxLength): Int32Array => {
+export const tokenizeCaptions = (
+  tokenizer: ClipTokenizer,
+  captions: readonly string[],
+  length = tokenizer.modelMaxLength,
+): Int32Array => {
   const out = new Int32Array(captions.length * length);
   captions.forEach((c, i) => out.set(tokenizer.tokenize(c, { length }).ids, i * length));
   return out;

@@ -5,11 +5,39 @@ import { PipelineError } from '../../common/errors.ts';
 import type { Frame } from '../../common/frames.ts';
 import { createRunRegistry } from './run-registry.ts';
 
-const progress = (step: number, of = 9): Frame => ({ type: 'progress', runId: 'r1', step, of, phase: 'train', elapsedMs: step });
-const loss = (step: number, value = 0.5): Frame => ({ type: 'loss', runId: 'r1', step, loss: value, lr: 1e-3, gradNorm: 1, embeddingNorm: 1 });
-const preview = (step: number): Frame => ({ type: 'preview', runId: 'r1', step, of: 9, kind: 'x0', width: 1, height: 1, format: 'rgba', data: new Uint8Array(4) });
+const progress = (step: number, of = 9): Frame => ({
+  type: 'progress',
+  runId: 'r1',
+  step,
+  of,
+  phase: 'train',
+  elapsedMs: step,
+});
+const loss = (step: number, value = 0.5): Frame => ({
+  type: 'loss',
+  runId: 'r1',
+  step,
+  loss: value,
+  lr: 1e-3,
+  gradNorm: 1,
+  embeddingNorm: 1,
+});
+const preview = (step: number): Frame => ({
+  type: 'preview',
+  runId: 'r1',
+  step,
+  of: 9,
+  kind: 'x0',
+  width: 1,
+  height: 1,
+  format: 'rgba',
+  data: new Uint8Array(4),
+});
 const checkpoint = (step: number): Frame => ({
-  type: 'checkpoint', runId: 'r1', step, files: [`/o/learned_embeds-steps-${step}.safetensors`, '/o/learned_embeds.safetensors', '/o/training-state.json'],
+  type: 'checkpoint',
+  runId: 'r1',
+  step,
+  files: [`/o/learned_embeds-steps-${step}.safetensors`, '/o/learned_embeds.safetensors', '/o/training-state.json'],
 });
 const done: Frame = { type: 'done', runId: 'r1', summary: { steps: 3 } };
 
@@ -32,7 +60,13 @@ const collect = (o: Observable<Frame>) => {
   const got: Frame[] = [];
   let completed = false;
   const sub = o.subscribe({ next: (f) => got.push(f), complete: () => (completed = true) });
-  return { got, sub, get completed() { return completed; } };
+  return {
+    got,
+    sub,
+    get completed() {
+      return completed;
+    },
+  };
 };
 
 describe('createRunRegistry', () => {
@@ -46,9 +80,16 @@ describe('createRunRegistry', () => {
     subject.next(checkpoint(1));
     subject.next({ type: 'progress', runId: 'r1', step: 2, of: 20, phase: 'validate', elapsedMs: 0 }); // a validation sample's, not the run's
     expect(run.status()).toEqual({
-      id: 'r1', kind: 'train', status: 'running', createdAt: new Date(0).toISOString(), step: 1, of: 3, loss: 0.25,
+      id: 'r1',
+      kind: 'train',
+      status: 'running',
+      createdAt: new Date(0).toISOString(),
+      step: 1,
+      of: 3,
+      loss: 0.25,
       files: ['/o/learned_embeds-steps-1.safetensors', '/o/learned_embeds.safetensors', '/o/training-state.json'],
-      embedding: '/o/learned_embeds.safetensors', meta: { token: '<t>' },
+      embedding: '/o/learned_embeds.safetensors',
+      meta: { token: '<t>' },
     });
     subject.next(done);
     subject.complete();
@@ -98,7 +139,11 @@ describe('createRunRegistry', () => {
     const status = runs.cancel('r1', 'stop, please');
     expect(seen.tornDown).toBe(1);
     expect(subject.observed).toBe(false);
-    expect(status).toMatchObject({ status: 'cancelled', step: 1, error: { code: 'cancelled', message: 'stop, please' } });
+    expect(status).toMatchObject({
+      status: 'cancelled',
+      step: 1,
+      error: { code: 'cancelled', message: 'stop, please' },
+    });
     expect(reader.got.at(-1)).toEqual({ type: 'error', runId: 'r1', code: 'cancelled', message: 'stop, please' });
     expect(reader.completed).toBe(true);
     expect(runs.cancel('r1')).toMatchObject({ status: 'cancelled' }); // a second cancel changes nothing
@@ -107,7 +152,14 @@ describe('createRunRegistry', () => {
 
   it('turns a failing source into an error frame and a failed status', () => {
     const runs = createRunRegistry();
-    const run = runs.start('train', 'r1', concat(from([loss(1)]), throwError(() => new PipelineError('numeric', 'loss is NaN'))));
+    const run = runs.start(
+      'train',
+      'r1',
+      concat(
+        from([loss(1)]),
+        throwError(() => new PipelineError('numeric', 'loss is NaN')),
+      ),
+    );
     expect(run.status()).toMatchObject({ status: 'failed', error: { code: 'numeric', message: 'loss is NaN' } });
     const last = run.after(run.after(-1)!.seq)!.frame;
     expect(last).toEqual({ type: 'error', runId: 'r1', code: 'numeric', message: 'loss is NaN' });
@@ -134,9 +186,18 @@ describe('createRunRegistry', () => {
     const run = runs.start('train', 'r1', source);
     for (let s = 1; s <= 1000; s++) subject.next(loss(s));
     for (let s = 1; s <= 5; s++)
-      subject.next({ type: 'validation', runId: 'r1', step: s, loss: s, images: [{ width: 1, height: 1, png: new Uint8Array(300) }] });
+      subject.next({
+        type: 'validation',
+        runId: 'r1',
+        step: s,
+        loss: s,
+        images: [{ width: 1, height: 1, png: new Uint8Array(300) }],
+      });
     const frames: Frame[] = [];
-    run.attach().subscribe((f) => frames.push(f)).unsubscribe();
+    run
+      .attach()
+      .subscribe((f) => frames.push(f))
+      .unsubscribe();
     const steps = frames.filter((f) => f.type === 'loss').map((f) => (f as { step: number }).step);
     expect(steps.length).toBeLessThanOrEqual(100);
     expect(steps.length).toBeGreaterThan(25);

@@ -58,7 +58,14 @@ export interface RegistryOptions extends HistoryLimits {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-const createRun = (kind: RunKind, id: string, meta: Record<string, unknown>, limits: HistoryLimits, now: () => number, onEnd: () => void) => {
+const createRun = (
+  kind: RunKind,
+  id: string,
+  meta: Record<string, unknown>,
+  limits: HistoryLimits,
+  now: () => number,
+  onEnd: () => void,
+) => {
   const history = runHistory(limits);
   const listeners = new Set<() => void>();
   let status: RunStatus = { id, kind, status: 'running', createdAt: iso(now()), step: 0, files: [], meta };
@@ -154,7 +161,8 @@ export const createRunRegistry = (options: RegistryOptions = {}): RunRegistry =>
   const get = (id: string) => runs.get(id);
   return {
     start(kind, id, source, meta = {}) {
-      if (runs.get(id)?.ended === false) throw new PipelineError('bad_request', `a run with id '${id}' is still going`, { field: 'id' });
+      if (runs.get(id)?.ended === false)
+        throw new PipelineError('bad_request', `a run with id '${id}' is still going`, { field: 'id' });
       const { run, start } = createRun(kind, id, meta, limits, now, prune);
       runs.set(id, run);
       start(source);

@@ -51,7 +51,8 @@ const embeddingOf = (files: string[]): string | undefined =>
  * from `done`, and the end state from `error` ('cancelled' keeps its own state, every other code is 'failed').
  * A training run's step is its optimizer step: its validation samples stream denoising progress of their own
  * (phase 'validate'), which is not the run's, so only 'train' progress counts there.
- * @example statusAfter(s, { type: 'loss', runId: 'r', step: 3, loss: 0.1, lr: 1e-3, gradNorm: 1, embeddingNorm: 1 }).step // 3
+ * @example statusAfter(s, { type: 'loss', runId: 'r', step: 3, loss: 0.1, lr: 1e-3, gradNorm: 1, embeddingNorm: 1
+ * }).step // 3
  */
 export const statusAfter = (s: RunStatus, f: Frame): RunStatus => {
   switch (f.type) {
@@ -66,7 +67,11 @@ export const statusAfter = (s: RunStatus, f: Frame): RunStatus => {
     case 'done':
       return { ...s, status: 'done', summary: f.summary };
     case 'error':
-      return { ...s, status: f.code === 'cancelled' ? 'cancelled' : 'failed', error: { code: f.code, message: f.message } };
+      return {
+        ...s,
+        status: f.code === 'cancelled' ? 'cancelled' : 'failed',
+        error: { code: f.code, message: f.message },
+      };
     default:
       return s;
   }

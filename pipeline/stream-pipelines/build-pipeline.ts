@@ -24,7 +24,10 @@ export interface BuiltPipeline {
 }
 
 // rxjs's pipe() is typed for up to nine operators; a fold has no such limit.
-const chain = (ops: OperatorFunction<unknown, unknown>[]): OperatorFunction<unknown, unknown> => (s) => ops.reduce((a, op) => a.pipe(op), s);
+const chain =
+  (ops: OperatorFunction<unknown, unknown>[]): OperatorFunction<unknown, unknown> =>
+  (s) =>
+    ops.reduce((a, op) => a.pipe(op), s);
 
 /**
  * Calls every stage's factory with `ctx` and groups the operators into segments.
@@ -44,7 +47,11 @@ export const buildPipeline = async (p: CompiledPipeline, ctx: StageContext): Pro
       op = (await s.stage.create(s.settings as never, ctx)) as OperatorFunction<unknown, unknown>;
     } catch (e) {
       const err = asPipelineError(e);
-      throw new PipelineError(err.code, `${stageLabel(s.index, s.stage.name)}: ${err.message}`, { ...err.details, stage: s.index, use: s.use });
+      throw new PipelineError(err.code, `${stageLabel(s.index, s.stage.name)}: ${err.message}`, {
+        ...err.details,
+        stage: s.index,
+        use: s.use,
+      });
     }
     if (s.stage.whole) {
       flush();
@@ -54,4 +61,3 @@ export const buildPipeline = async (p: CompiledPipeline, ctx: StageContext): Pro
   flush();
   return { input: p.input, output: p.output, segments, runId: ctx.runId };
 };
-

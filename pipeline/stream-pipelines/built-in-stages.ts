@@ -12,7 +12,13 @@ import type { AnyStage } from './stage-definition.ts';
  * @example builtInStages.map((s) => s.name) // ['decode-image', 'vae-encode', …]
  */
 export const builtInStages: readonly AnyStage[] = [
-  decodeImageStage, vaeEncodeStage, vaeDecodeStage, noiseToStrengthStage, denoiseStage, generateStage, trainStage,
+  decodeImageStage,
+  vaeEncodeStage,
+  vaeDecodeStage,
+  noiseToStrengthStage,
+  denoiseStage,
+  generateStage,
+  trainStage,
 ];
 
 /** A name → stage table. */
@@ -23,4 +29,5 @@ export type StageRegistry = ReadonlyMap<string, AnyStage>;
  * built-in's name replaces it.
  * @example stageRegistry().get('vae-encode')?.output // 'latent'
  */
-export const stageRegistry = (extra: readonly AnyStage[] = []): StageRegistry => new Map([...builtInStages, ...extra].map((s) => [s.name, s]));
+export const stageRegistry = (extra: readonly AnyStage[] = []): StageRegistry =>
+  new Map([...builtInStages, ...extra].map((s) => [s.name, s]));

@@ -8,7 +8,10 @@ import { defineStage } from './stage-definition.ts';
 
 /** The PipelineError a description fails with (compilePipeline must reject, never resolve). */
 const failure = async (desc: unknown, o?: Parameters<typeof compilePipeline>[1]): Promise<PipelineError> => {
-  const e = await compilePipeline(desc, o).then(() => undefined, (e: unknown) => e);
+  const e = await compilePipeline(desc, o).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(e).toBeInstanceOf(PipelineError);
   return e as PipelineError;
 };
@@ -24,7 +27,9 @@ describe('compilePipeline', () => {
   it('names the index, the stage and the field of an unknown stage', async () => {
     const e = await failure({ stages: [{ use: 'decode-image' }, { use: 'vae-encoder' }] });
     expect(e.code).toBe('bad_request');
-    expect(e.message).toStartWith("stages[1] (vae-encoder): unknown stage 'vae-encoder'; known stages: decode-image, vae-encode");
+    expect(e.message).toStartWith(
+      "stages[1] (vae-encoder): unknown stage 'vae-encoder'; known stages: decode-image, vae-encode",
+    );
     expect(e.details).toMatchObject({ field: 'stages[1].use', stage: 1, use: 'vae-encoder' });
   });
 
@@ -57,25 +62,51 @@ describe('compilePipeline', () => {
 
   it('loads a module stage through loadStage, and refuses module paths without one', async () => {
     const flip = defineStage({
-      name: 'flip-sign', summary: 'z ↦ −z', input: 'latent', output: 'latent', settings: z.object({}),
+      name: 'flip-sign',
+      summary: 'z ↦ −z',
+      input: 'latent',
+      output: 'latent',
+      settings: z.object({}),
       create: (_settings) => map((l) => ({ ...l, latents: { ...l.latents, data: l.latents.data.map((v) => -v) } })),
     });
     const asked: string[] = [];
-    const p = await compilePipeline({ stages: [{ use: './flip.ts' }, { use: 'vae-decode' }] }, { loadStage: async (ref) => (asked.push(ref), { default: flip }) });
+    const p = await compilePipeline(
+      { stages: [{ use: './flip.ts' }, { use: 'vae-decode' }] },
+      { loadStage: async (ref) => (asked.push(ref), { default: flip }) },
+    );
     expect(asked).toEqual(['./flip.ts']);
     expect(p.stages[0].stage.name).toBe('flip-sign');
-    expect((await failure({ stages: [{ use: './flip.ts' }] })).message).toBe('stages[0] (./flip.ts): stages from modules cannot be loaded here');
+    expect((await failure({ stages: [{ use: './flip.ts' }] })).message).toBe(
+      'stages[0] (./flip.ts): stages from modules cannot be loaded here',
+    );
   });
 
   it('says what a module lacks when it is not a stage, and what went wrong when it cannot load', async () => {
-    const notStage = await failure({ stages: [{ use: './x.ts' }] }, { loadStage: async () => ({ default: { input: 'latent', settings: z.object({}) } }) });
+    const notStage = await failure(
+      { stages: [{ use: './x.ts' }] },
+      { loadStage: async () => ({ default: { input: 'latent', settings: z.object({}) } }) },
+    );
     expect(notStage.message).toContain('lacks output, create');
-    const broken = await failure({ stages: [{ use: './x.ts' }] }, { loadStage: async () => { throw new Error('SyntaxError: Unexpected token'); } });
+    const broken = await failure(
+      { stages: [{ use: './x.ts' }] },
+      {
+        loadStage: async () => {
+          throw new Error('SyntaxError: Unexpected token');
+        },
+      },
+    );
     expect(broken.message).toBe('stages[0] (./x.ts): cannot load the module: SyntaxError: Unexpected token');
   });
 
   it('lets a host replace a built-in in the registry', async () => {
-    const mine = defineStage({ name: 'vae-decode', summary: '', input: 'latent', output: 'frame', settings: z.object({}), create: (_settings) => map(() => ({ type: 'done' as const, runId: 'r', summary: {} })) });
+    const mine = defineStage({
+      name: 'vae-decode',
+      summary: '',
+      input: 'latent',
+      output: 'frame',
+      settings: z.object({}),
+      create: (_settings) => map(() => ({ type: 'done' as const, runId: 'r', summary: {} })),
+    });
     const p = await compilePipeline({ stages: [{ use: 'vae-decode' }] }, { registry: stageRegistry([mine]) });
     expect(p.output).toBe('frame');
   });

@@ -40,12 +40,27 @@ export interface CompileOptions {
 export const stageLabel = (index: number, name: string): string => `stages[${index}] (${name})`;
 
 const fail = (index: number, use: string, field: string, message: string) =>
-  new PipelineError('bad_request', `${stageLabel(index, use)}: ${message}`, { field: `stages[${index}].${field}`, stage: index, use });
+  new PipelineError('bad_request', `${stageLabel(index, use)}: ${message}`, {
+    field: `stages[${index}].${field}`,
+    stage: index,
+    use,
+  });
 
-const resolveStage = async (index: number, use: string, o: CompileOptions, registry: StageRegistry): Promise<AnyStage> => {
+const resolveStage = async (
+  index: number,
+  use: string,
+  o: CompileOptions,
+  registry: StageRegistry,
+): Promise<AnyStage> => {
   const known = registry.get(use);
   if (known) return known;
-  if (!isModuleRef(use)) throw fail(index, use, 'use', `unknown stage '${use}'; known stages: ${[...registry.keys()].join(', ')}, or a module path such as ./my-stage.ts`);
+  if (!isModuleRef(use))
+    throw fail(
+      index,
+      use,
+      'use',
+      `unknown stage '${use}'; known stages: ${[...registry.keys()].join(', ')}, or a module path such as ./my-stage.ts`,
+    );
   if (!o.loadStage) throw fail(index, use, 'use', 'stages from modules cannot be loaded here');
   let mod: unknown;
   try {
@@ -84,9 +99,15 @@ export const compilePipeline = async (value: unknown, o: CompileOptions = {}): P
   for (const [index, { use, with: settings }] of description.stages.entries()) {
     const stage = await resolveStage(index, use, o, registry);
     const prev = stages[index - 1];
-    if (prev && stage.input === 'none') throw fail(index, stage.name, 'use', `is a source (it takes no input), so it can only be the first stage`);
+    if (prev && stage.input === 'none')
+      throw fail(index, stage.name, 'use', `is a source (it takes no input), so it can only be the first stage`);
     if (prev && stage.input !== prev.stage.output)
-      throw fail(index, stage.name, 'use', `takes '${stage.input}' but ${stageLabel(index - 1, prev.stage.name)} emits '${prev.stage.output}'`);
+      throw fail(
+        index,
+        stage.name,
+        'use',
+        `takes '${stage.input}' but ${stageLabel(index - 1, prev.stage.name)} emits '${prev.stage.output}'`,
+      );
     stages.push({ index, use, stage, settings: parseSettings(index, stage, settings) });
   }
   return { description, stages, input: stages[0].stage.input, output: stages[stages.length - 1].stage.output };

@@ -31,7 +31,8 @@ const denoiseSettings = GenerateRequest.pick({ prompt: true, negativePrompt: tru
 /** Noised latent → clean latent, guided by a prompt. */
 export const denoiseStage = defineStage({
   name: 'denoise',
-  summary: 'denoise latents over the timesteps noise-to-strength left them, guided by a prompt (DDIM + classifier-free guidance)',
+  summary:
+    'denoise latents over the timesteps noise-to-strength left them, guided by a prompt (DDIM + classifier-free guidance)',
   input: 'latent',
   output: 'latent',
   settings: denoiseSettings,
@@ -43,7 +44,12 @@ export const denoiseStage = defineStage({
     const job = { runId: ctx.runId, request, width: 0, height: 0, startedAt: Date.now() };
     const text = await firstValueFrom(of(job).pipe(tokenizePrompts(model.tokenizer), encodeText(textEncoder)));
     return denoiseLatent({
-      unet, ddim: createDdim(model.scheduler), text, request, runId: ctx.runId, vaeScale: model.info.vaeScale,
+      unet,
+      ddim: createDdim(model.scheduler),
+      text,
+      request,
+      runId: ctx.runId,
+      vaeScale: model.info.vaeScale,
       onStep: (step, of) => ctx.progress('denoise', step, of),
     });
   },

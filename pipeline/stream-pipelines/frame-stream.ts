@@ -19,20 +19,33 @@ import { frameToItem, itemToFrame } from './wire-items.ts';
  * @throws PipelineError('bad_request') when the body is empty or not msgpack.
  * @example const { description, frames } = await readPipelineBody(req.body!);
  */
-export const readPipelineBody = async (body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): Promise<{ description: unknown; frames: AsyncIterable<Frame> }> => {
+export const readPipelineBody = async (
+  body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<{ description: unknown; frames: AsyncIterable<Frame> }> => {
   const it = decodeMultiStream(body)[Symbol.asyncIterator]();
   let first: IteratorResult<unknown>;
   try {
     first = await it.next();
   } catch (e) {
-    throw new PipelineError('bad_request', `body is not a msgpack stream: ${e instanceof Error ? e.message : String(e)}`, { field: 'pipeline' });
+    throw new PipelineError(
+      'bad_request',
+      `body is not a msgpack stream: ${e instanceof Error ? e.message : String(e)}`,
+      { field: 'pipeline' },
+    );
   }
-  if (first.done) throw new PipelineError('bad_request', 'body is empty; it must start with the pipeline description', { field: 'pipeline' });
+  if (first.done)
+    throw new PipelineError('bad_request', 'body is empty; it must start with the pipeline description', {
+      field: 'pipeline',
+    });
   const frames: AsyncIterable<Frame> = {
     [Symbol.asyncIterator]: () => ({
       next: async () => {
         const r = await it.next().catch((e: unknown) => {
-          throw new PipelineError('bad_request', `an input frame is not valid msgpack: ${e instanceof Error ? e.message : String(e)}`, { field: 'input' });
+          throw new PipelineError(
+            'bad_request',
+            `an input frame is not valid msgpack: ${e instanceof Error ? e.message : String(e)}`,
+            { field: 'input' },
+          );
         });
         return r.done ? r : { done: false, value: parseFrame(r.value) };
       },
@@ -64,14 +77,22 @@ async function* itemsOf(p: BuiltPipeline, frames: AsyncIterable<Frame>): AsyncGe
  * object per chunk.
  * @example return new Response(pipelineFrameStream(built, frames, { signal: c.req.raw.signal }));
  */
-export const pipelineFrameStream = (p: BuiltPipeline, frames: AsyncIterable<Frame> | undefined, o: FrameStreamOptions = {}): ReadableStream<Uint8Array> =>
+export const pipelineFrameStream = (
+  p: BuiltPipeline,
+  frames: AsyncIterable<Frame> | undefined,
+  o: FrameStreamOptions = {},
+): ReadableStream<Uint8Array> =>
   resultFrameStream(p, p.input === 'none' || !frames ? undefined : itemsOf(p, frames), o);
 
 /**
  * Runs `p` over input items (already the first stage's kind) and returns the result frames as msgpack bytes.
  * @example for await (const chunk of resultFrameStream(built, files)) await write(chunk);
  */
-export const resultFrameStream = (p: BuiltPipeline, items: AsyncIterable<unknown> | undefined, o: FrameStreamOptions = {}): ReadableStream<Uint8Array> => {
+export const resultFrameStream = (
+  p: BuiltPipeline,
+  items: AsyncIterable<unknown> | undefined,
+  o: FrameStreamOptions = {},
+): ReadableStream<Uint8Array> => {
   const queue = p.output === 'frame' ? (latestWinsQueue() as ResultQueue<unknown>) : undefined;
   const results = runPipeline(p, p.input === 'none' ? undefined : items, { ...o, queue }).getReader();
   // ignoreUndefined: an optional field set to undefined would otherwise arrive as nil, which the schema rejects.

@@ -12,7 +12,8 @@ import { defineStage } from './stage-definition.ts';
 /** PNG/JPEG/WebP bytes → RGBA, optionally resized and centre-cropped to a square. */
 export const decodeImageStage = defineStage({
   name: 'decode-image',
-  summary: 'decode PNG, JPEG or WebP files (EXIF orientation applied), optionally resized and centre-cropped to a square',
+  summary:
+    'decode PNG, JPEG or WebP files (EXIF orientation applied), optionally resized and centre-cropped to a square',
   input: 'image-file',
   output: 'image',
   settings: z.strictObject({
@@ -34,7 +35,8 @@ export const vaeEncodeStage = defineStage({
   }),
   create: async (s, ctx) => {
     const model = await ctx.model();
-    if (!(await model.has('vae_encoder'))) throw new PipelineError('bad_model', `'${model.files.root}' has no vae_encoder/model.onnx; vae-encode needs it`);
+    if (!(await model.has('vae_encoder')))
+      throw new PipelineError('bad_model', `'${model.files.root}' has no vae_encoder/model.onnx; vae-encode needs it`);
     const { scalingFactor, latentChannels: channels, vaeScale } = model.info;
     return vaeEncodeImage(await model.session('vae_encoder'), { scalingFactor, channels, vaeScale, ...s });
   },

@@ -54,13 +54,21 @@ describe('image-to-image (SDEdit) on tiny', () => {
 
   it('at strength 1 equals a plain generation with the same prompt, seed and steps', async () => {
     const [out] = await runToEnd<ImageItem>(sdedit(1), await files(), ctx);
-    const frames = await lastValueFrom(runGenerate(parseGenerateRequest({ prompt, steps: 10, seed: 0 }), { openModel }).pipe(toArray()));
+    const frames = await lastValueFrom(
+      runGenerate(parseGenerateRequest({ prompt, steps: 10, seed: 0 }), { openModel }).pipe(toArray()),
+    );
     const image = frames.find((f): f is FrameOf<'image'> => f.type === 'image')!;
     expect(Array.from(out.image.data)).toEqual(Array.from((await decodePng(image.png)).data));
   });
 
   it('at strength 0.5 of 10 steps noises to t = 401 and leaves the five timesteps 401 … 1 to run', async () => {
-    const noise = { stages: [{ use: 'decode-image' }, { use: 'vae-encode' }, { use: 'noise-to-strength', with: { strength: 0.5, steps: 10, seed: 7 } }] };
+    const noise = {
+      stages: [
+        { use: 'decode-image' },
+        { use: 'vae-encode' },
+        { use: 'noise-to-strength', with: { strength: 0.5, steps: 10, seed: 7 } },
+      ],
+    };
     const clean = await runToEnd<LatentItem>({ stages: noise.stages.slice(0, 2) }, await files(), ctx);
     const [noised] = await runToEnd<LatentItem>(noise, await files(), ctx);
     // "leading" spacing with steps_offset 1: 901, 801, …, 1; the last ⌊10 · 0.5⌋ remain.
@@ -69,6 +77,8 @@ describe('image-to-image (SDEdit) on tiny', () => {
     const eps = createRng(7).fork('initial-noise').fillNormal(new Float32Array(noised.latents.data.length));
     expect(noised.latents.data.length).toBe(clean[0].latents.data.length);
     const a = alphaBar(401);
-    noised.latents.data.forEach((v, i) => expect(v).toBeCloseTo(Math.sqrt(a) * clean[0].latents.data[i] + Math.sqrt(1 - a) * eps[i], 4));
+    noised.latents.data.forEach((v, i) =>
+      expect(v).toBeCloseTo(Math.sqrt(a) * clean[0].latents.data[i] + Math.sqrt(1 - a) * eps[i], 4),
+    );
   });
 });

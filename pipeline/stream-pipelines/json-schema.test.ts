@@ -10,12 +10,19 @@ const examples = join(root, 'examples/pipelines');
 
 describe('the published pipeline schema', () => {
   it('is up to date in docs/pipeline.schema.json (regenerate: pseudoword run --schema > docs/pipeline.schema.json)', () => {
-    expect(readFileSync(join(root, 'docs/pipeline.schema.json'), 'utf8')).toBe(`${JSON.stringify(pipelineJsonSchema(), null, 2)}\n`);
+    expect(readFileSync(join(root, 'docs/pipeline.schema.json'), 'utf8')).toBe(
+      `${JSON.stringify(pipelineJsonSchema(), null, 2)}\n`,
+    );
   });
 
   it('offers each built-in stage with its own settings, and module paths beside them', () => {
-    const items = (pipelineJsonSchema() as any).properties.stages.items.anyOf as { properties: { use: { const?: string; pattern?: string } } }[];
-    expect(items.map((i) => i.properties.use.const ?? 'module')).toEqual([...stageInfos().map((s) => s.name), 'module']);
+    const items = (pipelineJsonSchema() as any).properties.stages.items.anyOf as {
+      properties: { use: { const?: string; pattern?: string } };
+    }[];
+    expect(items.map((i) => i.properties.use.const ?? 'module')).toEqual([
+      ...stageInfos().map((s) => s.name),
+      'module',
+    ]);
     const strength = (items[3] as any).properties.with.properties.strength;
     expect(strength).toMatchObject({ type: 'number', minimum: 0, maximum: 1, default: 0.8 });
   });
@@ -24,7 +31,9 @@ describe('the published pipeline schema', () => {
     const files = readdirSync(examples).filter((f) => f.endsWith('.json'));
     expect(files.length).toBeGreaterThanOrEqual(6);
     for (const f of files) {
-      const p = await compilePipeline(JSON.parse(readFileSync(join(examples, f), 'utf8')), { loadStage: loadStageBeside(join(examples, f)) });
+      const p = await compilePipeline(JSON.parse(readFileSync(join(examples, f), 'utf8')), {
+        loadStage: loadStageBeside(join(examples, f)),
+      });
       expect(p.stages.length).toBeGreaterThan(0);
     }
   });

@@ -20,14 +20,22 @@ export interface StageInfo {
   settings: Record<string, unknown>;
 }
 
-const settingsSchema = (s: AnyStage) => z.toJSONSchema(s.settings, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+const settingsSchema = (s: AnyStage) =>
+  z.toJSONSchema(s.settings, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 
 /**
  * The registered stages, with their kinds and settings schemas.
  * @example stageInfos().find((s) => s.name === 'vae-encode')?.output // 'latent'
  */
 export const stageInfos = (registry: StageRegistry = stageRegistry()): StageInfo[] =>
-  [...registry.values()].map((s) => ({ name: s.name, summary: s.summary, input: s.input, output: s.output, whole: Boolean(s.whole), settings: settingsSchema(s) }));
+  [...registry.values()].map((s) => ({
+    name: s.name,
+    summary: s.summary,
+    input: s.input,
+    output: s.output,
+    whole: Boolean(s.whole),
+    settings: settingsSchema(s),
+  }));
 
 /**
  * The JSON Schema of a pipeline description: each built-in `use` with its own settings, or a module path with
@@ -38,8 +46,18 @@ export const pipelineJsonSchema = (): Record<string, unknown> => {
   const known = builtInStages.map((s) =>
     z.strictObject({ use: z.literal(s.name).describe(s.summary), with: (s.settings as z.ZodType).optional() }),
   );
-  const module = StageUse.extend({ use: z.string().regex(/^(\.{1,2}\/|\/|file:)|\.m?[jt]s$/).describe('path of a module exporting a stage (see docs/writing-a-stage.md)') });
-  const description = PipelineDescription.extend({ stages: z.array(z.union([...known, module])).min(1).max(64) });
+  const module = StageUse.extend({
+    use: z
+      .string()
+      .regex(/^(\.{1,2}\/|\/|file:)|\.m?[jt]s$/)
+      .describe('path of a module exporting a stage (see docs/writing-a-stage.md)'),
+  });
+  const description = PipelineDescription.extend({
+    stages: z
+      .array(z.union([...known, module]))
+      .min(1)
+      .max(64),
+  });
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'pseudoword stream pipeline',

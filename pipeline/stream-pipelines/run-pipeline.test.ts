@@ -5,7 +5,10 @@ import type { BuiltPipeline } from './build-pipeline.ts';
 import { runPipeline } from './run-pipeline.ts';
 
 const built = (...segments: [boolean, OperatorFunction<any, any>][]): BuiltPipeline => ({
-  input: 'frame', output: 'frame', runId: 'r', segments: segments.map(([whole, op]) => ({ whole, op })),
+  input: 'frame',
+  output: 'frame',
+  runId: 'r',
+  segments: segments.map(([whole, op]) => ({ whole, op })),
 });
 /** Lets every pending promise and timer callback run. */
 const settle = async () => {
@@ -33,8 +36,24 @@ const slow = concatMap(async (v: number) => (await new Promise((r) => setTimeout
 
 describe('runPipeline', () => {
   it('emits results in input order', async () => {
-    const input = (async function* () { yield* [1, 2, 3, 4]; })();
-    expect(await readAll(runPipeline(built([false, (src) => src.pipe(slow, map((v: number) => v + 1))]), input))).toEqual([11, 21, 31, 41]);
+    const input = (async function* () {
+      yield* [1, 2, 3, 4];
+    })();
+    expect(
+      await readAll(
+        runPipeline(
+          built([
+            false,
+            (src) =>
+              src.pipe(
+                slow,
+                map((v: number) => v + 1),
+              ),
+          ]),
+          input,
+        ),
+      ),
+    ).toEqual([11, 21, 31, 41]);
   });
 
   it('reads no further ahead than the window and the waiting results allow while the consumer is slow', async () => {
@@ -68,14 +87,22 @@ describe('runPipeline', () => {
   });
 
   it('keeps flowing through a stage that emits nothing for some values', async () => {
-    const input = (async function* () { yield* [1, 2, 3, 4, 5, 6]; })();
-    expect(await readAll(runPipeline(built([false, filter((v: number) => v % 2 === 0)]), input, { window: 1 }))).toEqual([2, 4, 6]);
+    const input = (async function* () {
+      yield* [1, 2, 3, 4, 5, 6];
+    })();
+    expect(
+      await readAll(runPipeline(built([false, filter((v: number) => v % 2 === 0)]), input, { window: 1 })),
+    ).toEqual([2, 4, 6]);
   });
 
   it('hands a whole-stream stage every value, then runs per-value stages after it', async () => {
-    const input = (async function* () { yield* [1, 2, 3]; })();
+    const input = (async function* () {
+      yield* [1, 2, 3];
+    })();
     const sum = reduce((a: number, v: number) => a + v, 0);
-    expect(await readAll(runPipeline(built([false, slow], [true, sum], [false, map((v: number) => -v)]), input))).toEqual([-60]);
+    expect(
+      await readAll(runPipeline(built([false, slow], [true, sum], [false, map((v: number) => -v)]), input)),
+    ).toEqual([-60]);
   });
 
   it('runs a source pipeline without input', async () => {
@@ -84,7 +111,9 @@ describe('runPipeline', () => {
   });
 
   it('ends the stream with the error a stage raised', async () => {
-    const input = (async function* () { yield* [1, 2]; })();
+    const input = (async function* () {
+      yield* [1, 2];
+    })();
     const boom = map((v: number) => {
       if (v === 2) throw new PipelineError('bad_image', 'img2: corrupt');
       return v;

@@ -30,7 +30,13 @@ export interface RunPipelineOptions<T> {
 
 const fifo = <T>(): ResultQueue<T> => {
   const items: T[] = [];
-  return { push: (v) => void items.push(v), shift: () => items.shift(), get size() { return items.length; } };
+  return {
+    push: (v) => void items.push(v),
+    shift: () => items.shift(),
+    get size() {
+      return items.length;
+    },
+  };
 };
 
 /**
@@ -39,7 +45,11 @@ const fifo = <T>(): ResultQueue<T> => {
  * const out = runPipeline(built, filesAsItems());
  * for await (const latent of out) save(latent);
  */
-export const runPipeline = <T = unknown>(p: BuiltPipeline, input: AsyncIterable<unknown> | undefined, o: RunPipelineOptions<T> = {}): ReadableStream<T> => {
+export const runPipeline = <T = unknown>(
+  p: BuiltPipeline,
+  input: AsyncIterable<unknown> | undefined,
+  o: RunPipelineOptions<T> = {},
+): ReadableStream<T> => {
   const { window = 2, highWater = 2, maxPending = 10_000, signal } = o;
   const queue = o.queue ?? fifo<T>();
   const first = p.segments[0];
@@ -111,27 +121,30 @@ export const runPipeline = <T = unknown>(p: BuiltPipeline, input: AsyncIterable<
         };
         if (signal?.aborted) return onAbort();
         signal?.addEventListener('abort', onAbort, { once: true });
-        sub = stages.reduce((s, op) => s.pipe(op), source).subscribe({
-          next(v) {
-            queue.push(v as T);
-            if (queue.size > maxPending) {
-              failure = new PipelineError('cancelled', `the consumer fell ${maxPending} results behind; run stopped`);
-              sub?.unsubscribe();
-            }
-            wake();
-          },
-          error(e) {
-            failure = e;
-            wake();
-          },
-          complete() {
-            ended = true;
-            wake();
-          },
-        });
+        sub = stages
+          .reduce((s, op) => s.pipe(op), source)
+          .subscribe({
+            next(v) {
+              queue.push(v as T);
+              if (queue.size > maxPending) {
+                failure = new PipelineError('cancelled', `the consumer fell ${maxPending} results behind; run stopped`);
+                sub?.unsubscribe();
+              }
+              wake();
+            },
+            error(e) {
+              failure = e;
+              wake();
+            },
+            complete() {
+              ended = true;
+              wake();
+            },
+          });
       },
       async pull(controller) {
-        while (queue.size === 0 && !ended && failure === undefined && !closed) await new Promise<void>((r) => (wakeOutput = r));
+        while (queue.size === 0 && !ended && failure === undefined && !closed)
+          await new Promise<void>((r) => (wakeOutput = r));
         if (closed) return;
         if (queue.size > 0) {
           controller.enqueue(queue.shift() as T);

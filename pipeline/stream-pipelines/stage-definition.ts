@@ -35,7 +35,11 @@ export interface StageContext {
  * producer back. A stage that needs the whole stream at once (batching, `scan`, training) sets `whole: true`
  * and is applied to the stream as a whole instead.
  */
-export interface StageDefinition<S extends z.ZodType = z.ZodType, I extends StreamKind = StreamKind, O extends StreamKind = StreamKind> {
+export interface StageDefinition<
+  S extends z.ZodType = z.ZodType,
+  I extends StreamKind = StreamKind,
+  O extends StreamKind = StreamKind,
+> {
   readonly name: string;
   readonly summary: string;
   readonly input: I;
@@ -66,6 +70,9 @@ export type AnyStage = StageDefinition<z.ZodType, StreamKind, StreamKind> | Stag
 export const defineStage = <S extends z.ZodType, I extends StreamKind, O extends StreamKind>(
   d: Omit<StageDefinition<S, I, O>, 'create'> & {
     // NoInfer: the kinds come from `input`/`output` alone, so `map((item) => …)` in `create` gets a typed item.
-    create(settings: z.output<NoInfer<S>>, ctx: StageContext): StageOperator<NoInfer<I>, NoInfer<O>> | Promise<StageOperator<NoInfer<I>, NoInfer<O>>>;
+    create(
+      settings: z.output<NoInfer<S>>,
+      ctx: StageContext,
+    ): StageOperator<NoInfer<I>, NoInfer<O>> | Promise<StageOperator<NoInfer<I>, NoInfer<O>>>;
   },
 ): StageDefinition<S, I, O> => d;

@@ -7,18 +7,21 @@ import { streamKinds, type StreamKind } from '../../common/stream-items.ts';
 import type { AnyStage } from './stage-definition.ts';
 
 const isKind = (v: unknown): v is StreamKind => typeof v === 'string' && (streamKinds as readonly string[]).includes(v);
-const record = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' || typeof v === 'function') && v !== null ? (v as Record<string, unknown>) : undefined;
+const record = (v: unknown): Record<string, unknown> | undefined =>
+  (typeof v === 'object' || typeof v === 'function') && v !== null ? (v as Record<string, unknown>) : undefined;
 
 /**
  * The stage a module exports, or a sentence saying what is wrong with it.
- * @example stageFromModule(await import('../stages-registry/grayscale.ts'), './grayscale.ts') // { name: 'grayscale', … }
+ * @example stageFromModule(await import('../stages-registry/grayscale.ts'), './grayscale.ts') // { name: 'grayscale', …
+ * }
  */
 export const stageFromModule = (mod: unknown, ref: string): AnyStage | string => {
   const m = record(mod);
   const d = record(m?.default) ?? record(m?.stage) ?? m;
   if (!d) return 'the module exports nothing';
   const missing = ['input', 'output', 'settings', 'create'].filter((k) => !(k in d));
-  if (missing.length) return `the module exports no stage: its default export (or 'stage') lacks ${missing.join(', ')} — see docs/writing-a-stage.md`;
+  if (missing.length)
+    return `the module exports no stage: its default export (or 'stage') lacks ${missing.join(', ')} — see docs/writing-a-stage.md`;
   if (!isKind(d.input)) return `input must be one of ${streamKinds.join(', ')}, got ${JSON.stringify(d.input)}`;
   if (!isKind(d.output)) return `output must be one of ${streamKinds.join(', ')}, got ${JSON.stringify(d.output)}`;
   if (typeof record(d.settings)?.safeParse !== 'function') return 'settings must be a zod schema';

@@ -10,13 +10,28 @@ import type { StageContext } from './stage-definition.ts';
 
 /** A context whose model is `open('tiny')`, with generation allowed and progress ignored. */
 export const contextOn = (open: (name: string, device: 'cpu' | 'cuda') => Promise<SdModel>): StageContext => ({
-  runId: 'test', modelName: 'tiny', device: 'cpu', model: () => open('tiny', 'cpu'), progress: () => {}, generate: { openModel: open },
+  runId: 'test',
+  modelName: 'tiny',
+  device: 'cpu',
+  model: () => open('tiny', 'cpu'),
+  progress: () => {},
+  generate: { openModel: open },
 });
 
 /** Compiles, builds and runs `description` over `items`, collecting every result. */
-export const runToEnd = async <T>(description: unknown, items: unknown[], ctx: StageContext, o: CompileOptions = {}): Promise<T[]> => {
+export const runToEnd = async <T>(
+  description: unknown,
+  items: unknown[],
+  ctx: StageContext,
+  o: CompileOptions = {},
+): Promise<T[]> => {
   const built = await buildPipeline(await compilePipeline(description, o), ctx);
-  const reader = runPipeline<T>(built, (async function* () { yield* items; })()).getReader();
+  const reader = runPipeline<T>(
+    built,
+    (async function* () {
+      yield* items;
+    })(),
+  ).getReader();
   const out: T[] = [];
   for (let r = await reader.read(); !r.done; r = await reader.read()) out.push(r.value);
   return out;

@@ -26,10 +26,15 @@ describe('a user stage loaded from a file', () => {
     const builtIn = read('encode-images.json');
     const swapped = read('encode-grayscale.json');
     expect(swapped.stages.slice(1)).toEqual(builtIn.stages.slice(1)); // only the first stage differs
-    const [grey] = await runToEnd<LatentItem>(swapped, files, ctx, { loadStage: loadStageBeside(path('encode-grayscale.json')) });
+    const [grey] = await runToEnd<LatentItem>(swapped, files, ctx, {
+      loadStage: loadStageBeside(path('encode-grayscale.json')),
+    });
     const [plain] = await runToEnd<LatentItem>(builtIn, files, ctx);
     const model = await openModel('tiny');
-    const direct = await runVaeEncoder(await model.session('vae_encoder'), rgbaToTensor(grayscale(colour, [0.299, 0.587, 0.114])));
+    const direct = await runVaeEncoder(
+      await model.session('vae_encoder'),
+      rgbaToTensor(grayscale(colour, [0.299, 0.587, 0.114])),
+    );
     grey.latents.data.forEach((v, i) => expect(v).toBeCloseTo(direct.value.data[i] * model.info.scalingFactor, 5));
     expect(Math.max(...plain.latents.data.map((v, i) => Math.abs(v - grey.latents.data[i])))).toBeGreaterThan(1e-3);
   });

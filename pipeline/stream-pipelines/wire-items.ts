@@ -11,13 +11,21 @@ import { floatArray } from '../../common/numerics/half.ts';
 import { tensor, type Tensor } from '../../common/tensor.ts';
 import type { ItemOf, StreamKind } from '../../common/stream-items.ts';
 
-const expected: Partial<Record<StreamKind, Frame['type']>> = { 'image-file': 'image', image: 'image', latent: 'latent' };
+const expected: Partial<Record<StreamKind, Frame['type']>> = {
+  'image-file': 'image',
+  image: 'image',
+  latent: 'latent',
+};
 
 // Stages compute in float32; a float16 latent (from a half-precision model) is widened on the way in.
 const float32Of = (t: Tensor, position: number): Tensor<'float32'> => {
   if (t.dtype === 'float32') return t as Tensor<'float32'>;
   if (t.dtype === 'float16') return tensor('float32', t.dims, floatArray(t.data as Uint16Array));
-  throw new PipelineError('bad_request', `input frame ${position}: a latent must be float32 or float16, not ${t.dtype}`, { field: 'input' });
+  throw new PipelineError(
+    'bad_request',
+    `input frame ${position}: a latent must be float32 or float16, not ${t.dtype}`,
+    { field: 'input' },
+  );
 };
 
 /**
@@ -31,12 +39,23 @@ export const frameToItem = async (kind: StreamKind, frame: Frame, position: numb
   const want = expected[kind];
   if (kind === 'frame') return frame;
   if (frame.type === 'progress' || frame.type === 'done') return undefined;
-  if (frame.type === 'error') throw new PipelineError(frame.code, `the input stream failed: ${frame.message}`, frame.details);
-  if (!want) throw new PipelineError('bad_request', `input frame ${position}: this pipeline takes no input`, { field: 'input' });
+  if (frame.type === 'error')
+    throw new PipelineError(frame.code, `the input stream failed: ${frame.message}`, frame.details);
+  if (!want)
+    throw new PipelineError('bad_request', `input frame ${position}: this pipeline takes no input`, { field: 'input' });
   if (frame.type !== want)
-    throw new PipelineError('bad_request', `input frame ${position} is a '${frame.type}' frame; this pipeline's first stage takes '${want}' frames`, { field: 'input' });
+    throw new PipelineError(
+      'bad_request',
+      `input frame ${position} is a '${frame.type}' frame; this pipeline's first stage takes '${want}' frames`,
+      { field: 'input' },
+    );
   if (frame.type === 'latent')
-    return { index: position, name: `latent-${position}`, latents: float32Of(tensorFromWire(frame.tensor), position), timestep: frame.timestep } satisfies ItemOf['latent'];
+    return {
+      index: position,
+      name: `latent-${position}`,
+      latents: float32Of(tensorFromWire(frame.tensor), position),
+      timestep: frame.timestep,
+    } satisfies ItemOf['latent'];
   if (frame.type !== 'image') throw new PipelineError('internal', 'unreachable');
   const name = `image-${frame.index}.png`;
   if (kind === 'image-file') return { index: position, name, bytes: frame.png } satisfies ItemOf['image-file'];

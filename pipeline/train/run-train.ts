@@ -5,7 +5,25 @@
  *        × steps — a feedback loop: each step's state is fed back as the next step's input.
  * Unsubscribing stops it between two steps; files already written stay as they are.
  */
-import { concat, concatMap, defer, EMPTY, expand, filter, from, lastValueFrom, map, mergeMap, of, pipe, switchMap, tap, toArray, type Observable, type OperatorFunction } from 'rxjs';
+import {
+  concat,
+  concatMap,
+  defer,
+  EMPTY,
+  expand,
+  filter,
+  from,
+  lastValueFrom,
+  map,
+  mergeMap,
+  of,
+  pipe,
+  switchMap,
+  tap,
+  toArray,
+  type Observable,
+  type OperatorFunction,
+} from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
 import type { Frame } from '../../common/frames.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
@@ -18,7 +36,11 @@ import { validate } from '../../stages/validate.ts';
 import { generateOperator } from '../generate.ts';
 import { saveCheckpoint } from '../../stages/save-checkpoint.ts';
 import { adamwInit } from '../../common/train/adamw.ts';
-import { readCheckpointState, stateFileName, type CheckpointIdentity } from '../../weights/training/checkpoint-files.ts';
+import {
+  readCheckpointState,
+  stateFileName,
+  type CheckpointIdentity,
+} from '../../weights/training/checkpoint-files.ts';
 import { addPlaceholder, loadStepGraph, resolveSettings, templatesFor } from './train-setup.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { createDdim } from '../../common/numerics/ddim.ts';
@@ -29,7 +51,11 @@ export interface TrainDeps {
   openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
   factory: SessionFactory;
   /** Opens a built graph whose external initializers live in the model folder (see adapters/graph-session.ts). */
-  openGraph(graph: Model, source: (initializer: string, location: string) => string, device: 'cpu' | 'cuda'): Promise<Session>;
+  openGraph(
+    graph: Model,
+    source: (initializer: string, location: string) => string,
+    device: 'cpu' | 'cuda',
+  ): Promise<Session>;
   readImages(dir: string): Promise<ImageFile[]>;
   /** Writes files atomically into the run's output folder; returns their paths. */
   writeFiles(dir: string, files: Record<string, Uint8Array>): Promise<string[]>;
@@ -45,33 +71,72 @@ const onStates = (op: OperatorFunction<TrainState, TrainEvent>): OperatorFunctio
 const setup = async (request: TrainRequest, deps: TrainDeps, description: unknown) => {
   const runId = deps.newRunId?.() ?? crypto.randomUUID();
   const model = await deps.openModel(request.model, request.device);
-  if (!(await model.has('vae_encoder'))) throw new PipelineError('bad_model', `'${model.files.root}' has no vae_encoder/model.onnx; training needs it to encode the images`);
+  if (!(await model.has('vae_encoder')))
+    throw new PipelineError(
+      'bad_model',
+      `'${model.files.root}' has no vae_encoder/model.onnx; training needs it to encode the images`,
+    );
   const images = await deps.readImages(request.images);
-  if (!images.length) throw new PipelineError('bad_request', `images: '${request.images}' holds no PNG, JPEG or WebP files`);
+  if (!images.length)
+    throw new PipelineError('bad_request', `images: '${request.images}' holds no PNG, JPEG or WebP files`);
   const resolution = request.resolution ?? model.info.resolution;
   const channels = model.info.latentChannels;
   const h = resolution / model.info.vaeScale;
   const { graph, tableRows, dim, tableVectors, fingerprint: modelId } = await loadStepGraph(model, [channels, h, h]);
-  const step = await deps.openGraph(graph, (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`), request.device);
-  const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
+  const step = await deps.openGraph(
+    graph,
+    (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`),
+    request.device,
+  );
+  const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(
+    model.tokenizer,
+    request,
+    tableRows,
+    tableVectors,
+  );
   const latents = await lastValueFrom(
-    from(images).pipe(encodeTrainingImages(await model.session('vae_encoder'), { resolution, channels, minSide: Math.min(64, resolution / 2) }), toArray()),
+    from(images).pipe(
+      encodeTrainingImages(await model.session('vae_encoder'), {
+        resolution,
+        channels,
+        minSide: Math.min(64, resolution / 2),
+      }),
+      toArray(),
+    ),
   );
   const ddim = createDdim(model.scheduler);
   const ctx: TrainContext = {
-    runId, request, model, step, tokenizer, tokens, tokenIds, dim, initVectors, latents, latentDims: [channels, h, h], ddim,
-    templates: templatesFor(request.property), settings: resolveSettings(request, description, ddim.alphasCumprod.length),
+    runId,
+    request,
+    model,
+    step,
+    tokenizer,
+    tokens,
+    tokenIds,
+    dim,
+    initVectors,
+    latents,
+    latentDims: [channels, h, h],
+    ddim,
+    templates: templatesFor(request.property),
+    settings: resolveSettings(request, description, ddim.alphasCumprod.length),
     lr: request.scaleLr ? request.lr * request.batch * request.accumulate : request.lr,
   };
   const id: CheckpointIdentity = {
-    token: request.token, count: tokens.length, dim, seed: request.seed,
+    token: request.token,
+    count: tokens.length,
+    dim,
+    seed: request.seed,
     model: modelId,
   };
   const saved = request.resume ? await deps.readFile(`${request.out}/${stateFileName}`) : undefined;
   if (request.resume && !saved) throw new PipelineError('not_found', `resume: no ${stateFileName} in '${request.out}'`);
-  const state0: TrainState = saved ? readCheckpointState(saved, id) : { step: 0, vectors: initVectors, optimizer: adamwInit(initVectors.length) };
+  const state0: TrainState = saved
+    ? readCheckpointState(saved, id)
+    : { step: 0, vectors: initVectors, optimizer: adamwInit(initVectors.length) };
   const encoder = prepareTextEncoder(model, deps.factory, deps.textEncoderOptions?.(model));
-  const withVectors = (vectors: Float32Array) => withEmbeddings(model, [{ token: request.token, vectors, count: tokens.length, dim }], deps.factory, { encoder });
+  const withVectors = (vectors: Float32Array) =>
+    withEmbeddings(model, [{ token: request.token, vectors, count: tokens.length, dim }], deps.factory, { encoder });
   return { ctx, id, state0, withVectors };
 };
 
@@ -81,18 +146,42 @@ export const runTrain = (request: TrainRequest, deps: TrainDeps, description?: u
     switchMap(({ ctx, id, state0, withVectors }) => {
       let last = state0;
       const write = (files: Record<string, Uint8Array>) => deps.writeFiles(request.out, files);
-      const oneStep = pipe(trainStep(ctx), onStates(validate(ctx, withVectors, generateOperator)), onStates(saveCheckpoint(ctx, id, write)));
+      const oneStep = pipe(
+        trainStep(ctx),
+        onStates(validate(ctx, withVectors, generateOperator)),
+        onStates(saveCheckpoint(ctx, id, write)),
+      );
       const loop = of(stateEvent(state0)).pipe(
-        expand((e: TrainEvent) => (e.kind === 'state' && e.state.step < request.steps ? of(e.state).pipe(oneStep) : EMPTY), 1),
+        expand(
+          (e: TrainEvent) => (e.kind === 'state' && e.state.step < request.steps ? of(e.state).pipe(oneStep) : EMPTY),
+          1,
+        ),
         tap((e) => e.kind === 'state' && (last = e.state)),
         filter((e): e is Extract<TrainEvent, { kind: 'frame' }> => e.kind === 'frame'),
         map((e) => e.frame),
       );
-      const start: Frame = { type: 'progress', runId: ctx.runId, step: state0.step, of: request.steps, phase: 'train', elapsedMs: 0 };
-      const done = defer(() => of<Frame>({
-        type: 'done', runId: ctx.runId,
-        summary: { steps: last.step, token: request.token, vectors: ctx.tokens.length, loss: last.last?.loss ?? null, best: last.best ?? null, out: request.out },
-      }));
+      const start: Frame = {
+        type: 'progress',
+        runId: ctx.runId,
+        step: state0.step,
+        of: request.steps,
+        phase: 'train',
+        elapsedMs: 0,
+      };
+      const done = defer(() =>
+        of<Frame>({
+          type: 'done',
+          runId: ctx.runId,
+          summary: {
+            steps: last.step,
+            token: request.token,
+            vectors: ctx.tokens.length,
+            loss: last.last?.loss ?? null,
+            best: last.best ?? null,
+            out: request.out,
+          },
+        }),
+      );
       return concat(of(start), loop, done);
     }),
     mergeMap((f) => [f]),

@@ -18,41 +18,76 @@ import type { TrainContext } from '../../weights/training/train-context.ts';
 import { buildTrainGraph } from '../../weights/training/train-graph.ts';
 
 /** Resolves request flags and an optional description into the stage settings. */
-export const resolveSettings = (r: TrainRequest, description: unknown, trainSteps: number): TrainContext['settings'] => {
+export const resolveSettings = (
+  r: TrainRequest,
+  description: unknown,
+  trainSteps: number,
+): TrainContext['settings'] => {
   const d = trainPipelineDescription.parse(description ?? {});
   return {
     timesteps: d.timesteps ?? { use: 'uniform', min: 0, max: trainSteps },
-    lossWeighting: d.lossWeighting ?? (r.minSnrGamma > 0 ? { use: 'min-snr', gamma: r.minSnrGamma } : { use: 'uniform' }),
+    lossWeighting:
+      d.lossWeighting ?? (r.minSnrGamma > 0 ? { use: 'min-snr', gamma: r.minSnrGamma } : { use: 'uniform' }),
     optimizer: d.optimizer ?? { use: 'adamw' },
     augment: d.augment ?? { flipProbability: r.flipProbability },
   };
 };
 
 /** The component graphs composed into the training step. */
-export const loadStepGraph = async (model: SdModel, latent?: [number, number, number]): Promise<{ graph: Model; tableRows: number; dim: number; tableVectors: (ids: number[]) => Float32Array; fingerprint: string }> => {
+export const loadStepGraph = async (
+  model: SdModel,
+  latent?: [number, number, number],
+): Promise<{
+  graph: Model;
+  tableRows: number;
+  dim: number;
+  tableVectors: (ids: number[]) => Float32Array;
+  fingerprint: string;
+}> => {
   const teBytes = await model.files.readBytes('text_encoder/model.onnx');
   const unetBytes = await model.files.readBytes('unet/model.onnx');
-  if (!teBytes || !unetBytes) throw new PipelineError('bad_model', `'${model.files.root}' lacks text_encoder/model.onnx or unet/model.onnx`);
+  if (!teBytes || !unetBytes)
+    throw new PipelineError('bad_model', `'${model.files.root}' lacks text_encoder/model.onnx or unet/model.onnx`);
   const te = injectVectors(decodeModel(teBytes));
   const tableProto = te.model.graph.initializers.find((t) => t.name === te.table)!;
   const table = readTensorProto(tableProto, (loc, off, len) => model.files.readRange(`text_encoder/${loc}`, off, len));
   const tableVectors = (ids: number[]) => {
     const out = new Float32Array(ids.length * te.dim);
-    const data = table.dtype === 'float32' ? (table.data as Float32Array) : Float32Array.from(table.data as ArrayLike<number>);
+    const data =
+      table.dtype === 'float32' ? (table.data as Float32Array) : Float32Array.from(table.data as ArrayLike<number>);
     ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
     return out;
   };
   // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
-  return { fingerprint: await fingerprint(teBytes, unetBytes), graph: buildTrainGraph(te.model, decodeModel(unetBytes), { latent, sequence: 77 }), tableRows: te.tableRows, dim: te.dim, tableVectors };
+  return {
+    fingerprint: await fingerprint(teBytes, unetBytes),
+    graph: buildTrainGraph(te.model, decodeModel(unetBytes), { latent, sequence: 77 }),
+    tableRows: te.tableRows,
+    dim: te.dim,
+    tableVectors,
+  };
 };
 
 /** Adds the placeholder tokens and returns the vectors' starting values: the init phrase spread over them. */
-export const addPlaceholder = (base: ClipTokenizer, r: TrainRequest, tableRows: number, tableVectors: (ids: number[]) => Float32Array) => {
+export const addPlaceholder = (
+  base: ClipTokenizer,
+  r: TrainRequest,
+  tableRows: number,
+  tableVectors: (ids: number[]) => Float32Array,
+) => {
   if (base.vocabSize !== tableRows)
-    throw new PipelineError('bad_model', `the tokenizer has ${base.vocabSize} tokens but the text encoder's table has ${tableRows} rows; cannot add tokens`);
+    throw new PipelineError(
+      'bad_model',
+      `the tokenizer has ${base.vocabSize} tokens but the text encoder's table has ${tableRows} rows; cannot add tokens`,
+    );
   const tokenizer = copyTokenizer(base);
   const tokens = vectorTokens(r.token, r.vectors);
-  for (const t of tokens) if (tokenizer.idOf(t) !== undefined) throw new PipelineError('bad_embedding', `the token '${t}' already exists in the tokenizer; choose another --token`);
+  for (const t of tokens)
+    if (tokenizer.idOf(t) !== undefined)
+      throw new PipelineError(
+        'bad_embedding',
+        `the token '${t}' already exists in the tokenizer; choose another --token`,
+      );
   const tokenIds = tokenizer.addTokens(tokens);
   const initIds = tokenizer.encode(r.init);
   if (!initIds.length) throw new PipelineError('bad_request', `init: '${r.init}' has no tokens`);

@@ -44,6 +44,10 @@ describe('endWithErrorFrame', () => {
   });
 
   it('omits runId from an error frame when none is known', () => {
-    expect(errorFrameOf(new PipelineError('bad_request', 'no'))).toEqual({ type: 'error', code: 'bad_request', message: 'no' });
+    expect(errorFrameOf(new PipelineError('bad_request', 'no'))).toEqual({
+      type: 'error',
+      code: 'bad_request',
+      message: 'no',
+    });
   });
 });

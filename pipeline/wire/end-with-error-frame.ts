@@ -9,7 +9,8 @@ import type { Frame, FrameOf } from '../../common/frames.ts';
 /**
  * The `error` frame for anything thrown: a PipelineError keeps its code, message and details; anything else is
  * 'internal'.
- * @example errorFrameOf(new PipelineError('numeric', 'loss is NaN'), 'r1') // { type: 'error', runId: 'r1', code: 'numeric', … }
+ * @example errorFrameOf(new PipelineError('numeric', 'loss is NaN'), 'r1') // { type: 'error', runId: 'r1', code:
+ * 'numeric', … }
  */
 export const errorFrameOf = (e: unknown, runId?: string): FrameOf<'error'> => {
   const { code, message, details } = asPipelineError(e);

@@ -3,13 +3,37 @@ import type { Frame, PreviewKind } from '../../common/frames.ts';
 import { latestWinsQueue } from './latest-wins-queue.ts';
 
 const preview = (step: number, kind: PreviewKind = 'x0'): Frame => ({
-  type: 'preview', runId: 'r', step, of: 9, kind, width: 1, height: 1, format: 'rgba', data: new Uint8Array(4),
+  type: 'preview',
+  runId: 'r',
+  step,
+  of: 9,
+  kind,
+  width: 1,
+  height: 1,
+  format: 'rgba',
+  data: new Uint8Array(4),
 });
-const progress = (step: number): Frame => ({ type: 'progress', runId: 'r', step, of: 9, phase: 'denoise', elapsedMs: step });
-const loss = (step: number): Frame => ({ type: 'loss', runId: 'r', step, loss: 1 / step, lr: 1e-3, gradNorm: 1, embeddingNorm: 1 });
+const progress = (step: number): Frame => ({
+  type: 'progress',
+  runId: 'r',
+  step,
+  of: 9,
+  phase: 'denoise',
+  elapsedMs: step,
+});
+const loss = (step: number): Frame => ({
+  type: 'loss',
+  runId: 'r',
+  step,
+  loss: 1 / step,
+  lr: 1e-3,
+  gradNorm: 1,
+  embeddingNorm: 1,
+});
 const drain = (q: ReturnType<typeof latestWinsQueue>) => {
   const out: string[] = [];
-  for (let f = q.shift(); f; f = q.shift()) out.push(`${f.type}${f.type === 'preview' ? `:${f.kind}` : ''}@${'step' in f ? f.step : ''}`);
+  for (let f = q.shift(); f; f = q.shift())
+    out.push(`${f.type}${f.type === 'preview' ? `:${f.kind}` : ''}@${'step' in f ? f.step : ''}`);
   return out;
 };
 

@@ -7,12 +7,40 @@ import { float32 } from '../../common/tensor.ts';
 import { decodeFrames, encodeFrames } from './msgpack-stream.ts';
 
 const preview = (step: number): Frame => ({
-  type: 'preview', runId: 'r', step, of: 100, kind: 'x0', width: 1, height: 1, format: 'rgba', data: new Uint8Array([step, 0, 0, 255]),
+  type: 'preview',
+  runId: 'r',
+  step,
+  of: 100,
+  kind: 'x0',
+  width: 1,
+  height: 1,
+  format: 'rgba',
+  data: new Uint8Array([step, 0, 0, 255]),
 });
-const progress = (step: number): Frame => ({ type: 'progress', runId: 'r', step, of: 100, phase: 'denoise', elapsedMs: step });
-const loss = (step: number): Frame => ({ type: 'loss', runId: 'r', step, loss: 1 / step, lr: 5e-3, gradNorm: 0.5, embeddingNorm: 0.4 });
+const progress = (step: number): Frame => ({
+  type: 'progress',
+  runId: 'r',
+  step,
+  of: 100,
+  phase: 'denoise',
+  elapsedMs: step,
+});
+const loss = (step: number): Frame => ({
+  type: 'loss',
+  runId: 'r',
+  step,
+  loss: 1 / step,
+  lr: 5e-3,
+  gradNorm: 0.5,
+  embeddingNorm: 0.4,
+});
 const latent = (step: number): Frame => ({
-  type: 'latent', runId: 'r', step, of: 100, timestep: 1000 - step, tensor: tensorToWire(float32([2, 2], [step, -1, 0.5, 1e-7])),
+  type: 'latent',
+  runId: 'r',
+  step,
+  of: 100,
+  timestep: 1000 - step,
+  tensor: tensorToWire(float32([2, 2], [step, -1, 0.5, 1e-7])),
 });
 const done: Frame = { type: 'done', runId: 'r', summary: { steps: 100 } };
 
@@ -78,7 +106,9 @@ describe('encodeFrames / decodeFrames', () => {
     subject.complete();
     while (!(await readOne()));
 
-    expect(got.filter((f) => f.type === 'loss').map(label)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((s) => `loss@${s}`));
+    expect(got.filter((f) => f.type === 'loss').map(label)).toEqual(
+      [10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((s) => `loss@${s}`),
+    );
     expect(got.at(-1)).toEqual(done);
     const previews: Frame[] = got.filter((f) => f.type === 'preview');
     expect(previews.length).toBeLessThan(10);
@@ -130,7 +160,10 @@ describe('encodeFrames / decodeFrames', () => {
   });
 
   it('ends with an error frame carrying the PipelineError code when the run fails', async () => {
-    const run = concat(from([loss(1)]), throwError(() => new PipelineError('numeric', 'loss is NaN at step 2')));
+    const run = concat(
+      from([loss(1)]),
+      throwError(() => new PipelineError('numeric', 'loss is NaN at step 2')),
+    );
     expect(await collect(encodeFrames(run))).toEqual([
       loss(1),
       { type: 'error', runId: 'r', code: 'numeric', message: 'loss is NaN at step 2' },

@@ -28,7 +28,8 @@ export interface EncodeFramesOptions {
  * Encodes frames into a pull-driven byte stream, one msgpack object per chunk. The source is subscribed when the
  * stream starts; errors become a final `error` frame; the stream closes after `done`/`error`/completion.
  * @example
- * return new Response(encodeFrames(run$, { signal: req.signal }), { headers: { 'content-type': 'application/vnd.msgpack' } });
+ * return new Response(encodeFrames(run$, { signal: req.signal }), { headers: { 'content-type':
+ * 'application/vnd.msgpack' } });
  */
 export const encodeFrames = (source: Observable<Frame>, opts: EncodeFramesOptions = {}): ReadableStream<Uint8Array> => {
   const { signal, maxPending = 10_000 } = opts;
@@ -105,6 +106,8 @@ export const encodeFrames = (source: Observable<Frame>, opts: EncodeFramesOption
  * @throws PipelineError('io') for a value that is not a valid frame; msgpack's DecodeError for corrupt bytes.
  * @example for await (const frame of decodeFrames(res.body!)) if (frame.type === 'image') save(frame.png);
  */
-export async function* decodeFrames(stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<Frame> {
+export async function* decodeFrames(
+  stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+): AsyncGenerator<Frame> {
   for await (const value of decodeMultiStream(stream)) yield parseFrame(value);
 }

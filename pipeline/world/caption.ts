@@ -5,13 +5,27 @@
  */
 import type { Rng } from '../../common/numerics/rng.ts';
 import {
-  colours, isConcept, patterns, positions, shapes, sizes,
-  type Colour, type Pattern, type Position, type Scene, type Shape, type Size,
+  colours,
+  isConcept,
+  patterns,
+  positions,
+  shapes,
+  sizes,
+  type Colour,
+  type Pattern,
+  type Position,
+  type Scene,
+  type Shape,
+  type Size,
 } from './world.ts';
 
 /** The phrase for each position word. */
 export const positionPhrase: Readonly<Record<Position, string>> = {
-  left: 'on the left', right: 'on the right', top: 'at the top', bottom: 'at the bottom', center: 'in the center',
+  left: 'on the left',
+  right: 'on the right',
+  top: 'at the top',
+  bottom: 'at the bottom',
+  center: 'in the center',
 };
 
 /** The nouns of vague captions. */
@@ -22,7 +36,9 @@ export const article = (next: string): string => (/^[aeiou]/.test(next) ? 'an' :
 
 /** "on a blue striped background", or "on a plain blue background". */
 export const backgroundPhrase = (bg: Scene['background']): string =>
-  bg.pattern === 'plain' ? `on a plain ${bg.colour} background` : `on ${article(bg.colour)} ${bg.colour} ${bg.pattern} background`;
+  bg.pattern === 'plain'
+    ? `on a plain ${bg.colour} background`
+    : `on ${article(bg.colour)} ${bg.colour} ${bg.pattern} background`;
 
 export interface CaptionOptions {
   /** Probability of leaving out each optional clause (size, position, background); 0 gives full captions. */
@@ -48,7 +64,10 @@ export const captionScene = (scene: Scene, rng?: Rng, options: CaptionOptions = 
   const drop = rng ? (options.dropRate ?? 0.15) : 0;
   const keep = () => !rng || rng.uniform() >= drop;
   const noun = [...(keep() ? [scene.size] : []), scene.colour, scene.object];
-  const clauses = [...(keep() ? [positionPhrase[scene.position]] : []), ...(keep() ? [backgroundPhrase(scene.background)] : [])];
+  const clauses = [
+    ...(keep() ? [positionPhrase[scene.position]] : []),
+    ...(keep() ? [backgroundPhrase(scene.background)] : []),
+  ];
   if (rng && clauses.length === 2 && rng.uniform() < 0.3) clauses.reverse();
   return join(noun, clauses);
 };
@@ -82,7 +101,11 @@ export const vagueCaption = (scene: Scene, rng?: Rng): string => {
  * placeholderCaption(scene, { colour: true }); // 'a small orange {} on the left on a plain red background'
  */
 export const placeholderCaption = (scene: Scene, o: { colour?: boolean } = {}): string =>
-  [`a ${scene.size}${o.colour ? ` ${scene.colour}` : ''} {}`, positionPhrase[scene.position], backgroundPhrase(scene.background)].join(' ');
+  [
+    `a ${scene.size}${o.colour ? ` ${scene.colour}` : ''} {}`,
+    positionPhrase[scene.position],
+    backgroundPhrase(scene.background),
+  ].join(' ');
 
 /** The attributes a caption states; a field is absent when the caption does not say. */
 export interface CaptionAttributes {
@@ -105,7 +128,11 @@ const inList = <T extends string>(list: readonly T[], w: string): w is T => (lis
  * // { size: 'small', colour: 'red', shape: 'star', position: 'left', backgroundColour: 'blue', pattern: 'striped' }
  */
 export const parseCaption = (caption: string): CaptionAttributes => {
-  const words = caption.toLowerCase().replace(/[^a-z0-9*\s-]/g, ' ').split(/\s+/).filter(Boolean);
+  const words = caption
+    .toLowerCase()
+    .replace(/[^a-z0-9*\s-]/g, ' ')
+    .split(/\s+/)
+    .filter(Boolean);
   const out: CaptionAttributes = {};
   const bgEnd = words.indexOf('background');
   // The background clause runs from the last "on" before "background" to it.

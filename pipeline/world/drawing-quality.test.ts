@@ -22,28 +22,59 @@ describe('the drawing quality bar', () => {
 
   it('counts per attribute the images whose recognised label is the scene’s', () => {
     const [s] = qualityScenes(0, 1);
-    const right = { labels: { object: s.object, colour: s.colour, size: s.size, position: s.position, pattern: s.background.pattern, background: s.background.colour } };
-    const wrong = { labels: { ...right.labels, colour: s.colour === 'red' ? 'blue' : 'red', position: s.position === 'left' ? 'right' : 'left' } };
-    expect(agreement([right, wrong], [s, s])).toEqual({ object: 1, colour: 0.5, size: 1, position: 0.5, pattern: 1, background: 1 });
+    const right = {
+      labels: {
+        object: s.object,
+        colour: s.colour,
+        size: s.size,
+        position: s.position,
+        pattern: s.background.pattern,
+        background: s.background.colour,
+      },
+    };
+    const wrong = {
+      labels: {
+        ...right.labels,
+        colour: s.colour === 'red' ? 'blue' : 'red',
+        position: s.position === 'left' ? 'right' : 'left',
+      },
+    };
+    expect(agreement([right, wrong], [s, s])).toEqual({
+      object: 1,
+      colour: 0.5,
+      size: 1,
+      position: 0.5,
+      pattern: 1,
+      background: 1,
+    });
   });
 
-  it.if(existsSync(shippedRecogniser))('runs as `eval --drawing` and reads the real scenes as the recogniser does', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'pw-drawing-'));
-    try {
-      await evalCommand(['--drawing', '--model', 'tiny', '--prompts', '3', '--ddim-steps', '2', '--out', out]);
-      const q = JSON.parse(readFileSync(join(out, 'drawing.json'), 'utf8'));
-      expect(q.prompts).toHaveLength(3);
-      expect(q.chance.object).toBeCloseTo(1 / 14, 6);
-      // The real-scene row is the recogniser's plain accuracy on the same scenes (computed another way here).
-      const session = await ortSessionFactory.create(new Uint8Array(readFileSync(shippedRecogniser)));
-      const scenes = qualityScenes(0, 3);
-      expect(q.real).toEqual(await recogniserAccuracy(session, scenes.map((scene) => ({ scene, image: renderScene(scene, 64) }))));
-      for (const row of [q.generated, q.throughVae]) for (const v of Object.values(row) as number[]) expect(v >= 0 && v <= 1).toBe(true);
-      const grid = await decodePng(new Uint8Array(readFileSync(join(out, 'drawing.png'))));
-      expect([grid.width, grid.height]).toEqual([3 * 64 + 2 * 2, 64]);
-      expect(readFileSync(join(out, 'drawing.txt'), 'utf8')).toContain('real scenes through the VAE');
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  });
+  it.if(existsSync(shippedRecogniser))(
+    'runs as `eval --drawing` and reads the real scenes as the recogniser does',
+    async () => {
+      const out = mkdtempSync(join(tmpdir(), 'pw-drawing-'));
+      try {
+        await evalCommand(['--drawing', '--model', 'tiny', '--prompts', '3', '--ddim-steps', '2', '--out', out]);
+        const q = JSON.parse(readFileSync(join(out, 'drawing.json'), 'utf8'));
+        expect(q.prompts).toHaveLength(3);
+        expect(q.chance.object).toBeCloseTo(1 / 14, 6);
+        // The real-scene row is the recogniser's plain accuracy on the same scenes (computed another way here).
+        const session = await ortSessionFactory.create(new Uint8Array(readFileSync(shippedRecogniser)));
+        const scenes = qualityScenes(0, 3);
+        expect(q.real).toEqual(
+          await recogniserAccuracy(
+            session,
+            scenes.map((scene) => ({ scene, image: renderScene(scene, 64) })),
+          ),
+        );
+        for (const row of [q.generated, q.throughVae])
+          for (const v of Object.values(row) as number[]) expect(v >= 0 && v <= 1).toBe(true);
+        const grid = await decodePng(new Uint8Array(readFileSync(join(out, 'drawing.png'))));
+        expect([grid.width, grid.height]).toEqual([3 * 64 + 2 * 2, 64]);
+        expect(readFileSync(join(out, 'drawing.txt'), 'utf8')).toContain('real scenes through the VAE');
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    },
+  );
 });

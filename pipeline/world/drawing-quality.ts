@@ -72,7 +72,9 @@ export const qualityScenes = (seed: number, n: number): Scene[] => {
  */
 export const agreement = (got: readonly { labels: Record<string, string> }[], scenes: readonly Scene[]): Rates => {
   const rates = {} as Rates;
-  for (const h of recogniserHeads) rates[h.name] = got.filter((g, i) => g.labels[h.name] === sceneLabels(scenes[i])[h.name]).length / Math.max(1, got.length);
+  for (const h of recogniserHeads)
+    rates[h.name] =
+      got.filter((g, i) => g.labels[h.name] === sceneLabels(scenes[i])[h.name]).length / Math.max(1, got.length);
   return rates;
 };
 
@@ -80,7 +82,8 @@ export const agreement = (got: readonly { labels: Record<string, string> }[], sc
  * Draws the prompts and measures.
  *
  * @example
- * const q = await measureDrawing({ model: 'tiny', prompts: 64, guidance: 5, ddimSteps: 50, seed: 0, device: 'cpu' }, deps);
+ * const q = await measureDrawing({ model: 'tiny', prompts: 64, guidance: 5, ddimSteps: 50, seed: 0, device: 'cpu' },
+ * deps);
  * q.generated.colour; // fraction of drawings whose colour the recogniser reads as the prompt's
  */
 export const measureDrawing = async (cfg: DrawingQualityConfig, deps: DrawingQualityDeps): Promise<DrawingQuality> => {
@@ -93,13 +96,23 @@ export const measureDrawing = async (cfg: DrawingQualityConfig, deps: DrawingQua
   const images: RgbaImage[] = [];
   for (const [k, prompt] of prompts.entries()) images.push(await drawPrompt(model, cfg, prompt, cfg.seed + k));
   const [encoder, decoder] = [await model.session('vae_encoder'), await model.session('vae_decoder')];
-  const roundTrip = await lastValueFrom(from(real.map((image, index) => ({ index, name: prompts[index], image }))).pipe(
-    vaeEncodeImage(encoder, { scalingFactor, channels, vaeScale, sample: 'mean', seed: 0 }),
-    vaeDecodeLatent(decoder, scalingFactor),
-    map((item) => item.image),
-    toArray(),
-  ));
+  const roundTrip = await lastValueFrom(
+    from(real.map((image, index) => ({ index, name: prompts[index], image }))).pipe(
+      vaeEncodeImage(encoder, { scalingFactor, channels, vaeScale, sample: 'mean', seed: 0 }),
+      vaeDecodeLatent(decoder, scalingFactor),
+      map((item) => item.image),
+      toArray(),
+    ),
+  );
   const rate = async (imgs: readonly RgbaImage[]) => agreement(await recognise(deps.recogniser, imgs), scenes);
   const chance = Object.fromEntries(recogniserHeads.map((h) => [h.name, 1 / h.labels.length])) as Rates;
-  return { chance, generated: await rate(images), throughVae: await rate(roundTrip), real: await rate(real), scenes, prompts, images };
+  return {
+    chance,
+    generated: await rate(images),
+    throughVae: await rate(roundTrip),
+    real: await rate(real),
+    scenes,
+    prompts,
+    images,
+  };
 };

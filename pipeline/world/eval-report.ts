@@ -26,10 +26,29 @@ export const evalTable = (rows: readonly EvalRow[]): string => {
   const runs = new Set(rows.map((r) => r.run)).size;
   const tag = (r: EvalRow) => (runs > 1 && r.method !== 'real-images' ? `${r.concept} #${r.run + 1}` : r.concept);
   const out = [line('concept', 'method', 'word', 'reconstruction', 'identity', 'identity in edits', 'editability')];
-  for (const r of rows) out.push(line(tag(r), r.method, r.word.slice(0, 26), pct(r.reconstruction), pct(r.identity), pct(r.identityInEdits), pct(r.editability)));
+  for (const r of rows)
+    out.push(
+      line(
+        tag(r),
+        r.method,
+        r.word.slice(0, 26),
+        pct(r.reconstruction),
+        pct(r.identity),
+        pct(r.identityInEdits),
+        pct(r.editability),
+      ),
+    );
   const means = (label: string, rs: readonly EvalRow[]) => {
     const avg = (k: 'identity' | 'identityInEdits' | 'editability') => pct(meanOf(rs.map((r) => r[k])));
-    return line(label, rs[0].method, '', pct(mean(rs.map((r) => r.reconstruction))), avg('identity'), avg('identityInEdits'), avg('editability'));
+    return line(
+      label,
+      rs[0].method,
+      '',
+      pct(mean(rs.map((r) => r.reconstruction))),
+      avg('identity'),
+      avg('identityInEdits'),
+      avg('editability'),
+    );
   };
   out.push('');
   const groups = methodGroups(rows);
@@ -38,7 +57,13 @@ export const evalTable = (rows: readonly EvalRow[]): string => {
     out.push('');
     for (const [m, rs] of groups) {
       if (m === 'real-images') continue;
-      for (let k = 0; k < runs; k++) out.push(means(`(run ${k + 1} mean)`, rs.filter((r) => r.run === k)));
+      for (let k = 0; k < runs; k++)
+        out.push(
+          means(
+            `(run ${k + 1} mean)`,
+            rs.filter((r) => r.run === k),
+          ),
+        );
     }
   }
   const edited = [...groups].filter(([, rs]) => rs.some((r) => r.editabilityByPrompt.length));
@@ -46,7 +71,10 @@ export const evalTable = (rows: readonly EvalRow[]): string => {
     const prompts = evalPromptTemplates.map((t, i) => [t, i] as const).slice(1);
     out.push('', `editability per prompt (mean over concepts${runs > 1 ? ' and runs' : ''})`);
     out.push(`${'prompt'.padEnd(32)} ${edited.map(([m]) => m.padStart(13)).join(' ')}`);
-    for (const [t, i] of prompts) out.push(`${t.padEnd(32)} ${edited.map(([, rs]) => pct(meanOf(rs.map((r) => r.editabilityByPrompt[i] ?? null))).padStart(13)).join(' ')}`);
+    for (const [t, i] of prompts)
+      out.push(
+        `${t.padEnd(32)} ${edited.map(([, rs]) => pct(meanOf(rs.map((r) => r.editabilityByPrompt[i] ?? null))).padStart(13)).join(' ')}`,
+      );
   }
   return `${out.join('\n')}\n`;
 };
@@ -83,11 +111,17 @@ const plotted = {
  * files['tradeoff-identity.svg'] = tradeoffSvg(rows, 'identity');
  */
 export const tradeoffSvg = (all: readonly EvalRow[], y: 'reconstruction' | 'identity' = 'reconstruction'): string => {
-  const W = 560, H = 420, L = 70, R = 170, T = 30, B = 60;
+  const W = 560,
+    H = 420,
+    L = 70,
+    R = 170,
+    T = 30,
+    B = 60;
   const rows = all.filter((r) => r[y] !== null);
   const value = (r: EvalRow) => r[y]!;
   const ys = rows.map(value);
-  const lo = Math.min(0, ...ys), hi = Math.max(1, ...ys);
+  const lo = Math.min(0, ...ys),
+    hi = Math.max(1, ...ys);
   const round = (v: number) => Math.round(v * 10) / 10;
   const X = (e: number) => round(L + e * (W - L - R));
   const Y = (r: number) => round(T + (1 - (r - lo) / (hi - lo || 1)) * (H - T - B));
@@ -100,7 +134,8 @@ export const tradeoffSvg = (all: readonly EvalRow[], y: 'reconstruction' | 'iden
     `<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${plotted[y].axis}</text>`,
   ];
   for (let k = 0; k <= 4; k++) {
-    const e = k / 4, r = lo + ((hi - lo) * k) / 4;
+    const e = k / 4,
+      r = lo + ((hi - lo) * k) / 4;
     parts.push(`<text x="${X(e)}" y="${H - B + 16}" text-anchor="middle">${e.toFixed(2)}</text>`);
     parts.push(`<text x="${L - 6}" y="${Y(r) + 4}" text-anchor="end">${r.toFixed(2)}</text>`);
   }
@@ -110,10 +145,17 @@ export const tradeoffSvg = (all: readonly EvalRow[], y: 'reconstruction' | 'iden
     if (rs[0].editability === null) {
       const r = mean(rs.map(value));
       parts.push(`<line x1="${L}" y1="${Y(r)}" x2="${W - R}" y2="${Y(r)}" stroke="${colour}" stroke-dasharray="6 4"/>`);
-      parts.push(`<line x1="${W - R + 12}" y1="${ly}" x2="${W - R + 28}" y2="${ly}" stroke="${colour}" stroke-dasharray="4 2"/>`);
+      parts.push(
+        `<line x1="${W - R + 12}" y1="${ly}" x2="${W - R + 28}" y2="${ly}" stroke="${colour}" stroke-dasharray="4 2"/>`,
+      );
     } else {
-      for (const r of rs) parts.push(`<circle cx="${X(r.editability!)}" cy="${Y(value(r))}" r="3" fill="${colour}" fill-opacity="0.5"><title>${esc(`${r.concept} ${m}`)}</title></circle>`);
-      parts.push(`<circle cx="${X(mean(rs.map((r) => r.editability!)))}" cy="${Y(mean(rs.map(value)))}" r="7" fill="${colour}" stroke="black"/>`);
+      for (const r of rs)
+        parts.push(
+          `<circle cx="${X(r.editability!)}" cy="${Y(value(r))}" r="3" fill="${colour}" fill-opacity="0.5"><title>${esc(`${r.concept} ${m}`)}</title></circle>`,
+        );
+      parts.push(
+        `<circle cx="${X(mean(rs.map((r) => r.editability!)))}" cy="${Y(mean(rs.map(value)))}" r="7" fill="${colour}" stroke="black"/>`,
+      );
       parts.push(`<circle cx="${W - R + 20}" cy="${ly}" r="5" fill="${colour}" stroke="black"/>`);
     }
     parts.push(`<text x="${W - R + 34}" y="${ly + 4}">${esc(m)}</text>`);
@@ -151,9 +193,21 @@ export const drawingTable = (q: DrawingQuality): string => {
   const line = (name: string, cells: string[]) => `${name.padEnd(28)} ${cells.map((c) => c.padStart(10)).join(' ')}`;
   return `${[
     line(`(${q.prompts.length} world prompts)`, heads),
-    line('generated', heads.map((h) => q.generated[h].toFixed(3))),
-    line('real scenes through the VAE', heads.map((h) => q.throughVae[h].toFixed(3))),
-    line('real scenes', heads.map((h) => q.real[h].toFixed(3))),
-    line('chance', heads.map((h) => q.chance[h].toFixed(3))),
+    line(
+      'generated',
+      heads.map((h) => q.generated[h].toFixed(3)),
+    ),
+    line(
+      'real scenes through the VAE',
+      heads.map((h) => q.throughVae[h].toFixed(3)),
+    ),
+    line(
+      'real scenes',
+      heads.map((h) => q.real[h].toFixed(3)),
+    ),
+    line(
+      'chance',
+      heads.map((h) => q.chance[h].toFixed(3)),
+    ),
   ].join('\n')}\n`;
 };

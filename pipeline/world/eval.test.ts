@@ -10,12 +10,28 @@ import { recogniserHeads } from './recogniser.ts';
 import type { Recognition } from './recognise.ts';
 import { evalPromptTemplates } from './vocabulary.ts';
 
-const recognition = (features: number[], labels: Partial<Recognition['labels']> = {}, object?: number[]): Recognition => ({
+const recognition = (
+  features: number[],
+  labels: Partial<Recognition['labels']> = {},
+  object?: number[],
+): Recognition => ({
   features: Float32Array.from(features),
-  labels: { object: 'star', colour: 'red', size: 'small', position: 'center', pattern: 'plain', background: 'blue', ...labels },
+  labels: {
+    object: 'star',
+    colour: 'red',
+    size: 'small',
+    position: 'center',
+    pattern: 'plain',
+    background: 'blue',
+    ...labels,
+  },
   probabilities: {
     object: Float32Array.from(object ?? recogniserHeads[0].labels.map(() => 1 / recogniserHeads[0].labels.length)),
-    colour: new Float32Array(8), size: new Float32Array(2), position: new Float32Array(5), pattern: new Float32Array(4), background: new Float32Array(8),
+    colour: new Float32Array(8),
+    size: new Float32Array(2),
+    position: new Float32Array(5),
+    pattern: new Float32Array(4),
+    background: new Float32Array(8),
   },
 });
 
@@ -28,14 +44,22 @@ const objectOn = (label: string, p: number): number[] => {
 describe('eval scoring', () => {
   it('reads each prompt template’s constraint', () => {
     expect(evalPromptTemplates.map(promptConstraints)).toEqual([
-      {}, { position: 'left' }, { position: 'right' }, { colour: 'blue' }, { colour: 'yellow' }, { pattern: 'dotted' }, { size: 'small' },
+      {},
+      { position: 'left' },
+      { position: 'right' },
+      { colour: 'blue' },
+      { colour: 'yellow' },
+      { pattern: 'dotted' },
+      { size: 'small' },
     ]);
   });
 
   it('counts an image as obeying only when every asked attribute matches', () => {
     expect(obeys({ position: 'left' }, recognition([1], { position: 'left' }))).toBe(true);
     expect(obeys({ position: 'left' }, recognition([1], { position: 'right' }))).toBe(false);
-    expect(obeys({ colour: 'blue', pattern: 'dotted' }, recognition([1], { colour: 'blue', pattern: 'plain' }))).toBe(false);
+    expect(obeys({ colour: 'blue', pattern: 'dotted' }, recognition([1], { colour: 'blue', pattern: 'plain' }))).toBe(
+      false,
+    );
     expect(obeys({}, recognition([1]))).toBe(true);
   });
 
@@ -59,7 +83,11 @@ describe('eval scoring', () => {
     // One list per template: 'a photo of a {}' (scored for reconstruction and identity only), then the six edits.
     const recognised = evalPromptTemplates.map((_, i) => [
       recognition([1, 0], { position: i === 1 ? 'left' : 'center' }, objectOn('bullseye', i ? 0.2 : 0.5)),
-      recognition([0, 1], { position: i === 1 ? 'left' : 'center', colour: i === 3 ? 'blue' : 'red' }, objectOn('bullseye', i ? 0.4 : 0.5)),
+      recognition(
+        [0, 1],
+        { position: i === 1 ? 'left' : 'center', colour: i === 3 ? 'blue' : 'red' },
+        objectOn('bullseye', i ? 0.4 : 0.5),
+      ),
     ]);
     const s = scoreSamples(recognised, [recognition([1, 0])], 'bullseye');
     // Left: both obey; right: neither; blue: one; yellow: none; dotted: none; small: both (size 'small').
@@ -73,9 +101,42 @@ describe('eval scoring', () => {
   it('prints a table and SVG plots naming every method', () => {
     const byPrompt = [null, 1, 0.5, 0.5, 1, 1, 1];
     const rows: EvalRow[] = [
-      { concept: 'bullseye', run: 0, method: 'real-images', word: '(its own images)', reconstruction: 0.9, identity: 0.8, identityInEdits: null, editability: null, editabilityByPrompt: [], samples: [] },
-      { concept: 'bullseye', run: 0, method: 'ti-1v', word: '<bullseye>', reconstruction: 0.7, identity: 0.5, identityInEdits: 0.4, editability: 0.5, editabilityByPrompt: byPrompt, samples: [] },
-      { concept: 'bullseye', run: 0, method: 'init-word', word: 'ring', reconstruction: 0.4, identity: 0.1, identityInEdits: 0.05, editability: 0.8, editabilityByPrompt: byPrompt, samples: [] },
+      {
+        concept: 'bullseye',
+        run: 0,
+        method: 'real-images',
+        word: '(its own images)',
+        reconstruction: 0.9,
+        identity: 0.8,
+        identityInEdits: null,
+        editability: null,
+        editabilityByPrompt: [],
+        samples: [],
+      },
+      {
+        concept: 'bullseye',
+        run: 0,
+        method: 'ti-1v',
+        word: '<bullseye>',
+        reconstruction: 0.7,
+        identity: 0.5,
+        identityInEdits: 0.4,
+        editability: 0.5,
+        editabilityByPrompt: byPrompt,
+        samples: [],
+      },
+      {
+        concept: 'bullseye',
+        run: 0,
+        method: 'init-word',
+        word: 'ring',
+        reconstruction: 0.4,
+        identity: 0.1,
+        identityInEdits: 0.05,
+        editability: 0.8,
+        editabilityByPrompt: byPrompt,
+        samples: [],
+      },
     ];
     const table = evalTable(rows);
     expect(table).toContain('ti-1v');
@@ -99,11 +160,35 @@ describe('eval command', () => {
   it('runs end to end on tiny with tiny settings and writes the table, plot, grid and results', async () => {
     const out = mkdtempSync(join(tmpdir(), 'pw-eval-'));
     try {
-      await evalCommand(['--model', 'tiny', '--concepts', 'bullseye', '--samples', '2', '--steps', '3', '--ddim-steps', '3', '--vectors', '1', '--runs', '2', '--out', out]);
-      for (const f of ['table.txt', 'results.json', 'tradeoff.svg', 'tradeoff-identity.svg', 'samples.png']) expect(existsSync(join(out, f))).toBe(true);
+      await evalCommand([
+        '--model',
+        'tiny',
+        '--concepts',
+        'bullseye',
+        '--samples',
+        '2',
+        '--steps',
+        '3',
+        '--ddim-steps',
+        '3',
+        '--vectors',
+        '1',
+        '--runs',
+        '2',
+        '--out',
+        out,
+      ]);
+      for (const f of ['table.txt', 'results.json', 'tradeoff.svg', 'tradeoff-identity.svg', 'samples.png'])
+        expect(existsSync(join(out, f))).toBe(true);
       const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
       expect(results.rows.map((r: EvalRow) => `${r.method}:${r.run}`)).toEqual([
-        'real-images:0', 'ti-1v:0', 'init-word:0', 'hand-caption:0', 'ti-1v:1', 'init-word:1', 'hand-caption:1',
+        'real-images:0',
+        'ti-1v:0',
+        'init-word:0',
+        'hand-caption:0',
+        'ti-1v:1',
+        'init-word:1',
+        'hand-caption:1',
       ]);
       for (const r of results.rows) {
         expect(Math.abs(r.reconstruction)).toBeLessThanOrEqual(1 + 1e-6);
@@ -117,7 +202,8 @@ describe('eval command', () => {
       const side = (grid.width - 6 * 2) / 7;
       expect(grid.height).toBe(6 * side + 5 * 2);
       // Run 2 starts at seed 0 + 1 × 2 samples.
-      for (const s of [0, 2]) expect(existsSync(join(out, 'embeddings', `bullseye-1v-seed${s}`, 'learned_embeds.safetensors'))).toBe(true);
+      for (const s of [0, 2])
+        expect(existsSync(join(out, 'embeddings', `bullseye-1v-seed${s}`, 'learned_embeds.safetensors'))).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -35,7 +35,8 @@ import type { ConceptName } from './world.ts';
 
 export interface EvalConfig {
   model: string;
-  /** Concepts to evaluate: a name (its initializer and hand caption come from `concepts.ts` when known) and a folder of images. */
+  /** Concepts to evaluate: a name (its initializer and hand caption come from `concepts.ts` when known) and a folder of
+   * images. */
   concepts: readonly { name: string; dir: string }[];
   /** Samples per prompt and method. */
   samples: number;
@@ -77,11 +78,13 @@ export interface EvalRow {
   reconstruction: number;
   /** Mean object-head probability of the concept (null when the recogniser does not know the concept's name). */
   identity: number | null;
-  /** The same over the edit prompts' samples: whether the concept survives being placed in new prompts (null for real images). */
+  /** The same over the edit prompts' samples: whether the concept survives being placed in new prompts (null for real
+   * images). */
   identityInEdits: number | null;
   /** Null for the real-images bound (no prompt to obey). */
   editability: number | null;
-  /** Editability per prompt template, in `evalPromptTemplates` order (null for 'a photo of a {}', which asks nothing; empty for real images). */
+  /** Editability per prompt template, in `evalPromptTemplates` order (null for 'a photo of a {}', which asks nothing;
+   * empty for real images). */
   editabilityByPrompt: (number | null)[];
   /** Sample images per prompt template, in `evalPromptTemplates` order (empty for real images). */
   samples: RgbaImage[][];
@@ -97,18 +100,23 @@ export const promptConstraints = (template: string): CaptionAttributes => parseC
  * obeys({ position: 'left' }, recognition); // recognition.labels.position === 'left'
  */
 export const obeys = (c: CaptionAttributes, r: Recognition): boolean =>
-  (c.colour === undefined || r.labels.colour === c.colour) && (c.size === undefined || r.labels.size === c.size) &&
-  (c.position === undefined || r.labels.position === c.position) && (c.pattern === undefined || r.labels.pattern === c.pattern) &&
+  (c.colour === undefined || r.labels.colour === c.colour) &&
+  (c.size === undefined || r.labels.size === c.size) &&
+  (c.position === undefined || r.labels.position === c.position) &&
+  (c.pattern === undefined || r.labels.pattern === c.pattern) &&
   (c.backgroundColour === undefined || r.labels.background === c.backgroundColour);
 
 /** Mean over generated × reference pairs of the features' cosine similarity (self-pairs skipped when `same`). */
 export const meanCosine = (a: readonly Recognition[], b: readonly Recognition[], same = false): number => {
-  let sum = 0, n = 0;
-  a.forEach((x, i) => b.forEach((y, j) => {
-    if (same && i === j) return;
-    sum += cosine(x.features, y.features);
-    n++;
-  }));
+  let sum = 0,
+    n = 0;
+  a.forEach((x, i) =>
+    b.forEach((y, j) => {
+      if (same && i === j) return;
+      sum += cosine(x.features, y.features);
+      n++;
+    }),
+  );
   return n ? sum / n : 0;
 };
 
@@ -128,47 +136,99 @@ export const conceptIdentity = (rs: readonly Recognition[], concept: string): nu
  * One prompt drawn to an RGBA image with a model already open: DDIM without previews or latent frames.
  *
  * @example
- * const image = await drawPrompt(model, { model: 'tiny', ddimSteps: 50, guidance: 5, device: 'cpu' }, 'a red circle', 0);
+ * const image = await drawPrompt(model, { model: 'tiny', ddimSteps: 50, guidance: 5, device: 'cpu' }, 'a red circle',
+ * 0);
  */
 export const drawPrompt = (
-  model: SdModel, cfg: { model: string; ddimSteps: number; guidance: number; device: 'cpu' | 'cuda' }, prompt: string, seed: number,
-): Promise<RgbaImage> => lastValueFrom(
-  runGenerate(parseGenerateRequest({ model: cfg.model, prompt, steps: cfg.ddimSteps, guidance: cfg.guidance, seed, previewEvery: 0, device: cfg.device }),
-    { openModel: async () => model }, { preview: { use: 'none' }, latentFrames: false }).pipe(
-    filter((f) => f.type === 'image' || f.type === 'error'),
-    mergeMap(async (f) => {
-      if (f.type === 'error') throw new PipelineError('internal', `generating '${prompt}': ${f.message}`);
-      return decodeImage((f as { png: Uint8Array }).png, prompt) as Promise<RgbaImage>;
-    }),
-  ),
-);
+  model: SdModel,
+  cfg: { model: string; ddimSteps: number; guidance: number; device: 'cpu' | 'cuda' },
+  prompt: string,
+  seed: number,
+): Promise<RgbaImage> =>
+  lastValueFrom(
+    runGenerate(
+      parseGenerateRequest({
+        model: cfg.model,
+        prompt,
+        steps: cfg.ddimSteps,
+        guidance: cfg.guidance,
+        seed,
+        previewEvery: 0,
+        device: cfg.device,
+      }),
+      { openModel: async () => model },
+      { preview: { use: 'none' }, latentFrames: false },
+    ).pipe(
+      filter((f) => f.type === 'image' || f.type === 'error'),
+      mergeMap(async (f) => {
+        if (f.type === 'error') throw new PipelineError('internal', `generating '${prompt}': ${f.message}`);
+        return decodeImage((f as { png: Uint8Array }).png, prompt) as Promise<RgbaImage>;
+      }),
+    ),
+  );
 
-const sampleImages = async (deps: EvalDeps, cfg: EvalConfig, embeddings: string[], word: string): Promise<RgbaImage[][]> => {
+const sampleImages = async (
+  deps: EvalDeps,
+  cfg: EvalConfig,
+  embeddings: string[],
+  word: string,
+): Promise<RgbaImage[][]> => {
   const base = await deps.generate.openModel(cfg.model, cfg.device);
   const model = embeddings.length ? await deps.generate.withEmbeddings(base, embeddings) : base;
   const out: RgbaImage[][] = [];
   for (const t of evalPromptTemplates) {
     const prompt = t.replace('{}', word);
-    out.push(await lastValueFrom(from(Array.from({ length: cfg.samples }, (_, k) => cfg.seed + k)).pipe(concatMap((s) => drawPrompt(model, cfg, prompt, s)), toArray())));
+    out.push(
+      await lastValueFrom(
+        from(Array.from({ length: cfg.samples }, (_, k) => cfg.seed + k)).pipe(
+          concatMap((s) => drawPrompt(model, cfg, prompt, s)),
+          toArray(),
+        ),
+      ),
+    );
   }
   return out;
 };
 
-const invert = async (deps: EvalDeps, cfg: EvalConfig, name: string, dir: string, init: string, vectors: number): Promise<{ file: string; token: string }> => {
+const invert = async (
+  deps: EvalDeps,
+  cfg: EvalConfig,
+  name: string,
+  dir: string,
+  init: string,
+  vectors: number,
+): Promise<{ file: string; token: string }> => {
   const token = `<${name}>`;
   const out = `${cfg.out}/embeddings/${name}-${vectors}v${(cfg.runs ?? 1) > 1 ? `-seed${cfg.seed}` : ''}`;
   const request = parseTrainRequest({
-    model: cfg.model, images: dir, token, init, vectors, steps: cfg.tiSteps, lr: cfg.lr, maxNormRatio: cfg.maxNormRatio ?? 0, captions: cfg.captions ?? false, seed: cfg.seed, out, device: cfg.device,
-    validateEvery: 0, previewEvery: 0, saveEvery: 0, validationImages: 0,
+    model: cfg.model,
+    images: dir,
+    token,
+    init,
+    vectors,
+    steps: cfg.tiSteps,
+    lr: cfg.lr,
+    maxNormRatio: cfg.maxNormRatio ?? 0,
+    captions: cfg.captions ?? false,
+    seed: cfg.seed,
+    out,
+    device: cfg.device,
+    validateEvery: 0,
+    previewEvery: 0,
+    saveEvery: 0,
+    validationImages: 0,
   });
-  const files = await lastValueFrom(runTrain(request, deps.train).pipe(
-    filter((f) => f.type === 'checkpoint' || f.type === 'error'),
-    map((f) => {
-      if (f.type === 'error') throw new PipelineError('internal', `inverting ${name}: ${f.message}`);
-      return (f as { files: string[] }).files;
-    }),
-  ));
-  const file = files.find((f) => f.endsWith('learned_embeds.safetensors')) ?? files.find((f) => f.endsWith('.safetensors'));
+  const files = await lastValueFrom(
+    runTrain(request, deps.train).pipe(
+      filter((f) => f.type === 'checkpoint' || f.type === 'error'),
+      map((f) => {
+        if (f.type === 'error') throw new PipelineError('internal', `inverting ${name}: ${f.message}`);
+        return (f as { files: string[] }).files;
+      }),
+    ),
+  );
+  const file =
+    files.find((f) => f.endsWith('learned_embeds.safetensors')) ?? files.find((f) => f.endsWith('.safetensors'));
   if (!file) throw new PipelineError('internal', `inverting ${name} wrote no embedding file (got ${files.join(', ')})`);
   return { file, token };
 };
@@ -180,11 +240,18 @@ const invert = async (deps: EvalDeps, cfg: EvalConfig, name: string, dir: string
  * @example
  * const { reconstruction, identity, identityInEdits, editability } = scoreSamples(recognised, reference, 'bullseye');
  */
-export const scoreSamples = (recognised: readonly (readonly Recognition[])[], reference: readonly Recognition[], concept: string) => {
-  const obeying = recognised.map((rs, i) => (i === 0 ? null : rs.filter((r) => obeys(promptConstraints(evalPromptTemplates[i]), r)).length));
+export const scoreSamples = (
+  recognised: readonly (readonly Recognition[])[],
+  reference: readonly Recognition[],
+  concept: string,
+) => {
+  const obeying = recognised.map((rs, i) =>
+    i === 0 ? null : rs.filter((r) => obeys(promptConstraints(evalPromptTemplates[i]), r)).length,
+  );
   const edits = recognised.slice(1).reduce((n, rs) => n + rs.length, 0);
   return {
-    reconstruction: meanCosine(recognised[0], reference), identity: conceptIdentity(recognised[0], concept),
+    reconstruction: meanCosine(recognised[0], reference),
+    identity: conceptIdentity(recognised[0], concept),
     identityInEdits: conceptIdentity(recognised.slice(1).flat(), concept),
     editability: edits ? obeying.reduce<number>((n, k) => n + (k ?? 0), 0) / edits : 0,
     editabilityByPrompt: obeying.map((k, i) => (k === null ? null : k / Math.max(1, recognised[i].length))),
@@ -209,8 +276,16 @@ export const runEval = async (cfg: EvalConfig, deps: EvalDeps): Promise<EvalRow[
     const real = await Promise.all(files.map((f) => decodeImage(f.bytes, f.name) as Promise<RgbaImage>));
     const reference = await recognise(deps.recogniser, real);
     rows.push({
-      concept: name, run: 0, method: 'real-images', word: '(its own images)', reconstruction: meanCosine(reference, reference, true),
-      identity: conceptIdentity(reference, name), identityInEdits: null, editability: null, editabilityByPrompt: [], samples: [],
+      concept: name,
+      run: 0,
+      method: 'real-images',
+      word: '(its own images)',
+      reconstruction: meanCosine(reference, reference, true),
+      identity: conceptIdentity(reference, name),
+      identityInEdits: null,
+      editability: null,
+      editabilityByPrompt: [],
+      samples: [],
     });
     const runs = cfg.runs ?? 1;
     for (let run = 0; run < runs; run++) {

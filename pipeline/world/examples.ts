@@ -17,7 +17,8 @@ import { colours, conceptNames, type Colour, type ConceptName } from './world.ts
 export const variedColours: readonly Colour[] = colours.filter((c) => c !== 'blue' && c !== 'yellow');
 
 /**
- * The PNG files and their captions, keyed `<name>/<k>.png` and `<name>/<k>.txt`, for `names` (the held-out concepts unless told), `count` each (5).
+ * The PNG files and their captions, keyed `<name>/<k>.png` and `<name>/<k>.txt`, for `names` (the held-out concepts
+ * unless told), `count` each (5).
  * The same seed gives the same bytes. With `varied`, image k is in `variedColours[(k + the concept's index) mod 6]`
  * instead of the concept's own colour, and its caption names that colour: the experiment that asks whether a
  * word learned from several colours leaves colour to the prompt.
@@ -32,7 +33,9 @@ export const writeConceptExamples = async (
   for (const name of o.names ?? heldOutConcepts) {
     const rng = createRng(o.seed ?? 0).fork(`examples:${name}`);
     for (let k = 0; k < (o.count ?? 5); k++) {
-      const colour = o.varied ? variedColours[(k + conceptNames.indexOf(name)) % variedColours.length] : concepts[name].colour;
+      const colour = o.varied
+        ? variedColours[(k + conceptNames.indexOf(name)) % variedColours.length]
+        : concepts[name].colour;
       const s = sampleConcept(rng.fork(`item:${k}`), name, { colour });
       files[`${name}/${k}.png`] = await encodePng(s.image);
       files[`${name}/${k}.txt`] = new TextEncoder().encode(`${placeholderCaption(s.scene, { colour: !!o.varied })}\n`);

@@ -11,8 +11,16 @@ export type Paint = (u: number, v: number) => Rgb | undefined;
 
 // A five-pointed star, outer radius 1, inner 0.42, first point straight up (literal values, no trig at load).
 const starVertices: readonly (readonly [number, number])[] = [
-  [0, -1], [0.2469, -0.3398], [0.9511, -0.309], [0.3994, 0.1298], [0.5878, 0.809], [0, 0.42], [-0.5878, 0.809],
-  [-0.3994, 0.1298], [-0.9511, -0.309], [-0.2469, -0.3398],
+  [0, -1],
+  [0.2469, -0.3398],
+  [0.9511, -0.309],
+  [0.3994, 0.1298],
+  [0.5878, 0.809],
+  [0, 0.42],
+  [-0.5878, 0.809],
+  [-0.3994, 0.1298],
+  [-0.9511, -0.309],
+  [-0.2469, -0.3398],
 ];
 
 /** Even-odd point-in-polygon test (a ray to +u; count the edges it crosses). */
@@ -66,13 +74,19 @@ export const solid = (shape: Shape, colour: Colour, scale = 1, du = 0, dv = 0): 
  * @example
  * const p = over(solid('cross', 'white', 0.7), solid('circle', 'red'));
  */
-export const over = (...layers: Paint[]): Paint => (u, v) => {
-  for (const layer of layers) {
-    const c = layer(u, v);
-    if (c) return c;
-  }
-  return undefined;
-};
+export const over =
+  (...layers: Paint[]): Paint =>
+  (u, v) => {
+    for (const layer of layers) {
+      const c = layer(u, v);
+      if (c) return c;
+    }
+    return undefined;
+  };
 
 /** Mixes two colours, `t` of the way from a to b. */
-export const mix = (a: Rgb, b: Rgb, t: number): Rgb => [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t];
+export const mix = (a: Rgb, b: Rgb, t: number): Rgb => [
+  a[0] + (b[0] - a[0]) * t,
+  a[1] + (b[1] - a[1]) * t,
+  a[2] + (b[2] - a[2]) * t,
+];

@@ -10,8 +10,22 @@
  */
 export * from './world.ts';
 export { renderScene, backgroundPaint, objectPaint } from './render.ts';
-export { captionScene, vagueCaption, parseCaption, positionPhrase, backgroundPhrase, type CaptionAttributes } from './caption.ts';
-export { sampleScene, sampleConcept, randomScene, worldSampleAt, type WorldSample, type SampleOptions } from './sample.ts';
+export {
+  captionScene,
+  vagueCaption,
+  parseCaption,
+  positionPhrase,
+  backgroundPhrase,
+  type CaptionAttributes,
+} from './caption.ts';
+export {
+  sampleScene,
+  sampleConcept,
+  randomScene,
+  worldSampleAt,
+  type WorldSample,
+  type SampleOptions,
+} from './sample.ts';
 export { concepts, vagueConcepts, heldOutConcepts, type Concept } from './concepts.ts';
 export { worldVocabulary, evalPromptTemplates } from './vocabulary.ts';
 export { writeConceptExamples } from './examples.ts';

@@ -7,7 +7,15 @@ import { rgbaToTensor } from '../../common/image/image.ts';
 import { resize } from '../../common/image/resample.ts';
 import { PipelineError } from '../../common/errors.ts';
 import type { Session } from '../../weights/session.ts';
-import { featureWidth, headOffsets, logitWidth, recogniserHeads, recogniserResolution, sceneLabels, type RecogniserHead } from './recogniser.ts';
+import {
+  featureWidth,
+  headOffsets,
+  logitWidth,
+  recogniserHeads,
+  recogniserResolution,
+  sceneLabels,
+  type RecogniserHead,
+} from './recogniser.ts';
 import type { Scene } from './world.ts';
 
 /** What the recogniser says about one image. */
@@ -26,10 +34,10 @@ const softmax = (z: Float32Array, from: number, n: number): Float32Array => {
   for (let k = 0; k < n; k++) max = Math.max(max, z[from + k]);
   const p = new Float32Array(n);
   let sum = 0;
-  for (let k = 0; k < n; k++) sum += (p[k] = Math.exp(z[from + k] - max));
+  for (let k = 0; k < n; k++) sum += p[k] = Math.exp(z[from + k] - max);
   for (let k = 0; k < n; k++) p[k] /= sum;
   return p;
-}
+};
 
 /**
  * Features and predicted labels for each image (resized to 64×64 when needed), `chunk` images per run.
@@ -41,13 +49,21 @@ const softmax = (z: Float32Array, from: number, n: number): Float32Array => {
 export const recognise = async (session: Session, images: readonly RgbaImage[], chunk = 64): Promise<Recognition[]> => {
   const out: Recognition[] = [];
   for (let at = 0; at < images.length; at += chunk) {
-    const part = images.slice(at, at + chunk).map((im) =>
-      im.width === recogniserResolution && im.height === recogniserResolution ? im : resize(im, recogniserResolution, recogniserResolution, 'area'));
+    const part = images
+      .slice(at, at + chunk)
+      .map((im) =>
+        im.width === recogniserResolution && im.height === recogniserResolution
+          ? im
+          : resize(im, recogniserResolution, recogniserResolution, 'area'),
+      );
     const r = await session.run({ image: rgbaToTensor(part) }, ['features', 'logits']);
     const f = r.features.data as Float32Array;
     const l = r.logits.data as Float32Array;
     if (f.length !== part.length * featureWidth || l.length !== part.length * logitWidth)
-      throw new PipelineError('bad_model', `the recogniser returned ${f.length / part.length} features and ${l.length / part.length} logits per image, expected ${featureWidth} and ${logitWidth}`);
+      throw new PipelineError(
+        'bad_model',
+        `the recogniser returned ${f.length / part.length} features and ${l.length / part.length} logits per image, expected ${featureWidth} and ${logitWidth}`,
+      );
     part.forEach((_, n) => {
       const labels = {} as Record<RecogniserHead['name'], string>;
       const probabilities = {} as Record<RecogniserHead['name'], Float32Array>;
@@ -71,19 +87,26 @@ export const recognise = async (session: Session, images: readonly RgbaImage[], 
  * const acc = await recogniserAccuracy(session, samples); // { object: 0.97, colour: 1, … }
  */
 export const recogniserAccuracy = async (
-  session: Session, samples: readonly { image: RgbaImage; scene: Scene }[],
+  session: Session,
+  samples: readonly { image: RgbaImage; scene: Scene }[],
 ): Promise<Record<RecogniserHead['name'], number>> => {
-  const got = await recognise(session, samples.map((s) => s.image));
+  const got = await recognise(
+    session,
+    samples.map((s) => s.image),
+  );
   const acc = {} as Record<RecogniserHead['name'], number>;
   for (const h of recogniserHeads) {
-    acc[h.name] = got.filter((g, i) => g.labels[h.name] === sceneLabels(samples[i].scene)[h.name]).length / samples.length;
+    acc[h.name] =
+      got.filter((g, i) => g.labels[h.name] === sceneLabels(samples[i].scene)[h.name]).length / samples.length;
   }
   return acc;
 };
 
 /** Cosine similarity of two vectors (0 when either is all zeros). */
 export const cosine = (a: Float32Array, b: Float32Array): number => {
-  let ab = 0, aa = 0, bb = 0;
+  let ab = 0,
+    aa = 0,
+    bb = 0;
   for (let i = 0; i < a.length; i++) {
     ab += a[i] * b[i];
     aa += a[i] * a[i];

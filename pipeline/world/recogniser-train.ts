@@ -71,7 +71,14 @@ export const trainRecogniser = async (factory: SessionFactory, o: TrainRecognise
       if (!Number.isFinite(loss)) throw new PipelineError('numeric', `recogniser loss became ${loss} at step ${step}`);
       // Cosine decay to 0 over the run: a small net settles better than at a constant rate.
       const lr = o.lr * 0.5 * (1 + Math.cos((Math.PI * (step - 1)) / o.steps));
-      states = states.map((s, i) => adamwStep(values[i], r[`${names[i]}_grad`].data as Float32Array, s, lr, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-4 }));
+      states = states.map((s, i) =>
+        adamwStep(values[i], r[`${names[i]}_grad`].data as Float32Array, s, lr, {
+          beta1: 0.9,
+          beta2: 0.999,
+          eps: 1e-8,
+          weightDecay: 1e-4,
+        }),
+      );
       o.onStep?.(step, loss);
     }
   } finally {
@@ -87,7 +94,10 @@ export const trainRecogniser = async (factory: SessionFactory, o: TrainRecognise
   const uncentred = await factory.create(encodeModel(withWeights()));
   const mean = new Float32Array(featureWidth);
   try {
-    const seen = await recognise(uncentred, data.slice(0, 512).map((s) => s.image));
+    const seen = await recognise(
+      uncentred,
+      data.slice(0, 512).map((s) => s.image),
+    );
     for (const r of seen) r.features.forEach((x, i) => (mean[i] += x / seen.length));
   } finally {
     await uncentred.release();

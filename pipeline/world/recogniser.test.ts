@@ -17,7 +17,7 @@ import { createRng } from '../../common/numerics/rng.ts';
 const shipped = new URL('../../weights/shipped/recogniser/model.onnx', import.meta.url);
 
 describe('recogniser graph', () => {
-  it("has a loss gradient whose length matches central differences along it, for weights in every layer", async () => {
+  it('has a loss gradient whose length matches central differences along it, for weights in every layer', async () => {
     const B = 2;
     const model = buildRecogniser({ seed: 3, lossBatch: B });
     const names = recogniserParams(model);
@@ -25,10 +25,17 @@ describe('recogniser graph', () => {
     const values = new Map(names.map((n) => [n, readTensorProto(init.get(n)!)]));
     const session = await ortSessionFactory.create(encodeModel(differentiate(model, { of: 'loss', wrt: names })));
     const batch = Array.from({ length: B }, (_, i) => recogniserSample(1, 'check', i));
-    const fixed = { image: rgbaToTensor(batch.map((s) => s.image)), targets: tensor('float32', [B, logitWidth], oneHotTargets(batch.map((s) => s.scene))) };
-    const run = (over: Record<string, Float32Array> = {}) => session.run({
-      ...fixed, ...Object.fromEntries(names.map((n) => [n, float32(values.get(n)!.dims, over[n] ?? (values.get(n)!.data as Float32Array))])),
-    });
+    const fixed = {
+      image: rgbaToTensor(batch.map((s) => s.image)),
+      targets: tensor('float32', [B, logitWidth], oneHotTargets(batch.map((s) => s.scene))),
+    };
+    const run = (over: Record<string, Float32Array> = {}) =>
+      session.run({
+        ...fixed,
+        ...Object.fromEntries(
+          names.map((n) => [n, float32(values.get(n)!.dims, over[n] ?? (values.get(n)!.data as Float32Array))]),
+        ),
+      });
     const base = await run();
     for (const name of ['conv0.weight', 'conv2.bias', 'conv3.weight', 'fc.weight', 'head.weight']) {
       const w = values.get(name)!.data as Float32Array;
@@ -37,7 +44,8 @@ describe('recogniser graph', () => {
       // float32 loss allows, and a wrong gradient (any direction but the true one) reads smaller.
       const norm = Math.sqrt(g.reduce((a, x) => a + x * x, 0));
       const eps = 0.01;
-      const at = async (s: number) => ((await run({ [name]: w.map((x, i) => x + (s * eps * g[i]) / norm) })).loss.data as Float32Array)[0];
+      const at = async (s: number) =>
+        ((await run({ [name]: w.map((x, i) => x + (s * eps * g[i]) / norm) })).loss.data as Float32Array)[0];
       const numeric = ((await at(1)) - (await at(-1))) / (2 * eps);
       expect(norm).toBeGreaterThan(1e-3);
       expect(Math.abs(numeric - norm)).toBeLessThan(0.05 * norm + 5e-4);
@@ -50,7 +58,10 @@ describe('recogniser graph', () => {
     const model = buildRecogniser({ seed: 0, lossBatch: B });
     const s = await ortSessionFactory.create(encodeModel(model));
     const batch = Array.from({ length: B }, (_, i) => recogniserSample(2, 'check', i));
-    const r = await s.run({ image: rgbaToTensor(batch.map((x) => x.image)), targets: tensor('float32', [B, logitWidth], oneHotTargets(batch.map((x) => x.scene))) });
+    const r = await s.run({
+      image: rgbaToTensor(batch.map((x) => x.image)),
+      targets: tensor('float32', [B, logitWidth], oneHotTargets(batch.map((x) => x.scene))),
+    });
     const chance = recogniserHeads.reduce((a, h) => a + Math.log(h.labels.length), 0);
     expect(Math.abs((r.loss.data as Float32Array)[0] - chance)).toBeLessThan(1.5);
     await s.release();
@@ -74,9 +85,15 @@ describe.if(existsSync(shipped))('shipped recogniser', () => {
 
   it("gives a concept's images more similar features to each other than to random world images", async () => {
     const s = await ortSessionFactory.create(new Uint8Array(readFileSync(shipped)));
-    const world = await recognise(s, Array.from({ length: 12 }, (_, i) => sampleScene(createRng(79).fork(`w${i}`)).image));
+    const world = await recognise(
+      s,
+      Array.from({ length: 12 }, (_, i) => sampleScene(createRng(79).fork(`w${i}`)).image),
+    );
     for (const c of heldOutConcepts) {
-      const own = await recognise(s, Array.from({ length: 8 }, (_, i) => sampleConcept(createRng(80).fork(`${c}:${i}`), c).image));
+      const own = await recognise(
+        s,
+        Array.from({ length: 8 }, (_, i) => sampleConcept(createRng(80).fork(`${c}:${i}`), c).image),
+      );
       expect(meanCosine(own, own, true)).toBeGreaterThan(meanCosine(own, world));
     }
     await s.release();
@@ -84,7 +101,10 @@ describe.if(existsSync(shipped))('shipped recogniser', () => {
 
   it("gives each head a distribution whose most likely label is the one it predicts, and a concept's own images a higher identity than the world's", async () => {
     const s = await ortSessionFactory.create(new Uint8Array(readFileSync(shipped)));
-    const world = await recognise(s, Array.from({ length: 12 }, (_, i) => sampleScene(createRng(79).fork(`w${i}`)).image));
+    const world = await recognise(
+      s,
+      Array.from({ length: 12 }, (_, i) => sampleScene(createRng(79).fork(`w${i}`)).image),
+    );
     for (const r of world) {
       recogniserHeads.forEach((h) => {
         const p = Array.from(r.probabilities[h.name]);
@@ -93,7 +113,10 @@ describe.if(existsSync(shipped))('shipped recogniser', () => {
       });
     }
     for (const c of heldOutConcepts) {
-      const own = await recognise(s, Array.from({ length: 8 }, (_, i) => sampleConcept(createRng(80).fork(`${c}:${i}`), c).image));
+      const own = await recognise(
+        s,
+        Array.from({ length: 8 }, (_, i) => sampleConcept(createRng(80).fork(`${c}:${i}`), c).image),
+      );
       expect(conceptIdentity(own, c)!).toBeGreaterThan(conceptIdentity(world, c)! + 0.2);
     }
     await s.release();

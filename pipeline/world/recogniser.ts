@@ -40,11 +40,18 @@ export const featureWidth = 128;
 export const recogniserResolution = 64;
 
 /** Each head's first logit index. */
-export const headOffsets: readonly number[] = recogniserHeads.map((_, i) => recogniserHeads.slice(0, i).reduce((n, h) => n + h.labels.length, 0));
+export const headOffsets: readonly number[] = recogniserHeads.map((_, i) =>
+  recogniserHeads.slice(0, i).reduce((n, h) => n + h.labels.length, 0),
+);
 
 /** A scene's label per head (the value `recogniserHeads[i].labels` must contain). */
 export const sceneLabels = (s: Scene): Record<RecogniserHead['name'], string> => ({
-  object: s.object, colour: s.colour, size: s.size, position: s.position, pattern: s.background.pattern, background: s.background.colour,
+  object: s.object,
+  colour: s.colour,
+  size: s.size,
+  position: s.position,
+  pattern: s.background.pattern,
+  background: s.background.colour,
 });
 
 /**
@@ -77,7 +84,12 @@ export interface BuildRecogniserOptions {
   featureMean?: Float32Array;
 }
 
-const convs: readonly [number, number][] = [[3, 16], [16, 32], [32, 64], [64, 32]];
+const convs: readonly [number, number][] = [
+  [3, 16],
+  [16, 32],
+  [32, 64],
+  [64, 32],
+];
 /** The trunk: the flattened 4×4 map (where things are) and the 8×8 map's channel means (what, anywhere). */
 const trunkWidth = 32 * 4 * 4 + 64;
 
@@ -100,17 +112,31 @@ export const buildRecogniser = (o: BuildRecogniserOptions): Model => {
     // The 8×8 map's channel means see a shape wherever it is; the flattened 4×4 map keeps where it is.
     if (k === 2) pooled = b.op('ReduceMean', [h], { axes: [2, 3], keepdims: 0 }, { name: 'pool/ReduceMean' });
   });
-  const trunk = b.op('Concat', [b.op('Flatten', [h], { axis: 1 }, { name: 'flatten' }), pooled], { axis: 1 }, { name: 'trunk/Concat' });
-  const gemm = (name: string, x: string, fin: number, fout: number) => b.op('Gemm', [
-    x, ctx.p.param(`${name}.weight`, [fout, fin], kaiming(fin)), ctx.p.param(`${name}.bias`, [fout], kaiming(fin)),
-  ], { transB: 1 }, { name: `${name}/Gemm` });
+  const trunk = b.op(
+    'Concat',
+    [b.op('Flatten', [h], { axis: 1 }, { name: 'flatten' }), pooled],
+    { axis: 1 },
+    { name: 'trunk/Concat' },
+  );
+  const gemm = (name: string, x: string, fin: number, fout: number) =>
+    b.op(
+      'Gemm',
+      [x, ctx.p.param(`${name}.weight`, [fout, fin], kaiming(fin)), ctx.p.param(`${name}.bias`, [fout], kaiming(fin))],
+      { transB: 1 },
+      { name: `${name}/Gemm` },
+    );
   // One penultimate layer for all heads: in trials, splitting it into "what" and "where" layers halved the
   // object accuracy at the same training budget (the position and background tasks help the shared layer).
   const penultimate = b.op('Relu', [gemm('fc', trunk, trunkWidth, featureWidth)], {}, { name: 'fc/Relu' });
   // Centred features: without the world's mean vector every pair of images scores a cosine of about 0.5, which
   // squeezes the reconstruction scores together; centred, unrelated images score about 0.
   const features = o.featureMean
-    ? b.op('Sub', [penultimate, b.constF(Array.from(o.featureMean), [featureWidth], 'feature_mean')], {}, { name: 'features/Sub', outputs: ['features'] })
+    ? b.op(
+        'Sub',
+        [penultimate, b.constF(Array.from(o.featureMean), [featureWidth], 'feature_mean')],
+        {},
+        { name: 'features/Sub', outputs: ['features'] },
+      )
     : b.op('Identity', [penultimate], {}, { name: 'features/Identity', outputs: ['features'] });
   const logits = gemm('head', penultimate, featureWidth, logitWidth);
   b.output(features, 'float32', [n, featureWidth]);
@@ -118,9 +144,21 @@ export const buildRecogniser = (o: BuildRecogniserOptions): Model => {
   if (o.lossBatch !== undefined) {
     const targets = b.input('targets', 'float32', [o.lossBatch, logitWidth]);
     // Each head's log-probabilities, concatenated back to [B, L]; one-hot · log p picks the true label's.
-    const logp = recogniserHeads.map((hd, i) => b.op('LogSoftmax', [b.op('Slice', [
-      logits, ctx.i64([headOffsets[i]]), ctx.i64([headOffsets[i] + hd.labels.length]), ctx.i64([1]),
-    ])], { axis: 1 }, { name: `loss/${hd.name}/LogSoftmax` }));
+    const logp = recogniserHeads.map((hd, i) =>
+      b.op(
+        'LogSoftmax',
+        [
+          b.op('Slice', [
+            logits,
+            ctx.i64([headOffsets[i]]),
+            ctx.i64([headOffsets[i] + hd.labels.length]),
+            ctx.i64([1]),
+          ]),
+        ],
+        { axis: 1 },
+        { name: `loss/${hd.name}/LogSoftmax` },
+      ),
+    );
     const all = b.op('Concat', logp, { axis: 1 }, { name: 'loss/Concat' });
     const picked = b.op('ReduceSum', [b.op('Mul', [all, targets])], { keepdims: 0 }, { name: 'loss/ReduceSum' });
     b.op('Mul', [picked, ctx.f32(-1 / o.lossBatch)], {}, { name: 'loss/Mean', outputs: ['loss'] });

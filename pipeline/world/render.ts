@@ -14,18 +14,25 @@ const grey: Rgb = [128, 128, 128];
  * The background's colour at (x, y) in 64-px units: the pattern alternates the background colour with a
  * greyed tint of it (period 8 px), so the object's colour never appears in it.
  */
-export const backgroundPaint = (pattern: Pattern, colour: Scene['background']['colour']): ((x: number, y: number) => Rgb) => {
+export const backgroundPaint = (
+  pattern: Pattern,
+  colour: Scene['background']['colour'],
+): ((x: number, y: number) => Rgb) => {
   const main = colourRgb[colour];
   const tint = mix(main, grey, 0.55);
   switch (pattern) {
-    case 'plain': return () => main;
-    case 'striped': return (x) => (Math.floor(x / 4) % 2 === 0 ? main : tint);
-    case 'checkered': return (x, y) => ((Math.floor(x / 8) + Math.floor(y / 8)) % 2 === 0 ? main : tint);
-    case 'dotted': return (x, y) => {
-      const dx = (x % 8) - 4;
-      const dy = (y % 8) - 4;
-      return dx * dx + dy * dy <= 2.25 ? main : tint;
-    };
+    case 'plain':
+      return () => main;
+    case 'striped':
+      return (x) => (Math.floor(x / 4) % 2 === 0 ? main : tint);
+    case 'checkered':
+      return (x, y) => ((Math.floor(x / 8) + Math.floor(y / 8)) % 2 === 0 ? main : tint);
+    case 'dotted':
+      return (x, y) => {
+        const dx = (x % 8) - 4;
+        const dy = (y % 8) - 4;
+        return dx * dx + dy * dy <= 2.25 ? main : tint;
+      };
   }
 };
 
@@ -50,7 +57,9 @@ export const renderScene = (scene: Scene, resolution = 64, supersample = 4): Rgb
   const k = supersample;
   for (let py = 0; py < resolution; py++) {
     for (let px = 0; px < resolution; px++) {
-      let r = 0, g = 0, b = 0;
+      let r = 0,
+        g = 0,
+        b = 0;
       for (let sy = 0; sy < k; sy++) {
         for (let sx = 0; sx < k; sx++) {
           // Sub-sample centre in 64-px units.
@@ -59,7 +68,9 @@ export const renderScene = (scene: Scene, resolution = 64, supersample = 4): Rgb
           const u = (x - cx64) / r64;
           const v = (y - cy64) / r64;
           const c = (u * u + v * v <= 2 ? obj(u, v) : undefined) ?? bg(x, y);
-          r += c[0]; g += c[1]; b += c[2];
+          r += c[0];
+          g += c[1];
+          b += c[2];
         }
       }
       const o = (py * resolution + px) * 4;

@@ -8,7 +8,17 @@ import type { Rng } from '../../common/numerics/rng.ts';
 import { captionScene, vagueCaption } from './caption.ts';
 import { concepts, vagueConcepts } from './concepts.ts';
 import { renderScene } from './render.ts';
-import { colours, patterns, positions, shapes, sizes, type Colour, type ConceptName, type ObjectKind, type Scene } from './world.ts';
+import {
+  colours,
+  patterns,
+  positions,
+  shapes,
+  sizes,
+  type Colour,
+  type ConceptName,
+  type ObjectKind,
+  type Scene,
+} from './world.ts';
 
 /** One training example. */
 export interface WorldSample {
@@ -40,7 +50,10 @@ export const randomScene = (rng: Rng, object: ObjectKind, colour?: Colour): Scen
   const c = colour ?? pick(rng, colours);
   const bgColours = colours.filter((x) => x !== c);
   return {
-    object, colour: c, size: pick(rng, sizes), position: pick(rng, positions),
+    object,
+    colour: c,
+    size: pick(rng, sizes),
+    position: pick(rng, positions),
     background: { pattern: pick(rng, patterns), colour: pick(rng, bgColours) },
   };
 };
@@ -56,9 +69,17 @@ export const sampleScene = (rng: Rng, options: SampleOptions = {}): WorldSample 
   const pickRng = rng.fork('object');
   let object: ObjectKind;
   if (options.objects) object = pick(pickRng, options.objects);
-  else object = pickRng.uniform() < (options.conceptRate ?? 0.1) && vagueConcepts.length > 0 ? pick(pickRng, vagueConcepts) : pick(pickRng, shapes);
+  else
+    object =
+      pickRng.uniform() < (options.conceptRate ?? 0.1) && vagueConcepts.length > 0
+        ? pick(pickRng, vagueConcepts)
+        : pick(pickRng, shapes);
   const scene = randomScene(rng.fork('scene'), object, options.colour);
-  return { scene, image: renderScene(scene, options.resolution ?? 64), caption: captionScene(scene, rng.fork('caption')) };
+  return {
+    scene,
+    image: renderScene(scene, options.resolution ?? 64),
+    caption: captionScene(scene, rng.fork('caption')),
+  };
 };
 
 /**
@@ -67,9 +88,17 @@ export const sampleScene = (rng: Rng, options: SampleOptions = {}): WorldSample 
  * @example
  * const s = sampleConcept(createRng(3), 'crossed-circle');
  */
-export const sampleConcept = (rng: Rng, name: ConceptName, options: { resolution?: number; colour?: Colour } = {}): WorldSample => {
+export const sampleConcept = (
+  rng: Rng,
+  name: ConceptName,
+  options: { resolution?: number; colour?: Colour } = {},
+): WorldSample => {
   const scene = randomScene(rng.fork('scene'), name, options.colour ?? concepts[name].colour);
-  return { scene, image: renderScene(scene, options.resolution ?? 64), caption: vagueCaption(scene, rng.fork('caption')) };
+  return {
+    scene,
+    image: renderScene(scene, options.resolution ?? 64),
+    caption: vagueCaption(scene, rng.fork('caption')),
+  };
 };
 
 /**

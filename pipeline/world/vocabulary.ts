@@ -12,7 +12,12 @@ import { colours, patterns, positions, shapes, sizes } from './world.ts';
  * but the first asks for one attribute the editability score checks.
  */
 export const evalPromptTemplates: readonly string[] = [
-  'a photo of a {}', 'a {} on the left', 'a {} on the right', 'a blue {}', 'a yellow {}', 'a {} on a dotted background',
+  'a photo of a {}',
+  'a {} on the left',
+  'a {} on the right',
+  'a blue {}',
+  'a yellow {}',
+  'a {} on a dotted background',
   'a small {}',
 ];
 
@@ -26,11 +31,26 @@ const words = (s: string) => s.split(/[^a-z]+/).filter(Boolean);
  * @example
  * worldVocabulary.includes('striped'); // true
  */
-export const worldVocabulary: readonly string[] = [...new Set([
-  'a', 'an', 'the', 'on', 'at', 'in', 'of', 'photo', 'background',
-  ...shapes, ...colours, ...sizes, ...positions, ...patterns, ...vagueNouns,
-  ...Object.values(positionPhrase).flatMap(words),
-  ...Object.values(concepts).flatMap((c) => [...words(c.handCaption), c.initializer]),
-  ...evalPromptTemplates.flatMap(words),
-  ...objectTemplates.flatMap(words),
-])].sort();
+export const worldVocabulary: readonly string[] = [
+  ...new Set([
+    'a',
+    'an',
+    'the',
+    'on',
+    'at',
+    'in',
+    'of',
+    'photo',
+    'background',
+    ...shapes,
+    ...colours,
+    ...sizes,
+    ...positions,
+    ...patterns,
+    ...vagueNouns,
+    ...Object.values(positionPhrase).flatMap(words),
+    ...Object.values(concepts).flatMap((c) => [...words(c.handCaption), c.initializer]),
+    ...evalPromptTemplates.flatMap(words),
+    ...objectTemplates.flatMap(words),
+  ]),
+].sort();

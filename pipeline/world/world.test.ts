@@ -2,14 +2,34 @@ import { describe, expect, it } from 'bun:test';
 import { createRng } from '../../common/numerics/rng.ts';
 import { crc32 } from '../../common/image/crc32.ts';
 import {
-  captionScene, colourRgb, concepts, createWorld, heldOutConcepts, parseCaption, positionCentre, randomScene, renderScene,
-  sampleConcept, sampleScene, shapes, vagueConcepts, worldVocabulary, conceptNames, type Scene,
+  captionScene,
+  colourRgb,
+  concepts,
+  createWorld,
+  heldOutConcepts,
+  parseCaption,
+  positionCentre,
+  randomScene,
+  renderScene,
+  sampleConcept,
+  sampleScene,
+  shapes,
+  vagueConcepts,
+  worldVocabulary,
+  conceptNames,
+  type Scene,
 } from './index.ts';
 import { mix } from './geometry.ts';
 
-const pixel = (img: { width: number; data: Uint8Array }, x: number, y: number) => Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 3));
+const pixel = (img: { width: number; data: Uint8Array }, x: number, y: number) =>
+  Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 3));
 const scene = (over: Partial<Scene> = {}): Scene => ({
-  object: 'circle', colour: 'red', size: 'large', position: 'center', background: { pattern: 'plain', colour: 'blue' }, ...over,
+  object: 'circle',
+  colour: 'red',
+  size: 'large',
+  position: 'center',
+  background: { pattern: 'plain', colour: 'blue' },
+  ...over,
 });
 
 describe('world samples', () => {
@@ -40,7 +60,8 @@ describe('world samples', () => {
     for (let i = 0; i < 150; i++) {
       const s = sampleScene(createRng(2).fork(`item:${i}`), { conceptRate: 0.5 });
       seen.add(s.scene.object);
-      if ((vagueConcepts as readonly string[]).includes(s.scene.object)) expect(s.caption).toMatch(/\b(object|thing|shape)\b/);
+      if ((vagueConcepts as readonly string[]).includes(s.scene.object))
+        expect(s.caption).toMatch(/\b(object|thing|shape)\b/);
     }
     for (const c of heldOutConcepts) expect(seen.has(c)).toBe(false);
     for (const c of vagueConcepts) expect(seen.has(c)).toBe(true);
@@ -53,7 +74,12 @@ describe('captions', () => {
     for (let i = 0; i < 200; i++) {
       const s = randomScene(rng.fork(`s${i}`), shapes[i % shapes.length]);
       expect(parseCaption(captionScene(s))).toEqual({
-        shape: s.object as never, colour: s.colour, size: s.size, position: s.position, pattern: s.background.pattern, backgroundColour: s.background.colour,
+        shape: s.object as never,
+        colour: s.colour,
+        size: s.size,
+        position: s.position,
+        pattern: s.background.pattern,
+        backgroundColour: s.background.colour,
       });
     }
   });
@@ -72,8 +98,11 @@ describe('captions', () => {
   });
 
   it('reads the canonical example and the eval prompts', () => {
-    expect(captionScene(scene({ object: 'star', size: 'small', position: 'left', background: { pattern: 'striped', colour: 'blue' } })))
-      .toBe('a small red star on the left on a blue striped background');
+    expect(
+      captionScene(
+        scene({ object: 'star', size: 'small', position: 'left', background: { pattern: 'striped', colour: 'blue' } }),
+      ),
+    ).toBe('a small red star on the left on a blue striped background');
     expect(parseCaption('a S* on the left')).toEqual({ position: 'left' });
     expect(parseCaption('a blue S*')).toEqual({ colour: 'blue' });
     expect(parseCaption('a S* on a dotted background')).toEqual({ pattern: 'dotted' });
@@ -102,7 +131,9 @@ describe('renderer', () => {
   });
 
   it('fills a patterned background with its colour and its greyed tint only', () => {
-    const img = renderScene(scene({ object: 'circle', size: 'small', background: { pattern: 'checkered', colour: 'green' } }));
+    const img = renderScene(
+      scene({ object: 'circle', size: 'small', background: { pattern: 'checkered', colour: 'green' } }),
+    );
     const tint = mix(colourRgb.green, [128, 128, 128], 0.55).map(Math.round);
     // Pixel (1,1) lies in the first (main) check, (9,1) in the second (tint); both far from the object.
     expect(pixel(img, 1, 1)).toEqual([...colourRgb.green]);
@@ -141,7 +172,8 @@ describe('concepts', () => {
     expect(s.scene.colour).toBe('blue');
     const [cx, cy] = positionCentre[s.scene.position];
     let blue = 0;
-    for (let y = cy - 4; y <= cy + 4; y++) for (let x = cx - 4; x <= cx + 4; x++) if (pixel(s.image, x, y).join() === colourRgb.blue.join()) blue++;
+    for (let y = cy - 4; y <= cy + 4; y++)
+      for (let x = cx - 4; x <= cx + 4; x++) if (pixel(s.image, x, y).join() === colourRgb.blue.join()) blue++;
     expect(blue).toBeGreaterThan(10);
   });
 });

@@ -14,7 +14,12 @@ export const positions = ['left', 'right', 'top', 'bottom', 'center'] as const;
 export const patterns = ['plain', 'striped', 'dotted', 'checkered'] as const;
 /** The composite concepts (see `concepts.ts`): objects the captions never name. */
 export const conceptNames = [
-  'ringed-star', 'crossed-circle', 'checkered-heart', 'bullseye', 'striped-diamond', 'twin-triangles',
+  'ringed-star',
+  'crossed-circle',
+  'checkered-heart',
+  'bullseye',
+  'striped-diamond',
+  'twin-triangles',
 ] as const;
 
 export type Shape = (typeof shapes)[number];
@@ -37,13 +42,23 @@ export interface Scene {
 
 /** sRGB bytes of each colour word; picked far apart so a small recogniser (and a small model) can tell them. */
 export const colourRgb: Readonly<Record<Colour, readonly [number, number, number]>> = {
-  red: [220, 40, 40], green: [40, 170, 60], blue: [40, 80, 220], yellow: [240, 210, 40],
-  purple: [140, 60, 180], orange: [245, 140, 30], white: [245, 245, 245], black: [20, 20, 20],
+  red: [220, 40, 40],
+  green: [40, 170, 60],
+  blue: [40, 80, 220],
+  yellow: [240, 210, 40],
+  purple: [140, 60, 180],
+  orange: [245, 140, 30],
+  white: [245, 245, 245],
+  black: [20, 20, 20],
 };
 
 /** Object centre (pixels of a 64-px image, scaled for other sizes) per position word. */
 export const positionCentre: Readonly<Record<Position, readonly [number, number]>> = {
-  left: [18, 32], right: [46, 32], top: [32, 18], bottom: [32, 46], center: [32, 32],
+  left: [18, 32],
+  right: [46, 32],
+  top: [32, 18],
+  bottom: [32, 46],
+  center: [32, 32],
 };
 
 /** Object radius in pixels of a 64-px image per size word. */
@@ -68,7 +83,13 @@ export interface World {
  * w.shapes.length; // 8
  */
 export const createWorld = (resolution = 64): World => ({
-  resolution, shapes, colours, sizes, positions, patterns, concepts: conceptNames,
+  resolution,
+  shapes,
+  colours,
+  sizes,
+  positions,
+  patterns,
+  concepts: conceptNames,
 });
 
 /** Whether an object kind is one of the composite concepts. */

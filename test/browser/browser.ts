@@ -19,14 +19,25 @@ export const artifactsDir = join(projectRoot, 'test-artifacts', 'browser');
 
 // No GPU, no network beyond the page's own server, nothing that phones home or updates while a test runs.
 const args = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 /** A browser context on a fresh profile; `close()` shuts the browser and removes the profile. */
 export const launchBrowser = async (): Promise<{ context: BrowserContext; close: () => Promise<void> }> => {
   const profile = mkdtempSync(join(tmpdir(), 'pseudoword-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath, headless: true, args, viewport: { width: 1400, height: 1000 } });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    args,
+    viewport: { width: 1400, height: 1000 },
+  });
   mkdirSync(artifactsDir, { recursive: true });
   return {
     context,

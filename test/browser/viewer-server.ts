@@ -25,8 +25,17 @@ export const startViewerServer = async (imagesRoot: string): Promise<ServeHandle
   const train = trainDeps();
   const app = createApp({
     generate: (req, _signal, pipeline, runId) =>
-      runGenerate(req, { openModel: (n, d) => openModel(n, d), withEmbeddings: loadEmbeddingsInto, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
-    train: (req, pipeline, runId) => runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
+      runGenerate(
+        req,
+        {
+          openModel: (n, d) => openModel(n, d),
+          withEmbeddings: loadEmbeddingsInto,
+          newRunId: () => runId ?? crypto.randomUUID(),
+        },
+        pipeline,
+      ),
+    train: (req, pipeline, runId) =>
+      runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
     runs: createRunRegistry(),
     uploads: uploadStore(join(scratch, 'uploads')),
     imageRoots: [realPath(imagesRoot)],

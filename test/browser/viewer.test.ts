@@ -12,7 +12,10 @@ import { conceptFolder } from '../train-helpers.ts';
 import { artifactsDir, chromiumPath, haveChromium, launchBrowser } from './browser.ts';
 import { startViewerServer } from './viewer-server.ts';
 
-if (!haveChromium) console.warn(`viewer tests skipped: no browser at ${chromiumPath} (apt-get install -y chromium, or set PSEUDOWORD_CHROMIUM)`);
+if (!haveChromium)
+  console.warn(
+    `viewer tests skipped: no browser at ${chromiumPath} (apt-get install -y chromium, or set PSEUDOWORD_CHROMIUM)`,
+  );
 
 const finished = ['done', 'error', 'cancelled', 'lost'];
 const steps = (csv: string | undefined) => (csv ? csv.split(',').map(Number) : []);
@@ -43,15 +46,27 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     await page.waitForSelector('body[data-ready=true]');
     return page;
   };
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true });
+  const shot = (page: Page, name: string) =>
+    page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true });
   /** Waits until the panel matching `selector` has finished, and returns its data attributes. */
-  const settled = async (page: Page, selector: string, timeout = 90_000): Promise<Record<string, string | undefined>> => {
+  const settled = async (
+    page: Page,
+    selector: string,
+    timeout = 90_000,
+  ): Promise<Record<string, string | undefined>> => {
     await page.waitForFunction(
       ([s, end]) => end.includes((document.querySelector(s) as HTMLElement | null)?.dataset.status ?? ''),
       [selector, finished] as const,
       { timeout },
     );
-    return page.$eval(selector, (e) => ({ ...(e as HTMLElement).dataset, message: e.querySelector('.message')?.textContent ?? '' }) as Record<string, string | undefined>);
+    return page.$eval(
+      selector,
+      (e) =>
+        ({ ...(e as HTMLElement).dataset, message: e.querySelector('.message')?.textContent ?? '' }) as Record<
+          string,
+          string | undefined
+        >,
+    );
   };
   const fillTrainForm = async (page: Page, values: Record<string, string>) => {
     for (const [name, value] of Object.entries(values)) await page.fill(`#train-form [name=${name}]`, value);
@@ -61,9 +76,13 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     const page = await openPage();
     expect(await page.textContent('#health')).toContain('ok');
     const stages = await (await fetch(`${server.url}/v1/stages`)).json();
-    const shown = await page.$$eval('[data-stages=generate] .stage', (els) => els.map((e) => (e as HTMLElement).dataset.stage));
+    const shown = await page.$$eval('[data-stages=generate] .stage', (els) =>
+      els.map((e) => (e as HTMLElement).dataset.stage),
+    );
     expect(shown).toEqual(Object.keys(stages.generate));
-    const samplers = await page.$$eval('[data-stages=generate] [data-stage=sampler] option', (os) => os.map((o) => (o as HTMLOptionElement).value).filter(Boolean));
+    const samplers = await page.$$eval('[data-stages=generate] [data-stage=sampler] option', (os) =>
+      os.map((o) => (o as HTMLOptionElement).value).filter(Boolean),
+    );
     expect(samplers).toEqual(stages.generate.sampler.map((c: { use: string }) => c.use));
     await shot(page, 'page-loaded');
     await page.close();
@@ -83,7 +102,9 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     expect(seen.length).toBeGreaterThanOrEqual(4);
     expect(isIncreasing(seen)).toBe(true);
     expect(seen.at(-1)).toBe(8);
-    expect(steps(await page.$$eval('.run .strip canvas', (cs) => cs.map((c) => (c as HTMLElement).dataset.step).join(',')))).toEqual(seen);
+    expect(
+      steps(await page.$$eval('.run .strip canvas', (cs) => cs.map((c) => (c as HTMLElement).dataset.step).join(','))),
+    ).toEqual(seen);
     expect(run.images).toBe('1');
     const image = await page.$eval('.run .final img', async (img) => {
       await (img as HTMLImageElement).decode();
@@ -122,11 +143,17 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
   test('trains on images dropped onto the page with a swapped optimizer, showing loss points, a validation grid as it denoises, and checkpoints', async () => {
     const page = await openPage();
     // A drop as the browser delivers it: a DragEvent whose DataTransfer holds the files.
-    const files = readdirSync(images).map((name) => ({ name, b64: readFileSync(join(images, name)).toString('base64') }));
+    const files = readdirSync(images).map((name) => ({
+      name,
+      b64: readFileSync(join(images, name)).toString('base64'),
+    }));
     await page.evaluate((files) => {
       const dt = new DataTransfer();
-      for (const f of files) dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name, { type: 'image/png' }));
-      document.querySelector('#drop-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      for (const f of files)
+        dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name, { type: 'image/png' }));
+      document
+        .querySelector('#drop-zone')!
+        .dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
     }, files);
     expect(await page.getAttribute('#drop-zone', 'data-files')).toBe(String(files.length));
     const sent: string[] = [];
@@ -142,13 +169,22 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     // A stage swapped from the catalog travels inside the multipart `request` field, and the server accepts it.
     await page.selectOption('[data-stages=train] [data-stage=optimizer] select', 'sgd');
     await fillTrainForm(page, {
-      token: '<disc>', init: 'toy', steps: '6', validateEvery: '3', validationImages: '2', validationSteps: '2',
-      saveEvery: '3', previewEvery: '1',
+      token: '<disc>',
+      init: 'toy',
+      steps: '6',
+      validateEvery: '3',
+      validationImages: '2',
+      validationSteps: '2',
+      saveEvery: '3',
+      previewEvery: '1',
     });
     await page.click('#train-start');
     const run = await settled(page, '.run[data-kind=train]', 120_000);
     expect(sent[0]).toStartWith('multipart/form-data');
-    expect(JSON.parse((await page.getAttribute('body', 'data-sent-request'))!)).toMatchObject({ token: '<disc>', pipeline: { optimizer: { use: 'sgd', momentum: 0.9 } } });
+    expect(JSON.parse((await page.getAttribute('body', 'data-sent-request'))!)).toMatchObject({
+      token: '<disc>',
+      pipeline: { optimizer: { use: 'sgd', momentum: 0.9 } },
+    });
     expect(run.message).toBe('');
     expect(run.status).toBe('done');
     expect(Number(run.lossPoints)).toBe(6);
@@ -156,7 +192,9 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
     expect(Number(run.checkpoints)).toBeGreaterThanOrEqual(1);
     expect(steps(run.validationPreviewSteps).length).toBeGreaterThanOrEqual(1);
     const grid = await page.$$eval('.run .validations .grid:first-child img', (imgs) =>
-      Promise.all(imgs.map(async (img) => ((await (img as HTMLImageElement).decode()), (img as HTMLImageElement).naturalWidth))),
+      Promise.all(
+        imgs.map(async (img) => (await (img as HTMLImageElement).decode(), (img as HTMLImageElement).naturalWidth)),
+      ),
     );
     expect(grid).toHaveLength(2);
     expect(Math.min(...grid)).toBeGreaterThan(0);
@@ -180,9 +218,21 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
 
   test('cancels a training run from its panel, and the server stops it', async () => {
     const page = await openPage();
-    await fillTrainForm(page, { images, token: '<disc>', init: 'toy', steps: '2000', validateEvery: '0', saveEvery: '0', previewEvery: '1' });
+    await fillTrainForm(page, {
+      images,
+      token: '<disc>',
+      init: 'toy',
+      steps: '2000',
+      validateEvery: '0',
+      saveEvery: '0',
+      previewEvery: '1',
+    });
     await page.click('#train-start');
-    await page.waitForFunction(() => Number((document.querySelector('.run[data-kind=train]') as HTMLElement | null)?.dataset.lossPoints) >= 2, undefined, { timeout: 120_000 });
+    await page.waitForFunction(
+      () => Number((document.querySelector('.run[data-kind=train]') as HTMLElement | null)?.dataset.lossPoints) >= 2,
+      undefined,
+      { timeout: 120_000 },
+    );
     await page.click('.run[data-kind=train] button.cancel');
     const run = await settled(page, '.run[data-kind=train]');
     expect(run.status).toBe('cancelled');
@@ -194,7 +244,17 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
 
   test('picks a running training run back up after a reload, replaying its records before following it live', async () => {
     const page = await openPage();
-    await fillTrainForm(page, { images, token: '<disc>', init: 'toy', steps: '5000', validateEvery: '5', validationImages: '1', validationSteps: '2', saveEvery: '0', previewEvery: '1' });
+    await fillTrainForm(page, {
+      images,
+      token: '<disc>',
+      init: 'toy',
+      steps: '5000',
+      validateEvery: '5',
+      validationImages: '1',
+      validationSteps: '2',
+      saveEvery: '0',
+      previewEvery: '1',
+    });
     await page.click('#train-start');
     const progressed = (selector: string, loss: number) =>
       page.waitForFunction(

@@ -42,7 +42,11 @@ export const readSources = (folders: readonly string[]): SourceFile[] =>
         text,
         imports: specs
           .filter((s) => s.startsWith('.'))
-          .map((s) => relative(projectRoot, resolve(dirname(abs), s)).split('\\').join('/')),
+          .map((s) =>
+            relative(projectRoot, resolve(dirname(abs), s))
+              .split('\\')
+              .join('/'),
+          ),
         packages: specs.filter((s) => !s.startsWith('.')),
       };
     });

@@ -47,7 +47,12 @@ export interface GradCase {
 }
 
 /** The outcome for one differentiated input: relative L2 error, and both gradients for a report. */
-export interface GradCheck { name: string; relL2: number; analytic: number[]; numeric: number[] }
+export interface GradCheck {
+  name: string;
+  relL2: number;
+  analytic: number[];
+  numeric: number[];
+}
 
 const draw = (r: Rng, n: number, how: CaseInput['sample'] = 'normal') =>
   Array.from({ length: n }, () => {
@@ -75,7 +80,9 @@ const constTensor = (c: CaseInput): Tensor => {
  */
 export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1): Promise<GradCheck[]> => {
   const r = createRng(seed);
-  const vals = gc.inputs.map((c) => (c && c.kind !== 'const' ? Float32Array.from(c.values ?? draw(r, size(c.dims), c.sample)) : undefined));
+  const vals = gc.inputs.map((c) =>
+    c && c.kind !== 'const' ? Float32Array.from(c.values ?? draw(r, size(c.dims), c.sample)) : undefined,
+  );
   const wrt = gc.inputs.flatMap((c, k) => (c && c.kind !== 'const' && c.kind !== 'input' ? [`x${k}`] : []));
   const feeds: Record<string, Tensor> = {};
   gc.inputs.forEach((c, k) => c && vals[k] && (feeds[`x${k}`] = tensor('float32', c.dims, vals[k]!)));
@@ -104,13 +111,20 @@ export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1
   const y0 = await forward.run(feeds);
   const rs = ref.outs.map((o) => draw(r, y0[o].data.length));
   const loss = (out: Record<string, Tensor>) =>
-    ref.outs.reduce((s, o, k) => s + Array.from(out[o].data as Float32Array).reduce((a, v, i) => a + v * rs[k][i], 0), 0);
+    ref.outs.reduce(
+      (s, o, k) => s + Array.from(out[o].data as Float32Array).reduce((a, v, i) => a + v * rs[k][i], 0),
+      0,
+    );
 
   // L = Σₖ ReduceSum(yₖ·rₖ), rₖ fed as inputs with symbolic dims so dynamic dims stay dynamic.
   const { b, outs } = build(gc.half ?? false, false);
   const gradFeeds = { ...feeds };
   const terms = outs.map((o, k) => {
-    const rk = b.input(`r${k}`, 'float32', (y0[o].dims as number[]).map((_d, j) => `r${k}_${j}`));
+    const rk = b.input(
+      `r${k}`,
+      'float32',
+      (y0[o].dims as number[]).map((_d, j) => `r${k}_${j}`),
+    );
     gradFeeds[rk] = tensor('float32', y0[o].dims, Float32Array.from(rs[k]));
     return b.op('ReduceSum', [b.op('Mul', [o, rk])], { keepdims: 0 });
   });

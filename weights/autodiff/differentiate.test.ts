@@ -10,7 +10,8 @@ const run = async (m: Model, feeds: Parameters<Awaited<ReturnType<typeof ortSess
   (await ortSessionFactory.create(encodeModel(m))).run(feeds);
 
 /** Forward node names that received gradient nodes (emitted nodes are named '<forward node>/grad/<Op>'). */
-const differentiated = (m: Model) => new Set(m.graph.nodes.filter((n) => n.name.includes('/grad/')).map((n) => n.name.split('/grad/')[0]));
+const differentiated = (m: Model) =>
+  new Set(m.graph.nodes.filter((n) => n.name.includes('/grad/')).map((n) => n.name.split('/grad/')[0]));
 const values = (t: { data: unknown }) => Array.from(t.data as Float32Array);
 
 describe('differentiate', () => {
@@ -41,7 +42,13 @@ describe('differentiate', () => {
     const ids = b.input('ids', 'int64', ['batch', 4]);
     const v = b.input('v', 'float32', [8]);
     const r = b.input('r', 'float32', ['batch', 4, 8]);
-    const table = b.initializer('table', float32([1000, 8], Float32Array.from({ length: 8000 }, (_, i) => Math.sin(i))));
+    const table = b.initializer(
+      'table',
+      float32(
+        [1000, 8],
+        Float32Array.from({ length: 8000 }, (_, i) => Math.sin(i)),
+      ),
+    );
     const looked = b.op('Gather', [table, ids], {}, { name: 'lookup' });
     const isNew = b.op('Unsqueeze', [b.op('Equal', [ids, b.constI64(999)]), b.constI64([2])]);
     const embeds = b.op('Where', [isNew, v, looked], {}, { name: 'inject' });
@@ -51,7 +58,11 @@ describe('differentiate', () => {
     expect(differentiated(m).has('lookup')).toBe(false);
     const rs = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
     const idv = [5, 999, 7, 999, 999, 1, 2, 3];
-    const out = await run(m, { ids: tensor('int64', [2, 4], BigInt64Array.from(idv.map(BigInt))), v: float32([8]), r: float32([2, 4, 8], rs) });
+    const out = await run(m, {
+      ids: tensor('int64', [2, 4], BigInt64Array.from(idv.map(BigInt))),
+      v: float32([8]),
+      r: float32([2, 4, 8], rs),
+    });
     // dL/dv = Σ of r over the positions holding the new token
     const want = Array.from({ length: 8 }, (_, k) => idv.reduce((s, id, p) => s + (id === 999 ? rs[p * 8 + k] : 0), 0));
     values(out.v_grad).forEach((g, k) => expect(g).toBeCloseTo(want[k], 5));
@@ -134,23 +145,33 @@ describe('differentiate', () => {
     })();
     expect(err).toBeInstanceOf(PipelineError);
     expect(err!.code).toBe('unsupported_op');
-    expect(err!.message).toContain("no gradient rule for ReduceMax (node 'unet/mid/attn1/max'), which lies on the path from 'inputs_embeds' to 'loss'");
+    expect(err!.message).toContain(
+      "no gradient rule for ReduceMax (node 'unet/mid/attn1/max'), which lies on the path from 'inputs_embeds' to 'loss'",
+    );
     expect(err!.message).toContain('weights/autodiff/rules/');
   });
 
   test('rejects a fused onnxruntime op on the path, naming its domain', () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'float32', [2, 3]);
-    const y = b.op('FusedMatMul', [x, b.initializer('w', float32([3, 3]))], {}, { name: 'fused', domain: 'com.microsoft' });
+    const y = b.op(
+      'FusedMatMul',
+      [x, b.initializer('w', float32([3, 3]))],
+      {},
+      { name: 'fused', domain: 'com.microsoft' },
+    );
     b.output(b.op('ReduceSum', [y], { keepdims: 0 }), 'float32', [], 'loss');
-    expect(() => differentiate(b.toModel(17, [{ domain: 'com.microsoft', version: 1 }]), { of: 'loss', wrt: ['x'] }))
-      .toThrow("no gradient rule for com.microsoft::FusedMatMul (node 'fused')");
+    expect(() =>
+      differentiate(b.toModel(17, [{ domain: 'com.microsoft', version: 1 }]), { of: 'loss', wrt: ['x'] }),
+    ).toThrow("no gradient rule for com.microsoft::FusedMatMul (node 'fused')");
   });
 
   test('rejects names that are not inputs or initializers', () => {
     const b = new GraphBuilder();
     const x = b.input('x', 'float32', [2]);
     b.output(b.op('ReduceSum', [x], { keepdims: 0 }), 'float32', [], 'loss');
-    expect(() => differentiate(b.toModel(17), { of: 'loss', wrt: ['nope'] })).toThrow("'nope' is neither a graph input nor an initializer");
+    expect(() => differentiate(b.toModel(17), { of: 'loss', wrt: ['nope'] })).toThrow(
+      "'nope' is neither a graph input nor an initializer",
+    );
   });
 });

@@ -33,7 +33,8 @@ export interface DifferentiateOptions extends GradOptions {
   keep?: readonly string[];
 }
 
-const entryOf = (n: Node): RuleEntry | undefined => (n.domain === '' || n.domain === 'ai.onnx' ? ruleTable[n.opType] : undefined);
+const entryOf = (n: Node): RuleEntry | undefined =>
+  n.domain === '' || n.domain === 'ai.onnx' ? ruleTable[n.opType] : undefined;
 
 /**
  * Forward + backward model: the same inputs and outputs, plus `<wrt>_grad` (same shape and type as `wrt`) for
@@ -47,37 +48,60 @@ const entryOf = (n: Node): RuleEntry | undefined => (n.domain === '' || n.domain
  */
 export const differentiate = (model: Model, opts: DifferentiateOptions): Model => {
   const g0 = model.graph;
-  const graph: Graph = { ...g0, nodes: [...g0.nodes], initializers: [...g0.initializers], inputs: [...g0.inputs], outputs: [...g0.outputs], valueInfo: [...g0.valueInfo] };
+  const graph: Graph = {
+    ...g0,
+    nodes: [...g0.nodes],
+    initializers: [...g0.initializers],
+    inputs: [...g0.inputs],
+    outputs: [...g0.outputs],
+    valueInfo: [...g0.valueInfo],
+  };
   const opset = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
   const order = topoOrder(graph);
   const produced = new Set(order.flatMap((n) => n.outputs));
   const declared = new Set([...graph.inputs.map((i) => i.name), ...graph.initializers.map((t) => t.name)]);
-  if (!produced.has(opts.of) && !declared.has(opts.of)) throw new PipelineError('bad_request', `'${opts.of}' is not a value of the graph`);
+  if (!produced.has(opts.of) && !declared.has(opts.of))
+    throw new PipelineError('bad_request', `'${opts.of}' is not a value of the graph`);
   for (const w of opts.wrt) {
-    if (!declared.has(w)) throw new PipelineError('bad_request', `'${w}' is neither a graph input nor an initializer, so it cannot be differentiated with respect to`);
+    if (!declared.has(w))
+      throw new PipelineError(
+        'bad_request',
+        `'${w}' is neither a graph input nor an initializer, so it cannot be differentiated with respect to`,
+      );
     const init = graph.initializers.find((t) => t.name === w);
     if (!init) continue;
     graph.initializers = graph.initializers.filter((t) => t !== init);
-    if (!graph.inputs.some((i) => i.name === w)) graph.inputs.push({ name: w, type: { elemType: init.dataType, shape: [...init.dims] }, unknown: [] });
+    if (!graph.inputs.some((i) => i.name === w))
+      graph.inputs.push({ name: w, type: { elemType: init.dataType, shape: [...init.dims] }, unknown: [] });
   }
   const facts = ValueFacts.forGraph(graph, opset, order);
-  const { active, varied } = activity(order, opts.wrt, opts.of, (n) => entryOf(n) !== 'zero', (v) => isDifferentiable(facts.get(v)?.elem ?? 0));
+  const { active, varied } = activity(
+    order,
+    opts.wrt,
+    opts.of,
+    (n) => entryOf(n) !== 'zero',
+    (v) => isDifferentiable(facts.get(v)?.elem ?? 0),
+  );
 
   // For error messages: walk back from a node to the wrt value that makes it active.
   const producer = new Map(order.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   const where = (n: Node) => () => {
     let v = n.inputs.find((i) => varied.has(i)) ?? '';
-    for (let p = producer.get(v); p && !opts.wrt.includes(v); p = producer.get(v)) v = p.inputs.find((i) => varied.has(i)) ?? '';
+    for (let p = producer.get(v); p && !opts.wrt.includes(v); p = producer.get(v))
+      v = p.inputs.find((i) => varied.has(i)) ?? '';
     return `, which lies on the path from '${v}' to '${opts.of}'`;
   };
   for (const n of active) {
     const e = entryOf(n);
     if (typeof e === 'function') continue;
     const op = n.domain && n.domain !== 'ai.onnx' ? `${n.domain}::${n.opType}` : n.opType;
-    const hint = n.domain && n.domain !== 'ai.onnx' ? ' (a fused onnxruntime op: export the model without Olive/ORT fusions)' : '';
-    throw new PipelineError('unsupported_op',
+    const hint =
+      n.domain && n.domain !== 'ai.onnx' ? ' (a fused onnxruntime op: export the model without Olive/ORT fusions)' : '';
+    throw new PipelineError(
+      'unsupported_op',
       `no gradient rule for ${op} (node '${n.name || n.outputs[0]}')${where(n)()}${e === 'unsupported' ? '; its gradient is marked unsupported' : ''}${hint}; add a rule in weights/autodiff/rules/ and register it in weights/autodiff/rule-table.ts`,
-      { op, node: n.name });
+      { op, node: n.name },
+    );
   }
 
   const fromNode = graph.nodes.length;
@@ -114,25 +138,42 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
   }
 
   // Outputs: the model's own, the kept intermediates, then one gradient per wrt value.
-  const info = (name: string): ValueInfo => ({ name, type: { elemType: facts.get(name)?.elem ?? 0, shape: facts.get(name)?.shape ?? null }, unknown: [] });
+  const info = (name: string): ValueInfo => ({
+    name,
+    type: { elemType: facts.get(name)?.elem ?? 0, shape: facts.get(name)?.shape ?? null },
+    unknown: [],
+  });
   for (const k of opts.keep ?? []) if (!graph.outputs.some((o) => o.name === k)) graph.outputs.push(info(k));
   em.setPrefix('grad/out');
   for (const w of opts.wrt) {
     const name = `${w}_grad`;
-    if (graph.outputs.some((o) => o.name === name) || produced.has(name)) throw new PipelineError('bad_request', `the graph already has a value named '${name}'`);
+    if (graph.outputs.some((o) => o.name === name) || produced.has(name))
+      throw new PipelineError('bad_request', `the graph already has a value named '${name}'`);
     b.op('Identity', [total(w) ?? em.zerosLike(w)], {}, { name: `grad/out/${w}`, outputs: [name] });
     const src = facts.get(w);
-    graph.outputs.push({ name, type: { elemType: src?.elem ?? 0, shape: graph.inputs.find((i) => i.name === w)?.type?.shape ?? src?.shape ?? null }, unknown: [] });
+    graph.outputs.push({
+      name,
+      type: {
+        elemType: src?.elem ?? 0,
+        shape: graph.inputs.find((i) => i.name === w)?.type?.shape ?? src?.shape ?? null,
+      },
+      unknown: [],
+    });
   }
-  rematerialize(graph, fromNode, em, new Set(graph.outputs.map((o) => o.name)),
-    { elementwise: opts.recompute !== false, attention: opts.recomputeAttention ?? 'auto', cotangentOf });
+  rematerialize(graph, fromNode, em, new Set(graph.outputs.map((o) => o.name)), {
+    elementwise: opts.recompute !== false,
+    attention: opts.recomputeAttention ?? 'auto',
+    cotangentOf,
+  });
   dropUnused(graph, fromNode, fromInit);
   graph.nodes = placeShapeNodes(graph.nodes, em.shapeNodes);
   const raised = em.opset > opset;
   return {
     ...model,
     irVersion: raised ? Math.max(model.irVersion, 8) : model.irVersion,
-    opsetImport: model.opsetImport.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version: em.opset } : o)),
+    opsetImport: model.opsetImport.map((o) =>
+      o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version: em.opset } : o,
+    ),
     graph,
   };
 };
@@ -142,7 +183,11 @@ const onesLike = (em: GradEmitter, v: string): string => {
   const s = em.shape(v);
   const e = em.elem(v);
   if (s && s.length === 0) return em.scalar(1, e);
-  const one = e === DataType.FLOAT16 ? tensor('float16', [1], Uint16Array.of(toHalf(1)))
-    : e === DataType.DOUBLE ? tensor('float64', [1], Float64Array.of(1)) : tensor('float32', [1], Float32Array.of(1));
+  const one =
+    e === DataType.FLOAT16
+      ? tensor('float16', [1], Uint16Array.of(toHalf(1)))
+      : e === DataType.DOUBLE
+        ? tensor('float64', [1], Float64Array.of(1))
+        : tensor('float32', [1], Float32Array.of(1));
   return em.emit('ConstantOfShape', [em.shapeOf(v)], { value: one });
 };

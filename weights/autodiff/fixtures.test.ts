@@ -9,7 +9,11 @@ import { differentiate } from './differentiate.ts';
 // PyTorch-autograd golden gradients (test/fixtures/torch/make_fixtures.py): small SD-shaped text encoder, UNet and
 // both chained, exported by torch.onnx at opsets 14 and 17 with a dynamic batch axis.
 const dir = new URL('../../test/fixtures/autodiff/', import.meta.url).pathname;
-const manifests = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).sort() : [];
+const manifests = existsSync(dir)
+  ? readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
 
 interface Manifest {
   model: string;
@@ -48,7 +52,9 @@ describe('gradients of PyTorch-exported models against PyTorch autograd', () => 
     const forward = decodeModel(new Uint8Array(readFileSync(dir + man.model)));
     const wrt = Object.keys(man.grads);
     const model = differentiate(withMseLoss(forward, man.output), { of: 'loss', wrt });
-    const feeds = Object.fromEntries(Object.entries(man.inputs).map(([k, v]) => [k, tensor('float32', v.dims, Float32Array.from(v.data))]));
+    const feeds = Object.fromEntries(
+      Object.entries(man.inputs).map(([k, v]) => [k, tensor('float32', v.dims, Float32Array.from(v.data))]),
+    );
     feeds.target = tensor('float32', man.target.dims, Float32Array.from(man.target.data));
     const out = await (await ortSessionFactory.create(encodeModel(model))).run(feeds);
     expect((out.loss.data as Float32Array)[0]).toBeCloseTo(man.loss, 5);
@@ -60,7 +66,7 @@ describe('gradients of PyTorch-exported models against PyTorch autograd', () => 
   });
 
   test.each(manifests.filter((f) => f.startsWith('unet') || f.startsWith('text_unet')))(
-    '%s: the same graph at batch 1 gives twice the first sample\'s gradients (the mean halves its count)',
+    "%s: the same graph at batch 1 gives twice the first sample's gradients (the mean halves its count)",
     async (file) => {
       const man = JSON.parse(readFileSync(dir + file, 'utf8')) as Manifest;
       const forward = decodeModel(new Uint8Array(readFileSync(dir + man.model)));
@@ -73,7 +79,12 @@ describe('gradients of PyTorch-exported models against PyTorch autograd', () => 
       const out = await (await ortSessionFactory.create(encodeModel(model))).run(feeds);
       for (const w of wrt) {
         const ref = first(man.grads[w]).data as Float32Array;
-        expect(relL2(out[`${w}_grad`].data as Float32Array, ref.map((v) => 2 * v))).toBeLessThanOrEqual(1e-5);
+        expect(
+          relL2(
+            out[`${w}_grad`].data as Float32Array,
+            ref.map((v) => 2 * v),
+          ),
+        ).toBeLessThanOrEqual(1e-5);
       }
     },
   );

@@ -64,26 +64,41 @@ export class GradEmitter {
   private shapes = new Map<string, string>();
 
   constructor(
-    readonly b: GraphBuilder, readonly facts: ValueFacts, readonly forward: ReadonlySet<string>,
-    readonly options: GradOptions = {}, private prefix = 'grad',
+    readonly b: GraphBuilder,
+    readonly facts: ValueFacts,
+    readonly forward: ReadonlySet<string>,
+    readonly options: GradOptions = {},
+    private prefix = 'grad',
   ) {
     this.opset = facts.opset;
   }
 
   /** Names new nodes after the forward node whose gradient they compute. */
-  setPrefix(p: string) { this.prefix = p; }
+  setPrefix(p: string) {
+    this.prefix = p;
+  }
 
   emitN(op: string, inputs: string[], n: number, attrs: Attrs = {}): string[] {
     const outs = this.b.opN(op, inputs, n, attrs, { name: `${this.prefix}/${op}` });
     this.facts.infer(this.b.graph.nodes[this.b.graph.nodes.length - 1]);
     return outs;
   }
-  emit(op: string, inputs: string[], attrs: Attrs = {}): string { return this.emitN(op, inputs, 1, attrs)[0]; }
+  emit(op: string, inputs: string[], attrs: Attrs = {}): string {
+    return this.emitN(op, inputs, 1, attrs)[0];
+  }
 
-  get(v: string): Facts | undefined { return this.facts.get(v); }
-  elem(v: string): number { return this.facts.get(v)?.elem || DataType.FLOAT; }
-  shape(v: string): Dim[] | undefined { return this.facts.get(v)?.shape; }
-  values(v: string): number[] | undefined { return numbersOf(this.facts.get(v)); }
+  get(v: string): Facts | undefined {
+    return this.facts.get(v);
+  }
+  elem(v: string): number {
+    return this.facts.get(v)?.elem || DataType.FLOAT;
+  }
+  shape(v: string): Dim[] | undefined {
+    return this.facts.get(v)?.shape;
+  }
+  values(v: string): number[] | undefined {
+    return numbersOf(this.facts.get(v));
+  }
 
   /** A scalar (rank 0) constant of the element type `elem` (float32, float16, double, int64…). */
   scalar(value: number, elem: number): string {
@@ -91,10 +106,13 @@ export class GradEmitter {
     let name = this.consts.get(key);
     if (!name) {
       const t =
-        elem === DataType.FLOAT16 ? tensor('float16', [], Uint16Array.of(toHalf(value)))
-        : elem === DataType.DOUBLE ? tensor('float64', [], Float64Array.of(value))
-        : elem === DataType.INT64 ? tensor('int64', [], BigInt64Array.of(BigInt(value)))
-        : tensor('float32', [], Float32Array.of(value));
+        elem === DataType.FLOAT16
+          ? tensor('float16', [], Uint16Array.of(toHalf(value)))
+          : elem === DataType.DOUBLE
+            ? tensor('float64', [], Float64Array.of(value))
+            : elem === DataType.INT64
+              ? tensor('int64', [], BigInt64Array.of(BigInt(value)))
+              : tensor('float32', [], Float32Array.of(value));
       name = this.b.initializer('grad_const', t);
       this.facts.set(name, { elem, shape: [], value: [value] });
       this.consts.set(key, name);
@@ -131,7 +149,9 @@ export class GradEmitter {
   reshapeTo(v: string): string {
     const s = this.shape(v);
     const dynamic = s ? s.filter((d) => typeof d !== 'number').length : Infinity;
-    return dynamic <= 1 && !s!.includes(0) ? this.ints(s!.map((d) => (typeof d === 'number' ? d : -1))) : this.shapeOf(v);
+    return dynamic <= 1 && !s!.includes(0)
+      ? this.ints(s!.map((d) => (typeof d === 'number' ? d : -1)))
+      : this.shapeOf(v);
   }
 
   /** Dim `axis` of `v` as an int64 [1] vector. */
@@ -145,35 +165,52 @@ export class GradEmitter {
   reduceSum(v: string, axes: readonly number[], keepdims: boolean): string {
     if (axes.length === 0) return v;
     const k = keepdims ? 1 : 0;
-    return this.opset >= 13 ? this.emit('ReduceSum', [v, this.ints(axes)], { keepdims: k }) : this.emit('ReduceSum', [v], { axes: [...axes], keepdims: k });
+    return this.opset >= 13
+      ? this.emit('ReduceSum', [v, this.ints(axes)], { keepdims: k })
+      : this.emit('ReduceSum', [v], { axes: [...axes], keepdims: k });
   }
 
   /** ReduceMean over `axes` (axes as an input from opset 18). */
   reduceMean(v: string, axes: readonly number[], keepdims: boolean): string {
     const k = keepdims ? 1 : 0;
-    return this.opset >= 18 ? this.emit('ReduceMean', [v, this.ints(axes)], { keepdims: k }) : this.emit('ReduceMean', [v], { axes: [...axes], keepdims: k });
+    return this.opset >= 18
+      ? this.emit('ReduceMean', [v, this.ints(axes)], { keepdims: k })
+      : this.emit('ReduceMean', [v], { axes: [...axes], keepdims: k });
   }
 
   squeeze(v: string, axes: readonly number[]): string {
     if (axes.length === 0) return v;
-    return this.opset >= 13 ? this.emit('Squeeze', [v, this.ints(axes)]) : this.emit('Squeeze', [v], { axes: [...axes] });
+    return this.opset >= 13
+      ? this.emit('Squeeze', [v, this.ints(axes)])
+      : this.emit('Squeeze', [v], { axes: [...axes] });
   }
 
   unsqueeze(v: string, axes: readonly number[]): string {
     if (axes.length === 0) return v;
-    return this.opset >= 13 ? this.emit('Unsqueeze', [v, this.ints(axes)]) : this.emit('Unsqueeze', [v], { axes: [...axes] });
+    return this.opset >= 13
+      ? this.emit('Unsqueeze', [v, this.ints(axes)])
+      : this.emit('Unsqueeze', [v], { axes: [...axes] });
   }
 
   /** Zeros shaped like `v`, in `v`'s element type. */
   zerosLike(v: string): string {
     const e = this.elem(v);
-    const one = e === DataType.FLOAT16 ? tensor('float16', [1], Uint16Array.of(0)) : e === DataType.DOUBLE ? tensor('float64', [1], Float64Array.of(0)) : tensor('float32', [1], Float32Array.of(0));
+    const one =
+      e === DataType.FLOAT16
+        ? tensor('float16', [1], Uint16Array.of(0))
+        : e === DataType.DOUBLE
+          ? tensor('float64', [1], Float64Array.of(0))
+          : tensor('float32', [1], Float32Array.of(0));
     return this.emit('ConstantOfShape', [this.shapeOf(v)], { value: one });
   }
 
   /** `v` in float32 when it is float16, for sums and statistics that lose too much in half precision. */
-  f32(v: string): string { return this.elem(v) === DataType.FLOAT16 ? this.emit('Cast', [v], { to: DataType.FLOAT }) : v; }
+  f32(v: string): string {
+    return this.elem(v) === DataType.FLOAT16 ? this.emit('Cast', [v], { to: DataType.FLOAT }) : v;
+  }
 
   /** `v` cast back to `like`'s element type when they differ. */
-  castLike(v: string, like: string): string { return this.elem(v) !== this.elem(like) ? this.emit('Cast', [v], { to: this.elem(like) }) : v; }
+  castLike(v: string, like: string): string {
+    return this.elem(v) !== this.elem(like) ? this.emit('Cast', [v], { to: this.elem(like) }) : v;
+  }
 }

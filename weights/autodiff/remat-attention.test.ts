@@ -29,13 +29,17 @@ const build = (n = N, heads = H, dh = d): Model => {
   const b = new GraphBuilder();
   const x = b.input('x', 'float32', [1, n, c]);
   const kb = b.input('key_bias', 'float32', [1, 1, 1, n]);
-  const w = (name: string, vals: number[]) => b.initializer(name, float32([c, c], vals.length === c * c ? vals : new Array(c * c).fill(0.01)));
+  const w = (name: string, vals: number[]) =>
+    b.initializer(name, float32([c, c], vals.length === c * c ? vals : new Array(c * c).fill(0.01)));
   const split = b.constI64([0, -1, heads, dh]);
   const heads4 = (v: string, perm: number[]) => b.op('Transpose', [b.op('Reshape', [v, split])], { perm });
   const q = heads4(b.op('MatMul', [x, w('Wq', W.q)]), [0, 2, 1, 3]);
   const kt = heads4(b.op('MatMul', [x, w('Wk', W.k)]), [0, 2, 3, 1]);
   const v = heads4(b.op('MatMul', [x, w('Wv', W.v)]), [0, 2, 1, 3]);
-  const s = b.op('Add', [b.op('Mul', [b.op('MatMul', [q, kt], {}, { name: 'scores' }), b.constF(1 / Math.sqrt(dh))]), kb]);
+  const s = b.op('Add', [
+    b.op('Mul', [b.op('MatMul', [q, kt], {}, { name: 'scores' }), b.constF(1 / Math.sqrt(dh))]),
+    kb,
+  ]);
   const p = b.op('Softmax', [s], { axis: -1 }, { name: 'softmax', outputs: ['P'] });
   const o = b.op('MatMul', [p, v], {}, { name: 'pv' });
   const merged = b.op('Reshape', [b.op('Transpose', [o], { perm: [0, 2, 1, 3] }), b.constI64([0, -1, c])]);
@@ -46,12 +50,13 @@ const build = (n = N, heads = H, dh = d): Model => {
 
 /** The same loss in float64, for central differences. */
 const lossOf = (x: number[]): number => {
-  const proj = (w: number[]) => Array.from({ length: N * C }, (_, k) => {
-    const [i, j] = [Math.floor(k / C), k % C];
-    let t = 0;
-    for (let m = 0; m < C; m++) t += x[i * C + m] * w[m * C + j];
-    return t;
-  });
+  const proj = (w: number[]) =>
+    Array.from({ length: N * C }, (_, k) => {
+      const [i, j] = [Math.floor(k / C), k % C];
+      let t = 0;
+      for (let m = 0; m < C; m++) t += x[i * C + m] * w[m * C + j];
+      return t;
+    });
   const [q, k, v] = [proj(W.q), proj(W.k), proj(W.v)];
   let loss = 0;
   for (let h = 0; h < H; h++) {
@@ -83,7 +88,8 @@ const gradOf = async (opts: GradOptions) => {
 
 const readersOf = (m: Model, v: string) => m.graph.nodes.filter((n) => n.inputs.includes(v));
 const relL2 = (a: number[], b: number[]) =>
-  Math.sqrt(a.reduce((t, x, i) => t + (x - b[i]) ** 2, 0)) / Math.max(1e-12, Math.sqrt(b.reduce((t, x) => t + x * x, 0)));
+  Math.sqrt(a.reduce((t, x, i) => t + (x - b[i]) ** 2, 0)) /
+  Math.max(1e-12, Math.sqrt(b.reduce((t, x) => t + x * x, 0)));
 
 describe('attention recomputation', () => {
   test("with 'always', P is read by the forward alone and the gradient matches keeping P and central differences", async () => {
@@ -113,7 +119,9 @@ describe('attention recomputation', () => {
     expect(pReaders(differentiate(build(), { of: 'loss', wrt: ['x'] }))).toBeGreaterThan(1);
     // One head of 1024 queries: P is 4 MiB, Q and K 8 KiB each. Built, not run.
     expect(pReaders(differentiate(build(1024, 1, 2), { of: 'loss', wrt: ['x'] }))).toBe(1);
-    expect(pReaders(differentiate(build(1024, 1, 2), { of: 'loss', wrt: ['x'], recomputeAttention: 'never' }))).toBeGreaterThan(1);
+    expect(
+      pReaders(differentiate(build(1024, 1, 2), { of: 'loss', wrt: ['x'], recomputeAttention: 'never' })),
+    ).toBeGreaterThan(1);
   });
 
   test('onnxruntime runs the recomputed scores after the forward has finished, not when Q and K exist', async () => {
@@ -124,25 +132,50 @@ describe('attention recomputation', () => {
     let x = b.input('x', 'float32', [1, n, c]);
     const split = b.constI64([0, -1, heads, c / heads]);
     for (let l = 0; l < 3; l++) {
-      const w = (nm: string) => b.initializer(`${nm}${l}`, float32([c, c], Array.from({ length: c * c }, (_, i) => Math.sin(i + l))));
+      const w = (nm: string) =>
+        b.initializer(
+          `${nm}${l}`,
+          float32(
+            [c, c],
+            Array.from({ length: c * c }, (_, i) => Math.sin(i + l)),
+          ),
+        );
       const h4 = (v: string, perm: number[]) => b.op('Transpose', [b.op('Reshape', [v, split])], { perm });
       const q = h4(b.op('MatMul', [x, w('Wq')]), [0, 2, 1, 3]);
       const kt = h4(b.op('MatMul', [x, w('Wk')]), [0, 2, 3, 1]);
       const v = h4(b.op('MatMul', [x, w('Wv')]), [0, 2, 1, 3]);
-      const p = b.op('Softmax', [b.op('MatMul', [q, kt], {}, { name: `L${l}/scores` })], { axis: -1 }, { name: `L${l}/softmax` });
-      const o = b.op('Reshape', [b.op('Transpose', [b.op('MatMul', [p, v])], { perm: [0, 2, 1, 3] }), b.constI64([0, -1, c])]);
+      const p = b.op(
+        'Softmax',
+        [b.op('MatMul', [q, kt], {}, { name: `L${l}/scores` })],
+        { axis: -1 },
+        { name: `L${l}/softmax` },
+      );
+      const o = b.op('Reshape', [
+        b.op('Transpose', [b.op('MatMul', [p, v])], { perm: [0, 2, 1, 3] }),
+        b.constI64([0, -1, c]),
+      ]);
       x = b.op('Add', [x, b.op('MatMul', [o, w('Wo')])], {}, { name: `L${l}/residual` });
     }
     b.output(b.op('ReduceSum', [b.op('Mul', [x, x])], { keepdims: 0 }), 'float32', [], 'loss');
     const m = differentiate(b.toModel(17), { of: 'loss', wrt: ['x'], recomputeAttention: 'always' });
     const dir = mkdtempSync(join(tmpdir(), 'remat-order-'));
     try {
-      const s = await ort.InferenceSession.create(encodeModel(m), { enableProfiling: true, profileFilePrefix: join(dir, 'p') });
-      await s.run({ x: new ort.Tensor('float32', Float32Array.from({ length: n * c }, (_, i) => Math.cos(i)), [1, n, c]) });
+      const s = await ort.InferenceSession.create(encodeModel(m), {
+        enableProfiling: true,
+        profileFilePrefix: join(dir, 'p'),
+      });
+      await s.run({
+        x: new ort.Tensor(
+          'float32',
+          Float32Array.from({ length: n * c }, (_, i) => Math.cos(i)),
+          [1, n, c],
+        ),
+      });
       s.endProfiling();
       const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.json'))!);
       const order = (JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string }[])
-        .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).map((e) => e.name);
+        .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'))
+        .map((e) => e.name);
       const at = (re: RegExp) => order.findIndex((name) => re.test(name));
       const lastForward = at(/^L2\/residual/);
       expect(lastForward).toBeGreaterThan(0);

@@ -27,8 +27,29 @@ import type { GradEmitter, GradOptions } from './grad-emitter.ts';
 
 /** Elementwise ops (and views) worth recomputing rather than keeping. */
 const cheap = new Set([
-  'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Erf', 'Sigmoid', 'Tanh', 'Exp', 'Sqrt', 'Reciprocal', 'Relu',
-  'LeakyRelu', 'Sin', 'Cos', 'Pow', 'Cast', 'Where', 'Identity', 'Reshape', 'Squeeze', 'Unsqueeze',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Neg',
+  'Abs',
+  'Erf',
+  'Sigmoid',
+  'Tanh',
+  'Exp',
+  'Sqrt',
+  'Reciprocal',
+  'Relu',
+  'LeakyRelu',
+  'Sin',
+  'Cos',
+  'Pow',
+  'Cast',
+  'Where',
+  'Identity',
+  'Reshape',
+  'Squeeze',
+  'Unsqueeze',
 ]);
 const maxDepth = 4;
 
@@ -43,7 +64,8 @@ export interface RematOptions {
   /** Recompute cheap elementwise values (GradOptions.recompute). */
   elementwise: boolean;
   attention: NonNullable<GradOptions['recomputeAttention']>;
-  /** For each backward node, the cotangent that reached the VJP that emitted it (the anchor of an attention recompute). */
+  /** For each backward node, the cotangent that reached the VJP that emitted it (the anchor of an attention recompute).
+   */
   cotangentOf?: ReadonlyMap<Node, string>;
 }
 
@@ -58,11 +80,20 @@ const numel = (s: readonly (number | string | null)[] | undefined): number | und
  * Rewrites the backward nodes (from index `from` on) to recompute what is cheap to recompute; `outputs` are
  * values kept to the end anyway (never recomputed).
  */
-export const rematerialize = (g: Graph, from: number, em: GradEmitter, outputs: ReadonlySet<string>, o: RematOptions): void => {
+export const rematerialize = (
+  g: Graph,
+  from: number,
+  em: GradEmitter,
+  outputs: ReadonlySet<string>,
+  o: RematOptions,
+): void => {
   const forward = g.nodes.slice(0, from);
   const backward = g.nodes.slice(from);
   const producer = new Map(forward.flatMap((n) => n.outputs.map((v) => [v, n] as const)));
-  const consts = new Set([...g.initializers.map((t) => t.name), ...forward.filter((n) => n.opType === 'Constant').flatMap((n) => n.outputs)]);
+  const consts = new Set([
+    ...g.initializers.map((t) => t.name),
+    ...forward.filter((n) => n.opType === 'Constant').flatMap((n) => n.outputs),
+  ]);
   // Forward values the backward reads (a Shape read is moved into the forward and keeps nothing alive), and graph
   // inputs, which live through the whole run anyway.
   const kept = new Set(backward.flatMap((n) => (n.opType === 'Shape' ? [] : n.inputs.filter((i) => producer.has(i)))));
@@ -85,7 +116,13 @@ export const rematerialize = (g: Graph, from: number, em: GradEmitter, outputs: 
   const recomputable = (v: string, depth = 0): boolean => {
     if (memo.has(v)) return memo.get(v)!;
     const p = producer.get(v);
-    const ok = !!p && depth <= maxDepth && cheap.has(p.opType) && !p.domain && p.outputs.length === 1 && !outputs.has(v) &&
+    const ok =
+      !!p &&
+      depth <= maxDepth &&
+      cheap.has(p.opType) &&
+      !p.domain &&
+      p.outputs.length === 1 &&
+      !outputs.has(v) &&
       p.inputs.some((u) => u && !consts.has(u)) && // a value of constants alone is left to constant folding
       p.inputs.every((u) => !u || consts.has(u) || kept.has(u) || recomputable(u, depth + 1));
     memo.set(v, ok);
@@ -109,7 +146,15 @@ export const rematerialize = (g: Graph, from: number, em: GradEmitter, outputs: 
     } else if (ins.every((u, j) => u === p.inputs[j])) {
       // A Reshape view of the first non-constant input keeps the copy distinct from the forward node.
       const view = em.b.fresh(`${ins[k]}/recompute_view`);
-      before.push({ name: em.b.fresh(`${p.name || p.opType}/recompute_view`), opType: 'Reshape', domain: '', inputs: [ins[k], em.reshapeTo(ins[k])], outputs: [view], attributes: [], unknown: [] });
+      before.push({
+        name: em.b.fresh(`${p.name || p.opType}/recompute_view`),
+        opType: 'Reshape',
+        domain: '',
+        inputs: [ins[k], em.reshapeTo(ins[k])],
+        outputs: [view],
+        attributes: [],
+        unknown: [],
+      });
       ins = ins.map((u, j) => (j === k ? view : u));
     }
     const out = em.b.fresh(`${v}/recomputed`);
@@ -132,7 +177,15 @@ export const rematerialize = (g: Graph, from: number, em: GradEmitter, outputs: 
 const anchored = (em: GradEmitter, q: string, a: string, out: Node[]): string => {
   const node = (opType: string, inputs: string[], attrs: Node['attributes'] = []): string => {
     const y = em.b.fresh(`${q}/recompute_anchor`);
-    out.push({ name: em.b.fresh(`${q}/recompute_anchor/${opType}`), opType, domain: '', inputs, outputs: [y], attributes: attrs, unknown: [] });
+    out.push({
+      name: em.b.fresh(`${q}/recompute_anchor/${opType}`),
+      opType,
+      domain: '',
+      inputs,
+      outputs: [y],
+      attributes: attrs,
+      unknown: [],
+    });
     return y;
   };
   const first = node('Slice', [node('Reshape', [a, em.ints([-1])]), em.ints([0]), em.ints([1])]);
@@ -142,7 +195,10 @@ const anchored = (em: GradEmitter, q: string, a: string, out: Node[]): string =>
 };
 
 /** A recognised attention chain: its nodes from the Softmax back to the score MatMul, and the values it reads. */
-interface Chain { nodes: Node[]; side: string[] }
+interface Chain {
+  nodes: Node[];
+  side: string[];
+}
 
 /**
  * When `v` is P = Softmax(chain(MatMul(A, B))) over the last axis, with only scaling/masking elementwise ops in
@@ -150,8 +206,13 @@ interface Chain { nodes: Node[]; side: string[] }
  * with `always` false, only for static score matrices of at least bigScores² per head whose side inputs are small.
  */
 const attentionChain = (
-  v: string, producer: ReadonlyMap<string, Node>, consts: ReadonlySet<string>, kept: ReadonlySet<string>,
-  outputs: ReadonlySet<string>, em: GradEmitter, always: boolean,
+  v: string,
+  producer: ReadonlyMap<string, Node>,
+  consts: ReadonlySet<string>,
+  kept: ReadonlySet<string>,
+  outputs: ReadonlySet<string>,
+  em: GradEmitter,
+  always: boolean,
 ): Chain | undefined => {
   const sm = producer.get(v);
   if (sm?.opType !== 'Softmax' || sm.domain || outputs.has(v)) return undefined;
@@ -162,7 +223,8 @@ const attentionChain = (
   // Before opset 13 Softmax coerces to 2-D at `axis`; the last axis alone is the same op only when axis = r−1.
   if (ax !== -1 && ax !== shape.length - 1) return undefined;
   const [m, n] = shape.slice(-2);
-  if (!always && !(typeof m === 'number' && typeof n === 'number' && m >= bigScores && n >= bigScores)) return undefined;
+  if (!always && !(typeof m === 'number' && typeof n === 'number' && m >= bigScores && n >= bigScores))
+    return undefined;
   const size = numel(shape);
 
   const nodes: Node[] = [sm];
@@ -181,7 +243,7 @@ const attentionChain = (
       if (!small(a) || !small(b)) return undefined;
       nodes.push(p);
       side.push(...[a, b].filter((u) => !consts.has(u)));
-      const total = side.reduce((t, u) => t + (kept.has(u) ? 0 : numel(em.shape(u)) ?? Infinity), 0);
+      const total = side.reduce((t, u) => t + (kept.has(u) ? 0 : (numel(em.shape(u)) ?? Infinity)), 0);
       return always || (size !== undefined && total <= size * sideFraction) ? { nodes, side } : undefined;
     }
     if (!scoreOps.has(p.opType)) return undefined;

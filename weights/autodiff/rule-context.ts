@@ -28,40 +28,90 @@ export class VjpContext {
     private readonly where: () => string,
   ) {}
 
-  get opset(): number { return this.e.opset; }
+  get opset(): number {
+    return this.e.opset;
+  }
   /** The caller's choices between equivalent gradient forms. */
-  get options(): GradOptions { return this.e.options; }
-  x(i: number): string { return this.node.inputs[i] ?? ''; }
-  y(i: number): string { return this.node.outputs[i] ?? ''; }
-  gy(i: number): string | undefined { return this.grads[i]; }
+  get options(): GradOptions {
+    return this.e.options;
+  }
+  x(i: number): string {
+    return this.node.inputs[i] ?? '';
+  }
+  y(i: number): string {
+    return this.node.outputs[i] ?? '';
+  }
+  gy(i: number): string | undefined {
+    return this.grads[i];
+  }
   /** gy(i), or zeros shaped like output i when no gradient reached it (multi-output ops). */
-  gyOrZeros(i: number): string { return this.grads[i] ?? this.e.zerosLike(this.y(i)); }
-  needs(i: number): boolean { return this.need[i] ?? false; }
+  gyOrZeros(i: number): string {
+    return this.grads[i] ?? this.e.zerosLike(this.y(i));
+  }
+  needs(i: number): boolean {
+    return this.need[i] ?? false;
+  }
   /** An attribute of the forward node, or the fallback. */
   attr(name: string, fallback: number): number;
   attr(name: string, fallback: string): string;
   attr<T>(name: string, fallback: T): T;
-  attr<T>(name: string, fallback: T): T { return attr<T>(this.node, name, fallback); }
+  attr<T>(name: string, fallback: T): T {
+    return attr<T>(this.node, name, fallback);
+  }
 
-  emit(op: string, inputs: string[], attrs?: Attrs): string { return this.e.emit(op, inputs, attrs); }
-  emitN(op: string, inputs: string[], n: number, attrs?: Attrs): string[] { return this.e.emitN(op, inputs, n, attrs); }
+  emit(op: string, inputs: string[], attrs?: Attrs): string {
+    return this.e.emit(op, inputs, attrs);
+  }
+  emitN(op: string, inputs: string[], n: number, attrs?: Attrs): string[] {
+    return this.e.emitN(op, inputs, n, attrs);
+  }
   /** A scalar constant in the element type of `like`. */
-  scalar(value: number, like: string): string { return this.e.scalar(value, this.e.elem(like)); }
-  ints(values: readonly number[]): string { return this.e.ints(values); }
-  elem(v: string): number { return this.e.elem(v); }
-  shape(v: string): Dim[] | undefined { return this.e.shape(v); }
-  values(v: string): number[] | undefined { return v ? this.e.values(v) : undefined; }
-  shapeOf(v: string): string { return this.e.shapeOf(v); }
-  dimOf(v: string, axis: number): string { return this.e.dimOf(v, axis); }
+  scalar(value: number, like: string): string {
+    return this.e.scalar(value, this.e.elem(like));
+  }
+  ints(values: readonly number[]): string {
+    return this.e.ints(values);
+  }
+  elem(v: string): number {
+    return this.e.elem(v);
+  }
+  shape(v: string): Dim[] | undefined {
+    return this.e.shape(v);
+  }
+  values(v: string): number[] | undefined {
+    return v ? this.e.values(v) : undefined;
+  }
+  shapeOf(v: string): string {
+    return this.e.shapeOf(v);
+  }
+  dimOf(v: string, axis: number): string {
+    return this.e.dimOf(v, axis);
+  }
   /** A Reshape target for `v`'s shape (a constant with one −1 when only one dim is dynamic). */
-  reshapeTo(v: string): string { return this.e.reshapeTo(v); }
-  reduceSum(v: string, axes: readonly number[], keepdims: boolean): string { return this.e.reduceSum(v, axes, keepdims); }
-  reduceMean(v: string, axes: readonly number[], keepdims: boolean): string { return this.e.reduceMean(v, axes, keepdims); }
-  squeeze(v: string, axes: readonly number[]): string { return this.e.squeeze(v, axes); }
-  unsqueeze(v: string, axes: readonly number[]): string { return this.e.unsqueeze(v, axes); }
-  zerosLike(v: string): string { return this.e.zerosLike(v); }
-  f32(v: string): string { return this.e.f32(v); }
-  castLike(v: string, like: string): string { return this.e.castLike(v, like); }
+  reshapeTo(v: string): string {
+    return this.e.reshapeTo(v);
+  }
+  reduceSum(v: string, axes: readonly number[], keepdims: boolean): string {
+    return this.e.reduceSum(v, axes, keepdims);
+  }
+  reduceMean(v: string, axes: readonly number[], keepdims: boolean): string {
+    return this.e.reduceMean(v, axes, keepdims);
+  }
+  squeeze(v: string, axes: readonly number[]): string {
+    return this.e.squeeze(v, axes);
+  }
+  unsqueeze(v: string, axes: readonly number[]): string {
+    return this.e.unsqueeze(v, axes);
+  }
+  zerosLike(v: string): string {
+    return this.e.zerosLike(v);
+  }
+  f32(v: string): string {
+    return this.e.f32(v);
+  }
+  castLike(v: string, like: string): string {
+    return this.e.castLike(v, like);
+  }
 
   /** The rank of `v`; rules that need it fail clearly when static inference could not tell. */
   rank(v: string): number {
@@ -71,7 +121,9 @@ export class VjpContext {
   }
 
   /** Asks the output model for at least this default-domain opset (for newer op forms). */
-  requireOpset(v: number): void { this.e.opset = Math.max(this.e.opset, v); }
+  requireOpset(v: number): void {
+    this.e.opset = Math.max(this.e.opset, v);
+  }
 
   /** Rejects a case this rule does not handle, naming the op, the node and the gradient path. */
   fail(why: string): never {

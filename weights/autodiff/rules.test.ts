@@ -9,13 +9,16 @@ describe('every VJP rule against central differences', () => {
     const checks = await checkGrads(ortSessionFactory, row);
     expect(checks.length).toBeGreaterThan(0);
     for (const c of checks) {
-      if (!(c.relL2 <= row.tol)) console.error(row.name, c.name, c.relL2, c.analytic.slice(0, 6), c.numeric.slice(0, 6));
+      if (!(c.relL2 <= row.tol))
+        console.error(row.name, c.name, c.relL2, c.analytic.slice(0, 6), c.numeric.slice(0, 6));
       expect(c.relL2).toBeLessThanOrEqual(row.tol);
     }
   });
 
   test('the table has a row for every op with a rule', () => {
-    const ruled = Object.entries(ruleTable).filter(([, e]) => typeof e === 'function').map(([op]) => op);
+    const ruled = Object.entries(ruleTable)
+      .filter(([, e]) => typeof e === 'function')
+      .map(([op]) => op);
     const missing = ruled.filter((op) => !gradCases.some((r) => r.op === op));
     expect(missing).toEqual([]);
   });

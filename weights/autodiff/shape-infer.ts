@@ -9,14 +9,15 @@ import { DataType } from '../onnx/proto.ts';
 import { readTensorProto } from '../onnx/tensor-proto.ts';
 import { shapeRules } from './shape-rules.ts';
 import { nnShapeRules } from './shape-rules-nn.ts';
-import type { Facts, InferRule, } from './shape-facts.ts';
+import type { Facts, InferRule } from './shape-facts.ts';
 
 const rules: Record<string, InferRule> = { ...shapeRules, ...nnShapeRules };
 
 /** Values of small tensors are tracked up to this many elements. */
 const maxValueSize = 64;
 
-const isFloat = (e: number) => e === DataType.FLOAT || e === DataType.FLOAT16 || e === DataType.DOUBLE || e === DataType.BFLOAT16;
+const isFloat = (e: number) =>
+  e === DataType.FLOAT || e === DataType.FLOAT16 || e === DataType.DOUBLE || e === DataType.BFLOAT16;
 
 /** Whether an element type carries gradients. */
 export const isDifferentiable = (elem: number): boolean => isFloat(elem) || elem === 0;
@@ -47,22 +48,36 @@ export class ValueFacts {
       }
       f.set(t.name, { elem: t.dataType, shape: [...t.dims], value });
     }
-    for (const v of [...g.inputs, ...g.valueInfo]) if (v.type && !f.has(v.name)) f.set(v.name, { elem: v.type.elemType, shape: v.type.shape ?? undefined });
+    for (const v of [...g.inputs, ...g.valueInfo])
+      if (v.type && !f.has(v.name)) f.set(v.name, { elem: v.type.elemType, shape: v.type.shape ?? undefined });
     for (const n of order) f.infer(n);
-    for (const v of g.outputs) if (v.type && !f.get(v.name)?.shape) f.set(v.name, { elem: v.type.elemType, shape: v.type.shape ?? undefined });
+    for (const v of g.outputs)
+      if (v.type && !f.get(v.name)?.shape) f.set(v.name, { elem: v.type.elemType, shape: v.type.shape ?? undefined });
     return f;
   }
 
-  has(name: string): boolean { return this.map.has(name); }
-  get(name: string): Facts | undefined { return name ? this.map.get(name) : undefined; }
-  set(name: string, f: Facts): void { this.map.set(name, f); }
+  has(name: string): boolean {
+    return this.map.has(name);
+  }
+  get(name: string): Facts | undefined {
+    return name ? this.map.get(name) : undefined;
+  }
+  set(name: string, f: Facts): void {
+    this.map.set(name, f);
+  }
 
   /** Infers the facts of a node's outputs; unknown ops leave them unknown (keeping declared value_info). */
   infer(n: Node): void {
     const rule = n.domain === '' || n.domain === 'ai.onnx' ? rules[n.opType] : undefined;
     let outs: (Facts | undefined)[] = [];
     try {
-      outs = rule ? rule(n, n.inputs.map((i) => this.get(i)), this.opset) : [];
+      outs = rule
+        ? rule(
+            n,
+            n.inputs.map((i) => this.get(i)),
+            this.opset,
+          )
+        : [];
     } catch {
       outs = []; // an inference gap is not an error: the autodiff falls back to run-time shapes
     }

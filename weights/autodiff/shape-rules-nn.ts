@@ -19,11 +19,18 @@ const reduce: InferRule = (n, ins, opset) => {
   const [x] = ins;
   const keep = attr<number>(n, 'keepdims', 1) === 1;
   const axes = axesOf(n, ins, opset, axesInputFrom(n.opType));
-  const elem = n.opType.startsWith('Arg') ? DataType.INT64 : x?.elem ?? 0;
+  const elem = n.opType.startsWith('Arg') ? DataType.INT64 : (x?.elem ?? 0);
   if (!x?.shape || !axes) return [{ elem }];
   const r = x.shape.length;
-  const all = axes.length === 0 && !(opset >= axesInputFrom(n.opType) && attr<number>(n, 'noop_with_empty_axes', 0) === 1);
-  const ax = new Set(n.opType.startsWith('Arg') ? [norm(attr(n, 'axis', 0), r)] : all ? x.shape.map((_, k) => k) : axes.map((a) => norm(a, r)));
+  const all =
+    axes.length === 0 && !(opset >= axesInputFrom(n.opType) && attr<number>(n, 'noop_with_empty_axes', 0) === 1);
+  const ax = new Set(
+    n.opType.startsWith('Arg')
+      ? [norm(attr(n, 'axis', 0), r)]
+      : all
+        ? x.shape.map((_, k) => k)
+        : axes.map((a) => norm(a, r)),
+  );
   return [{ elem, shape: x.shape.flatMap((d, k) => (ax.has(k) ? (keep ? [1] : []) : [d])) }];
 };
 
@@ -41,25 +48,47 @@ const convLike: InferRule = (n, [x, w]) => {
   const autoPad = attr<string>(n, 'auto_pad', 'NOTSET');
   const g = attr(n, 'group', 1);
   if (n.opType === 'Conv') {
-    const spatial = x.shape.slice(2).map((i, j) =>
-      autoPad.startsWith('SAME') ? (typeof i === 'number' ? Math.ceil(i / s[j]) : null) : autoPad === 'VALID' ? convOut(i, k[j], s[j], d[j], 0, 0) : convOut(i, k[j], s[j], d[j], p[j], p[j + sp]));
+    const spatial = x.shape
+      .slice(2)
+      .map((i, j) =>
+        autoPad.startsWith('SAME')
+          ? typeof i === 'number'
+            ? Math.ceil(i / s[j])
+            : null
+          : autoPad === 'VALID'
+            ? convOut(i, k[j], s[j], d[j], 0, 0)
+            : convOut(i, k[j], s[j], d[j], p[j], p[j + sp]),
+      );
     return [{ elem: x.elem, shape: [x.shape[0], w.shape[0], ...spatial] }];
   }
   const op = attr<number[]>(n, 'output_padding', new Array(sp).fill(0));
   const os = attr<number[] | undefined>(n, 'output_shape', undefined);
-  const spatial = os ?? x.shape.slice(2).map((i, j) => (typeof i === 'number' ? s[j] * (i - 1) + op[j] + d[j] * (k[j] - 1) + 1 - p[j] - p[j + sp] : null));
+  const spatial =
+    os ??
+    x.shape
+      .slice(2)
+      .map((i, j) =>
+        typeof i === 'number' ? s[j] * (i - 1) + op[j] + d[j] * (k[j] - 1) + 1 - p[j] - p[j + sp] : null,
+      );
   return [{ elem: x.elem, shape: [x.shape[0], mulDim(w.shape[1], g), ...spatial] }];
 };
 
 /** Einsum subscripts, with an ellipsis written as '.'. */
 export const parseEinsum = (eq: string, nIn: number): { ins: string[]; out: string } => {
-  const [lhs, rhs] = eq.replace(/\s/g, '').replace(/\.\.\./g, '.').split('->');
+  const [lhs, rhs] = eq
+    .replace(/\s/g, '')
+    .replace(/\.\.\./g, '.')
+    .split('->');
   const ins = lhs.split(',');
   if (ins.length !== nIn) throw new Error(`einsum '${eq}' names ${ins.length} operands, the node has ${nIn}`);
   if (rhs !== undefined) return { ins, out: rhs };
   const counts = new Map<string, number>();
   for (const c of ins.join('')) if (c !== '.') counts.set(c, (counts.get(c) ?? 0) + 1);
-  const once = [...counts].filter(([, k]) => k === 1).map(([c]) => c).sort().join('');
+  const once = [...counts]
+    .filter(([, k]) => k === 1)
+    .map(([c]) => c)
+    .sort()
+    .join('');
   return { ins, out: (ins.some((s) => s.includes('.')) ? '.' : '') + once };
 };
 
@@ -70,7 +99,11 @@ export const nnShapeRules: Record<string, InferRule> = {
     const A = a.shape.length === 1 ? [1, ...a.shape] : a.shape;
     const B = b.shape.length === 1 ? [...b.shape, 1] : b.shape;
     const batch = broadcastShapes([A.slice(0, -2), B.slice(0, -2)])!;
-    const shape = [...batch, ...(a.shape.length === 1 ? [] : [A[A.length - 2]]), ...(b.shape.length === 1 ? [] : [B[B.length - 1]])];
+    const shape = [
+      ...batch,
+      ...(a.shape.length === 1 ? [] : [A[A.length - 2]]),
+      ...(b.shape.length === 1 ? [] : [B[B.length - 1]]),
+    ];
     return [{ elem: a.elem, shape }];
   },
   Gemm: (n, [a, b]) => {
@@ -87,12 +120,33 @@ export const nnShapeRules: Record<string, InferRule> = {
     const sizes = opset >= 11 ? ins[3]?.value : undefined;
     if (sizes?.length === x.shape.length) return [{ elem: x.elem, shape: [...sizes] }];
     if (scales?.length === x.shape.length)
-      return [{ elem: x.elem, shape: x.shape.map((d, k) => (scales[k] === 1 ? d : Number.isInteger(scales[k]) ? mulDim(d, scales[k]) : typeof d === 'number' ? Math.floor(d * scales[k]) : null)) }];
+      return [
+        {
+          elem: x.elem,
+          shape: x.shape.map((d, k) =>
+            scales[k] === 1
+              ? d
+              : Number.isInteger(scales[k])
+                ? mulDim(d, scales[k])
+                : typeof d === 'number'
+                  ? Math.floor(d * scales[k])
+                  : null,
+          ),
+        },
+      ];
     return [{ elem: x.elem, shape: x.shape.map(() => null) }];
   },
   Upsample: (n, [x, s]) => {
     const scales = numbersOf(s) ?? attr<number[] | undefined>(n, 'scales', undefined);
-    return [{ elem: x?.elem ?? 0, shape: x?.shape && scales ? x.shape.map((d, k) => (Number.isInteger(scales[k]) ? mulDim(d, scales[k]) : null)) : undefined }];
+    return [
+      {
+        elem: x?.elem ?? 0,
+        shape:
+          x?.shape && scales
+            ? x.shape.map((d, k) => (Number.isInteger(scales[k]) ? mulDim(d, scales[k]) : null))
+            : undefined,
+      },
+    ];
   },
   InstanceNormalization: same,
   BatchNormalization: same,
@@ -103,8 +157,17 @@ export const nnShapeRules: Record<string, InferRule> = {
     const stats: Facts = { elem: DataType.FLOAT, shape: x.shape.map((d, k) => (k < axis ? d : 1)) };
     return [{ elem: x.elem, shape: x.shape }, stats, stats];
   },
-  ReduceSum: reduce, ReduceMean: reduce, ReduceMax: reduce, ReduceMin: reduce, ReduceProd: reduce, ReduceL2: reduce,
-  ReduceL1: reduce, ReduceSumSquare: reduce, ReduceLogSumExp: reduce, ArgMax: reduce, ArgMin: reduce,
+  ReduceSum: reduce,
+  ReduceMean: reduce,
+  ReduceMax: reduce,
+  ReduceMin: reduce,
+  ReduceProd: reduce,
+  ReduceL2: reduce,
+  ReduceL1: reduce,
+  ReduceSumSquare: reduce,
+  ReduceLogSumExp: reduce,
+  ArgMax: reduce,
+  ArgMin: reduce,
   Pad: (n, ins, opset) => {
     const [x] = ins;
     if (!x?.shape) return [{ elem: x?.elem ?? 0 }];
@@ -138,14 +201,16 @@ export const nnShapeRules: Record<string, InferRule> = {
         }
       }
     });
-    const shape = [...out].flatMap((c) => (c === '.' ? ell ?? [null] : [dims.get(c) ?? null]));
+    const shape = [...out].flatMap((c) => (c === '.' ? (ell ?? [null]) : [dims.get(c) ?? null]));
     return [{ elem: ins[0]?.elem ?? 0, shape: ell || !out.includes('.') ? shape : undefined }];
   },
   TopK: (n, [x, k]) => {
     if (!x?.shape) return [{ elem: x?.elem ?? 0 }, { elem: DataType.INT64 }];
     const axis = norm(attr(n, 'axis', -1), x.shape.length);
-    const shape = x.shape.map((d, j) => (j === axis ? numbersOf(k)?.[0] ?? null : d));
-    return [{ elem: x.elem, shape }, { elem: DataType.INT64, shape }];
+    const shape = x.shape.map((d, j) => (j === axis ? (numbersOf(k)?.[0] ?? null) : d));
+    return [
+      { elem: x.elem, shape },
+      { elem: DataType.INT64, shape },
+    ];
   },
 };
-

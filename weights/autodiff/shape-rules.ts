@@ -9,7 +9,8 @@ import { readTensorProto } from '../onnx/tensor-proto.ts';
 import { type Facts, type InferRule, numbersOf } from './shape-facts.ts';
 import { addDim, broadcastShapes, divDim, mulDim, prodDims, sameDim } from './symbolic-dim.ts';
 
-const isInt = (e: number) => e === DataType.INT64 || e === DataType.INT32 || e === DataType.INT8 || e === DataType.UINT8;
+const isInt = (e: number) =>
+  e === DataType.INT64 || e === DataType.INT32 || e === DataType.INT8 || e === DataType.UINT8;
 const norm = (a: number, r: number) => (a < 0 ? a + r : a);
 
 /** Elementwise arithmetic on tracked values (scalars and vectors, one side may be a single element). */
@@ -20,13 +21,24 @@ const zip = (a: Dim[] | undefined, b: Dim[] | undefined, fn: (x: Dim, y: Dim) =>
   if (b.length === 1) return a.map((x) => fn(x, b[0]));
   return undefined;
 };
-const num = (fn: (x: number, y: number) => number) => (x: Dim, y: Dim): Dim => (typeof x === 'number' && typeof y === 'number' ? fn(x, y) : null);
+const num =
+  (fn: (x: number, y: number) => number) =>
+  (x: Dim, y: Dim): Dim =>
+    typeof x === 'number' && typeof y === 'number' ? fn(x, y) : null;
 
-const arith = (fn: (x: Dim, y: Dim, int: boolean) => Dim): InferRule => (_n, [a, b]) => {
-  const elem = a?.elem || b?.elem || 0;
-  const small = (a?.shape?.length ?? 2) <= 1 && (b?.shape?.length ?? 2) <= 1;
-  return [{ elem, shape: broadcastShapes([a?.shape, b?.shape]), value: small ? zip(a?.value, b?.value, (x, y) => fn(x, y, isInt(elem))) : undefined }];
-};
+const arith =
+  (fn: (x: Dim, y: Dim, int: boolean) => Dim): InferRule =>
+  (_n, [a, b]) => {
+    const elem = a?.elem || b?.elem || 0;
+    const small = (a?.shape?.length ?? 2) <= 1 && (b?.shape?.length ?? 2) <= 1;
+    return [
+      {
+        elem,
+        shape: broadcastShapes([a?.shape, b?.shape]),
+        value: small ? zip(a?.value, b?.value, (x, y) => fn(x, y, isInt(elem))) : undefined,
+      },
+    ];
+  };
 
 /** Where on tracked values. */
 const pick = (c?: Dim[], a?: Dim[], b?: Dim[]): Dim[] | undefined => {
@@ -41,19 +53,35 @@ const same: InferRule = (_n, [x]) => [x && { elem: x.elem, shape: x.shape }];
 const sameWithValue: InferRule = (_n, [x]) => [x && { ...x }];
 const bool = (shape?: Dim[]): Facts => ({ elem: DataType.BOOL, shape });
 const compare: InferRule = (n, ins) => {
-  const ops: Record<string, (x: number, y: number) => boolean> = { Equal: (x, y) => x === y, Less: (x, y) => x < y, Greater: (x, y) => x > y };
+  const ops: Record<string, (x: number, y: number) => boolean> = {
+    Equal: (x, y) => x === y,
+    Less: (x, y) => x < y,
+    Greater: (x, y) => x > y,
+  };
   const op = ops[n.opType];
-  const value = op ? zip(ins[0]?.value, ins[1]?.value, num((x, y) => Number(op(x, y)))) : undefined;
+  const value = op
+    ? zip(
+        ins[0]?.value,
+        ins[1]?.value,
+        num((x, y) => Number(op(x, y))),
+      )
+    : undefined;
   return [{ ...bool(broadcastShapes(ins.map((f) => f?.shape))), value }];
 };
-const variadic: InferRule = (_n, ins) => [{ elem: ins.find((f) => f?.elem)?.elem ?? 0, shape: broadcastShapes(ins.map((f) => f?.shape)) }];
+const variadic: InferRule = (_n, ins) => [
+  { elem: ins.find((f) => f?.elem)?.elem ?? 0, shape: broadcastShapes(ins.map((f) => f?.shape)) },
+];
 
 /** Constant tensors: dims, element type and (small) values of a TensorProto. */
 export const tensorFacts = (t: TensorProto): Facts => {
   const n = t.dims.reduce((a, b) => a * b, 1);
   let value: Dim[] | undefined;
   if (n <= 64 && t.dataType !== DataType.FLOAT16 && !t.external) {
-    try { value = Array.from(readTensorProto(t).data as ArrayLike<number | bigint>, Number); } catch { value = undefined; }
+    try {
+      value = Array.from(readTensorProto(t).data as ArrayLike<number | bigint>, Number);
+    } catch {
+      value = undefined;
+    }
   }
   return { elem: t.dataType, shape: [...t.dims], value };
 };
@@ -76,25 +104,65 @@ const sliceLen = (dim: Dim, start: number, end: Dim, step: number): Dim => {
 /** Inference rules for elementwise, shape and constant ops, keyed by op type. */
 export const shapeRules: Record<string, InferRule> = {
   Add: arith((x, y) => (typeof x === 'number' && typeof y === 'number' ? x + y : addDim(x, y))),
-  Sub: arith((x, y) => (typeof x === 'number' && typeof y === 'number' ? x - y : sameDim(x, y) ? 0 : y === 0 ? x : null)),
+  Sub: arith((x, y) =>
+    typeof x === 'number' && typeof y === 'number' ? x - y : sameDim(x, y) ? 0 : y === 0 ? x : null,
+  ),
   Mul: arith((x, y) => mulDim(x, y)),
-  Div: arith((x, y, int) => (typeof x === 'number' && typeof y === 'number' ? (int ? Math.trunc(x / y) : x / y) : divDim(x, y))),
+  Div: arith((x, y, int) =>
+    typeof x === 'number' && typeof y === 'number' ? (int ? Math.trunc(x / y) : x / y) : divDim(x, y),
+  ),
   Pow: (_n, [a, b]) => [{ elem: a?.elem ?? 0, shape: broadcastShapes([a?.shape, b?.shape]) }],
   Mod: arith(num((x, y) => x - Math.floor(x / y) * y)),
-  Max: variadic, Min: variadic, Sum: variadic, Mean: variadic, PRelu: variadic,
-  Equal: compare, Less: compare, Greater: compare, LessOrEqual: compare, GreaterOrEqual: compare,
-  And: compare, Or: compare, Xor: compare,
+  Max: variadic,
+  Min: variadic,
+  Sum: variadic,
+  Mean: variadic,
+  PRelu: variadic,
+  Equal: compare,
+  Less: compare,
+  Greater: compare,
+  LessOrEqual: compare,
+  GreaterOrEqual: compare,
+  And: compare,
+  Or: compare,
+  Xor: compare,
   Not: (_n, [x]) => [bool(x?.shape)],
-  IsNaN: (_n, [x]) => [bool(x?.shape)], IsInf: (_n, [x]) => [bool(x?.shape)],
-  Where: (_n, [c, a, b]) => [{
-    elem: a?.elem || b?.elem || 0, shape: broadcastShapes([c?.shape, a?.shape, b?.shape]),
-    value: pick(c?.value, a?.value, b?.value),
-  }],
+  IsNaN: (_n, [x]) => [bool(x?.shape)],
+  IsInf: (_n, [x]) => [bool(x?.shape)],
+  Where: (_n, [c, a, b]) => [
+    {
+      elem: a?.elem || b?.elem || 0,
+      shape: broadcastShapes([c?.shape, a?.shape, b?.shape]),
+      value: pick(c?.value, a?.value, b?.value),
+    },
+  ],
   Identity: sameWithValue,
   Neg: (_n, [x]) => [x && { ...x, value: x.value?.map((v) => (typeof v === 'number' ? -v : null)) }],
-  Abs: same, Sqrt: same, Exp: same, Log: same, Reciprocal: same, Erf: same, Sigmoid: same, Tanh: same, Relu: same,
-  LeakyRelu: same, Elu: same, Gelu: same, Softplus: same, HardSigmoid: same, Sin: same, Cos: same, Floor: same,
-  Ceil: same, Round: same, Sign: same, Clip: same, Softmax: same, LogSoftmax: same, Trilu: same, CumSum: same,
+  Abs: same,
+  Sqrt: same,
+  Exp: same,
+  Log: same,
+  Reciprocal: same,
+  Erf: same,
+  Sigmoid: same,
+  Tanh: same,
+  Relu: same,
+  LeakyRelu: same,
+  Elu: same,
+  Gelu: same,
+  Softplus: same,
+  HardSigmoid: same,
+  Sin: same,
+  Cos: same,
+  Floor: same,
+  Ceil: same,
+  Round: same,
+  Sign: same,
+  Clip: same,
+  Softmax: same,
+  LogSoftmax: same,
+  Trilu: same,
+  CumSum: same,
   Dropout: (_n, [x]) => [x && { elem: x.elem, shape: x.shape }, bool(x?.shape)],
   Cast: (n, [x]) => [{ elem: attr(n, 'to', 0), shape: x?.shape, value: x?.value }],
   CastLike: (_n, [x, like]) => [{ elem: like?.elem ?? 0, shape: x?.shape, value: x?.value }],
@@ -124,23 +192,37 @@ export const shapeRules: Record<string, InferRule> = {
     const v = t ? tensorFacts(t) : { elem: DataType.FLOAT, value: [0] };
     const shape = s?.value ?? (typeof s?.shape?.[0] === 'number' ? new Array(s.shape[0]).fill(null) : undefined);
     const size = shape && prodDims(shape);
-    return [{ elem: v.elem, shape, value: typeof size === 'number' && v.value ? new Array(size).fill(v.value[0]) : undefined }];
+    return [
+      {
+        elem: v.elem,
+        shape,
+        value: typeof size === 'number' && v.value ? new Array(size).fill(v.value[0]) : undefined,
+      },
+    ];
   },
   Range: (_n, [a, b, d]) => {
     const [s, l, st] = [numbersOf(a)?.[0], numbersOf(b)?.[0], numbersOf(d)?.[0]];
     const len = s !== undefined && l !== undefined && st ? Math.max(0, Math.ceil((l - s) / st)) : null;
-    return [{ elem: a?.elem ?? 0, shape: [len], value: len !== null && len <= 64 ? Array.from({ length: len }, (_, i) => s! + i * st!) : undefined }];
+    return [
+      {
+        elem: a?.elem ?? 0,
+        shape: [len],
+        value: len !== null && len <= 64 ? Array.from({ length: len }, (_, i) => s! + i * st!) : undefined,
+      },
+    ];
   },
   Gather: (n, [x, i]) => {
     if (!x?.shape || !i?.shape) return [{ elem: x?.elem ?? 0 }];
     const axis = norm(attr(n, 'axis', 0), x.shape.length);
     const shape = [...x.shape.slice(0, axis), ...i.shape, ...x.shape.slice(axis + 1)];
     const idx = numbersOf(i);
-    const value = x.shape.length === 1 && x.value && idx ? idx.map((k) => x.value![norm(k, x.value!.length)] ?? null) : undefined;
+    const value =
+      x.shape.length === 1 && x.value && idx ? idx.map((k) => x.value![norm(k, x.value!.length)] ?? null) : undefined;
     return [{ elem: x.elem, shape, value }];
   },
   GatherElements: (_n, [x, i]) => [{ elem: x?.elem ?? 0, shape: i?.shape }],
-  ScatterND: same, ScatterElements: same,
+  ScatterND: same,
+  ScatterElements: same,
   Unsqueeze: (n, ins, opset) => {
     const [x] = ins;
     const axes = axesOf(n, ins, opset, 13);
@@ -148,14 +230,18 @@ export const shapeRules: Record<string, InferRule> = {
     const r = x.shape.length + axes.length;
     const ax = new Set(axes.map((a) => norm(a, r)));
     const rest = [...x.shape];
-    return [{ elem: x.elem, shape: Array.from({ length: r }, (_, k) => (ax.has(k) ? 1 : rest.shift()!)), value: x.value }];
+    return [
+      { elem: x.elem, shape: Array.from({ length: r }, (_, k) => (ax.has(k) ? 1 : rest.shift()!)), value: x.value },
+    ];
   },
   Squeeze: (n, ins, opset) => {
     const [x] = ins;
     const axes = axesOf(n, ins, opset, 13);
     if (!x?.shape || !axes) return [{ elem: x?.elem ?? 0, value: x?.value }];
     if (axes.length === 0 && x.shape.some((d) => typeof d !== 'number')) return [{ elem: x.elem, value: x.value }];
-    const ax = new Set(axes.length ? axes.map((a) => norm(a, x.shape!.length)) : x.shape.flatMap((d, k) => (d === 1 ? [k] : [])));
+    const ax = new Set(
+      axes.length ? axes.map((a) => norm(a, x.shape!.length)) : x.shape.flatMap((d, k) => (d === 1 ? [k] : [])),
+    );
     return [{ elem: x.elem, shape: x.shape.filter((_, k) => !ax.has(k)), value: x.value }];
   },
   Concat: (n, ins) => {
@@ -164,14 +250,19 @@ export const shapeRules: Record<string, InferRule> = {
     const value = ins.every((f) => f?.value && f.shape?.length === 1) ? ins.flatMap((f) => f!.value!) : undefined;
     if (!first || ins.some((f) => !f?.shape)) return [{ elem, shape: first?.map(() => null), value }];
     const axis = norm(attr(n, 'axis', 0), first.length);
-    const shape = first.map((d, k) => (k === axis ? ins.reduce<Dim>((s, f) => addDim(s, f!.shape![k]), 0) : (ins.find((f) => typeof f!.shape![k] === 'number')?.shape ?? [])[k] ?? d));
+    const shape = first.map((d, k) =>
+      k === axis
+        ? ins.reduce<Dim>((s, f) => addDim(s, f!.shape![k]), 0)
+        : ((ins.find((f) => typeof f!.shape![k] === 'number')?.shape ?? [])[k] ?? d),
+    );
     return [{ elem, shape, value }];
   },
   Reshape: (n, [x, s]) => {
-    const target = s?.value ?? (typeof s?.shape?.[0] === 'number' ? (new Array(s.shape[0]).fill(null) as Dim[]) : undefined);
+    const target =
+      s?.value ?? (typeof s?.shape?.[0] === 'number' ? (new Array(s.shape[0]).fill(null) as Dim[]) : undefined);
     if (!target) return [{ elem: x?.elem ?? 0 }];
     const allowZero = attr<number>(n, 'allowzero', 0) === 1;
-    const shape = target.map((d, k) => (d === 0 && !allowZero ? x?.shape?.[k] ?? null : d === -1 ? null : d));
+    const shape = target.map((d, k) => (d === 0 && !allowZero ? (x?.shape?.[k] ?? null) : d === -1 ? null : d));
     const minus = target.indexOf(-1);
     if (minus >= 0 && x?.shape) shape[minus] = divDim(prodDims(x.shape), prodDims(shape.filter((_, k) => k !== minus)));
     return [{ elem: x?.elem ?? 0, shape, value: x?.value }];
@@ -183,21 +274,29 @@ export const shapeRules: Record<string, InferRule> = {
   },
   Transpose: (n, [x]) => {
     if (!x?.shape) return [{ elem: x?.elem ?? 0 }];
-    const perm = attr<number[]>(n, 'perm', x.shape.map((_, k) => x.shape!.length - 1 - k));
+    const perm = attr<number[]>(
+      n,
+      'perm',
+      x.shape.map((_, k) => x.shape!.length - 1 - k),
+    );
     return [{ elem: x.elem, shape: perm.map((p) => x.shape![p]) }];
   },
   Slice: (n, ins, opset) => {
     const [x] = ins;
     if (!x?.shape) return [{ elem: x?.elem ?? 0 }];
     const r = x.shape.length;
-    const get = (k: number, name: string) => (opset >= 10 ? (n.inputs[k] ? numbersOf(ins[k]) : undefined) : attr<number[] | undefined>(n, name, undefined));
+    const get = (k: number, name: string) =>
+      opset >= 10 ? (n.inputs[k] ? numbersOf(ins[k]) : undefined) : attr<number[] | undefined>(n, name, undefined);
     const starts = get(1, 'starts');
-    const ends = opset >= 10 ? (n.inputs[2] ? ins[2]?.value : undefined) : attr<number[] | undefined>(n, 'ends', undefined);
+    const ends =
+      opset >= 10 ? (n.inputs[2] ? ins[2]?.value : undefined) : attr<number[] | undefined>(n, 'ends', undefined);
     const axes = get(3, 'axes') ?? starts?.map((_, k) => k);
     const steps = get(4, 'steps') ?? starts?.map(() => 1);
     if (!starts || !ends || !axes || !steps) {
       const known = opset >= 10 && n.inputs[3] ? numbersOf(ins[3]) : undefined;
-      return [{ elem: x.elem, shape: x.shape.map((d, k) => (known && !known.some((a) => norm(a, r) === k) ? d : null)) }];
+      return [
+        { elem: x.elem, shape: x.shape.map((d, k) => (known && !known.some((a) => norm(a, r) === k) ? d : null)) },
+      ];
     }
     const shape = [...x.shape];
     let value = x.value && r === 1 ? [...x.value] : undefined;
@@ -217,12 +316,24 @@ export const shapeRules: Record<string, InferRule> = {
     if (!x?.shape) return n.outputs.map(() => ({ elem: x?.elem ?? 0 }));
     const axis = norm(attr(n, 'axis', 0), x.shape.length);
     const dim = x.shape[axis];
-    const sizes = (opset >= 13 ? (n.inputs[1] ? numbersOf(ins[1]) : undefined) : attr<number[] | undefined>(n, 'split', undefined)) ??
-      (typeof dim === 'number' ? Array.from({ length: k }, (_, i) => (i < k - 1 ? Math.ceil(dim / k) : dim - Math.ceil(dim / k) * (k - 1))) : undefined);
+    const sizes =
+      (opset >= 13
+        ? n.inputs[1]
+          ? numbersOf(ins[1])
+          : undefined
+        : attr<number[] | undefined>(n, 'split', undefined)) ??
+      (typeof dim === 'number'
+        ? Array.from({ length: k }, (_, i) => (i < k - 1 ? Math.ceil(dim / k) : dim - Math.ceil(dim / k) * (k - 1)))
+        : undefined);
     const each = sizes ? undefined : divDim(dim, k);
-    return n.outputs.map((_, i) => ({ elem: x.elem, shape: x.shape!.map((d, j) => (j === axis ? (sizes ? sizes[i] : each) : d)) }));
+    return n.outputs.map((_, i) => ({
+      elem: x.elem,
+      shape: x.shape!.map((d, j) => (j === axis ? (sizes ? sizes[i] : each) : d)),
+    }));
   },
   Expand: (_n, [x, s]) => [{ elem: x?.elem ?? 0, shape: s?.value ? broadcastShapes([x?.shape, s.value]) : undefined }],
-  Tile: (_n, [x, r]) => [{ elem: x?.elem ?? 0, shape: x?.shape && r?.value ? x.shape.map((d, k) => mulDim(d, r.value![k])) : undefined }],
+  Tile: (_n, [x, r]) => [
+    { elem: x?.elem ?? 0, shape: x?.shape && r?.value ? x.shape.map((d, k) => mulDim(d, r.value![k])) : undefined },
+  ],
   NonZero: (_n, [x]) => [{ elem: DataType.INT64, shape: [x?.shape?.length ?? null, null] }],
 };

@@ -5,7 +5,10 @@
  */
 import type { Dim } from '../onnx/proto.ts';
 
-interface Monomial { coef: number; syms: string[] }
+interface Monomial {
+  coef: number;
+  syms: string[];
+}
 
 const parse = (d: number | string): Monomial => {
   if (typeof d === 'number') return { coef: d, syms: [] };
@@ -52,13 +55,15 @@ export const divDim = (a: Dim, b: Dim): Dim => {
 };
 
 /** a+b for sizes; a symbolic sum is unknown (null). */
-export const addDim = (a: Dim, b: Dim): Dim => (typeof a === 'number' && typeof b === 'number' ? a + b : a === 0 ? b : b === 0 ? a : null);
+export const addDim = (a: Dim, b: Dim): Dim =>
+  typeof a === 'number' && typeof b === 'number' ? a + b : a === 0 ? b : b === 0 ? a : null;
 
 /** Product of dims. */
 export const prodDims = (dims: readonly Dim[]): Dim => dims.reduce<Dim>((p, d) => mulDim(p, d), 1);
 
 /** Whether two dims are known to be equal. */
-export const sameDim = (a: Dim, b: Dim): boolean => a !== null && b !== null && String(show(parse(a))) === String(show(parse(b)));
+export const sameDim = (a: Dim, b: Dim): boolean =>
+  a !== null && b !== null && String(show(parse(a))) === String(show(parse(b)));
 
 /**
  * The broadcast of two dims (numpy rules) when it can be told statically; null when it cannot.
@@ -81,6 +86,7 @@ export const broadcastShapes = (shapes: readonly (readonly Dim[] | undefined)[])
   if (shapes.some((s) => s === undefined)) return undefined;
   const rank = Math.max(0, ...shapes.map((s) => s!.length));
   const out: Dim[] = new Array(rank).fill(1);
-  for (const s of shapes) s!.forEach((d, i) => (out[rank - s!.length + i] = broadcastDim(out[rank - s!.length + i], d)));
+  for (const s of shapes)
+    s!.forEach((d, i) => (out[rank - s!.length + i] = broadcastDim(out[rank - s!.length + i], d)));
   return out;
 };

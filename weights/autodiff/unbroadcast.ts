@@ -42,12 +42,23 @@ export const unbroadcast = (e: GradEmitter, g: string, target: string): string =
   if (st) {
     const inner = st.axes.length > st.lead;
     const r = e.reduceSum(g32, st.axes, inner);
-    out = inner ? e.squeeze(r, Array.from({ length: st.lead }, (_, k) => k)) : r;
+    out = inner
+      ? e.squeeze(
+          r,
+          Array.from({ length: st.lead }, (_, k) => k),
+        )
+      : r;
   } else {
-    if (e.opset < 13) throw new PipelineError('shape_mismatch', `cannot tell statically how '${target}' was broadcast, and run-time un-broadcasting needs opset 13`);
+    if (e.opset < 13)
+      throw new PipelineError(
+        'shape_mismatch',
+        `cannot tell statically how '${target}' was broadcast, and run-time un-broadcasting needs opset 13`,
+      );
     // Run time: pad shape(target) with leading 1s to the gradient's rank, sum where the two differ.
     const [sg, st2] = [e.emit('Shape', [g]), e.shapeOf(target)];
-    const ones = e.emit('ConstantOfShape', [e.emit('Sub', [e.emit('Shape', [sg]), e.emit('Shape', [st2])])], { value: onesI64 });
+    const ones = e.emit('ConstantOfShape', [e.emit('Sub', [e.emit('Shape', [sg]), e.emit('Shape', [st2])])], {
+      value: onesI64,
+    });
     const padded = e.emit('Concat', [ones, st2], { axis: 0 });
     const axes = e.emit('Reshape', [e.emit('NonZero', [e.emit('Not', [e.emit('Equal', [padded, sg])])]), e.ints([-1])]);
     const r = e.emit('ReduceSum', [g32, axes], { keepdims: 1, noop_with_empty_axes: 1 });

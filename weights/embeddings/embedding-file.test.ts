@@ -6,12 +6,15 @@ import { errorOf } from '../../test/support/error-of.ts';
 const vectors = Float32Array.from({ length: 2 * 4 }, (_, i) => (i - 3) / 8);
 const embedding = { token: '<cat-toy>', vectors, count: 2, dim: 4 };
 /** The header JSON of a written file, padding stripped. */
-const headerOf = (bytes: Uint8Array) => new TextDecoder().decode(bytes.subarray(8, 8 + bytes[0] + 256 * bytes[1])).trimEnd();
+const headerOf = (bytes: Uint8Array) =>
+  new TextDecoder().decode(bytes.subarray(8, 8 + bytes[0] + 256 * bytes[1])).trimEnd();
 
 describe('writing embedding files', () => {
   test('writes the diffusers layout: one tensor named by the token, metadata format pt', () => {
     const bytes = writeEmbedding(embedding);
-    expect(headerOf(bytes)).toBe('{"__metadata__":{"format":"pt"},"<cat-toy>":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}');
+    expect(headerOf(bytes)).toBe(
+      '{"__metadata__":{"format":"pt"},"<cat-toy>":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}',
+    );
     const back = readEmbedding(bytes, { fileName: 'learned_embeds.safetensors' });
     expect(back).toEqual({ ...embedding, layout: 'diffusers' });
   });
@@ -19,14 +22,25 @@ describe('writing embedding files', () => {
   test('writes the kohya layout: emb_params alone, the token taken from the file name on reading', () => {
     const bytes = writeEmbedding(embedding, 'kohya');
     expect(headerOf(bytes)).toBe('{"emb_params":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}');
-    expect(readEmbedding(bytes, { fileName: 'models/embeddings/cat-toy.safetensors' })).toEqual({ ...embedding, token: 'cat-toy', layout: 'kohya' });
+    expect(readEmbedding(bytes, { fileName: 'models/embeddings/cat-toy.safetensors' })).toEqual({
+      ...embedding,
+      token: 'cat-toy',
+      layout: 'kohya',
+    });
     expect(readEmbedding(bytes, { fileName: 'x.safetensors', token: '<ct>' }).token).toBe('<ct>');
   });
 
   test('writes the A1111 layout: string_to_param.* with name and step as metadata', () => {
     const bytes = writeEmbedding({ ...embedding, token: 'cat-toy', step: 3000 }, 'a1111');
-    expect(headerOf(bytes)).toBe('{"__metadata__":{"name":"cat-toy","step":"3000"},"string_to_param.*":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}');
-    expect(readEmbedding(bytes, { fileName: 'other-name.safetensors' })).toEqual({ ...embedding, token: 'cat-toy', step: 3000, layout: 'a1111' });
+    expect(headerOf(bytes)).toBe(
+      '{"__metadata__":{"name":"cat-toy","step":"3000"},"string_to_param.*":{"dtype":"F32","shape":[2,4],"data_offsets":[0,32]}}',
+    );
+    expect(readEmbedding(bytes, { fileName: 'other-name.safetensors' })).toEqual({
+      ...embedding,
+      token: 'cat-toy',
+      step: 3000,
+      layout: 'a1111',
+    });
   });
 
   test('the files it writes are read back by the generic reader with the same values', () => {
@@ -43,7 +57,8 @@ describe('writing embedding files', () => {
 describe('reading embedding files written by other tools', () => {
   test('reads a flattened A1111 dict, ignoring its string_to_token id, with the token from the file name', () => {
     // What a .pt → safetensors conversion of {string_to_token: {"*": 265}, string_to_param: {"*": …}} holds.
-    const header = '{"string_to_param.*":{"dtype":"F16","shape":[1,2],"data_offsets":[0,4]},"string_to_token.*":{"dtype":"I64","shape":[],"data_offsets":[4,12]}}';
+    const header =
+      '{"string_to_param.*":{"dtype":"F16","shape":[1,2],"data_offsets":[0,4]},"string_to_token.*":{"dtype":"I64","shape":[],"data_offsets":[4,12]}}';
     const json = new TextEncoder().encode(header.padEnd(Math.ceil(header.length / 8) * 8, ' '));
     const bytes = new Uint8Array(8 + json.length + 12);
     bytes[0] = json.length;
@@ -55,7 +70,13 @@ describe('reading embedding files written by other tools', () => {
 
   test('reads a bare [dim] tensor as one vector', () => {
     const bytes = writeSafetensors({ '<v>': { shape: [3], data: Float32Array.of(1, 2, 3) } });
-    expect(readEmbedding(bytes, { fileName: 'v.safetensors' })).toEqual({ token: '<v>', vectors: Float32Array.of(1, 2, 3), count: 1, dim: 3, layout: 'diffusers' });
+    expect(readEmbedding(bytes, { fileName: 'v.safetensors' })).toEqual({
+      token: '<v>',
+      vectors: Float32Array.of(1, 2, 3),
+      count: 1,
+      dim: 3,
+      layout: 'diffusers',
+    });
   });
 
   test('reads a file whose header length starts with 0x80, the byte a pickle starts with', () => {
@@ -75,12 +96,36 @@ describe('reading embedding files written by other tools', () => {
 describe('refusing embedding files it cannot use', () => {
   const two = { shape: [1, 2], data: Float32Array.of(1, 2) };
   const cases: Array<[string, Uint8Array, string]> = [
-    ['an SDXL pair', writeSafetensors({ clip_l: two, clip_g: two }), 'emb.safetensors is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet'],
-    ['several unrelated tensors', writeSafetensors({ a: two, b: two }), "emb.safetensors holds 2 tensors (a, b); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')"],
-    ['a zip that is cut short', Uint8Array.of(0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0), 'emb.safetensors: truncated or corrupt zip archive (no end-of-central-directory record)'],
-    ['a PNG embedding', Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0), 'emb.safetensors is an image (an A1111 PNG/WebP embedding?), which pseudoword cannot read: convert it to safetensors'],
-    ['a three-dimensional tensor', writeSafetensors({ t: { shape: [1, 1, 2], data: Float32Array.of(1, 2) } }), "emb.safetensors: tensor 't' has shape [1, 1, 2]; an embedding is [vectors, width] or [width]"],
-    ['a NaN in a vector', writeSafetensors({ t: { shape: [2, 2], data: Float32Array.of(1, 2, 3, NaN) } }), "emb.safetensors: vector 1 of 't' holds NaN at index 1"],
+    [
+      'an SDXL pair',
+      writeSafetensors({ clip_l: two, clip_g: two }),
+      'emb.safetensors is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet',
+    ],
+    [
+      'several unrelated tensors',
+      writeSafetensors({ a: two, b: two }),
+      "emb.safetensors holds 2 tensors (a, b); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')",
+    ],
+    [
+      'a zip that is cut short',
+      Uint8Array.of(0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0),
+      'emb.safetensors: truncated or corrupt zip archive (no end-of-central-directory record)',
+    ],
+    [
+      'a PNG embedding',
+      Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0),
+      'emb.safetensors is an image (an A1111 PNG/WebP embedding?), which pseudoword cannot read: convert it to safetensors',
+    ],
+    [
+      'a three-dimensional tensor',
+      writeSafetensors({ t: { shape: [1, 1, 2], data: Float32Array.of(1, 2) } }),
+      "emb.safetensors: tensor 't' has shape [1, 1, 2]; an embedding is [vectors, width] or [width]",
+    ],
+    [
+      'a NaN in a vector',
+      writeSafetensors({ t: { shape: [2, 2], data: Float32Array.of(1, 2, 3, NaN) } }),
+      "emb.safetensors: vector 1 of 't' holds NaN at index 1",
+    ],
   ];
   for (const [what, bytes, message] of cases)
     test(`refuses ${what} with a message saying why`, () => {

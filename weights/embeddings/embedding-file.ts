@@ -74,16 +74,21 @@ const parseStep = (s: unknown): number | undefined => {
 /** The key holding the vectors among a file's keys, and the layout it says (as diffusers' and A1111's loaders). */
 const pickKey = (keys: string[], fileName: string): { key: string; layout: EmbeddingLayout } => {
   if (keys.includes('clip_l') || keys.includes('clip_g'))
-    throw bad(`${fileName} is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet`);
+    throw bad(
+      `${fileName} is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet`,
+    );
   if (keys.includes(KOHYA_KEY)) return { key: KOHYA_KEY, layout: 'kohya' };
   // A flattened A1111/official dict may also carry string_to_token.* (an int id): only the params matter.
   const params = keys.filter((k) => k.startsWith('string_to_param.'));
-  if (params.length > 1) throw bad(`${fileName} holds ${params.length} string_to_param tensors (${params.join(', ')}); expected one`);
+  if (params.length > 1)
+    throw bad(`${fileName} holds ${params.length} string_to_param tensors (${params.join(', ')}); expected one`);
   if (params.length === 1) return { key: params[0], layout: 'a1111' };
   if (keys.length === 1) return { key: keys[0], layout: 'diffusers' };
   if (keys.length === 0) throw bad(`${fileName} holds no tensors`);
   const shown = keys.slice(0, 5).join(', ') + (keys.length > 5 ? ', …' : '');
-  throw bad(`${fileName} holds ${keys.length} tensors (${shown}); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')`);
+  throw bad(
+    `${fileName} holds ${keys.length} tensors (${shown}); an embedding file holds one (diffusers '<token>', kohya 'emb_params' or A1111 'string_to_param.*')`,
+  );
 };
 
 const fromSafetensors = (bytes: Uint8Array, fileName: string): Found => {
@@ -91,14 +96,22 @@ const fromSafetensors = (bytes: Uint8Array, fileName: string): Found => {
   const byName = new Map(file.tensors.map((t) => [t.name, t]));
   const { key, layout } = pickKey([...byName.keys()], fileName);
   const token = layout === 'diffusers' ? key : layout === 'a1111' ? file.metadata.name : undefined;
-  return { key, shape: byName.get(key)!.shape, vectors: () => file.float32(key), layout, token, step: parseStep(file.metadata.step) };
+  return {
+    key,
+    shape: byName.get(key)!.shape,
+    vectors: () => file.float32(key),
+    layout,
+    token,
+    step: parseStep(file.metadata.step),
+  };
 };
 
 /** A torch.save file: a bare tensor, a one-key dict, or A1111's / the official repo's dict. */
 const fromTorch = (bytes: Uint8Array, fileName: string): Found => {
   const data = torchLoad(bytes, fileName);
   const found = (key: string, t: unknown, layout: EmbeddingLayout, token?: string, step?: number): Found => {
-    if (!(t instanceof TorchTensor) || !(t.values instanceof Float32Array)) throw bad(`${fileName}: '${key}' is not a float tensor`);
+    if (!(t instanceof TorchTensor) || !(t.values instanceof Float32Array))
+      throw bad(`${fileName}: '${key}' is not a float tensor`);
     return { key, shape: t.shape, vectors: () => t.values as Float32Array, layout, token, step };
   };
   if (data instanceof TorchTensor) return found('tensor', data, 'diffusers');
@@ -107,7 +120,8 @@ const fromTorch = (bytes: Uint8Array, fileName: string): Found => {
     // A1111 saves a dict; the official repo an nn.ParameterDict, whose tensors sit in its state's _parameters.
     let params = data.get('string_to_param');
     if (params instanceof PyObject && params.state instanceof Map) params = params.state.get('_parameters');
-    if (!(params instanceof Map) || params.size !== 1) throw bad(`${fileName}: string_to_param does not hold exactly one tensor`);
+    if (!(params instanceof Map) || params.size !== 1)
+      throw bad(`${fileName}: string_to_param does not hold exactly one tensor`);
     const [[name, t]] = [...params];
     const token = typeof data.get('name') === 'string' ? data.get('name') : undefined;
     return found(`string_to_param.${name}`, t, 'a1111', token, parseStep(data.get('step')));
@@ -139,13 +153,18 @@ const findTensor = (bytes: Uint8Array, fileName: string): Found => {
 export const readEmbedding = (bytes: Uint8Array, { fileName, token }: ReadEmbeddingOptions): ReadEmbedding => {
   const f = findTensor(bytes, fileName);
   if (f.shape.length < 1 || f.shape.length > 2)
-    throw bad(`${fileName}: tensor '${f.key}' has shape [${f.shape.join(', ')}]; an embedding is [vectors, width] or [width]`);
+    throw bad(
+      `${fileName}: tensor '${f.key}' has shape [${f.shape.join(', ')}]; an embedding is [vectors, width] or [width]`,
+    );
   const [count, dim] = f.shape.length === 1 ? [1, f.shape[0]] : f.shape;
-  if (count < 1 || dim < 1) throw bad(`${fileName}: tensor '${f.key}' has shape [${f.shape.join(', ')}], which holds no vector`);
+  if (count < 1 || dim < 1)
+    throw bad(`${fileName}: tensor '${f.key}' has shape [${f.shape.join(', ')}], which holds no vector`);
   const vectors = f.vectors();
   const nonFinite = vectors.findIndex((v) => !Number.isFinite(v));
   if (nonFinite >= 0)
-    throw bad(`${fileName}: vector ${Math.floor(nonFinite / dim)} of '${f.key}' holds ${vectors[nonFinite]} at index ${nonFinite % dim}`);
+    throw bad(
+      `${fileName}: vector ${Math.floor(nonFinite / dim)} of '${f.key}' holds ${vectors[nonFinite]} at index ${nonFinite % dim}`,
+    );
   const chosen = token ?? f.token ?? tokenFromFileName(fileName);
   if (chosen.trim() === '') throw bad(`${fileName}: the embedding's token is empty; pass a token`);
   return { token: chosen, vectors, count, dim, layout: f.layout, ...(f.step !== undefined ? { step: f.step } : {}) };
@@ -159,9 +178,14 @@ export const readEmbedding = (bytes: Uint8Array, { fileName, token }: ReadEmbedd
  */
 export const writeEmbedding = (embedding: Embedding, layout: EmbeddingLayout = 'diffusers'): Uint8Array => {
   const { token, vectors, count, dim, step } = embedding;
-  if (vectors.length !== count * dim) throw bad(`embedding '${token}' has ${vectors.length} values, not ${count} × ${dim}`);
+  if (vectors.length !== count * dim)
+    throw bad(`embedding '${token}' has ${vectors.length} values, not ${count} × ${dim}`);
   const tensor = { shape: [count, dim], data: vectors };
   if (layout === 'kohya') return writeSafetensors({ [KOHYA_KEY]: tensor });
-  if (layout === 'a1111') return writeSafetensors({ [A1111_KEY]: tensor }, { name: token, ...(step !== undefined ? { step: String(step) } : {}) });
+  if (layout === 'a1111')
+    return writeSafetensors(
+      { [A1111_KEY]: tensor },
+      { name: token, ...(step !== undefined ? { step: String(step) } : {}) },
+    );
   return writeSafetensors({ [token]: tensor }, { format: 'pt' });
 };

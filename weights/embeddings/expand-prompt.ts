@@ -43,15 +43,28 @@ export const registerEmbedding = (
   const { token, count, dim, fileName } = embedding;
   const from = fileName ? `embedding file ${fileName} (token '${token}')` : `embedding '${token}'`;
   if (dim !== encoder.dim)
-    throw new PipelineError('bad_embedding', `${from} has vectors of width ${dim}, but this model's text encoder takes width ${encoder.dim} (an embedding trained for another model family?)`, { token, dim, modelDim: encoder.dim });
-  if (embedding.vectors.length !== count * dim) throw new PipelineError('bad_embedding', `${from} has ${embedding.vectors.length} values, not ${count} × ${dim}`);
+    throw new PipelineError(
+      'bad_embedding',
+      `${from} has vectors of width ${dim}, but this model's text encoder takes width ${encoder.dim} (an embedding trained for another model family?)`,
+      { token, dim, modelDim: encoder.dim },
+    );
+  if (embedding.vectors.length !== count * dim)
+    throw new PipelineError('bad_embedding', `${from} has ${embedding.vectors.length} values, not ${count} × ${dim}`);
   const tokens = vectorTokens(token, count);
   for (const t of tokens) {
     const id = tokenizer.idOf(t);
-    if (id !== undefined) throw new PipelineError('bad_embedding', `${from}: token '${t}' already exists in the tokenizer (id ${id}); load it under another token`, { token: t });
+    if (id !== undefined)
+      throw new PipelineError(
+        'bad_embedding',
+        `${from}: token '${t}' already exists in the tokenizer (id ${id}); load it under another token`,
+        { token: t },
+      );
   }
   if (tokenizer.vocabSize < encoder.tableRows)
-    throw new PipelineError('bad_model', `the tokenizer has ${tokenizer.vocabSize} tokens but the text encoder's table has ${encoder.tableRows} rows; new tokens would read table rows`);
+    throw new PipelineError(
+      'bad_model',
+      `the tokenizer has ${tokenizer.vocabSize} tokens but the text encoder's table has ${encoder.tableRows} rows; new tokens would read table rows`,
+    );
   const ids = tokenizer.addTokens(tokens);
   return { token, tokens, ids, rows: ids.map((id) => id - encoder.tableRows) };
 };

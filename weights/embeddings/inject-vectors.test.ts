@@ -28,17 +28,22 @@ describe('injecting learned vectors into a text encoder', () => {
     const b = await ortSessionFactory.create(encodeModel(injected.model));
     const V = injected.tableRows;
     const row = [...model.tokenizer.tokenize('a photo of a').ids.slice(0, 5), V + 1, V, model.tokenizer.eosId];
-    const got = (await b.run({ input_ids: ids(row), [vectorsInput]: tensor('float32', [2, injected.dim], v) })).last_hidden_state.data;
+    const got = (await b.run({ input_ids: ids(row), [vectorsInput]: tensor('float32', [2, injected.dim], v) }))
+      .last_hidden_state.data;
     // Independent route: the original model with those rows written into ids 2 and 1 of its table.
     const patched = decodeModel(encodeModel(original));
     const data = Float32Array.from(table.data as Float32Array);
     data.set(v.subarray(injected.dim), 1 * injected.dim);
     data.set(v.subarray(0, injected.dim), 2 * injected.dim);
-    patched.graph.initializers = patched.graph.initializers.map((t) => (t.name === injected.table ? makeTensorProto(t.name, tensor('float32', table.dims, data)) : t));
+    patched.graph.initializers = patched.graph.initializers.map((t) =>
+      t.name === injected.table ? makeTensorProto(t.name, tensor('float32', table.dims, data)) : t,
+    );
     const a = await ortSessionFactory.create(encodeModel(patched));
-    const want = (await a.run({ input_ids: ids(row.map((x) => (x === V + 1 ? 1 : x === V ? 2 : x))) })).last_hidden_state.data;
+    const want = (await a.run({ input_ids: ids(row.map((x) => (x === V + 1 ? 1 : x === V ? 2 : x))) }))
+      .last_hidden_state.data;
     let maxDiff = 0;
-    for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs((want[i] as number) - (got[i] as number)));
+    for (let i = 0; i < want.length; i++)
+      maxDiff = Math.max(maxDiff, Math.abs((want[i] as number) - (got[i] as number)));
     expect(maxDiff).toBeLessThan(1e-6);
   });
 });

@@ -42,23 +42,52 @@ export const injectVectors = (model: Model, idsInput = 'input_ids'): InjectedTex
   const producer = new Map(g.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   const inits = new Map(g.initializers.map((t) => [t.name, t]));
   const ids = g.inputs.find((i) => i.name === idsInput)?.name ?? g.inputs[0]?.name;
-  const gather = g.nodes.find((n) => n.opType === 'Gather' && inits.get(n.inputs[0])?.dims.length === 2 && derivesFrom(n.inputs[1], ids, producer));
-  if (!gather) throw new PipelineError('bad_model', `the text encoder has no token-embedding Gather reading '${ids}' from a [vocab, dim] initializer; cannot inject learned vectors`);
-  if (g.inputs.some((i) => i.name === vectorsInput)) throw new PipelineError('bad_model', `the text encoder already has an input '${vectorsInput}'`);
+  const gather = g.nodes.find(
+    (n) =>
+      n.opType === 'Gather' && inits.get(n.inputs[0])?.dims.length === 2 && derivesFrom(n.inputs[1], ids, producer),
+  );
+  if (!gather)
+    throw new PipelineError(
+      'bad_model',
+      `the text encoder has no token-embedding Gather reading '${ids}' from a [vocab, dim] initializer; cannot inject learned vectors`,
+    );
+  if (g.inputs.some((i) => i.name === vectorsInput))
+    throw new PipelineError('bad_model', `the text encoder already has an input '${vectorsInput}'`);
   const table = inits.get(gather.inputs[0])!;
   const [tableRows, dim] = table.dims;
   // Fresh arrays: the builder appends inputs and initializers, and the caller's model must stay as it was.
-  const b = new GraphBuilder({ ...g, nodes: [], inputs: [...g.inputs], initializers: [...g.initializers], outputs: [...g.outputs] });
+  const b = new GraphBuilder({
+    ...g,
+    nodes: [],
+    inputs: [...g.inputs],
+    initializers: [...g.initializers],
+    outputs: [...g.outputs],
+  });
   const vectors = b.input(vectorsInput, table.dataType === DataType.FLOAT16 ? 'float16' : 'float32', ['vectors', dim]);
   const out = gather.outputs[0];
   const idx = b.op('Cast', [gather.inputs[1]], { to: DataType.INT64 }, { name: 'pseudoword/ids' });
-  const isNew = b.op('GreaterOrEqual', [idx, b.constI64(tableRows, [], 'pseudoword/V')], {}, { name: 'pseudoword/is_new' });
+  const isNew = b.op(
+    'GreaterOrEqual',
+    [idx, b.constI64(tableRows, [], 'pseudoword/V')],
+    {},
+    { name: 'pseudoword/is_new' },
+  );
   const zero = b.constI64(0, [], 'pseudoword/zero');
-  const rowNew = b.op('Where', [isNew, b.op('Sub', [idx, b.constI64(tableRows, [], 'pseudoword/V')]), zero], {}, { name: 'pseudoword/row_new' });
+  const rowNew = b.op(
+    'Where',
+    [isNew, b.op('Sub', [idx, b.constI64(tableRows, [], 'pseudoword/V')]), zero],
+    {},
+    { name: 'pseudoword/row_new' },
+  );
   const rowOld = b.op('Where', [isNew, zero, idx], {}, { name: 'pseudoword/row_old' });
   const fromTable = b.op('Gather', [table.name, rowOld], { axis: 0 }, { name: 'pseudoword/from_table' });
   const fromVectors = b.op('Gather', [vectors, rowNew], { axis: 0 }, { name: 'pseudoword/from_vectors' });
-  const mask = b.op('Unsqueeze', [isNew, b.constI64([-1], [1], 'pseudoword/last_axis')], {}, { name: 'pseudoword/mask' });
+  const mask = b.op(
+    'Unsqueeze',
+    [isNew, b.constI64([-1], [1], 'pseudoword/last_axis')],
+    {},
+    { name: 'pseudoword/mask' },
+  );
   b.op('Where', [mask, fromVectors, fromTable], {}, { name: 'pseudoword/embeddings', outputs: [out] });
   // Splice: the new nodes go where the old Gather was, so the topological order holds.
   const at = g.nodes.indexOf(gather);

@@ -31,15 +31,21 @@ describe('reading safetensors', () => {
   test('decodes F16 and BF16 bit patterns to their float values', () => {
     // F16: 0x3C00 = 1, 0xC000 = −2, 0x3555 = 0.333251953125, 0x7BFF = 65504 (largest half).
     // BF16: 0x3F80 = 1, 0xC040 = −3, 0x4049 = 3.140625.
-    const header = '{"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[8,14]}}';
-    const f = readSafetensors(assemble(header, [...u16Bytes(0x3c00, 0xc000, 0x3555, 0x7bff), ...u16Bytes(0x3f80, 0xc040, 0x4049)]));
+    const header =
+      '{"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[3],"data_offsets":[8,14]}}';
+    const f = readSafetensors(
+      assemble(header, [...u16Bytes(0x3c00, 0xc000, 0x3555, 0x7bff), ...u16Bytes(0x3f80, 0xc040, 0x4049)]),
+    );
     expect(Array.from(f.float32('h'))).toEqual([1, -2, 0.333251953125, 65504]);
     expect(Array.from(f.float32('b'))).toEqual([1, -3, 3.140625]);
     expect(f.metadata).toEqual({});
   });
 
   test('refuses to decode an integer tensor as floats', () => {
-    const f = readSafetensors(assemble('{"i":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}', [1, 0, 0, 0, 0, 0, 0, 0]), 'ids.safetensors');
+    const f = readSafetensors(
+      assemble('{"i":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}', [1, 0, 0, 0, 0, 0, 0, 0]),
+      'ids.safetensors',
+    );
     const e = errorOf(() => f.float32('i'));
     expect([e.code, e.message]).toEqual(['bad_embedding', "ids.safetensors: tensor 'i' is I64, not a float tensor"]);
   });
@@ -48,13 +54,41 @@ describe('reading safetensors', () => {
 describe('refusing broken safetensors', () => {
   const good = assemble('{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', f32Bytes(1, 2));
   const cases: Array<[string, Uint8Array, string]> = [
-    ['a file shorter than the length field', good.subarray(0, 5), 'e.safetensors: truncated: 5 bytes, too short for a safetensors header'],
-    ['a header cut short', good.subarray(0, 20), 'e.safetensors: truncated: the header says 56 bytes but only 12 follow'],
-    ['data cut short', good.subarray(0, good.length - 1), "e.safetensors: truncated: tensor 't' ends at byte 8 of a 7-byte data buffer"],
-    ['a header that is not JSON', assemble('{"t":', []), 'e.safetensors: not a safetensors file (its header is not JSON'],
-    ['an implausible header length', Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0x7b), 'e.safetensors: not a safetensors file (header length'],
-    ['offsets that do not fit the shape', assemble('{"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', f32Bytes(1, 2)), "e.safetensors: tensor 't' (F32 [3]) needs 12 bytes but its offsets span 8"],
-    ['an unknown dtype', assemble('{"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}', f32Bytes(1, 2)), "e.safetensors: tensor 't' has unknown dtype \"F33\""],
+    [
+      'a file shorter than the length field',
+      good.subarray(0, 5),
+      'e.safetensors: truncated: 5 bytes, too short for a safetensors header',
+    ],
+    [
+      'a header cut short',
+      good.subarray(0, 20),
+      'e.safetensors: truncated: the header says 56 bytes but only 12 follow',
+    ],
+    [
+      'data cut short',
+      good.subarray(0, good.length - 1),
+      "e.safetensors: truncated: tensor 't' ends at byte 8 of a 7-byte data buffer",
+    ],
+    [
+      'a header that is not JSON',
+      assemble('{"t":', []),
+      'e.safetensors: not a safetensors file (its header is not JSON',
+    ],
+    [
+      'an implausible header length',
+      Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0x7b),
+      'e.safetensors: not a safetensors file (header length',
+    ],
+    [
+      'offsets that do not fit the shape',
+      assemble('{"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', f32Bytes(1, 2)),
+      "e.safetensors: tensor 't' (F32 [3]) needs 12 bytes but its offsets span 8",
+    ],
+    [
+      'an unknown dtype',
+      assemble('{"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}', f32Bytes(1, 2)),
+      'e.safetensors: tensor \'t\' has unknown dtype "F33"',
+    ],
   ];
   for (const [what, bytes, message] of cases)
     test(`refuses ${what} with a bad_embedding error naming the file`, () => {
@@ -68,20 +102,30 @@ describe('refusing broken safetensors', () => {
 describe('writing safetensors', () => {
   test('writes exactly the bytes of the reference layout: metadata first, widest dtype first, padded header', () => {
     const got = writeSafetensors(
-      { h: { shape: [2], data: Float32Array.of(1, -2), dtype: 'F16' }, '<tok>': { shape: [1, 2], data: Float32Array.of(0.5, 3) } },
+      {
+        h: { shape: [2], data: Float32Array.of(1, -2), dtype: 'F16' },
+        '<tok>': { shape: [1, 2], data: Float32Array.of(0.5, 3) },
+      },
       { format: 'pt' },
     );
-    const header = '{"__metadata__":{"format":"pt"},"<tok>":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"h":{"dtype":"F16","shape":[2],"data_offsets":[8,12]}}';
+    const header =
+      '{"__metadata__":{"format":"pt"},"<tok>":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"h":{"dtype":"F16","shape":[2],"data_offsets":[8,12]}}';
     expect(Array.from(got)).toEqual(Array.from(assemble(header, [...f32Bytes(0.5, 3), ...u16Bytes(0x3c00, 0xc000)])));
   });
 
   test('keeps an integer-like name where the layout puts it, not where JSON key order would', () => {
     // F32 before F16 puts 'b' first; JSON.stringify would have moved '0' to the front of the header.
-    const got = writeSafetensors({ b: { shape: [1], data: Float32Array.of(1) }, '0': { shape: [1], data: Float32Array.of(2), dtype: 'F16' } });
+    const got = writeSafetensors({
+      b: { shape: [1], data: Float32Array.of(1) },
+      '0': { shape: [1], data: Float32Array.of(2), dtype: 'F16' },
+    });
     const header = new TextDecoder().decode(got.subarray(8, 8 + got[0]));
     expect(header.indexOf('"b"')).toBeLessThan(header.indexOf('"0"'));
     const f = readSafetensors(got);
-    expect(f.tensors.map((t) => [t.name, t.begin, t.end])).toEqual([['b', 0, 4], ['0', 4, 6]]);
+    expect(f.tensors.map((t) => [t.name, t.begin, t.end])).toEqual([
+      ['b', 0, 4],
+      ['0', 4, 6],
+    ]);
     expect([f.float32('0')[0], f.float32('b')[0]]).toEqual([2, 1]);
   });
 

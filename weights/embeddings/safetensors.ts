@@ -11,8 +11,21 @@ import { limits } from '../../common/limits.ts';
 
 /** Bytes per element of every dtype the format names (read for validation; only floats are decoded). */
 const elementSize: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4,
-  F64: 8, I64: 8, U64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
 };
 
 /** One tensor's header entry; `begin`/`end` are byte offsets into the data buffer. */
@@ -39,22 +52,24 @@ export interface SafetensorsTensor {
   dtype?: 'F32' | 'F16';
 }
 
-
 const bad = (what: string, message: string) => new PipelineError('bad_embedding', `${what}: ${message}`);
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 const parseHeader = (bytes: Uint8Array, what: string): { json: Record<string, unknown>; dataStart: number } => {
   if (bytes.byteLength < 8) throw bad(what, `truncated: ${bytes.byteLength} bytes, too short for a safetensors header`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(limits.safetensorsHeaderBytes)) throw bad(what, `not a safetensors file (header length ${n} is implausible)`);
-  if (Number(n) > bytes.byteLength - 8) throw bad(what, `truncated: the header says ${n} bytes but only ${bytes.byteLength - 8} follow`);
+  if (n > BigInt(limits.safetensorsHeaderBytes))
+    throw bad(what, `not a safetensors file (header length ${n} is implausible)`);
+  if (Number(n) > bytes.byteLength - 8)
+    throw bad(what, `truncated: the header says ${n} bytes but only ${bytes.byteLength - 8} follow`);
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + Number(n))));
   } catch (e) {
     throw bad(what, `not a safetensors file (its header is not JSON: ${e instanceof Error ? e.message : String(e)})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad(what, 'not a safetensors file (its header is not a JSON object)');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw bad(what, 'not a safetensors file (its header is not a JSON object)');
   return { json: json as Record<string, unknown>, dataStart: 8 + Number(n) };
 };
 
@@ -62,15 +77,21 @@ const parseEntry = (name: string, v: unknown, dataLength: number, what: string):
   const e = (v ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   const size = typeof e.dtype === 'string' ? elementSize[e.dtype] : undefined;
   if (!size) throw bad(what, `tensor '${name}' has unknown dtype ${JSON.stringify(e.dtype)}`);
-  if (!Array.isArray(e.shape) || !e.shape.every(isCount)) throw bad(what, `tensor '${name}' has a malformed shape ${JSON.stringify(e.shape)}`);
+  if (!Array.isArray(e.shape) || !e.shape.every(isCount))
+    throw bad(what, `tensor '${name}' has a malformed shape ${JSON.stringify(e.shape)}`);
   const off = e.data_offsets;
   if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount) || off[0] > off[1])
     throw bad(what, `tensor '${name}' has malformed data_offsets ${JSON.stringify(off)}`);
   const shape = e.shape as number[];
   const [begin, end] = off as number[];
   const want = shape.reduce((a, b) => a * b, 1) * size;
-  if (end - begin !== want) throw bad(what, `tensor '${name}' (${e.dtype} [${shape.join(', ')}]) needs ${want} bytes but its offsets span ${end - begin}`);
-  if (end > dataLength) throw bad(what, `truncated: tensor '${name}' ends at byte ${end} of a ${dataLength}-byte data buffer`);
+  if (end - begin !== want)
+    throw bad(
+      what,
+      `tensor '${name}' (${e.dtype} [${shape.join(', ')}]) needs ${want} bytes but its offsets span ${end - begin}`,
+    );
+  if (end > dataLength)
+    throw bad(what, `truncated: tensor '${name}' ends at byte ${end} of a ${dataLength}-byte data buffer`);
   return { name, dtype: e.dtype as string, shape, begin, end };
 };
 
@@ -80,7 +101,8 @@ const parseMetadata = (v: unknown, what: string): Record<string, string> => {
   const out: Record<string, string> = {};
   for (const [k, x] of Object.entries(v)) {
     // The format says string → string; numbers written by lenient tools are kept as their text.
-    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') throw bad(what, `__metadata__.${k} is not a string`);
+    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean')
+      throw bad(what, `__metadata__.${k} is not a string`);
     out[k] = String(x);
   }
   return out;
@@ -120,7 +142,8 @@ export const readSafetensors = (bytes: Uint8Array, what = 'safetensors file'): S
     float32(name) {
       const t = byName.get(name);
       if (!t) throw bad(what, `has no tensor '${name}'`);
-      if (!['F32', 'F16', 'BF16', 'F64'].includes(t.dtype)) throw bad(what, `tensor '${name}' is ${t.dtype}, not a float tensor`);
+      if (!['F32', 'F16', 'BF16', 'F64'].includes(t.dtype))
+        throw bad(what, `tensor '${name}' is ${t.dtype}, not a float tensor`);
       const view = new DataView(bytes.buffer, bytes.byteOffset + dataStart + t.begin, t.end - t.begin);
       return decodeFloats(view, t.dtype, (t.end - t.begin) / elementSize[t.dtype]);
     },
@@ -132,7 +155,10 @@ export const readSafetensors = (bytes: Uint8Array, what = 'safetensors file'): S
  * @example
  * writeSafetensors({ '<cat-toy>': { shape: [1, 768], data } }, { format: 'pt' })
  */
-export const writeSafetensors = (tensors: Record<string, SafetensorsTensor>, metadata?: Record<string, string>): Uint8Array => {
+export const writeSafetensors = (
+  tensors: Record<string, SafetensorsTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array => {
   const names = Object.keys(tensors).sort((a, b) => {
     const size = (n: string) => ((tensors[n].dtype ?? 'F32') === 'F32' ? 4 : 2);
     return size(b) - size(a) || (a < b ? -1 : a > b ? 1 : 0);
@@ -142,11 +168,17 @@ export const writeSafetensors = (tensors: Record<string, SafetensorsTensor>, met
   const placed = names.map((name) => {
     const { shape, data, dtype = 'F32' } = tensors[name];
     const n = shape.reduce((a, b) => a * b, 1);
-    if (n !== data.length) throw new PipelineError('bad_embedding', `tensor '${name}' has ${data.length} values but shape [${shape.join(', ')}] needs ${n}`);
+    if (n !== data.length)
+      throw new PipelineError(
+        'bad_embedding',
+        `tensor '${name}' has ${data.length} values but shape [${shape.join(', ')}] needs ${n}`,
+      );
     const begin = offset;
     offset += n * elementSize[dtype];
     // Built by hand: JSON.stringify would move integer-like names ("0") ahead of the others.
-    parts.push(`${JSON.stringify(name)}:{"dtype":"${dtype}","shape":${JSON.stringify(shape)},"data_offsets":[${begin},${offset}]}`);
+    parts.push(
+      `${JSON.stringify(name)}:{"dtype":"${dtype}","shape":${JSON.stringify(shape)},"data_offsets":[${begin},${offset}]}`,
+    );
     return { begin, data, dtype };
   });
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);

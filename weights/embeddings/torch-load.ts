@@ -10,7 +10,11 @@ import { readZipEntries } from './zip-entries.ts';
 
 /** A tensor from a torch file: float storages decode to float32, integer ones to numbers. */
 export class TorchTensor {
-  constructor(readonly dtype: string, readonly shape: number[], readonly values: Float32Array | number[]) {}
+  constructor(
+    readonly dtype: string,
+    readonly shape: number[],
+    readonly values: Float32Array | number[],
+  ) {}
 }
 
 interface Storage {
@@ -48,11 +52,13 @@ export const torchLoad = (bytes: Uint8Array, what: string): unknown => {
   const prefix = pkl.slice(0, -'data.pkl'.length);
   const entry = (name: string) => {
     const b = entries.get(prefix + name);
-    if (b === null) throw bad(`zip entry '${prefix + name}' is compressed; torch.save never compresses, so re-save the file`);
+    if (b === null)
+      throw bad(`zip entry '${prefix + name}' is compressed; torch.save never compresses, so re-save the file`);
     return b;
   };
   const order = entry('byteorder');
-  if (order && new TextDecoder().decode(order).trim() !== 'little') throw bad('big-endian torch files are not supported');
+  if (order && new TextDecoder().decode(order).trim() !== 'little')
+    throw bad('big-endian torch files are not supported');
 
   const persistentLoad = (pid: unknown): Storage => {
     // ('storage', torch.FloatStorage, key, location, numel)
@@ -68,7 +74,8 @@ export const torchLoad = (bytes: Uint8Array, what: string): unknown => {
     const [bytesPer, read] = storages[s.dtype];
     const n = size.reduce((a, b) => a * b, 1);
     // A saved embedding never has more elements than its storage; a corrupt size must not allocate gigabytes.
-    if (!(n <= Math.max(1, s.numel))) throw bad(`a tensor of shape [${size.join(', ')}] is larger than its storage (${s.numel} elements)`);
+    if (!(n <= Math.max(1, s.numel)))
+      throw bad(`a tensor of shape [${size.join(', ')}] is larger than its storage (${s.numel} elements)`);
     const values = floatStorages.has(s.dtype) ? new Float32Array(n) : new Array<number>(n);
     // Walk the logical indices in row-major order; the storage index follows the strides.
     const index = new Array<number>(size.length).fill(0);

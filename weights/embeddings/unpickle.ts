@@ -13,7 +13,10 @@ export class PyGlobal {
 /** An object built from a global the caller does not interpret: its class, constructor args and state. */
 export class PyObject {
   state: unknown;
-  constructor(readonly type: string, readonly args: unknown[]) {}
+  constructor(
+    readonly type: string,
+    readonly args: unknown[],
+  ) {}
 }
 
 /** What the caller supplies: functions for the globals it knows, and the persistent-id loader. */
@@ -99,61 +102,181 @@ const run = (bytes: Uint8Array, what: string, options: UnpickleOptions): unknown
   for (;;) {
     const op = u8();
     switch (op) {
-      case 0x80: u8(); break; // PROTO
-      case 0x95: need(8); break; // FRAME: a length hint only
-      case 0x2e: return stack.pop(); // STOP
-      case 0x28: stack.push(MARK); break; // MARK
-      case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
-      case 0x5d: case 0x29: stack.push([]); break; // EMPTY_LIST, EMPTY_TUPLE
-      case 0x8f: stack.push(new Set()); break; // EMPTY_SET
-      case 0x74: stack.push(popMark()); break; // TUPLE
-      case 0x85: stack.push(stack.splice(-1)); break; // TUPLE1
-      case 0x86: stack.push(stack.splice(-2)); break; // TUPLE2
-      case 0x87: stack.push(stack.splice(-3)); break; // TUPLE3
-      case 0x91: stack.push(new Set(popMark())); break; // FROZENSET
-      case 0x4e: stack.push(null); break; // NONE
-      case 0x88: stack.push(true); break; // NEWTRUE
-      case 0x89: stack.push(false); break; // NEWFALSE
-      case 0x4b: stack.push(u8()); break; // BININT1
-      case 0x4d: stack.push(v.getUint16(need(2), true)); break; // BININT2
-      case 0x4a: stack.push(v.getInt32(need(4), true)); break; // BININT
-      case 0x8a: stack.push(long(u8())); break; // LONG1
-      case 0x8b: stack.push(long(u32())); break; // LONG4
-      case 0x47: stack.push(v.getFloat64(need(8), false)); break; // BINFLOAT (big-endian)
-      case 0x58: stack.push(str(u32())); break; // BINUNICODE
-      case 0x8c: stack.push(str(u8())); break; // SHORT_BINUNICODE
-      case 0x8d: stack.push(str(Number(v.getBigUint64(need(8), true)))); break; // BINUNICODE8
-      case 0x55: stack.push(str(u8())); break; // SHORT_BINSTRING
-      case 0x54: stack.push(str(u32())); break; // BINSTRING
-      case 0x43: { const n = u8(); stack.push(bytes.slice(need(n), p)); break; } // SHORT_BINBYTES
-      case 0x42: { const n = u32(); stack.push(bytes.slice(need(n), p)); break; } // BINBYTES
-      case 0x71: memo.set(u8(), top()); break; // BINPUT
-      case 0x72: memo.set(u32(), top()); break; // LONG_BINPUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
-      case 0x68: stack.push(memo.get(u8())); break; // BINGET
-      case 0x6a: stack.push(memo.get(u32())); break; // LONG_BINGET
-      case 0x30: stack.pop(); break; // POP
-      case 0x31: popMark(); break; // POP_MARK
-      case 0x32: stack.push(top()); break; // DUP
-      case 0x63: { const module = line(); stack.push(new PyGlobal(`${module}.${line()}`)); break; } // GLOBAL
-      case 0x93: { const [m, n] = stack.splice(-2); stack.push(new PyGlobal(`${m}.${n}`)); break; } // STACK_GLOBAL
-      case 0x52: { const [fn, args] = stack.splice(-2); stack.push(call(fn, args as unknown[])); break; } // REDUCE
-      case 0x81: { const [cls, args] = stack.splice(-2); stack.push(new PyObject((cls as PyGlobal).path, args as unknown[])); break; } // NEWOBJ
-      case 0x92: { const [cls, args] = stack.splice(-3); stack.push(new PyObject((cls as PyGlobal).path, args as unknown[])); break; } // NEWOBJ_EX
-      case 0x62: { // BUILD: set an object's state (dicts' state is merged, as __setstate__-less classes do)
+      case 0x80:
+        u8();
+        break; // PROTO
+      case 0x95:
+        need(8);
+        break; // FRAME: a length hint only
+      case 0x2e:
+        return stack.pop(); // STOP
+      case 0x28:
+        stack.push(MARK);
+        break; // MARK
+      case 0x7d:
+        stack.push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+      case 0x29:
+        stack.push([]);
+        break; // EMPTY_LIST, EMPTY_TUPLE
+      case 0x8f:
+        stack.push(new Set());
+        break; // EMPTY_SET
+      case 0x74:
+        stack.push(popMark());
+        break; // TUPLE
+      case 0x85:
+        stack.push(stack.splice(-1));
+        break; // TUPLE1
+      case 0x86:
+        stack.push(stack.splice(-2));
+        break; // TUPLE2
+      case 0x87:
+        stack.push(stack.splice(-3));
+        break; // TUPLE3
+      case 0x91:
+        stack.push(new Set(popMark()));
+        break; // FROZENSET
+      case 0x4e:
+        stack.push(null);
+        break; // NONE
+      case 0x88:
+        stack.push(true);
+        break; // NEWTRUE
+      case 0x89:
+        stack.push(false);
+        break; // NEWFALSE
+      case 0x4b:
+        stack.push(u8());
+        break; // BININT1
+      case 0x4d:
+        stack.push(v.getUint16(need(2), true));
+        break; // BININT2
+      case 0x4a:
+        stack.push(v.getInt32(need(4), true));
+        break; // BININT
+      case 0x8a:
+        stack.push(long(u8()));
+        break; // LONG1
+      case 0x8b:
+        stack.push(long(u32()));
+        break; // LONG4
+      case 0x47:
+        stack.push(v.getFloat64(need(8), false));
+        break; // BINFLOAT (big-endian)
+      case 0x58:
+        stack.push(str(u32()));
+        break; // BINUNICODE
+      case 0x8c:
+        stack.push(str(u8()));
+        break; // SHORT_BINUNICODE
+      case 0x8d:
+        stack.push(str(Number(v.getBigUint64(need(8), true))));
+        break; // BINUNICODE8
+      case 0x55:
+        stack.push(str(u8()));
+        break; // SHORT_BINSTRING
+      case 0x54:
+        stack.push(str(u32()));
+        break; // BINSTRING
+      case 0x43: {
+        const n = u8();
+        stack.push(bytes.slice(need(n), p));
+        break;
+      } // SHORT_BINBYTES
+      case 0x42: {
+        const n = u32();
+        stack.push(bytes.slice(need(n), p));
+        break;
+      } // BINBYTES
+      case 0x71:
+        memo.set(u8(), top());
+        break; // BINPUT
+      case 0x72:
+        memo.set(u32(), top());
+        break; // LONG_BINPUT
+      case 0x94:
+        memo.set(memo.size, top());
+        break; // MEMOIZE
+      case 0x68:
+        stack.push(memo.get(u8()));
+        break; // BINGET
+      case 0x6a:
+        stack.push(memo.get(u32()));
+        break; // LONG_BINGET
+      case 0x30:
+        stack.pop();
+        break; // POP
+      case 0x31:
+        popMark();
+        break; // POP_MARK
+      case 0x32:
+        stack.push(top());
+        break; // DUP
+      case 0x63: {
+        const module = line();
+        stack.push(new PyGlobal(`${module}.${line()}`));
+        break;
+      } // GLOBAL
+      case 0x93: {
+        const [m, n] = stack.splice(-2);
+        stack.push(new PyGlobal(`${m}.${n}`));
+        break;
+      } // STACK_GLOBAL
+      case 0x52: {
+        const [fn, args] = stack.splice(-2);
+        stack.push(call(fn, args as unknown[]));
+        break;
+      } // REDUCE
+      case 0x81: {
+        const [cls, args] = stack.splice(-2);
+        stack.push(new PyObject((cls as PyGlobal).path, args as unknown[]));
+        break;
+      } // NEWOBJ
+      case 0x92: {
+        const [cls, args] = stack.splice(-3);
+        stack.push(new PyObject((cls as PyGlobal).path, args as unknown[]));
+        break;
+      } // NEWOBJ_EX
+      case 0x62: {
+        // BUILD: set an object's state (dicts' state is merged, as __setstate__-less classes do)
         const state = stack.pop();
         const obj = top();
         if (obj instanceof PyObject) obj.state = state;
         else if (obj instanceof Map && state instanceof Map) for (const [k, x] of state) obj.set(k, x);
         break;
       }
-      case 0x51: stack.push(options.persistentLoad?.(stack.pop()) ?? null); break; // BINPERSID
-      case 0x73: { const [k, x] = stack.splice(-2); setItems(top(), [k, x]); break; } // SETITEM
-      case 0x75: { const kv = popMark(); setItems(top(), kv); break; } // SETITEMS
-      case 0x61: { const x = stack.pop(); list().push(x); break; } // APPEND
-      case 0x65: { const xs = popMark(); list().push(...xs); break; } // APPENDS
-      case 0x90: { const xs = popMark(); for (const x of xs) (top() as Set<unknown>).add(x); break; } // ADDITEMS
-      default: throw fail(`unsupported pickle opcode 0x${op.toString(16)} at byte ${p - 1} (not a torch.save file?)`);
+      case 0x51:
+        stack.push(options.persistentLoad?.(stack.pop()) ?? null);
+        break; // BINPERSID
+      case 0x73: {
+        const [k, x] = stack.splice(-2);
+        setItems(top(), [k, x]);
+        break;
+      } // SETITEM
+      case 0x75: {
+        const kv = popMark();
+        setItems(top(), kv);
+        break;
+      } // SETITEMS
+      case 0x61: {
+        const x = stack.pop();
+        list().push(x);
+        break;
+      } // APPEND
+      case 0x65: {
+        const xs = popMark();
+        list().push(...xs);
+        break;
+      } // APPENDS
+      case 0x90: {
+        const xs = popMark();
+        for (const x of xs) (top() as Set<unknown>).add(x);
+        break;
+      } // ADDITEMS
+      default:
+        throw fail(`unsupported pickle opcode 0x${op.toString(16)} at byte ${p - 1} (not a torch.save file?)`);
     }
   }
 };

@@ -36,20 +36,29 @@ const put = (name: string, token: string, rows: Float32Array[], layout: Embeddin
 const deps = {
   openModel: async () => model,
   withEmbeddings: (m: SdModel, names: string[]) =>
-    withEmbeddings(m, names.map((n) => ({ ...readEmbedding(store.get(n)!, { fileName: n }), fileName: n })), ortSessionFactory),
+    withEmbeddings(
+      m,
+      names.map((n) => ({ ...readEmbedding(store.get(n)!, { fileName: n }), fileName: n })),
+      ortSessionFactory,
+    ),
 };
 const frames = (o: Record<string, unknown>) =>
-  lastValueFrom(runGenerate(parseGenerateRequest({ steps: 3, seed: 7, ...o }), deps, { preview: { use: 'none' } }).pipe(toArray()));
+  lastValueFrom(
+    runGenerate(parseGenerateRequest({ steps: 3, seed: 7, ...o }), deps, { preview: { use: 'none' } }).pipe(toArray()),
+  );
 const failure = (o: Record<string, unknown>) =>
   frames(o).then(
-    () => { throw new Error('expected the run to fail'); },
+    () => {
+      throw new Error('expected the run to fail');
+    },
     (e) => e as PipelineError,
   );
 const finalLatent = async (o: Record<string, unknown>) => {
   const fs = await frames(o);
   const err = fs.find((f) => f.type === 'error');
   if (err) throw new Error(JSON.stringify(err));
-  return tensorFromWire((fs.filter((f) => f.type === 'latent').at(-1) as Extract<Frame, { type: 'latent' }>).tensor).data as Float32Array;
+  return tensorFromWire((fs.filter((f) => f.type === 'latent').at(-1) as Extract<Frame, { type: 'latent' }>).tensor)
+    .data as Float32Array;
 };
 
 describe('generating with textual-inversion embeddings on tiny', () => {
@@ -75,7 +84,13 @@ describe('generating with textual-inversion embeddings on tiny', () => {
     put('b.safetensors', '<b>', [rowOf('red')], 'a1111');
     const m = await deps.withEmbeddings(model, ['a.safetensors', 'b.safetensors']);
     // A1111 files carry their token in metadata; ids follow the table in load order.
-    expect(m.tokenizer.tokenize('<a> <b>', { pad: false }).ids).toEqual([model.tokenizer.bosId, tableRows, tableRows + 1, tableRows + 2, model.tokenizer.eosId]);
+    expect(m.tokenizer.tokenize('<a> <b>', { pad: false }).ids).toEqual([
+      model.tokenizer.bosId,
+      tableRows,
+      tableRows + 1,
+      tableRows + 2,
+      model.tokenizer.eosId,
+    ]);
     expect([model.tokenizer.idOf('<a>'), model.tokenizer.vocabSize]).toEqual([undefined, tableRows]);
     expect(await m.session('unet')).toBe(await model.session('unet'));
     expect((await m.session('text_encoder')).inputs.map((i) => i.name)).toEqual(['input_ids']);
@@ -83,12 +98,21 @@ describe('generating with textual-inversion embeddings on tiny', () => {
   });
 
   test('fails the run with bad_embedding for an embedding of another width and for a token clash', async () => {
-    store.set('wide.safetensors', writeEmbedding({ token: '<w>', vectors: new Float32Array(dim + 1), count: 1, dim: dim + 1 }));
+    store.set(
+      'wide.safetensors',
+      writeEmbedding({ token: '<w>', vectors: new Float32Array(dim + 1), count: 1, dim: dim + 1 }),
+    );
     const wide = await failure({ prompt: 'x', embeddings: ['wide.safetensors'] });
-    expect([wide.code, wide.message]).toEqual(['bad_embedding', `embedding file wide.safetensors (token '<w>') has vectors of width ${dim + 1}, but this model's text encoder takes width ${dim} (an embedding trained for another model family?)`]);
+    expect([wide.code, wide.message]).toEqual([
+      'bad_embedding',
+      `embedding file wide.safetensors (token '<w>') has vectors of width ${dim + 1}, but this model's text encoder takes width ${dim} (an embedding trained for another model family?)`,
+    ]);
     put('c1.safetensors', '<c>', [rowOf('cat')]);
     const clash = await failure({ prompt: 'x', embeddings: ['c1.safetensors', 'c1.safetensors'] });
-    expect([clash.code, clash.message]).toEqual(['bad_embedding', `embedding file c1.safetensors (token '<c>'): token '<c>' already exists in the tokenizer (id ${tableRows}); load it under another token`]);
+    expect([clash.code, clash.message]).toEqual([
+      'bad_embedding',
+      `embedding file c1.safetensors (token '<c>'): token '<c>' already exists in the tokenizer (id ${tableRows}); load it under another token`,
+    ]);
   });
 });
 
@@ -98,16 +122,30 @@ describe('preparing the injected text encoder', () => {
     const raw = readTensorProto(teModel.graph.initializers.find((t) => t.name === tableName)!);
     const data = new Uint8Array((raw.data as Float32Array).buffer.slice(0));
     const external = decodeModel(encodeModel(teModel));
-    external.graph.initializers = external.graph.initializers.map((t) => (t.name === tableName ? makeExternalTensorProto(t.name, 'float32', raw.dims, 'model.onnx_data', 0, data.byteLength) : t));
-    const bytes = new Map<string, Uint8Array>([['text_encoder/model.onnx', encodeModel(external)], ['text_encoder/model.onnx_data', data]]);
+    external.graph.initializers = external.graph.initializers.map((t) =>
+      t.name === tableName
+        ? makeExternalTensorProto(t.name, 'float32', raw.dims, 'model.onnx_data', 0, data.byteLength)
+        : t,
+    );
+    const bytes = new Map<string, Uint8Array>([
+      ['text_encoder/model.onnx', encodeModel(external)],
+      ['text_encoder/model.onnx_data', data],
+    ]);
     const files: ModelFiles = {
-      root: 'memory', path: (rel) => rel, exists: async (rel) => bytes.has(rel), readText: async () => undefined,
-      readBytes: async (rel) => bytes.get(rel), readRange: (rel, offset, length) => bytes.get(rel)!.slice(offset, offset + length),
+      root: 'memory',
+      path: (rel) => rel,
+      exists: async (rel) => bytes.has(rel),
+      readText: async () => undefined,
+      readBytes: async (rel) => bytes.get(rel),
+      readRange: (rel, offset, length) => bytes.get(rel)!.slice(offset, offset + length),
     };
     const encoder = await prepareTextEncoder({ ...model, files }, ortSessionFactory);
     const ids = model.tokenizer.tokenize('a photo of cat').ids;
     const row = tensorOf(rowOf('cat'));
-    const [got] = await runTextEncoder({ ...encoder.session, run: (f, o) => encoder.session.run({ ...f, pseudoword_vectors: row }, o) }, [ids]);
+    const [got] = await runTextEncoder(
+      { ...encoder.session, run: (f, o) => encoder.session.run({ ...f, pseudoword_vectors: row }, o) },
+      [ids],
+    );
     const [want] = await runTextEncoder(await model.session('text_encoder'), [ids]);
     expect(got.data).toEqual(want.data);
     await encoder.session.release();

@@ -42,11 +42,20 @@ export interface PrepareOptions {
 
 /** Copies external initializers into the model, so it can be opened from bytes anywhere. */
 const inlineExternal = (m: Model, files: ModelFiles): Model => {
-  const read = (location: string, offset: number, length: number) => files.readRange(`text_encoder/${location}`, offset, length);
-  const size = m.graph.initializers.reduce((s, t) => s + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength), 0);
+  const read = (location: string, offset: number, length: number) =>
+    files.readRange(`text_encoder/${location}`, offset, length);
+  const size = m.graph.initializers.reduce(
+    (s, t) => s + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength),
+    0,
+  );
   if (size > INLINE_LIMIT)
-    throw new PipelineError('bad_model', `${files.root}/${TEXT_ENCODER} keeps ${(size / 2 ** 30).toFixed(1)} GiB in external data, too much to rewrite in memory; a writable model folder is needed`);
-  const initializers = m.graph.initializers.map((t) => (t.external ? makeTensorProto(t.name, readTensorProto(t, read)) : t));
+    throw new PipelineError(
+      'bad_model',
+      `${files.root}/${TEXT_ENCODER} keeps ${(size / 2 ** 30).toFixed(1)} GiB in external data, too much to rewrite in memory; a writable model folder is needed`,
+    );
+  const initializers = m.graph.initializers.map((t) =>
+    t.external ? makeTensorProto(t.name, readTensorProto(t, read)) : t,
+  );
   return { ...m, graph: { ...m.graph, initializers } };
 };
 
@@ -55,7 +64,11 @@ const inlineExternal = (m: Model, files: ModelFiles): Model => {
  * @example
  * const encoder = await prepareTextEncoder(model, ortSessionFactory);
  */
-export const prepareTextEncoder = async (model: SdModel, factory: SessionFactory, options: PrepareOptions = {}): Promise<PreparedTextEncoder> => {
+export const prepareTextEncoder = async (
+  model: SdModel,
+  factory: SessionFactory,
+  options: PrepareOptions = {},
+): Promise<PreparedTextEncoder> => {
   const bytes = await model.files.readBytes(TEXT_ENCODER);
   if (!bytes) throw new PipelineError('bad_model', `'${model.files.root}' has no ${TEXT_ENCODER}`);
   const injected = injectVectors(decodeModel(bytes));
@@ -64,11 +77,18 @@ export const prepareTextEncoder = async (model: SdModel, factory: SessionFactory
   if (!external) source = encodeModel(injected.model);
   else if (options.writeModel) {
     // A read-only folder cannot take the rewritten model; inlining (when small enough) still works.
-    source = await options.writeModel(injectedTextEncoderFile, encodeModel(injected.model)).catch(() => encodeModel(inlineExternal(injected.model, model.files)));
+    source = await options
+      .writeModel(injectedTextEncoderFile, encodeModel(injected.model))
+      .catch(() => encodeModel(inlineExternal(injected.model, model.files)));
   } else source = encodeModel(inlineExternal(injected.model, model.files));
   const session = await factory.create(source, { device: model.device });
   const vectors = session.inputs.find((i) => i.name === vectorsInput);
-  return { session, tableRows: injected.tableRows, dim: injected.dim, vectorsType: vectors?.dtype === 'float16' ? 'float16' : 'float32' };
+  return {
+    session,
+    tableRows: injected.tableRows,
+    dim: injected.dim,
+    vectorsType: vectors?.dtype === 'float16' ? 'float16' : 'float32',
+  };
 };
 
 /** A fresh tokenizer equal to `base` (added tokens included), so adding tokens leaves `base` as it was. */
@@ -77,8 +97,12 @@ export const copyTokenizer = (base: ClipTokenizer): ClipTokenizer =>
     vocab: base.vocab,
     merges: base.merges,
     config: {
-      bosToken: base.tokenOf(base.bosId), eosToken: base.tokenOf(base.eosId), unkToken: base.tokenOf(base.unkId),
-      padToken: base.padToken, modelMaxLength: base.modelMaxLength, addedTokens: base.addedTokens,
+      bosToken: base.tokenOf(base.bosId),
+      eosToken: base.tokenOf(base.eosId),
+      unkToken: base.tokenOf(base.unkId),
+      padToken: base.padToken,
+      modelMaxLength: base.modelMaxLength,
+      addedTokens: base.addedTokens,
     },
   });
 
@@ -87,7 +111,10 @@ const expanding = (tok: ClipTokenizer, registered: readonly RegisteredEmbedding[
   Object.create(tok, {
     encode: { value: (text: string) => tok.encode(expandPrompt(text, registered)) },
     pieces: { value: (text: string) => tok.pieces(expandPrompt(text, registered)) },
-    tokenize: { value: (text: string, o?: Parameters<ClipTokenizer['tokenize']>[1]) => tok.tokenize(expandPrompt(text, registered), o) },
+    tokenize: {
+      value: (text: string, o?: Parameters<ClipTokenizer['tokenize']>[1]) =>
+        tok.tokenize(expandPrompt(text, registered), o),
+    },
   });
 
 /** The session with `pseudoword_vectors` fed on every run (and hidden from its inputs: callers never feed it). */
@@ -115,18 +142,27 @@ export const withEmbeddings = async (
   if (loaded.length === 0) return model;
   const encoder = await (options.encoder ?? prepareTextEncoder(model, factory, options));
   if (model.tokenizer.vocabSize !== encoder.tableRows)
-    throw new PipelineError('bad_model', `the tokenizer has ${model.tokenizer.vocabSize} tokens but the text encoder's table has ${encoder.tableRows} rows; cannot add tokens`);
+    throw new PipelineError(
+      'bad_model',
+      `the tokenizer has ${model.tokenizer.vocabSize} tokens but the text encoder's table has ${encoder.tableRows} rows; cannot add tokens`,
+    );
   const tokenizer = copyTokenizer(model.tokenizer);
   const registered = loaded.map((e) => registerEmbedding(tokenizer, e, encoder));
   // Rows are consecutive from 0 in load order (the copy's new ids start at tableRows).
   const rows = registered.reduce((n, r) => n + r.rows.length, 0);
   const data = new Float32Array(rows * encoder.dim);
   registered.forEach((r, i) => data.set(loaded[i].vectors, r.rows[0] * encoder.dim));
-  const vectors = encoder.vectorsType === 'float16' ? tensor('float16', [rows, encoder.dim], halfArray(data)) : tensor('float32', [rows, encoder.dim], data);
+  const vectors =
+    encoder.vectorsType === 'float16'
+      ? tensor('float16', [rows, encoder.dim], halfArray(data))
+      : tensor('float32', [rows, encoder.dim], data);
   const owned = !options.encoder;
   const textEncoder = feeding(encoder.session, vectors);
   return {
-    files: model.files, scheduler: model.scheduler, info: model.info, device: model.device,
+    files: model.files,
+    scheduler: model.scheduler,
+    info: model.info,
+    device: model.device,
     tokenizer: expanding(tokenizer, registered),
     session: (c: Component) => (c === 'text_encoder' ? Promise.resolve(textEncoder) : model.session(c)),
     has: (c: Component) => model.has(c),

@@ -13,7 +13,8 @@ const MAX32 = 0xffffffff;
 
 /** Finds the end-of-central-directory record, scanning back over a comment of up to 64 KiB. */
 const findEnd = (v: DataView): number => {
-  for (let p = v.byteLength - 22; p >= Math.max(0, v.byteLength - 22 - 0xffff); p--) if (v.getUint32(p, true) === 0x06054b50) return p;
+  for (let p = v.byteLength - 22; p >= Math.max(0, v.byteLength - 22 - 0xffff); p--)
+    if (v.getUint32(p, true) === 0x06054b50) return p;
   return -1;
 };
 
@@ -23,7 +24,9 @@ const zip64Extra = (v: DataView, at: number, length: number, saturated: boolean[
   for (let p = at; p + 4 <= at + length; ) {
     const id = v.getUint16(p, true);
     const size = v.getUint16(p + 2, true);
-    if (id === 1) for (let q = p + 4, i = 0; i < saturated.length; i++) if (saturated[i]) out.push(Number(v.getBigUint64(q, true))), (q += 8);
+    if (id === 1)
+      for (let q = p + 4, i = 0; i < saturated.length; i++)
+        if (saturated[i]) out.push(Number(v.getBigUint64(q, true))), (q += 8);
     p += 4 + size;
   }
   return out;
@@ -45,13 +48,15 @@ export const readZipEntries = (bytes: Uint8Array, what: string): ZipEntries => {
     const locator = end - 20;
     if (locator < 0 || v.getUint32(locator, true) !== 0x07064b50) throw bad(what, 'corrupt zip64 archive (no locator)');
     const rec = Number(v.getBigUint64(locator + 8, true));
-    if (rec + 56 > bytes.byteLength || v.getUint32(rec, true) !== 0x06064b50) throw bad(what, 'corrupt zip64 archive (no end record)');
+    if (rec + 56 > bytes.byteLength || v.getUint32(rec, true) !== 0x06064b50)
+      throw bad(what, 'corrupt zip64 archive (no end record)');
     count = Number(v.getBigUint64(rec + 32, true));
     dirAt = Number(v.getBigUint64(rec + 48, true));
   }
   const entries: ZipEntries = new Map();
   for (let p = dirAt, i = 0; i < count; i++) {
-    if (p + 46 > bytes.byteLength || v.getUint32(p, true) !== 0x02014b50) throw bad(what, `corrupt zip archive (central directory entry ${i} is missing)`);
+    if (p + 46 > bytes.byteLength || v.getUint32(p, true) !== 0x02014b50)
+      throw bad(what, `corrupt zip archive (central directory entry ${i} is missing)`);
     const method = v.getUint16(p + 10, true);
     let size = v.getUint32(p + 20, true);
     const nameLength = v.getUint16(p + 28, true);
@@ -61,13 +66,19 @@ export const readZipEntries = (bytes: Uint8Array, what: string): ZipEntries => {
     const name = new TextDecoder().decode(bytes.subarray(p + 46, p + 46 + nameLength));
     const uncompressed = v.getUint32(p + 24, true);
     // Order of zip64 values: uncompressed size, compressed size, local header offset.
-    const big = zip64Extra(v, p + 46 + nameLength, extraLength, [uncompressed === MAX32, size === MAX32, local === MAX32]);
+    const big = zip64Extra(v, p + 46 + nameLength, extraLength, [
+      uncompressed === MAX32,
+      size === MAX32,
+      local === MAX32,
+    ]);
     if (uncompressed === MAX32) big.shift();
     if (size === MAX32) size = big.shift() ?? size;
     if (local === MAX32) local = big.shift() ?? local;
-    if (local + 30 > bytes.byteLength || v.getUint32(local, true) !== 0x04034b50) throw bad(what, `corrupt zip archive (entry '${name}' has no local header)`);
+    if (local + 30 > bytes.byteLength || v.getUint32(local, true) !== 0x04034b50)
+      throw bad(what, `corrupt zip archive (entry '${name}' has no local header)`);
     const start = local + 30 + v.getUint16(local + 26, true) + v.getUint16(local + 28, true);
-    if (start + size > bytes.byteLength) throw bad(what, `truncated: zip entry '${name}' ends past the end of the file`);
+    if (start + size > bytes.byteLength)
+      throw bad(what, `truncated: zip entry '${name}' ends past the end of the file`);
     entries.set(name, method === 0 ? bytes.subarray(start, start + size) : null);
     p += 46 + nameLength + extraLength + commentLength;
   }

@@ -9,13 +9,27 @@
  * b.output(y, 'float32', ['batch', 4], 'y');
  * const model = b.toModel();
  */
-import { AttrType, DataType, emptyGraph, type Attribute, type Dim, type Graph, type Model, type Node, type TensorProto } from './proto.ts';
+import {
+  AttrType,
+  DataType,
+  emptyGraph,
+  type Attribute,
+  type Dim,
+  type Graph,
+  type Model,
+  type Node,
+  type TensorProto,
+} from './proto.ts';
 import { makeTensorProto, onnxTypeOf } from './tensor-proto.ts';
 import { tensor, type DType, type Tensor } from '../../common/tensor.ts';
 
 /** Forces a number to be written as a FLOAT attribute (an integral number is written as INT otherwise). */
-export class FloatAttr { constructor(readonly value: number) {} }
-export class FloatsAttr { constructor(readonly value: number[]) {} }
+export class FloatAttr {
+  constructor(readonly value: number) {}
+}
+export class FloatsAttr {
+  constructor(readonly value: number[]) {}
+}
 export const f = (v: number) => new FloatAttr(v);
 export const fs = (v: number[]) => new FloatsAttr(v);
 
@@ -39,18 +53,30 @@ export const attr = <T = number>(node: Node, name: string, fallback?: T): T => {
   const a = node.attributes.find((x) => x.name === name);
   if (!a) return fallback as T;
   switch (a.type) {
-    case AttrType.FLOAT: return a.f as T;
-    case AttrType.INT: return a.i as T;
-    case AttrType.STRING: return new TextDecoder().decode(a.s) as T;
-    case AttrType.FLOATS: return (a.floats ?? []) as T;
-    case AttrType.INTS: return (a.ints ?? []) as T;
-    case AttrType.TENSOR: return a.t as T;
-    case AttrType.GRAPH: return a.g as T;
-    default: return fallback as T;
+    case AttrType.FLOAT:
+      return a.f as T;
+    case AttrType.INT:
+      return a.i as T;
+    case AttrType.STRING:
+      return new TextDecoder().decode(a.s) as T;
+    case AttrType.FLOATS:
+      return (a.floats ?? []) as T;
+    case AttrType.INTS:
+      return (a.ints ?? []) as T;
+    case AttrType.TENSOR:
+      return a.t as T;
+    case AttrType.GRAPH:
+      return a.g as T;
+    default:
+      return fallback as T;
   }
 };
 
-export interface OpOptions { name?: string; domain?: string; outputs?: string[] }
+export interface OpOptions {
+  name?: string;
+  domain?: string;
+  outputs?: string[];
+}
 
 export class GraphBuilder {
   readonly graph: Graph;
@@ -79,17 +105,30 @@ export class GraphBuilder {
   }
 
   /** Emits one node with a single output and returns that output's name. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue | undefined> = {}, opts: OpOptions = {}): string {
+  op(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue | undefined> = {},
+    opts: OpOptions = {},
+  ): string {
     return this.opN(opType, inputs, 1, attrs, opts)[0];
   }
 
   /** Emits one node with `n` outputs and returns their names. */
-  opN(opType: string, inputs: string[], n: number, attrs: Record<string, AttrValue | undefined> = {}, opts: OpOptions = {}): string[] {
+  opN(
+    opType: string,
+    inputs: string[],
+    n: number,
+    attrs: Record<string, AttrValue | undefined> = {},
+    opts: OpOptions = {},
+  ): string[] {
     const base = opts.name ?? opType;
     const name = this.fresh(base);
     const outputs = opts.outputs ?? Array.from({ length: n }, (_, i) => this.fresh(`${name}_out${n > 1 ? i : ''}`));
     outputs.forEach((o) => this.used.add(o));
-    const attributes = Object.entries(attrs).filter(([, v]) => v !== undefined).map(([k, v]) => attribute(k, v!));
+    const attributes = Object.entries(attrs)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => attribute(k, v!));
     this.graph.nodes.push({ name, opType, domain: opts.domain ?? '', inputs, outputs, attributes, unknown: [] });
     return outputs;
   }
@@ -111,13 +150,23 @@ export class GraphBuilder {
   /** A float32 constant (scalar when `dims` is omitted and one value is given). */
   constF(values: number | number[], dims?: number[], base = 'c'): string {
     const v = typeof values === 'number' ? [values] : values;
-    return this.initializer(base, tensor('float32', dims ?? (typeof values === 'number' ? [] : [v.length]), Float32Array.from(v)));
+    return this.initializer(
+      base,
+      tensor('float32', dims ?? (typeof values === 'number' ? [] : [v.length]), Float32Array.from(v)),
+    );
   }
 
   /** An int64 constant, for shapes, axes, starts and ends. */
   constI64(values: number | number[], dims?: number[], base = 'c'): string {
     const v = typeof values === 'number' ? [values] : values;
-    return this.initializer(base, tensor('int64', dims ?? (typeof values === 'number' ? [] : [v.length]), BigInt64Array.from(v.map((x) => BigInt(x)))));
+    return this.initializer(
+      base,
+      tensor(
+        'int64',
+        dims ?? (typeof values === 'number' ? [] : [v.length]),
+        BigInt64Array.from(v.map((x) => BigInt(x))),
+      ),
+    );
   }
 
   input(name: string, dtype: DType, shape: Dim[]): string {
@@ -138,8 +187,14 @@ export class GraphBuilder {
     return {
       irVersion: opset >= 19 ? 9 : 8,
       opsetImport: [{ domain: '', version: opset }, ...extraOpsets],
-      producerName: 'pseudoword', producerVersion: '0.1.0', domain: '', modelVersion: 0, docString: '',
-      graph: this.graph, metadataProps: [], unknown: [],
+      producerName: 'pseudoword',
+      producerVersion: '0.1.0',
+      domain: '',
+      modelVersion: 0,
+      docString: '',
+      graph: this.graph,
+      metadataProps: [],
+      unknown: [],
     };
   }
 }

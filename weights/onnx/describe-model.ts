@@ -6,7 +6,17 @@ import type { Model, ValueInfo } from './proto.ts';
 import { opCensus, type OpCount } from './op-census.ts';
 import { sizeOf } from '../../common/tensor.ts';
 
-const elemNames: Record<number, string> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64', 16: 'bfloat16' };
+const elemNames: Record<number, string> = {
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  6: 'int32',
+  7: 'int64',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  16: 'bfloat16',
+};
 
 export interface ModelDescription {
   opsets: Record<string, number>;
@@ -20,7 +30,11 @@ export interface ModelDescription {
   cannotRunOnCpu: OpCount[];
 }
 
-const io = (v: ValueInfo) => ({ name: v.name, dtype: elemNames[v.type?.elemType ?? 0] ?? `type ${v.type?.elemType}`, dims: v.type?.shape ?? null });
+const io = (v: ValueInfo) => ({
+  name: v.name,
+  dtype: elemNames[v.type?.elemType ?? 0] ?? `type ${v.type?.elemType}`,
+  dims: v.type?.shape ?? null,
+});
 
 export const describeModel = (m: Model): ModelDescription => {
   const inits = new Set(m.graph.initializers.map((t) => t.name));

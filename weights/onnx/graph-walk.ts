@@ -28,7 +28,10 @@ export const topoOrder = (g: Graph): Node[] => {
       if (k === 0) ready.push(u);
     }
   }
-  if (out.length !== g.nodes.length) throw new Error(`graph has a cycle or a missing producer (${g.nodes.length - out.length} nodes never became ready)`);
+  if (out.length !== g.nodes.length)
+    throw new Error(
+      `graph has a cycle or a missing producer (${g.nodes.length - out.length} nodes never became ready)`,
+    );
   return out;
 };
 
@@ -45,8 +48,11 @@ export interface Activity {
  * gradients pass (`passes`) and values that can carry them (`carries`: float, not integer or bool).
  */
 export const activity = (
-  order: readonly Node[], wrt: readonly string[], of: string,
-  passes: (n: Node) => boolean, carries: (value: string) => boolean,
+  order: readonly Node[],
+  wrt: readonly string[],
+  of: string,
+  passes: (n: Node) => boolean,
+  carries: (value: string) => boolean,
 ): Activity => {
   const varied = new Set(wrt);
   for (const n of order)
@@ -56,6 +62,8 @@ export const activity = (
     const n = order[k];
     if (passes(n) && n.outputs.some((o) => useful.has(o))) for (const i of n.inputs) if (i) useful.add(i);
   }
-  const active = order.filter((n) => passes(n) && n.inputs.some((i) => varied.has(i)) && n.outputs.some((o) => useful.has(o) && varied.has(o)));
+  const active = order.filter(
+    (n) => passes(n) && n.inputs.some((i) => varied.has(i)) && n.outputs.some((o) => useful.has(o) && varied.has(o)),
+  );
   return { active, varied };
 };

@@ -7,8 +7,17 @@ import type { Graph, Model } from './proto.ts';
 
 /** com.microsoft contrib ops with no CPU kernel in onnxruntime 1.30 (CUDA/ROCm/DML only). */
 export const gpuOnlyContribOps = new Set([
-  'GroupNorm', 'SkipGroupNorm', 'NhwcConv', 'BiasSplitGelu', 'BiasAdd', 'PackedAttention', 'PackedMultiHeadAttention',
-  'DecoderMaskedMultiHeadAttention', 'DecoderMaskedSelfAttention', 'GemmFloat8', 'GatedRelativePositionBias',
+  'GroupNorm',
+  'SkipGroupNorm',
+  'NhwcConv',
+  'BiasSplitGelu',
+  'BiasAdd',
+  'PackedAttention',
+  'PackedMultiHeadAttention',
+  'DecoderMaskedMultiHeadAttention',
+  'DecoderMaskedSelfAttention',
+  'GemmFloat8',
+  'GatedRelativePositionBias',
 ]);
 
 export interface OpCount {
@@ -37,7 +46,14 @@ export const opCensus = (m: Model): OpCount[] => {
     const key = `${domain}.${opType}`;
     const c = counts.get(key);
     if (c) c.count++;
-    else counts.set(key, { domain, opType, count: 1, firstNode: name, cpu: !(domain === 'com.microsoft' && gpuOnlyContribOps.has(opType)) });
+    else
+      counts.set(key, {
+        domain,
+        opType,
+        count: 1,
+        firstNode: name,
+        cpu: !(domain === 'com.microsoft' && gpuOnlyContribOps.has(opType)),
+      });
   });
   return [...counts.values()].sort((a, b) => b.count - a.count || a.opType.localeCompare(b.opType));
 };

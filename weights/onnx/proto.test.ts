@@ -49,6 +49,6 @@ describe('the ONNX codec', () => {
     b.op('Slice', [x], { ends: [2 ** 63] });
     const m = decodeModel(encodeModel(b.toModel()));
     expect(m.graph.nodes[0].attributes[0].i).toBe(-1);
-    expect(m.graph.nodes.find((n) => n.opType === "Slice")!.attributes[0].ints![0]).toBe(2 ** 63);
+    expect(m.graph.nodes.find((n) => n.opType === 'Slice')!.attributes[0].ints![0]).toBe(2 ** 63);
   });
 });

@@ -6,22 +6,55 @@
  * carries its weights byte for byte, and external data is never touched.
  */
 import {
-  readFields, asString, asInt, asFloat, asBytes, asPackedInts, asPackedFloats, Writer, type RawField,
+  readFields,
+  asString,
+  asInt,
+  asFloat,
+  asBytes,
+  asPackedInts,
+  asPackedFloats,
+  Writer,
+  type RawField,
 } from './wire.ts';
 
-export interface OpsetId { domain: string; version: number }
-export interface KeyValue { key: string; value: string }
+export interface OpsetId {
+  domain: string;
+  version: number;
+}
+export interface KeyValue {
+  key: string;
+  value: string;
+}
 
 /** Tensor element type (onnx TensorProto.DataType). */
 export const DataType = {
-  FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10,
-  DOUBLE: 11, UINT32: 12, UINT64: 13, BFLOAT16: 16,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  UINT16: 4,
+  INT16: 5,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
+  BFLOAT16: 16,
 } as const;
 
 /** A dimension: a fixed size, a symbolic name, or unknown (null). */
 export type Dim = number | string | null;
-export interface TensorType { elemType: number; shape: Dim[] | null }
-export interface ValueInfo { name: string; type?: TensorType; unknown: Uint8Array[] }
+export interface TensorType {
+  elemType: number;
+  shape: Dim[] | null;
+}
+export interface ValueInfo {
+  name: string;
+  type?: TensorType;
+  unknown: Uint8Array[];
+}
 
 /** A TensorProto. `bytes` is the encoded message when it came from a file or was built once; never re-encoded. */
 export interface TensorProto {
@@ -34,7 +67,16 @@ export interface TensorProto {
 }
 
 export const AttrType = {
-  FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10,
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+  TENSORS: 9,
+  GRAPHS: 10,
 } as const;
 
 export interface Attribute {
@@ -118,14 +160,16 @@ const decodeTensorType = (b: Uint8Array): TensorType => {
   for (const f of readFields(b)) {
     if (f.field === 1) tt.elemType = asInt(f);
     else if (f.field === 2) {
-      tt.shape = readFields(asBytes(f)).filter((d) => d.field === 1).map((d) => {
-        let dim: Dim = null;
-        for (const x of readFields(asBytes(d))) {
-          if (x.field === 1) dim = asInt(x);
-          else if (x.field === 2) dim = asString(x);
-        }
-        return dim;
-      });
+      tt.shape = readFields(asBytes(f))
+        .filter((d) => d.field === 1)
+        .map((d) => {
+          let dim: Dim = null;
+          for (const x of readFields(asBytes(d))) {
+            if (x.field === 1) dim = asInt(x);
+            else if (x.field === 2) dim = asString(x);
+          }
+          return dim;
+        });
     }
   }
   return tt;
@@ -152,19 +196,44 @@ const decodeAttribute = (b: Uint8Array): Attribute => {
     ((a[k] as unknown[]) = [...((a[k] as unknown[]) ?? []), ...(v as unknown[])]);
   for (const f of readFields(b)) {
     switch (f.field) {
-      case 1: a.name = asString(f); break;
-      case 20: a.type = asInt(f); break;
-      case 2: a.f = asFloat(f); break;
-      case 3: a.i = asInt(f); break;
-      case 4: a.s = asBytes(f); break;
-      case 5: a.t = decodeTensor(asBytes(f)); break;
-      case 6: a.g = decodeGraph(asBytes(f)); break;
-      case 7: push('floats', asPackedFloats(f)); break;
-      case 8: push('ints', asPackedInts(f)); break;
-      case 9: push('strings', [asBytes(f)]); break;
-      case 10: push('tensors', [decodeTensor(asBytes(f))]); break;
-      case 11: push('graphs', [decodeGraph(asBytes(f))]); break;
-      default: a.unknown.push(f.raw);
+      case 1:
+        a.name = asString(f);
+        break;
+      case 20:
+        a.type = asInt(f);
+        break;
+      case 2:
+        a.f = asFloat(f);
+        break;
+      case 3:
+        a.i = asInt(f);
+        break;
+      case 4:
+        a.s = asBytes(f);
+        break;
+      case 5:
+        a.t = decodeTensor(asBytes(f));
+        break;
+      case 6:
+        a.g = decodeGraph(asBytes(f));
+        break;
+      case 7:
+        push('floats', asPackedFloats(f));
+        break;
+      case 8:
+        push('ints', asPackedInts(f));
+        break;
+      case 9:
+        push('strings', [asBytes(f)]);
+        break;
+      case 10:
+        push('tensors', [decodeTensor(asBytes(f))]);
+        break;
+      case 11:
+        push('graphs', [decodeGraph(asBytes(f))]);
+        break;
+      default:
+        a.unknown.push(f.raw);
     }
   }
   return a;
@@ -174,13 +243,26 @@ const decodeNode = (b: Uint8Array): Node => {
   const n: Node = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [], unknown: [] };
   for (const f of readFields(b)) {
     switch (f.field) {
-      case 1: n.inputs.push(asString(f)); break;
-      case 2: n.outputs.push(asString(f)); break;
-      case 3: n.name = asString(f); break;
-      case 4: n.opType = asString(f); break;
-      case 7: n.domain = asString(f); break;
-      case 5: n.attributes.push(decodeAttribute(asBytes(f))); break;
-      default: n.unknown.push(f.raw);
+      case 1:
+        n.inputs.push(asString(f));
+        break;
+      case 2:
+        n.outputs.push(asString(f));
+        break;
+      case 3:
+        n.name = asString(f);
+        break;
+      case 4:
+        n.opType = asString(f);
+        break;
+      case 7:
+        n.domain = asString(f);
+        break;
+      case 5:
+        n.attributes.push(decodeAttribute(asBytes(f)));
+        break;
+      default:
+        n.unknown.push(f.raw);
     }
   }
   return n;
@@ -190,13 +272,26 @@ export const decodeGraph = (b: Uint8Array): Graph => {
   const g: Graph = { name: '', nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [], unknown: [] };
   for (const f of readFields(b)) {
     switch (f.field) {
-      case 1: g.nodes.push(decodeNode(asBytes(f))); break;
-      case 2: g.name = asString(f); break;
-      case 5: g.initializers.push(decodeTensor(asBytes(f))); break;
-      case 11: g.inputs.push(decodeValueInfo(asBytes(f))); break;
-      case 12: g.outputs.push(decodeValueInfo(asBytes(f))); break;
-      case 13: g.valueInfo.push(decodeValueInfo(asBytes(f))); break;
-      default: g.unknown.push(f.raw);
+      case 1:
+        g.nodes.push(decodeNode(asBytes(f)));
+        break;
+      case 2:
+        g.name = asString(f);
+        break;
+      case 5:
+        g.initializers.push(decodeTensor(asBytes(f)));
+        break;
+      case 11:
+        g.inputs.push(decodeValueInfo(asBytes(f)));
+        break;
+      case 12:
+        g.outputs.push(decodeValueInfo(asBytes(f)));
+        break;
+      case 13:
+        g.valueInfo.push(decodeValueInfo(asBytes(f)));
+        break;
+      default:
+        g.unknown.push(f.raw);
     }
   }
   return g;
@@ -205,18 +300,40 @@ export const decodeGraph = (b: Uint8Array): Graph => {
 /** Decodes a whole .onnx file. The returned model holds views into `bytes`: keep it alive while you use them. */
 export const decodeModel = (bytes: Uint8Array): Model => {
   const m: Model = {
-    irVersion: 0, opsetImport: [], producerName: '', producerVersion: '', domain: '', modelVersion: 0,
-    docString: '', graph: emptyGraph(), metadataProps: [], unknown: [],
+    irVersion: 0,
+    opsetImport: [],
+    producerName: '',
+    producerVersion: '',
+    domain: '',
+    modelVersion: 0,
+    docString: '',
+    graph: emptyGraph(),
+    metadataProps: [],
+    unknown: [],
   };
   for (const f of readFields(bytes)) {
     switch (f.field) {
-      case 1: m.irVersion = asInt(f); break;
-      case 2: m.producerName = asString(f); break;
-      case 3: m.producerVersion = asString(f); break;
-      case 4: m.domain = asString(f); break;
-      case 5: m.modelVersion = asInt(f); break;
-      case 6: m.docString = asString(f); break;
-      case 7: m.graph = decodeGraph(asBytes(f)); break;
+      case 1:
+        m.irVersion = asInt(f);
+        break;
+      case 2:
+        m.producerName = asString(f);
+        break;
+      case 3:
+        m.producerVersion = asString(f);
+        break;
+      case 4:
+        m.domain = asString(f);
+        break;
+      case 5:
+        m.modelVersion = asInt(f);
+        break;
+      case 6:
+        m.docString = asString(f);
+        break;
+      case 7:
+        m.graph = decodeGraph(asBytes(f));
+        break;
       case 8: {
         const o: OpsetId = { domain: '', version: 0 };
         for (const x of readFields(asBytes(f))) {
@@ -226,15 +343,24 @@ export const decodeModel = (bytes: Uint8Array): Model => {
         m.opsetImport.push(o);
         break;
       }
-      case 14: m.metadataProps.push(keyValue(asBytes(f))); break;
-      default: m.unknown.push(f.raw);
+      case 14:
+        m.metadataProps.push(keyValue(asBytes(f)));
+        break;
+      default:
+        m.unknown.push(f.raw);
     }
   }
   return m;
 };
 
 export const emptyGraph = (name = ''): Graph => ({
-  name, nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [], unknown: [],
+  name,
+  nodes: [],
+  initializers: [],
+  inputs: [],
+  outputs: [],
+  valueInfo: [],
+  unknown: [],
 });
 
 // ---------- encoding ----------

@@ -10,7 +10,12 @@ export const renameGraph = (g: Graph, rename: (name: string) => string): Graph =
   const r = (n: string) => (n === '' ? '' : rename(n)); // '' marks an omitted optional input
   return {
     ...g,
-    nodes: g.nodes.map((n) => ({ ...n, name: n.name ? r(n.name) : n.name, inputs: n.inputs.map(r), outputs: n.outputs.map(r) })),
+    nodes: g.nodes.map((n) => ({
+      ...n,
+      name: n.name ? r(n.name) : n.name,
+      inputs: n.inputs.map(r),
+      outputs: n.outputs.map(r),
+    })),
     initializers: g.initializers.map((t) => (r(t.name) === t.name ? t : renameTensorProto(t, r(t.name)))),
     inputs: g.inputs.map((v) => ({ ...v, name: r(v.name) })),
     outputs: g.outputs.map((v) => ({ ...v, name: r(v.name) })),

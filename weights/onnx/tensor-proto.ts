@@ -8,8 +8,14 @@ import { tensor, sizeOf, type DType, type Tensor, type TensorData } from '../../
 import { PipelineError } from '../../common/errors.ts';
 
 const toOnnx: Record<DType, number> = {
-  float32: DataType.FLOAT, float16: DataType.FLOAT16, int32: DataType.INT32, int64: DataType.INT64,
-  uint8: DataType.UINT8, int8: DataType.INT8, bool: DataType.BOOL, float64: DataType.DOUBLE,
+  float32: DataType.FLOAT,
+  float16: DataType.FLOAT16,
+  int32: DataType.INT32,
+  int64: DataType.INT64,
+  uint8: DataType.UINT8,
+  int8: DataType.INT8,
+  bool: DataType.BOOL,
+  float64: DataType.DOUBLE,
 };
 const fromOnnx = new Map<number, DType>(Object.entries(toOnnx).map(([k, v]) => [v, k as DType]));
 
@@ -19,13 +25,20 @@ export const onnxTypeOf = (d: DType): number => toOnnx[d];
 /** Our dtype for an ONNX element type, or a clear error for the ones we do not carry (string, bfloat16…). */
 export const dtypeOf = (elemType: number, what = 'tensor'): DType => {
   const d = fromOnnx.get(elemType);
-  if (!d) throw new PipelineError('bad_model', `${what} has ONNX element type ${elemType}, which pseudoword does not handle`);
+  if (!d)
+    throw new PipelineError('bad_model', `${what} has ONNX element type ${elemType}, which pseudoword does not handle`);
   return d;
 };
 
 const ctor = {
-  float32: Float32Array, float16: Uint16Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array,
-  int8: Int8Array, bool: Uint8Array, float64: Float64Array,
+  float32: Float32Array,
+  float16: Uint16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+  bool: Uint8Array,
+  float64: Float64Array,
 } as const;
 
 /** Encodes a tensor as a TensorProto with raw_data (little-endian, as ONNX requires). */
@@ -41,13 +54,22 @@ export const makeTensorProto = (name: string, t: Tensor): TensorProto => {
 
 /** A TensorProto whose data lives in an external file, for writing big models the way exporters do. */
 export const makeExternalTensorProto = (
-  name: string, dtype: DType, dims: readonly number[], location: string, offset: number, length: number,
+  name: string,
+  dtype: DType,
+  dims: readonly number[],
+  location: string,
+  offset: number,
+  length: number,
 ): TensorProto => {
   const w = new Writer();
   w.packedInts(1, dims as number[]);
   w.int(2, toOnnx[dtype]);
   w.string(8, name);
-  for (const [key, value] of [['location', location], ['offset', String(offset)], ['length', String(length)]])
+  for (const [key, value] of [
+    ['location', location],
+    ['offset', String(offset)],
+    ['length', String(length)],
+  ])
     w.message(13, (x) => {
       x.string(1, key);
       x.string(2, value);
@@ -88,11 +110,12 @@ export const readTensorProto = (t: TensorProto, external?: ExternalReader): Tens
     else if (f.field === 5) ints.push(...asPackedInts(f));
     else if (f.field === 7) {
       if (f.wire === 0) bigs.push(BigInt.asIntN(64, f.value as bigint));
-      else for (let b = asBytes(f), p = 0; p < b.length; ) {
-        const [v, np] = readVarint(b, p);
-        bigs.push(BigInt.asIntN(64, v));
-        p = np;
-      }
+      else
+        for (let b = asBytes(f), p = 0; p < b.length; ) {
+          const [v, np] = readVarint(b, p);
+          bigs.push(BigInt.asIntN(64, v));
+          p = np;
+        }
     } else if (f.field === 10) {
       const b = asBytes(f);
       const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -101,11 +124,15 @@ export const readTensorProto = (t: TensorProto, external?: ExternalReader): Tens
   }
   if (raw) return fromRaw(dtype, t.dims, raw);
   switch (dtype) {
-    case 'float32': return tensor(dtype, t.dims, Float32Array.from(floats.length ? floats : new Array(n).fill(0)));
-    case 'int64': return tensor(dtype, t.dims, BigInt64Array.from(bigs.length ? bigs : new Array(n).fill(0n)));
-    case 'float64': return tensor(dtype, t.dims, Float64Array.from(doubles.length ? doubles : new Array(n).fill(0)));
+    case 'float32':
+      return tensor(dtype, t.dims, Float32Array.from(floats.length ? floats : new Array(n).fill(0)));
+    case 'int64':
+      return tensor(dtype, t.dims, BigInt64Array.from(bigs.length ? bigs : new Array(n).fill(0n)));
+    case 'float64':
+      return tensor(dtype, t.dims, Float64Array.from(doubles.length ? doubles : new Array(n).fill(0)));
     // int32_data carries int32, int8, uint8, bool and float16 bit patterns alike.
-    default: return tensor(dtype, t.dims, (ctor[dtype] as any).from(ints.length ? ints : new Array(n).fill(0)));
+    default:
+      return tensor(dtype, t.dims, (ctor[dtype] as any).from(ints.length ? ints : new Array(n).fill(0)));
   }
 };
 

@@ -42,7 +42,12 @@ const RESOLUTION = 64;
  * 8×8-pooled decodes of this random decoder explains about 1% of their variance, so any 4×3 matrix is as good as
  * another until the model is trained. `previewFactorsFitted: false` says so.
  */
-const PREVIEW_FACTORS = [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]];
+const PREVIEW_FACTORS = [
+  [1, 0, 0],
+  [0, 1, 0],
+  [0, 0, 1],
+  [0, 0, 0],
+];
 
 const withExternal = (files: Record<string, Uint8Array>, dir: string, m: BuiltModel) => {
   files[`${dir}/model.onnx`] = m.model;
@@ -70,7 +75,9 @@ export const buildTinyModel = (o: TinyModelOptions = {}): Record<string, Uint8Ar
 
   const textConfig = { ...tinyTextEncoderConfig(Object.keys(bpe.vocab).length), ...o.text };
   withExternal(files, 'text_encoder', buildTextEncoder(textConfig, { seed, opset }));
-  files['text_encoder/config.json'] = jsonBytes(textEncoderConfigJson(textConfig, bpe.vocab['<|startoftext|>'], bpe.vocab['<|endoftext|>']));
+  files['text_encoder/config.json'] = jsonBytes(
+    textEncoderConfigJson(textConfig, bpe.vocab['<|startoftext|>'], bpe.vocab['<|endoftext|>']),
+  );
 
   const latentSize = RESOLUTION / vaeScale(vae);
   withExternal(files, 'unet', buildUnet(unet, { seed, opset }));

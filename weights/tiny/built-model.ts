@@ -31,7 +31,10 @@ export interface BuiltModel {
  * const m = buildModel('unet', { seed: 0 }, 'model.onnx_data', (ctx) => { ... });
  */
 export const buildModel = (
-  graphName: string, o: BuildOptions, defaultExternal: string | undefined, write: (ctx: LayerContext) => void,
+  graphName: string,
+  o: BuildOptions,
+  defaultExternal: string | undefined,
+  write: (ctx: LayerContext) => void,
 ): BuiltModel => {
   const opset = o.opset ?? 17;
   const b = new GraphBuilder(emptyGraph(graphName));

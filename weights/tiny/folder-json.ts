@@ -5,7 +5,8 @@
  */
 
 /** JSON text as Hugging Face writes it (2-space indent, trailing newline), as bytes. */
-export const jsonBytes = (value: unknown): Uint8Array => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+export const jsonBytes = (value: unknown): Uint8Array =>
+  new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
 /** diffusers' model_index.json for an ONNX pipeline without safety checker. */
 export const modelIndexJson = () => ({
@@ -39,9 +40,19 @@ export const schedulerConfigJson = () => ({
 });
 
 /** transformers' CLIPTextConfig for a text encoder config. */
-export const textEncoderConfigJson = (c: {
-  vocabSize: number; hiddenSize: number; layers: number; heads: number; intermediateSize: number; maxPositions: number; eps: number;
-}, bosId: number, eosId: number) => ({
+export const textEncoderConfigJson = (
+  c: {
+    vocabSize: number;
+    hiddenSize: number;
+    layers: number;
+    heads: number;
+    intermediateSize: number;
+    maxPositions: number;
+    eps: number;
+  },
+  bosId: number,
+  eosId: number,
+) => ({
   architectures: ['CLIPTextModel'],
   model_type: 'clip_text_model',
   hidden_act: 'quick_gelu',

@@ -27,7 +27,12 @@ export const ones: Init = { kind: 'constant', value: 1 };
 /** Norm shifts start at zero. */
 export const zeros: Init = { kind: 'constant', value: 0 };
 
-interface ExternalEntry { name: string; count: number; init: Init; offset: number }
+interface ExternalEntry {
+  name: string;
+  count: number;
+  init: Init;
+  offset: number;
+}
 
 /** The external-data file of a model: its relative location, size and a generator of its bytes in order. */
 export interface ExternalData {
@@ -65,7 +70,10 @@ export class ParamStore {
   private entries: ExternalEntry[] = [];
   private offset = 0;
 
-  constructor(private readonly b: GraphBuilder, private readonly options: ParamStoreOptions) {}
+  constructor(
+    private readonly b: GraphBuilder,
+    private readonly options: ParamStoreOptions,
+  ) {}
 
   /**
    * Declares a float32 parameter and returns its initializer name (the name given, which must be unique: parameter

@@ -23,7 +23,13 @@ export interface TextEncoderConfig {
 
 /** The tiny model's encoder: width 64, 2 layers of 2 heads, MLP 256, 77 positions. */
 export const tinyTextEncoderConfig = (vocabSize: number): TextEncoderConfig => ({
-  vocabSize, hiddenSize: 64, layers: 2, heads: 2, intermediateSize: 256, maxPositions: 77, eps: 1e-5,
+  vocabSize,
+  hiddenSize: 64,
+  layers: 2,
+  heads: 2,
+  intermediateSize: 256,
+  maxPositions: 77,
+  eps: 1e-5,
 });
 
 /** float32's most negative finite value: what transformers' causal mask adds where attention is not allowed. */
@@ -42,11 +48,27 @@ const causalMask = (ctx: LayerContext, seqLen: string): string => {
 const encoderLayer = (ctx: LayerContext, name: string, x: string, c: TextEncoderConfig, mask: string): string => {
   const { b } = ctx;
   const names = { q: 'q_proj', k: 'k_proj', v: 'v_proj', out: 'out_proj' };
-  const attn = attentionModule(ctx, `${name}.self_attn`, layerNorm(ctx, `${name}.layer_norm1`, x, c.hiddenSize, c.eps), undefined, {
-    dim: c.hiddenSize, heads: c.heads, qkvBias: true, names, mask,
-  });
+  const attn = attentionModule(
+    ctx,
+    `${name}.self_attn`,
+    layerNorm(ctx, `${name}.layer_norm1`, x, c.hiddenSize, c.eps),
+    undefined,
+    {
+      dim: c.hiddenSize,
+      heads: c.heads,
+      qkvBias: true,
+      names,
+      mask,
+    },
+  );
   const h = b.op('Add', [x, attn], {}, { name: `${name}/Add` });
-  let m = linear(ctx, `${name}.mlp.fc1`, layerNorm(ctx, `${name}.layer_norm2`, h, c.hiddenSize, c.eps), c.hiddenSize, c.intermediateSize);
+  let m = linear(
+    ctx,
+    `${name}.mlp.fc1`,
+    layerNorm(ctx, `${name}.layer_norm2`, h, c.hiddenSize, c.eps),
+    c.hiddenSize,
+    c.intermediateSize,
+  );
   m = linear(ctx, `${name}.mlp.fc2`, quickGelu(ctx, `${name}.mlp.activation_fn`, m), c.intermediateSize, c.hiddenSize);
   return b.op('Add', [h, m], {}, { name: `${name}/Add_1` });
 };
@@ -57,11 +79,30 @@ const buildGraph = (ctx: LayerContext, c: TextEncoderConfig) => {
   const std = { kind: 'normal', std: 0.02 } as const;
   const tokenTable = p.param('text_model.embeddings.token_embedding.weight', [c.vocabSize, c.hiddenSize], std);
   const positionTable = p.param('text_model.embeddings.position_embedding.weight', [c.maxPositions, c.hiddenSize], std);
-  const positionIds = b.constI64(Array.from({ length: c.maxPositions }, (_, i) => i), [1, c.maxPositions], 'text_model.embeddings.position_ids');
-  const seqLen = b.op('Gather', [b.op('Shape', [ids], {}, { name: 'embeddings/Shape' }), ctx.i64([1])], { axis: 0 }, { name: 'embeddings/Gather_len' });
+  const positionIds = b.constI64(
+    Array.from({ length: c.maxPositions }, (_, i) => i),
+    [1, c.maxPositions],
+    'text_model.embeddings.position_ids',
+  );
+  const seqLen = b.op(
+    'Gather',
+    [b.op('Shape', [ids], {}, { name: 'embeddings/Shape' }), ctx.i64([1])],
+    { axis: 0 },
+    { name: 'embeddings/Gather_len' },
+  );
   const positions = b.op('Slice', [positionIds, ctx.i64([0]), seqLen, ctx.i64([1])], {}, { name: 'embeddings/Slice' });
-  const tokens = b.op('Gather', [tokenTable, ids], { axis: 0 }, { name: 'text_model.embeddings.token_embedding/Gather' });
-  const pos = b.op('Gather', [positionTable, positions], { axis: 0 }, { name: 'text_model.embeddings.position_embedding/Gather' });
+  const tokens = b.op(
+    'Gather',
+    [tokenTable, ids],
+    { axis: 0 },
+    { name: 'text_model.embeddings.token_embedding/Gather' },
+  );
+  const pos = b.op(
+    'Gather',
+    [positionTable, positions],
+    { axis: 0 },
+    { name: 'text_model.embeddings.position_embedding/Gather' },
+  );
   let x = b.op('Add', [tokens, pos], {}, { name: 'text_model.embeddings/Add' });
   const mask = causalMask(ctx, seqLen);
   for (let l = 0; l < c.layers; l++) x = encoderLayer(ctx, `text_model.encoder.layers.${l}`, x, c, mask);

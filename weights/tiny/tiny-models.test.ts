@@ -21,7 +21,9 @@ beforeAll(async () => {
     writeFiles(dirs[opset], buildTinyModel({ seed: 0, opset }));
   }
   const files = buildTinyModel({ seed: 0 });
-  tokenizer = await loadTokenizer(async (f) => (files[`tokenizer/${f}`] ? new TextDecoder().decode(files[`tokenizer/${f}`]) : undefined));
+  tokenizer = await loadTokenizer(async (f) =>
+    files[`tokenizer/${f}`] ? new TextDecoder().decode(files[`tokenizer/${f}`]) : undefined,
+  );
 });
 afterAll(() => Object.values(dirs).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
@@ -35,7 +37,11 @@ const std = (a: Float32Array) => {
   const mean = a.reduce((s, v) => s + v, 0) / a.length;
   return Math.sqrt(a.reduce((s, v) => s + (v - mean) ** 2, 0) / a.length);
 };
-const wave = (dims: number[], k: number) => float32(dims, Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * k)));
+const wave = (dims: number[], k: number) =>
+  float32(
+    dims,
+    Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * k)),
+  );
 const ids = (rows: number[][]) => tensor('int32', [rows.length, rows[0].length], Int32Array.from(rows.flat()));
 
 describe('the tiny text encoder', () => {
@@ -45,7 +51,9 @@ describe('the tiny text encoder', () => {
   test('declares int32 input_ids [batch, sequence] and runs a batch of 2 to [2,77,64] and [2,64]', async () => {
     expect(s.inputs).toEqual([{ name: 'input_ids', dtype: 'int32', shape: ['batch', 'sequence'] }]);
     expect(s.outputs.map((o) => o.name)).toEqual(['last_hidden_state', 'pooler_output']);
-    const out = await s.run({ input_ids: ids([tokenizer.tokenize('a photo of a cat').ids, tokenizer.tokenize('a red toy').ids]) });
+    const out = await s.run({
+      input_ids: ids([tokenizer.tokenize('a photo of a cat').ids, tokenizer.tokenize('a red toy').ids]),
+    });
     expect(out.last_hidden_state.dims).toEqual([2, 77, 64]);
     expect(out.pooler_output.dims).toEqual([2, 64]);
     // The final LayerNorm makes every position unit-scale.
@@ -64,14 +72,19 @@ describe('the tiny text encoder', () => {
   });
 
   test('pools at the first EOS (the argmax of the ids), per row', async () => {
-    const rows = [tokenizer.tokenize('a photo of a cat').ids, tokenizer.tokenize('a close-up painting in the style of a big green dragon').ids];
+    const rows = [
+      tokenizer.tokenize('a photo of a cat').ids,
+      tokenizer.tokenize('a close-up painting in the style of a big green dragon').ids,
+    ];
     const out = await s.run({ input_ids: ids(rows) });
     const lhs = out.last_hidden_state.data as Float32Array;
     const pooled = out.pooler_output.data as Float32Array;
     rows.forEach((row, r) => {
       const eos = row.indexOf(tokenizer.eosId);
       expect(eos).toBe(row.indexOf(Math.max(...row)));
-      expect(Array.from(pooled.slice(r * 64, (r + 1) * 64))).toEqual(Array.from(lhs.slice((r * 77 + eos) * 64, (r * 77 + eos + 1) * 64)));
+      expect(Array.from(pooled.slice(r * 64, (r + 1) * 64))).toEqual(
+        Array.from(lhs.slice((r * 77 + eos) * 64, (r * 77 + eos + 1) * 64)),
+      );
     });
   });
 });
@@ -101,7 +114,9 @@ describe('the tiny UNet', () => {
     const base = values(await run(float32([2], [500, 500])));
     expect(maxAbsDiff(values(await run(float32([1], [500]))), base)).toBeLessThan(1e-6);
     expect(maxAbsDiff(values(await run(float32([2], [20, 20]))), base)).toBeGreaterThan(1e-3);
-    expect(maxAbsDiff(values(await run(float32([2], [500, 500]), wave([2, 77, 64], 0.29))), base)).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(values(await run(float32([2], [500, 500]), wave([2, 77, 64], 0.29))), base)).toBeGreaterThan(
+      1e-3,
+    );
   });
 
   test('runs other latent sizes divisible by 2 (dynamic height and width)', async () => {
@@ -116,7 +131,11 @@ describe('the tiny VAE', () => {
     const dec = await open(17, 'vae_decoder');
     expect(enc.inputs[0]).toEqual({ name: 'sample', dtype: 'float32', shape: ['batch', 3, 'height', 'width'] });
     expect(enc.outputs[0].name).toBe('latent_parameters');
-    expect(dec.inputs[0]).toEqual({ name: 'latent_sample', dtype: 'float32', shape: ['batch', 4, 'latent_height', 'latent_width'] });
+    expect(dec.inputs[0]).toEqual({
+      name: 'latent_sample',
+      dtype: 'float32',
+      shape: ['batch', 4, 'latent_height', 'latent_width'],
+    });
     expect((await enc.run({ sample: wave([2, 3, 64, 64], 0.01) })).latent_parameters.dims).toEqual([2, 8, 8, 8]);
     expect((await dec.run({ latent_sample: wave([2, 4, 8, 8], 0.3) })).sample.dims).toEqual([2, 3, 64, 64]);
     expect((await enc.run({ sample: wave([1, 3, 48, 32], 0.01) })).latent_parameters.dims).toEqual([1, 8, 6, 4]);
@@ -124,10 +143,12 @@ describe('the tiny VAE', () => {
     expect(img.dims).toEqual([1, 3, 48, 32]);
     expect(std(img.data as Float32Array)).toBeGreaterThan(0.01);
   });
-  test('scales latent means to about unit variance with the folder\'s scaling factor', async () => {
+  test("scales latent means to about unit variance with the folder's scaling factor", async () => {
     const enc = await open(17, 'vae_encoder');
     const n = 2 * 3 * 64 * 64;
-    const blocks = Array.from({ length: n }, (_, i) => ((Math.floor((i % 64) / 16) + Math.floor(i / 1024)) % 2 ? 0.8 : -0.6));
+    const blocks = Array.from({ length: n }, (_, i) =>
+      (Math.floor((i % 64) / 16) + Math.floor(i / 1024)) % 2 ? 0.8 : -0.6,
+    );
     const d = (await enc.run({ sample: float32([2, 3, 64, 64], blocks) })).latent_parameters.data as Float32Array;
     const means = Float32Array.from([...d.slice(0, 256), ...d.slice(512, 768)], (v) => v * tinyVaeConfig.scalingFactor);
     expect(std(means)).toBeGreaterThan(0.6);
@@ -139,7 +160,11 @@ describe('the opset-14 build', () => {
   test('runs every model and agrees with the opset-17 build (LayerNorm decomposed gives the same numbers)', async () => {
     const feeds: Record<string, Record<string, Tensor>> = {
       text_encoder: { input_ids: ids([tokenizer.tokenize('a photo of a cat').ids, tokenizer.tokenize('a dog').ids]) },
-      unet: { sample: wave([2, 4, 8, 8], 0.37), timestep: float32([2], [10, 900]), encoder_hidden_states: wave([2, 77, 64], 0.11) },
+      unet: {
+        sample: wave([2, 4, 8, 8], 0.37),
+        timestep: float32([2], [10, 900]),
+        encoder_hidden_states: wave([2, 77, 64], 0.11),
+      },
       vae_encoder: { sample: wave([2, 3, 64, 64], 0.01) },
       vae_decoder: { latent_sample: wave([2, 4, 8, 8], 0.3) },
     };

@@ -28,15 +28,32 @@ export interface UnetConfig {
 
 /** The embedded `tiny` model's UNet: two levels (32, 64), attention at both, 2 heads, text width 64. */
 export const tinyUnetConfig: UnetConfig = {
-  inChannels: 4, outChannels: 4, blockOutChannels: [32, 64], layersPerBlock: 1, crossAttention: [true, true],
-  heads: 2, crossAttentionDim: 64, normGroups: 8, normEps: 1e-5, useLinearProjection: false, transformerLayers: 1,
+  inChannels: 4,
+  outChannels: 4,
+  blockOutChannels: [32, 64],
+  layersPerBlock: 1,
+  crossAttention: [true, true],
+  heads: 2,
+  crossAttentionDim: 64,
+  normGroups: 8,
+  normEps: 1e-5,
+  useLinearProjection: false,
+  transformerLayers: 1,
 };
 
 /** runwayml/stable-diffusion-v1-5's unet/config.json — 859,520,964 parameters. */
 export const sd15UnetConfig: UnetConfig = {
-  inChannels: 4, outChannels: 4, blockOutChannels: [320, 640, 1280, 1280], layersPerBlock: 2,
-  crossAttention: [true, true, true, false], heads: 8, crossAttentionDim: 768, normGroups: 32, normEps: 1e-5,
-  useLinearProjection: false, transformerLayers: 1,
+  inChannels: 4,
+  outChannels: 4,
+  blockOutChannels: [320, 640, 1280, 1280],
+  layersPerBlock: 2,
+  crossAttention: [true, true, true, false],
+  heads: 8,
+  crossAttentionDim: 768,
+  normGroups: 32,
+  normEps: 1e-5,
+  useLinearProjection: false,
+  transformerLayers: 1,
 };
 
 /** The heads of level `i`. */

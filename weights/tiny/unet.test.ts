@@ -18,17 +18,47 @@ describe('the SD layer builders', () => {
     expect(unet.external!.byteLength).toBeGreaterThan(0.999 * 4 * unet.parameters);
   });
 
-  test('build SD1.x\'s VAE (83,653,863 parameters) and CLIP ViT-L/14 text encoder (123,060,480) from their configs', () => {
-    const sdVae = { inChannels: 3, outChannels: 3, latentChannels: 4, blockOutChannels: [128, 256, 512, 512], layersPerBlock: 2, normGroups: 32, scalingFactor: 0.18215 };
+  test("build SD1.x's VAE (83,653,863 parameters) and CLIP ViT-L/14 text encoder (123,060,480) from their configs", () => {
+    const sdVae = {
+      inChannels: 3,
+      outChannels: 3,
+      latentChannels: 4,
+      blockOutChannels: [128, 256, 512, 512],
+      layersPerBlock: 2,
+      normGroups: 32,
+      scalingFactor: 0.18215,
+    };
     const ext = { externalData: 'model.onnx_data' };
     expect(buildVaeEncoder(sdVae, ext).parameters + buildVaeDecoder(sdVae, ext).parameters).toBe(83_653_863);
-    const clipL = { vocabSize: 49408, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072, maxPositions: 77, eps: 1e-5 };
+    const clipL = {
+      vocabSize: 49408,
+      hiddenSize: 768,
+      layers: 12,
+      heads: 12,
+      intermediateSize: 3072,
+      maxPositions: 77,
+      eps: 1e-5,
+    };
     expect(buildTextEncoder(clipL, ext).parameters).toBe(123_060_480);
   });
 
   test('write the tiny UNet with the ops torch.onnx emits for SD, and no ConvTranspose', () => {
     const census = ops(buildUnet(tinyUnetConfig).model);
-    for (const op of ['InstanceNormalization', 'Resize', 'Erf', 'Softmax', 'Conv', 'Gemm', 'MatMul', 'Split', 'Sigmoid', 'Concat', 'Sin', 'Cos', 'LayerNormalization'])
+    for (const op of [
+      'InstanceNormalization',
+      'Resize',
+      'Erf',
+      'Softmax',
+      'Conv',
+      'Gemm',
+      'MatMul',
+      'Split',
+      'Sigmoid',
+      'Concat',
+      'Sin',
+      'Cos',
+      'LayerNormalization',
+    ])
       expect(census.has(op)).toBe(true);
     expect(census.has('ConvTranspose')).toBe(false);
     const at14 = ops(buildUnet(tinyUnetConfig, { opset: 14 }).model);

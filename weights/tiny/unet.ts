@@ -28,8 +28,12 @@ const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
     resnetBlock(ctx, name, x, { inChannels: inC, outChannels: outC, groups: c.normGroups, eps: c.normEps, temb });
   const attend = (name: string, x: string, ch: number, heads: number) =>
     transformer2d(ctx, name, x, text, {
-      channels: ch, heads, crossAttentionDim: c.crossAttentionDim, groups: c.normGroups,
-      useLinearProjection: c.useLinearProjection, layers: c.transformerLayers,
+      channels: ch,
+      heads,
+      crossAttentionDim: c.crossAttentionDim,
+      groups: c.normGroups,
+      useLinearProjection: c.useLinearProjection,
+      layers: c.transformerLayers,
     });
 
   let h = conv2d(ctx, 'conv_in', sample, c.inChannels, boc[0]);

@@ -29,8 +29,13 @@ export interface VaeConfig {
  * encoder's means have std ≈ 0.28 on smooth, noisy and blocky test images alike (0.17–0.29 over seeds 0–2).
  */
 export const tinyVaeConfig: VaeConfig = {
-  inChannels: 3, outChannels: 3, latentChannels: 4, blockOutChannels: [16, 32, 32, 32], layersPerBlock: 2,
-  normGroups: 8, scalingFactor: 3.5,
+  inChannels: 3,
+  outChannels: 3,
+  latentChannels: 4,
+  blockOutChannels: [16, 32, 32, 32],
+  layersPerBlock: 2,
+  normGroups: 8,
+  scalingFactor: 3.5,
 };
 
 /**
@@ -66,7 +71,8 @@ const encoderGraph = (ctx: LayerContext, c: VaeConfig) => {
   for (let i = 0; i < boc.length; i++) {
     const inC = outC;
     outC = boc[i];
-    for (let j = 0; j < c.layersPerBlock; j++) h = resnet(ctx, c, `encoder.down_blocks.${i}.resnets.${j}`, h, j === 0 ? inC : outC, outC);
+    for (let j = 0; j < c.layersPerBlock; j++)
+      h = resnet(ctx, c, `encoder.down_blocks.${i}.resnets.${j}`, h, j === 0 ? inC : outC, outC);
     if (i < boc.length - 1) h = downsample(ctx, `encoder.down_blocks.${i}.downsamplers.0`, h, outC, 'right-bottom');
   }
   const deepest = boc[boc.length - 1];
@@ -88,12 +94,18 @@ const decoderGraph = (ctx: LayerContext, c: VaeConfig) => {
   for (let i = 0; i < reversed.length; i++) {
     const prevOut = outC;
     outC = reversed[i];
-    for (let j = 0; j <= c.layersPerBlock; j++) h = resnet(ctx, c, `decoder.up_blocks.${i}.resnets.${j}`, h, j === 0 ? prevOut : outC, outC);
+    for (let j = 0; j <= c.layersPerBlock; j++)
+      h = resnet(ctx, c, `decoder.up_blocks.${i}.resnets.${j}`, h, j === 0 ? prevOut : outC, outC);
     if (i < reversed.length - 1) h = upsample(ctx, `decoder.up_blocks.${i}.upsamplers.0`, h, outC);
   }
   const first = c.blockOutChannels[0];
   h = silu(ctx, 'decoder.conv_act', groupNorm(ctx, 'decoder.conv_norm_out', h, first, c.normGroups, EPS));
-  b.output(conv2d(ctx, 'decoder.conv_out', h, first, c.outChannels), 'float32', ['batch', c.outChannels, 'height', 'width'], 'sample');
+  b.output(
+    conv2d(ctx, 'decoder.conv_out', h, first, c.outChannels),
+    'float32',
+    ['batch', c.outChannels, 'height', 'width'],
+    'sample',
+  );
 };
 
 /**

@@ -16,10 +16,10 @@ const build = (): ByteAlphabet => {
   const isPrintable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   const order: number[] = [];
   const codes: number[] = [];
-  for (let b = 0; b < 256; b++) if (isPrintable(b)) (order.push(b), codes.push(b));
+  for (let b = 0; b < 256; b++) if (isPrintable(b)) order.push(b), codes.push(b);
   // The shifted bytes follow in byte order, numbered from U+0100: this order is what fixes vocab ids 188–255.
   let shifted = 0;
-  for (let b = 0; b < 256; b++) if (!isPrintable(b)) (order.push(b), codes.push(256 + shifted++));
+  for (let b = 0; b < 256; b++) if (!isPrintable(b)) order.push(b), codes.push(256 + shifted++);
   const charOf = new Array<string>(256);
   const byteOf = new Map<string, number>();
   order.forEach((b, i) => {

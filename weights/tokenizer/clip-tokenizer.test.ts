@@ -8,7 +8,8 @@ import { trainBpe } from './train-bpe.ts';
 // OpenAI's merge list lives next to the project (never inside it); without it the conformance tests skip.
 const CLIP_GZ = new URL('../../../shared/data/clip-bpe/bpe_simple_vocab_16e6.txt.gz', import.meta.url);
 const haveClip = existsSync(CLIP_GZ);
-if (!haveClip) console.warn('CLIP conformance tests skipped: ../shared/data/clip-bpe/bpe_simple_vocab_16e6.txt.gz not found');
+if (!haveClip)
+  console.warn('CLIP conformance tests skipped: ../shared/data/clip-bpe/bpe_simple_vocab_16e6.txt.gz not found');
 const clipData = haveClip ? await readOpenaiBpe(readFileSync(CLIP_GZ)) : undefined;
 const clip = (config?: Parameters<typeof createClipTokenizer>[0]['config']): ClipTokenizer =>
   createClipTokenizer({ ...clipData!, config });
@@ -26,10 +27,37 @@ describe('the BPE core on transformers tiny test vocabulary', () => {
   // huggingface/transformers tests/models/clip/test_tokenization_clip.py, test_full_tokenizer: a 23-token
   // vocabulary with merges "l o", "lo w</w>", "e r</w>"; "lower newer" → ["lo","w","er</w>","n","e","w","er</w>"].
   const vocab = Object.fromEntries(
-    ['l', 'o', 'w', 'e', 'r', 's', 't', 'i', 'd', 'n', 'lo', 'l</w>', 'w</w>', 'r</w>', 't</w>', 'low</w>', 'er</w>',
-      'lowest</w>', 'newer</w>', 'wider', '<unk>', '<|startoftext|>', '<|endoftext|>'].map((t, i) => [t, i]),
+    [
+      'l',
+      'o',
+      'w',
+      'e',
+      'r',
+      's',
+      't',
+      'i',
+      'd',
+      'n',
+      'lo',
+      'l</w>',
+      'w</w>',
+      'r</w>',
+      't</w>',
+      'low</w>',
+      'er</w>',
+      'lowest</w>',
+      'newer</w>',
+      'wider',
+      '<unk>',
+      '<|startoftext|>',
+      '<|endoftext|>',
+    ].map((t, i) => [t, i]),
   );
-  const tok = createClipTokenizer({ vocab, merges: ['#version: 0.2', 'l o', 'lo w</w>', 'e r</w>'], config: { unkToken: '<unk>' } });
+  const tok = createClipTokenizer({
+    vocab,
+    merges: ['#version: 0.2', 'l o', 'lo w</w>', 'e r</w>'],
+    config: { unkToken: '<unk>' },
+  });
 
   test('splits "lower newer" into the published pieces and ids', () => {
     expect(tok.pieces('lower newer')).toEqual(['lo', 'w', 'er</w>', 'n', 'e', 'w', 'er</w>']);
@@ -52,20 +80,24 @@ describe.skipIf(!haveClip)('conformance with the real CLIP vocabulary', () => {
   test('tokenizes "a photo of a cat" and "a photo of a dog" as published', () => {
     // Project brief; elixir-nx/bumblebee test/bumblebee/text/clip_tokenizer_test.exs (openai/clip-vit-base-patch32).
     const opts = { pad: false };
-    expect(tok.tokenize('a photo of a cat', opts)).toEqual({ ids: [49406, 320, 1125, 539, 320, 2368, 49407], attentionMask: [1, 1, 1, 1, 1, 1, 1] });
+    expect(tok.tokenize('a photo of a cat', opts)).toEqual({
+      ids: [49406, 320, 1125, 539, 320, 2368, 49407],
+      attentionMask: [1, 1, 1, 1, 1, 1, 1],
+    });
     expect(tok.tokenize('a photo of a dog', opts).ids).toEqual([49406, 320, 1125, 539, 320, 1929, 49407]);
   });
 
   test('matches transformers integration test string: whitespace, digits, accents, CJK, Thai, <s>', () => {
     // huggingface/transformers tests/models/clip/test_tokenization_clip.py (v5 integration test,
     // openai/clip-vit-base-patch32): input_string and expected_token_ids / expected_tokens.
-    const input = 'This is a test\nI was born in 92000, and this is falsé.\n生活的真谛是\nHi  Hello\nHi   Hello\n\n \n  \n Hello\n' +
+    const input =
+      'This is a test\nI was born in 92000, and this is falsé.\n生活的真谛是\nHi  Hello\nHi   Hello\n\n \n  \n Hello\n' +
       '<s>\nhi<s>there\nThe following string should be properly encoded: Hello.\nBut ird and ปี   ird   ด\nHey how are you doing';
     expect(tok.tokenize(input, { length: 1000, pad: false }).ids).toEqual([
       49406, 589, 533, 320, 1628, 328, 739, 2683, 530, 280, 273, 271, 271, 271, 267, 537, 589, 533, 2778, 82, 4166, 269,
-      33375, 162, 112, 119, 163, 248, 226, 41570, 164, 108, 249, 42891, 363, 1883, 3306, 1883, 3306, 3306, 283, 338, 285,
-      1883, 283, 338, 285, 997, 518, 3473, 9696, 1535, 655, 12560, 524, 33703, 281, 3306, 269, 767, 2770, 537, 1777,
-      505, 20278, 2770, 38825, 2189, 829, 631, 592, 1960, 49407,
+      33375, 162, 112, 119, 163, 248, 226, 41570, 164, 108, 249, 42891, 363, 1883, 3306, 1883, 3306, 3306, 283, 338,
+      285, 1883, 283, 338, 285, 997, 518, 3473, 9696, 1535, 655, 12560, 524, 33703, 281, 3306, 269, 767, 2770, 537,
+      1777, 505, 20278, 2770, 38825, 2189, 829, 631, 592, 1960, 49407,
     ]);
     expect(tok.pieces('falsé. ปี')).toEqual(['fal', 's', 'Ã©</w>', '.</w>', 'à¸', 'Ľ</w>', 'à¸µ</w>']);
   });
@@ -117,8 +149,13 @@ describe.skipIf(!haveClip)('conformance with the real CLIP vocabulary', () => {
     ["they're", [889, 982]],
     ["we've", [649, 1200]],
     ["could've", [1510, 1200]],
-    ['The model was trained on images from the internet paired with their corresponding alt-text descriptions, learning to associate visual concepts with natural language.',
-      [518, 2863, 739, 10874, 525, 4952, 633, 518, 4757, 12433, 593, 911, 851, 18037, 10006, 268, 4160, 40653, 267, 2378, 531, 11777, 7195, 16763, 593, 3288, 4781, 269]],
+    [
+      'The model was trained on images from the internet paired with their corresponding alt-text descriptions, learning to associate visual concepts with natural language.',
+      [
+        518, 2863, 739, 10874, 525, 4952, 633, 518, 4757, 12433, 593, 911, 851, 18037, 10006, 268, 4160, 40653, 267,
+        2378, 531, 11777, 7195, 16763, 593, 3288, 4781, 269,
+      ],
+    ],
   ];
   test.each(fixtures)('encodes %p like transformers.js', (text, expected) => {
     expect(ids(text)).toEqual(expected);
@@ -137,7 +174,10 @@ describe.skipIf(!haveClip)('conformance with the real CLIP vocabulary', () => {
     ['a dog, a house.', [320, 1929, 267, 320, 1212, 269]],
     ['corazón', [851, 854, 13926]],
     ['cat---dog-\u2014-rabbit', [2368, 11079, 1929, 12, 6718, 268, 10274]],
-    ['まあ、お待ちなさい。', [4813, 122, 4813, 480, 45262, 4813, 232, 161, 122, 227, 4813, 94, 29104, 4813, 243, 38850, 38000]],
+    [
+      'まあ、お待ちなさい。',
+      [4813, 122, 4813, 480, 45262, 4813, 232, 161, 122, 227, 4813, 94, 29104, 4813, 243, 38850, 38000],
+    ],
   ];
   test.each(mlimgsynth)('encodes %p like mlimgsynth', (text, expected) => {
     expect(ids(text)).toEqual(expected);
@@ -152,7 +192,9 @@ describe.skipIf(!haveClip)('conformance with the real CLIP vocabulary', () => {
     const a = tok.tokenize('This is sequence 1');
     expect(a.ids.length).toBe(77);
     expect(a.ids.slice(0, 10)).toEqual([49406, 589, 533, 18833, 272, 49407, 49407, 49407, 49407, 49407]);
-    expect(tok.tokenize('Sequence 2').ids.slice(0, 10)).toEqual([49406, 18833, 273, 49407, 49407, 49407, 49407, 49407, 49407, 49407]);
+    expect(tok.tokenize('Sequence 2').ids.slice(0, 10)).toEqual([
+      49406, 18833, 273, 49407, 49407, 49407, 49407, 49407, 49407, 49407,
+    ]);
     expect(a.attentionMask.slice(0, 8)).toEqual([1, 1, 1, 1, 1, 1, 0, 0]);
     expect(a.attentionMask.reduce((s, m) => s + m, 0)).toBe(6);
   });
@@ -179,7 +221,9 @@ describe.skipIf(!haveClip)('conformance with the real CLIP vocabulary', () => {
     expect(tok.decode(tok.tokenize('A photo of a  Cat').ids)).toBe('a photo of a cat');
     expect(clip({ padToken: '!' }).decode(clip({ padToken: '!' }).tokenize('hi!').ids)).toBe('hi !');
     expect(tok.decode(ids('café naïve 北京 🇺🇸'))).toBe('café naïve 北京 🇺🇸');
-    expect(tok.decode([49406, 320, 2368, 49407], { skipSpecialTokens: false })).toBe('<|startoftext|> a cat <|endoftext|>');
+    expect(tok.decode([49406, 320, 2368, 49407], { skipSpecialTokens: false })).toBe(
+      '<|startoftext|> a cat <|endoftext|>',
+    );
   });
 
   test('refuses to decode an id outside the vocabulary', () => {
@@ -197,7 +241,9 @@ describe('addTokens', () => {
     const base = tok.vocabSize;
     expect(tok.addTokens(['<cat-toy>'])).toEqual([base]);
     expect(tok.vocabSize).toBe(base + 1);
-    const [a, photo, of, dot, comma, open, close] = ['a', 'photo', 'of', '.', ',', '(', ')'].map((w) => tok.encode(w)[0]);
+    const [a, photo, of, dot, comma, open, close] = ['a', 'photo', 'of', '.', ',', '(', ')'].map(
+      (w) => tok.encode(w)[0],
+    );
     expect(tok.encode('a photo of <cat-toy>.')).toEqual([a, photo, of, base, dot]);
     expect(tok.encode('(<cat-toy>)')).toEqual([open, base, close]);
     expect(tok.encode('<cat-toy>,<cat-toy>')).toEqual([base, comma, base]);
@@ -209,7 +255,9 @@ describe('addTokens', () => {
     const tok = clip();
     tok.addTokens(['<cat-toy>']);
     // 320 "a", 1125 "photo", 539 "of", 269 "." and 263/264 "(" ")" from the published sequences above.
-    expect(tok.tokenize('a photo of <cat-toy>.', { pad: false }).ids).toEqual([49406, 320, 1125, 539, 49408, 269, 49407]);
+    expect(tok.tokenize('a photo of <cat-toy>.', { pad: false }).ids).toEqual([
+      49406, 320, 1125, 539, 49408, 269, 49407,
+    ]);
     expect(tok.encode('(<cat-toy>)')).toEqual([263, 49408, 264]);
   });
 

@@ -106,9 +106,11 @@ const checkVocab = (vocab: Readonly<Record<string, number>>) => {
   const tokenById = new Map<number, string>();
   const idByToken = new Map<string, number>();
   for (const [token, id] of Object.entries(vocab)) {
-    if (!Number.isInteger(id) || id < 0) throw new PipelineError('bad_model', `vocab entry "${token}" has id ${id}, not a non-negative integer`);
+    if (!Number.isInteger(id) || id < 0)
+      throw new PipelineError('bad_model', `vocab entry "${token}" has id ${id}, not a non-negative integer`);
     const other = tokenById.get(id);
-    if (other !== undefined) throw new PipelineError('bad_model', `vocab entries "${other}" and "${token}" share id ${id}`);
+    if (other !== undefined)
+      throw new PipelineError('bad_model', `vocab entries "${other}" and "${token}" share id ${id}`);
     tokenById.set(id, token);
     idByToken.set(token, id);
   }
@@ -134,7 +136,10 @@ export const createClipTokenizer = ({ vocab, merges, config = {} }: ClipTokenize
   const unkToken = config.unkToken ?? '<|endoftext|>';
   const padToken = config.padToken ?? eosToken;
   const [bosId, eosId, unkId, padId] = [
-    special('bos', bosToken), special('eos', eosToken), special('unk', unkToken), special('pad', padToken),
+    special('bos', bosToken),
+    special('eos', eosToken),
+    special('unk', unkToken),
+    special('pad', padToken),
   ];
   const modelMaxLength = config.modelMaxLength ?? 77;
   let size = 0; // one past the largest id: ids may have holes, new ones go after all of them
@@ -149,7 +154,10 @@ export const createClipTokenizer = ({ vocab, merges, config = {} }: ClipTokenize
   let addedRe = addedPattern(added);
 
   // OpenAI seeds its cache with the two specials so that, met in text, each stays one token.
-  const seeded: Array<[string, string[]]> = [['<|startoftext|>', ['<|startoftext|>']], ['<|endoftext|>', ['<|endoftext|>']]];
+  const seeded: Array<[string, string[]]> = [
+    ['<|startoftext|>', ['<|startoftext|>']],
+    ['<|endoftext|>', ['<|endoftext|>']],
+  ];
   const cache = new Map<string, string[]>();
   const bpeWord = (word: string): string[] => {
     const hit = cache.get(word);
@@ -181,7 +189,10 @@ export const createClipTokenizer = ({ vocab, merges, config = {} }: ClipTokenize
 
   const tokenize = (text: string, { length = modelMaxLength, pad = true }: TokenizeOptions = {}): Tokenized => {
     if (!Number.isInteger(length) || length < 2) {
-      throw new PipelineError('bad_request', `tokenize length must be an integer of at least 2 (BOS and EOS), got ${length}`);
+      throw new PipelineError(
+        'bad_request',
+        `tokenize length must be an integer of at least 2 (BOS and EOS), got ${length}`,
+      );
     }
     const ids = [bosId, ...encode(text).slice(0, length - 2), eosId];
     const attentionMask = ids.map(() => 1);
@@ -199,7 +210,8 @@ export const createClipTokenizer = ({ vocab, merges, config = {} }: ClipTokenize
     };
     for (const id of ids) {
       const token = tokenById.get(id);
-      if (token === undefined) throw new PipelineError('bad_request', `token id ${id} is not in the vocabulary (size ${vocabSize()})`);
+      if (token === undefined)
+        throw new PipelineError('bad_request', `token id ${id} is not in the vocabulary (size ${vocabSize()})`);
       const isSpecial = id === bosId || id === eosId;
       if (skipSpecialTokens && id === eosId) break;
       if (skipSpecialTokens && isSpecial) continue;
@@ -208,18 +220,25 @@ export const createClipTokenizer = ({ vocab, merges, config = {} }: ClipTokenize
     }
     flush();
     // Hugging Face joins added/special tokens and the text between them with single spaces.
-    return texts.map((t) => t.trim()).filter((t) => t !== '').join(' ');
+    return texts
+      .map((t) => t.trim())
+      .filter((t) => t !== '')
+      .join(' ');
   };
 
   const addTokens = (tokens: readonly string[]): number[] => {
     const fresh = new Set<string>();
     for (const t of tokens) {
-      if (typeof t !== 'string' || t.trim() === '') throw new PipelineError('bad_embedding', `cannot add the empty token "${t}"`);
+      if (typeof t !== 'string' || t.trim() === '')
+        throw new PipelineError('bad_embedding', `cannot add the empty token "${t}"`);
       // As Hugging Face's add_tokens: a clash is the exact string being a vocab key. "sks" is not one ("sks</w>"
       // is), so it can be added and then takes over that word, which is what a placeholder is for.
       const existing = idByToken.get(t);
       if (existing !== undefined || fresh.has(t)) {
-        throw new PipelineError('bad_embedding', `token "${t}" already exists in the tokenizer${existing !== undefined ? ` (id ${existing})` : ''}`);
+        throw new PipelineError(
+          'bad_embedding',
+          `token "${t}" already exists in the tokenizer${existing !== undefined ? ` (id ${existing})` : ''}`,
+        );
       }
       fresh.add(t);
     }
@@ -236,13 +255,28 @@ export const createClipTokenizer = ({ vocab, merges, config = {} }: ClipTokenize
   };
 
   return {
-    encode, pieces, tokenize, decode, addTokens,
+    encode,
+    pieces,
+    tokenize,
+    decode,
+    addTokens,
     idOf: (token) => idByToken.get(token),
     tokenOf: (id) => tokenById.get(id),
-    get vocabSize() { return vocabSize(); },
-    bosId, eosId, padId, unkId, modelMaxLength, padToken,
-    get vocab() { return Object.fromEntries([...tokenById].sort((a, b) => a[0] - b[0]).map(([id, t]) => [t, id])); },
+    get vocabSize() {
+      return vocabSize();
+    },
+    bosId,
+    eosId,
+    padId,
+    unkId,
+    modelMaxLength,
+    padToken,
+    get vocab() {
+      return Object.fromEntries([...tokenById].sort((a, b) => a[0] - b[0]).map(([id, t]) => [t, id]));
+    },
     merges: mergeLines,
-    get addedTokens() { return [...added]; },
+    get addedTokens() {
+      return [...added];
+    },
   };
 };

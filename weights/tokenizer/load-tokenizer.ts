@@ -4,7 +4,14 @@ import { type ClipTokenizer, type ClipTokenizerConfig, createClipTokenizer } fro
 /** Reads one file of a tokenizer folder by name; `undefined` when the file is not there. */
 export type ReadTokenizerFile = (file: string) => Promise<string | undefined>;
 
-const FILES = ['vocab.json', 'merges.txt', 'tokenizer.json', 'added_tokens.json', 'tokenizer_config.json', 'special_tokens_map.json'] as const;
+const FILES = [
+  'vocab.json',
+  'merges.txt',
+  'tokenizer.json',
+  'added_tokens.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+] as const;
 type FileName = (typeof FILES)[number];
 
 type Json = Record<string, unknown>;
@@ -18,14 +25,17 @@ const parseJson = (file: string, text: string): Json => {
   } catch (e) {
     throw bad(`tokenizer file ${file} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`tokenizer file ${file} is not a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad(`tokenizer file ${file} is not a JSON object`);
   return value as Json;
 };
 
 const checkVocab = (file: string, value: unknown): Record<string, number> => {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad(`${file}: the vocabulary is not an object of token → id`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw bad(`${file}: the vocabulary is not an object of token → id`);
   for (const [token, id] of Object.entries(value)) {
-    if (!Number.isInteger(id)) throw bad(`${file}: vocabulary entry "${token}" has id ${JSON.stringify(id)}, not an integer`);
+    if (!Number.isInteger(id))
+      throw bad(`${file}: vocabulary entry "${token}" has id ${JSON.stringify(id)}, not an integer`);
   }
   return value as Record<string, number>;
 };
@@ -42,9 +52,11 @@ const checkMerges = (file: string, value: unknown): string[] => {
 
 /** A special token in a config: a plain string or an AddedToken object `{ content, ... }`. */
 const tokenText = (value: unknown): string | undefined =>
-  typeof value === 'string' ? value
-  : typeof value === 'object' && value !== null && typeof (value as Json).content === 'string' ? ((value as Json).content as string)
-  : undefined;
+  typeof value === 'string'
+    ? value
+    : typeof value === 'object' && value !== null && typeof (value as Json).content === 'string'
+      ? ((value as Json).content as string)
+      : undefined;
 
 const configOf = (tokenizerConfig: Json | undefined, specialMap: Json | undefined): ClipTokenizerConfig => {
   // special_tokens_map.json overrides tokenizer_config.json, as in transformers' from_pretrained.
@@ -61,17 +73,31 @@ const configOf = (tokenizerConfig: Json | undefined, specialMap: Json | undefine
 };
 
 /** Merges added tokens (tokenizer.json `added_tokens` or `added_tokens.json`) into the vocabulary. */
-const mergeAdded = (file: string, vocab: Record<string, number>, entries: Array<[string, number]>, config: ClipTokenizerConfig) => {
-  const specials = new Set([config.bosToken, config.eosToken, config.unkToken, config.padToken, '<|startoftext|>', '<|endoftext|>']);
+const mergeAdded = (
+  file: string,
+  vocab: Record<string, number>,
+  entries: Array<[string, number]>,
+  config: ClipTokenizerConfig,
+) => {
+  const specials = new Set([
+    config.bosToken,
+    config.eosToken,
+    config.unkToken,
+    config.padToken,
+    '<|startoftext|>',
+    '<|endoftext|>',
+  ]);
   const added: string[] = [];
   const idsInUse = new Map(Object.entries(vocab).map(([t, id]) => [id, t]));
   for (const [content, id] of entries) {
-    if (typeof content !== 'string' || !Number.isInteger(id)) throw bad(`${file}: added token ${JSON.stringify(content)} has no integer id`);
+    if (typeof content !== 'string' || !Number.isInteger(id))
+      throw bad(`${file}: added token ${JSON.stringify(content)} has no integer id`);
     if (vocab[content] === id) {
       if (!specials.has(content)) added.push(content);
       continue;
     }
-    if (content in vocab) throw bad(`${file}: added token "${content}" has id ${id} but the vocabulary gives it ${vocab[content]}`);
+    if (content in vocab)
+      throw bad(`${file}: added token "${content}" has id ${id} but the vocabulary gives it ${vocab[content]}`);
     const holder = idsInUse.get(id);
     if (holder !== undefined) throw bad(`${file}: added token "${content}" reuses id ${id} of "${holder}"`);
     vocab[content] = id;
@@ -94,7 +120,10 @@ export const loadTokenizer = async (read: ReadTokenizerFile): Promise<ClipTokeni
       try {
         return await read(f);
       } catch (e) {
-        throw new PipelineError('io', `reading tokenizer file ${f} failed: ${e instanceof Error ? e.message : String(e)}`);
+        throw new PipelineError(
+          'io',
+          `reading tokenizer file ${f} failed: ${e instanceof Error ? e.message : String(e)}`,
+        );
       }
     }),
   );
@@ -113,7 +142,8 @@ export const loadTokenizer = async (read: ReadTokenizerFile): Promise<ClipTokeni
   } else if (text['tokenizer.json'] !== undefined) {
     const doc = json('tokenizer.json')!;
     const model = (doc.model ?? {}) as Json;
-    if (model.type !== undefined && model.type !== 'BPE') throw bad(`tokenizer.json: model type ${String(model.type)} is not BPE`);
+    if (model.type !== undefined && model.type !== 'BPE')
+      throw bad(`tokenizer.json: model type ${String(model.type)} is not BPE`);
     if (model.end_of_word_suffix !== undefined && model.end_of_word_suffix !== '</w>') {
       throw bad(`tokenizer.json: end_of_word_suffix ${JSON.stringify(model.end_of_word_suffix)} is not CLIP's "</w>"`);
     }
@@ -123,7 +153,12 @@ export const loadTokenizer = async (read: ReadTokenizerFile): Promise<ClipTokeni
     addedEntries = list.map((t) => [t.content as string, t.id as number]);
     addedFile = 'tokenizer.json';
   } else {
-    const missing = text['vocab.json'] !== undefined ? 'merges.txt' : text['merges.txt'] !== undefined ? 'vocab.json' : 'vocab.json and merges.txt';
+    const missing =
+      text['vocab.json'] !== undefined
+        ? 'merges.txt'
+        : text['merges.txt'] !== undefined
+          ? 'vocab.json'
+          : 'vocab.json and merges.txt';
     throw bad(`tokenizer folder has no ${missing} and no tokenizer.json`);
   }
   const addedTokens = mergeAdded(addedFile, vocab, addedEntries, config);

@@ -23,8 +23,15 @@ export const readOpenaiBpe = async (gz: Uint8Array): Promise<LearnedBpe> => {
     throw new PipelineError('bad_model', `OpenAI BPE file is not gzip: ${e instanceof Error ? e.message : String(e)}`);
   }
   const merges = text.split('\n').slice(1, 1 + CLIP_MERGES);
-  if (merges.length < CLIP_MERGES) throw new PipelineError('bad_model', `OpenAI BPE file has ${merges.length} merges, CLIP needs ${CLIP_MERGES}`);
+  if (merges.length < CLIP_MERGES)
+    throw new PipelineError('bad_model', `OpenAI BPE file has ${merges.length} merges, CLIP needs ${CLIP_MERGES}`);
   const symbols = bytesToUnicode().symbols;
-  const list = [...symbols, ...symbols.map((s) => s + END_OF_WORD), ...merges.map((m) => m.split(' ').join('')), '<|startoftext|>', '<|endoftext|>'];
+  const list = [
+    ...symbols,
+    ...symbols.map((s) => s + END_OF_WORD),
+    ...merges.map((m) => m.split(' ').join('')),
+    '<|startoftext|>',
+    '<|endoftext|>',
+  ];
   return { vocab: Object.fromEntries(list.map((t, id) => [t, id])), merges };
 };

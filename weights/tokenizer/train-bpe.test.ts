@@ -5,8 +5,14 @@ import { preTokenize } from './pre-tokenize.ts';
 import { trainBpe, writeTokenizerFiles } from './train-bpe.ts';
 
 const corpus = [
-  'a photo of a cat', 'a photo of a dog', 'a painting of a toy', 'a rendering of a sculpture',
-  'a close-up photo of the toy', 'a bright photo of a small cat', "the cat's toy", 'an illustration of a teapot',
+  'a photo of a cat',
+  'a photo of a dog',
+  'a painting of a toy',
+  'a rendering of a sculpture',
+  'a close-up photo of the toy',
+  'a bright photo of a small cat',
+  "the cat's toy",
+  'an illustration of a teapot',
 ];
 const words = [...new Set(corpus.flatMap(preTokenize))]; // as the tokenizer cuts them: "cat", "'s", "-"…
 
@@ -21,7 +27,9 @@ describe('trainBpe', () => {
     // Known CLIP/GPT-2 ids of byte symbols: '!' 0 and '!</w>' 256; '@' 31 and '%</w>' 260 ("!@#$%" →
     // [0, 31, 2, 3, 260] in transformers.js fixtures); 'a</w>' 320 ("a photo of a cat"); GPT-2's 'Ā' 188, 'Ġ' 220.
     const ids = (ts: string[]) => ts.map((t) => learned.vocab[t]);
-    expect(ids(['!', '@', '!</w>', '%</w>', 'a</w>', 'Ā', 'Ġ', 'Ġ</w>'])).toEqual([0, 31, 256, 260, 320, 188, 220, 476]);
+    expect(ids(['!', '@', '!</w>', '%</w>', 'a</w>', 'Ā', 'Ġ', 'Ġ</w>'])).toEqual([
+      0, 31, 256, 260, 320, 188, 220, 476,
+    ]);
     expect(entries.at(-2)).toEqual(['<|startoftext|>', entries.length - 2]);
     expect(entries.at(-1)).toEqual(['<|endoftext|>', entries.length - 1]);
   });
@@ -37,7 +45,12 @@ describe('trainBpe', () => {
 
   test('reaches every vocab entry: each merge result is a whole word or a part of a later merge', () => {
     const parts = new Set(learned.merges.flatMap((m) => m.split(' ')));
-    const wholeWords = new Set(words.map((w) => tok.pieces(w)).filter((p) => p.length === 1).map((p) => p[0]));
+    const wholeWords = new Set(
+      words
+        .map((w) => tok.pieces(w))
+        .filter((p) => p.length === 1)
+        .map((p) => p[0]),
+    );
     const dead = learned.merges.map((m) => m.replace(' ', '')).filter((t) => !parts.has(t) && !wholeWords.has(t));
     expect(dead).toEqual([]);
   });
@@ -88,7 +101,12 @@ describe('writeTokenizerFiles', () => {
 
   test('writes the four Hugging Face files with a #version header and ids in order', () => {
     const files = writeTokenizerFiles(learned);
-    expect(Object.keys(files).sort()).toEqual(['merges.txt', 'special_tokens_map.json', 'tokenizer_config.json', 'vocab.json']);
+    expect(Object.keys(files).sort()).toEqual([
+      'merges.txt',
+      'special_tokens_map.json',
+      'tokenizer_config.json',
+      'vocab.json',
+    ]);
     const lines = files['merges.txt'].split('\n');
     expect(lines[0]).toBe('#version: 0.2');
     expect(lines.slice(1, -1)).toEqual(learned.merges);
@@ -96,9 +114,16 @@ describe('writeTokenizerFiles', () => {
     const idsInText = [...files['vocab.json'].matchAll(/": (\d+)/g)].map((m) => Number(m[1]));
     expect(idsInText).toEqual([...Array(learned.merges.length + 514).keys()]);
     expect(JSON.parse(files['vocab.json'])).toEqual(learned.vocab);
-    expect(JSON.parse(files['tokenizer_config.json'])).toMatchObject({ model_max_length: 77, pad_token: '<|endoftext|>', tokenizer_class: 'CLIPTokenizer' });
+    expect(JSON.parse(files['tokenizer_config.json'])).toMatchObject({
+      model_max_length: 77,
+      pad_token: '<|endoftext|>',
+      tokenizer_class: 'CLIPTokenizer',
+    });
     expect(JSON.parse(files['special_tokens_map.json'])).toEqual({
-      bos_token: '<|startoftext|>', eos_token: '<|endoftext|>', unk_token: '<|endoftext|>', pad_token: '<|endoftext|>',
+      bos_token: '<|startoftext|>',
+      eos_token: '<|endoftext|>',
+      unk_token: '<|endoftext|>',
+      pad_token: '<|endoftext|>',
     });
   });
 

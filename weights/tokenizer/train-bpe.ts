@@ -35,7 +35,11 @@ const countWords = (corpus: string | readonly string[]): Map<string, number> => 
 };
 
 /** The best pair: highest count, ties broken by the smaller key, so the result never depends on input order. */
-const bestPair = (words: Array<{ parts: string[]; count: number }>, taken: ReadonlySet<string>, minFrequency: number) => {
+const bestPair = (
+  words: Array<{ parts: string[]; count: number }>,
+  taken: ReadonlySet<string>,
+  minFrequency: number,
+) => {
   const counts = new Map<string, { a: string; b: string; n: number }>();
   for (const { parts, count } of words) {
     for (let i = 0; i < parts.length - 1; i++) {
@@ -65,8 +69,12 @@ const bestPair = (words: Array<{ parts: string[]; count: number }>, taken: Reado
  * const { vocab, merges } = trainBpe(['a photo of a toy', 'a painting of a cat'], { merges: 40 });
  * createClipTokenizer({ vocab, merges }).encode('a toy').length // 2
  */
-export const trainBpe = (corpus: string | readonly string[], { merges: budget, minFrequency = 1 }: TrainBpeOptions): LearnedBpe => {
-  if (!Number.isInteger(budget) || budget < 0) throw new PipelineError('bad_request', `merge budget must be a non-negative integer, got ${budget}`);
+export const trainBpe = (
+  corpus: string | readonly string[],
+  { merges: budget, minFrequency = 1 }: TrainBpeOptions,
+): LearnedBpe => {
+  if (!Number.isInteger(budget) || budget < 0)
+    throw new PipelineError('bad_request', `merge budget must be a non-negative integer, got ${budget}`);
   const symbols = bytesToUnicode().symbols;
   const vocabList = [...symbols, ...symbols.map((s) => s + END_OF_WORD)];
   const taken = new Set(vocabList);

@@ -26,11 +26,24 @@ export interface CheckpointIdentity {
   model: string; // fingerprint of the model graphs
 }
 
-export const checkpointFiles = (state: TrainState, id: CheckpointIdentity, layout: EmbeddingLayout, final: boolean): Record<string, Uint8Array> => {
-  const embedding = writeEmbedding({ token: id.token, vectors: state.vectors, count: id.count, dim: id.dim, step: state.step }, layout);
+export const checkpointFiles = (
+  state: TrainState,
+  id: CheckpointIdentity,
+  layout: EmbeddingLayout,
+  final: boolean,
+): Record<string, Uint8Array> => {
+  const embedding = writeEmbedding(
+    { token: id.token, vectors: state.vectors, count: id.count, dim: id.dim, step: state.step },
+    layout,
+  );
   const json = {
-    version: 1, ...id, step: state.step, best: state.best ?? null, last: state.last ?? null,
-    vectors: b64(state.vectors), optimizer: { step: state.optimizer.step, m: b64(state.optimizer.m), v: b64(state.optimizer.v) },
+    version: 1,
+    ...id,
+    step: state.step,
+    best: state.best ?? null,
+    last: state.last ?? null,
+    vectors: b64(state.vectors),
+    optimizer: { step: state.optimizer.step, m: b64(state.optimizer.m), v: b64(state.optimizer.v) },
   };
   return {
     ...(final ? {} : { [`learned_embeds-steps-${state.step}.safetensors`]: embedding }),
@@ -48,14 +61,22 @@ export const readCheckpointState = (bytes: Uint8Array, id: CheckpointIdentity): 
     throw new PipelineError('bad_request', `${stateFileName} is not valid JSON; cannot resume`);
   }
   for (const k of ['token', 'count', 'dim', 'model'] as const)
-    if (j[k] !== id[k]) throw new PipelineError('bad_request', `cannot resume: the checkpoint was made with ${k} ${JSON.stringify(j[k])}, this run has ${JSON.stringify(id[k])}`);
+    if (j[k] !== id[k])
+      throw new PipelineError(
+        'bad_request',
+        `cannot resume: the checkpoint was made with ${k} ${JSON.stringify(j[k])}, this run has ${JSON.stringify(id[k])}`,
+      );
   const f32 = unb64(j.vectors);
   const m = unb64(j.optimizer.m);
   const v = unb64(j.optimizer.v);
   return {
     step: j.step,
     vectors: new Float32Array(f32.buffer, 0, f32.byteLength / 4),
-    optimizer: { step: j.optimizer.step, m: new Float64Array(m.buffer, 0, m.byteLength / 8), v: new Float64Array(v.buffer, 0, v.byteLength / 8) },
+    optimizer: {
+      step: j.optimizer.step,
+      m: new Float64Array(m.buffer, 0, m.byteLength / 8),
+      v: new Float64Array(v.buffer, 0, v.byteLength / 8),
+    },
     ...(j.best ? { best: j.best } : {}),
     ...(j.last ? { last: j.last } : {}),
   };

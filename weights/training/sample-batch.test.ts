@@ -8,23 +8,39 @@ import { mirrorCaption } from '../../common/train/templates.ts';
  * The smallest context `sampleBatch` reads: one 1×1×1 image whose latent is 0 and whose mirror's is 1 (std 0), and
  * 'sample' prediction, so each sample's target says which of the two was drawn.
  */
-const context = (flipProbability: number, captions: boolean): TrainContext => ({
-  request: { batch: 32, captions },
-  latentDims: [1, 1, 1],
-  latents: [{ name: '0.png', caption: 'a small {} on the left', mean: [Float32Array.of(0), Float32Array.of(1)], std: [Float32Array.of(0), Float32Array.of(0)] }],
-  settings: { timesteps: { use: 'uniform', min: 0, max: 10 }, augment: { flipProbability }, lossWeighting: { use: 'uniform' } },
-  ddim: { alphasCumprod: Float64Array.from({ length: 10 }, (_, t) => 1 - t / 20) },
-  model: { info: { scalingFactor: 1 }, scheduler: { prediction_type: 'sample' } },
-  tokenizer: { tokenize: () => ({ ids: new Array(77).fill(0) }) },
-  step: { inputs: [{ name: trainInputs.ids, dtype: 'int32', shape: ['batch', 77] }] },
-  tokens: ['<c>'],
-  // A template naming a side: templates are not about this image, so a mirror must not change them.
-  templates: ['a photo of a {} on the left'],
-} as unknown as TrainContext);
+const context = (flipProbability: number, captions: boolean): TrainContext =>
+  ({
+    request: { batch: 32, captions },
+    latentDims: [1, 1, 1],
+    latents: [
+      {
+        name: '0.png',
+        caption: 'a small {} on the left',
+        mean: [Float32Array.of(0), Float32Array.of(1)],
+        std: [Float32Array.of(0), Float32Array.of(0)],
+      },
+    ],
+    settings: {
+      timesteps: { use: 'uniform', min: 0, max: 10 },
+      augment: { flipProbability },
+      lossWeighting: { use: 'uniform' },
+    },
+    ddim: { alphasCumprod: Float64Array.from({ length: 10 }, (_, t) => 1 - t / 20) },
+    model: { info: { scalingFactor: 1 }, scheduler: { prediction_type: 'sample' } },
+    tokenizer: { tokenize: () => ({ ids: new Array(77).fill(0) }) },
+    step: { inputs: [{ name: trainInputs.ids, dtype: 'int32', shape: ['batch', 77] }] },
+    tokens: ['<c>'],
+    // A template naming a side: templates are not about this image, so a mirror must not change them.
+    templates: ['a photo of a {} on the left'],
+  }) as unknown as TrainContext;
 
 describe('training micro-batches', () => {
-  it("swaps left and right in a caption when its image is mirrored, and only then", () => {
-    const b = sampleBatch(context(0.5, true), 0, 1, 0, { name: trainInputs.timestep, dtype: 'int64', shape: ['batch'] });
+  it('swaps left and right in a caption when its image is mirrored, and only then', () => {
+    const b = sampleBatch(context(0.5, true), 0, 1, 0, {
+      name: trainInputs.timestep,
+      dtype: 'int64',
+      shape: ['batch'],
+    });
     const target = b.feeds[trainInputs.target].data as Float32Array;
     const flipped = Array.from(target, (z) => z === 1);
     // Both kinds are drawn (p = 0.5, 32 samples), and each prompt matches its image.

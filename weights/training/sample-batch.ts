@@ -19,11 +19,21 @@ export interface MicroBatch {
   prompts: string[];
 }
 
-/** The prompt for an image: its caption (mirrored with the image) or a template, with the placeholder expanded to all its vectors. */
+/** The prompt for an image: its caption (mirrored with the image) or a template, with the placeholder expanded to all
+ * its vectors. */
 const promptFor = (ctx: TrainContext, caption: string | undefined, flip: number, template: number) =>
-  fillTemplate(ctx.request.captions && caption ? (flip ? mirrorCaption(caption) : caption) : ctx.templates[template], ctx.tokens.join(' '));
+  fillTemplate(
+    ctx.request.captions && caption ? (flip ? mirrorCaption(caption) : caption) : ctx.templates[template],
+    ctx.tokens.join(' '),
+  );
 
-export const sampleBatch = (ctx: TrainContext, seed: number, step: number, micro: number, timestepInfo: IOInfo): MicroBatch => {
+export const sampleBatch = (
+  ctx: TrainContext,
+  seed: number,
+  step: number,
+  micro: number,
+  timestepInfo: IOInfo,
+): MicroBatch => {
   const rng = createRng(seed).fork(`train-step-${step}-${micro}`);
   const B = ctx.request.batch;
   const [C, h, w] = ctx.latentDims;
@@ -52,19 +62,26 @@ export const sampleBatch = (ctx: TrainContext, seed: number, step: number, micro
     for (let i = 0; i < n; i++) {
       const z = (mean[i] + std[i] * draw[i]) * s;
       noisy[b * n + i] = Math.sqrt(ab) * z + Math.sqrt(1 - ab) * eps[i];
-      target[b * n + i] = pt === 'v_prediction' ? Math.sqrt(ab) * eps[i] - Math.sqrt(1 - ab) * z : pt === 'sample' ? z : eps[i];
+      target[b * n + i] =
+        pt === 'v_prediction' ? Math.sqrt(ab) * eps[i] - Math.sqrt(1 - ab) * z : pt === 'sample' ? z : eps[i];
     }
     const lw = ctx.settings.lossWeighting;
-    weights[b] = lw.use === 'min-snr' ? minSnrWeight(ab, lw.gamma, pt === 'v_prediction' ? 'v_prediction' : 'epsilon') : 1;
+    weights[b] =
+      lw.use === 'min-snr' ? minSnrWeight(ab, lw.gamma, pt === 'v_prediction' ? 'v_prediction' : 'epsilon') : 1;
   }
   const ids = prompts.flatMap((p) => ctx.tokenizer.tokenize(p, { length: 77 }).ids);
   const timestep = perSample
-    ? (timestepInfo.dtype === 'int64' ? tensor('int64', [B], BigInt64Array.from(ts, BigInt)) : tensor('float32', [B], Float32Array.from(ts)))
+    ? timestepInfo.dtype === 'int64'
+      ? tensor('int64', [B], BigInt64Array.from(ts, BigInt))
+      : tensor('float32', [B], Float32Array.from(ts))
     : timestepTensor(timestepInfo, shared, B);
   const idsInfo = ctx.step.inputs.find((i) => i.name === trainInputs.ids)!;
   return {
     feeds: {
-      [trainInputs.ids]: idsInfo.dtype === 'int64' ? tensor('int64', [B, 77], BigInt64Array.from(ids, BigInt)) : tensor('int32', [B, 77], Int32Array.from(ids)),
+      [trainInputs.ids]:
+        idsInfo.dtype === 'int64'
+          ? tensor('int64', [B, 77], BigInt64Array.from(ids, BigInt))
+          : tensor('int32', [B, 77], Int32Array.from(ids)),
       [trainInputs.latents]: tensor('float32', [B, C, h, w], noisy),
       [trainInputs.timestep]: timestep,
       [trainInputs.target]: tensor('float32', [B, C, h, w], target),

@@ -37,4 +37,3 @@ export interface TrainContext {
   readonly settings: Required<Omit<TrainPipelineDescription, 'kind'>>;
   readonly lr: number;
 }
-

@@ -13,7 +13,9 @@ const unet = decodeModel((await model.files.readBytes('unet/model.onnx'))!);
 const step = buildTrainGraph(te.model, unet);
 // The UNet's weights are external data beside unet/model.onnx: openGraph writes the step graph into the cache
 // beside links to them (the model folder itself is never written).
-const session = await openGraph(step, (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`));
+const session = await openGraph(step, (init, loc) =>
+  model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`),
+);
 
 const rng = createRng(7);
 const B = 2;
@@ -21,8 +23,20 @@ const h = model.info.resolution / model.info.vaeScale;
 const lat = [B, model.info.latentChannels, h, h];
 const n = lat.reduce((a, b) => a * b);
 const V = te.tableRows;
-const row = (word: number[]) => [model.tokenizer.bosId, ...word, model.tokenizer.eosId, ...new Array(77 - word.length - 2).fill(model.tokenizer.padId)];
-const ids = tensor('int32', [B, 77], Int32Array.from([...row([...model.tokenizer.encode('a photo of a'), V]), ...row([V + 1, ...model.tokenizer.encode('on a table')])]));
+const row = (word: number[]) => [
+  model.tokenizer.bosId,
+  ...word,
+  model.tokenizer.eosId,
+  ...new Array(77 - word.length - 2).fill(model.tokenizer.padId),
+];
+const ids = tensor(
+  'int32',
+  [B, 77],
+  Int32Array.from([
+    ...row([...model.tokenizer.encode('a photo of a'), V]),
+    ...row([V + 1, ...model.tokenizer.encode('on a table')]),
+  ]),
+);
 const feeds = (vectors: Float32Array): Record<string, Tensor> => ({
   [trainInputs.ids]: ids,
   [trainInputs.vectors]: tensor('float32', [2, te.dim], vectors),

@@ -63,19 +63,39 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
   const uOut = unet.graph.outputs.find((o) => o.name === 'out_sample') ?? unet.graph.outputs[0];
 
   const te = renameGraph(textEncoder.graph, (n) =>
-    n === teIds.name ? trainInputs.ids : n === vectorsInput ? vectorsInput : `te/${n}`);
+    n === teIds.name ? trainInputs.ids : n === vectorsInput ? vectorsInput : `te/${n}`,
+  );
   const hidden = `te/${teOut.name}`;
   const un = renameGraph(unet.graph, (n) =>
-    n === uSample.name ? trainInputs.latents : n === uTime.name ? trainInputs.timestep : n === uHidden.name ? hidden : `unet/${n}`);
+    n === uSample.name
+      ? trainInputs.latents
+      : n === uTime.name
+        ? trainInputs.timestep
+        : n === uHidden.name
+          ? hidden
+          : `unet/${n}`,
+  );
   const prediction = `unet/${uOut.name}`;
 
   // One batch symbol for every batch-sized input (exporters name it differently per model: batch, steps, …).
   const batchDims = (v: ValueInfo, rest?: (number | string | null)[]): ValueInfo =>
-    v.type?.shape ? { ...v, type: { ...v.type, shape: [typeof v.type.shape[0] === 'number' ? v.type.shape[0] : 'batch', ...(rest ?? v.type.shape.slice(1))] } } : v;
+    v.type?.shape
+      ? {
+          ...v,
+          type: {
+            ...v.type,
+            shape: [
+              typeof v.type.shape[0] === 'number' ? v.type.shape[0] : 'batch',
+              ...(rest ?? v.type.shape.slice(1)),
+            ],
+          },
+        }
+      : v;
   const fix = (v: ValueInfo): ValueInfo => {
     if (v.name === trainInputs.ids) return batchDims(v, o.sequence ? [o.sequence] : undefined);
     if (v.name === trainInputs.latents) return batchDims(v, o.latent);
-    if (v.name === trainInputs.timestep) return v.type?.shape?.length === 1 && v.type.shape[0] !== 1 ? batchDims(v, []) : v;
+    if (v.name === trainInputs.timestep)
+      return v.type?.shape?.length === 1 && v.type.shape[0] !== 1 ? batchDims(v, []) : v;
     return v;
   };
   te.inputs = te.inputs.map(fix);
@@ -93,9 +113,10 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
   const opset = Math.max(defaultOpset(textEncoder), defaultOpset(unet));
   // ReduceMean's axes moved from an attribute to an input in opset 18.
   const sq = b.op('Mul', [diff, diff], {}, { name: 'loss/sq' });
-  const perSample = opset >= 18
-    ? b.op('ReduceMean', [sq, b.constI64([1, 2, 3], [3], 'loss/axes')], { keepdims: 0 }, { name: 'loss/per_sample' })
-    : b.op('ReduceMean', [sq], { axes: [1, 2, 3], keepdims: 0 }, { name: 'loss/per_sample' });
+  const perSample =
+    opset >= 18
+      ? b.op('ReduceMean', [sq, b.constI64([1, 2, 3], [3], 'loss/axes')], { keepdims: 0 }, { name: 'loss/per_sample' })
+      : b.op('ReduceMean', [sq], { axes: [1, 2, 3], keepdims: 0 }, { name: 'loss/per_sample' });
   const weighted = b.op('Mul', [perSample, trainInputs.weights], {}, { name: 'loss/weighted' });
   b.op('ReduceMean', [weighted], { keepdims: 0 }, { name: 'loss/mean', outputs: [trainOutputs.loss] });
   b.op('Identity', [prediction], {}, { name: 'prediction', outputs: [trainOutputs.prediction] });
@@ -104,12 +125,21 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
     { name: trainOutputs.prediction, type: uOut.type, unknown: [] },
   ];
   pruneDead(g);
-  const others = [...textEncoder.opsetImport, ...unet.opsetImport].filter((o) => o.domain !== '' && o.domain !== 'ai.onnx');
+  const others = [...textEncoder.opsetImport, ...unet.opsetImport].filter(
+    (o) => o.domain !== '' && o.domain !== 'ai.onnx',
+  );
   const composed: Model = {
     ...unet,
     irVersion: Math.max(textEncoder.irVersion, unet.irVersion),
-    opsetImport: [{ domain: '', version: opset }, ...others.filter((o, i) => others.findIndex((x) => x.domain === o.domain) === i)],
-    producerName: 'pseudoword', producerVersion: '0.1.0', docString: 'textual-inversion training step', graph: g, metadataProps: [],
+    opsetImport: [
+      { domain: '', version: opset },
+      ...others.filter((o, i) => others.findIndex((x) => x.domain === o.domain) === i),
+    ],
+    producerName: 'pseudoword',
+    producerVersion: '0.1.0',
+    docString: 'textual-inversion training step',
+    graph: g,
+    metadataProps: [],
   };
   // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
   return o.forwardOnly ? composed : differentiate(composed, { ...o.grad, of: trainOutputs.loss, wrt: [vectorsInput] });

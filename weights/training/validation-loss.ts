@@ -33,16 +33,23 @@ export const validationLoss = async (ctx: TrainContext, vectors: Float32Array): 
       for (let i = 0; i < n; i++) {
         const z = img.mean[0][i] * s;
         noisy[i] = Math.sqrt(ab) * z + Math.sqrt(1 - ab) * eps[i];
-        target[i] = pt === 'v_prediction' ? Math.sqrt(ab) * eps[i] - Math.sqrt(1 - ab) * z : pt === 'sample' ? z : eps[i];
+        target[i] =
+          pt === 'v_prediction' ? Math.sqrt(ab) * eps[i] - Math.sqrt(1 - ab) * z : pt === 'sample' ? z : eps[i];
       }
-      const out = await ctx.step.run({
-        [trainInputs.ids]: idsInfo.dtype === 'int64' ? tensor('int64', [1, 77], BigInt64Array.from(ids, BigInt)) : tensor('int32', [1, 77], Int32Array.from(ids)),
-        [trainInputs.vectors]: tensor('float32', [ctx.tokens.length, ctx.dim], vectors),
-        [trainInputs.latents]: tensor('float32', [1, C, h, w], noisy),
-        [trainInputs.timestep]: timestepTensor(tInfo, t, 1),
-        [trainInputs.target]: tensor('float32', [1, C, h, w], target),
-        [trainInputs.weights]: tensor('float32', [1], Float32Array.of(1)),
-      }, [trainOutputs.loss]);
+      const out = await ctx.step.run(
+        {
+          [trainInputs.ids]:
+            idsInfo.dtype === 'int64'
+              ? tensor('int64', [1, 77], BigInt64Array.from(ids, BigInt))
+              : tensor('int32', [1, 77], Int32Array.from(ids)),
+          [trainInputs.vectors]: tensor('float32', [ctx.tokens.length, ctx.dim], vectors),
+          [trainInputs.latents]: tensor('float32', [1, C, h, w], noisy),
+          [trainInputs.timestep]: timestepTensor(tInfo, t, 1),
+          [trainInputs.target]: tensor('float32', [1, C, h, w], target),
+          [trainInputs.weights]: tensor('float32', [1], Float32Array.of(1)),
+        },
+        [trainOutputs.loss],
+      );
       total += (out[trainOutputs.loss].data as Float32Array)[0];
       count++;
     }

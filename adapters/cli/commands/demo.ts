@@ -23,12 +23,25 @@ export const spec: CommandSpec = {
   summary: 'The main job on the embedded model: learn a word for an example concept, then draw it in new prompts.',
   usage: 'demo [--concept ringed-star] [--steps 400] [--out out/demo]',
   options: {
-    concept: { type: 'string', default: 'ringed-star', arg: 'name', help: `an example under examples/concepts/ (${Object.keys(concepts).join(', ')})` },
+    concept: {
+      type: 'string',
+      default: 'ringed-star',
+      arg: 'name',
+      help: `an example under examples/concepts/ (${Object.keys(concepts).join(', ')})`,
+    },
     steps: { type: 'string', default: '400', arg: 'n', help: 'textual-inversion steps' },
     vectors: { type: 'string', default: '1', arg: 'n', help: 'vectors for the new word' },
     lr: { type: 'string', default: '0.005', arg: 'x', help: 'textual-inversion learning rate' },
-    'max-norm-ratio': { type: 'string', default: '0', arg: 'x', help: "keep the word's norm ≤ x × its initializer's (0 = off)" },
-    templates: { type: 'boolean', help: "train with the reference prompt templates ('a photo of a {}', …) instead of the captions beside the example images" },
+    'max-norm-ratio': {
+      type: 'string',
+      default: '0',
+      arg: 'x',
+      help: "keep the word's norm ≤ x × its initializer's (0 = off)",
+    },
+    templates: {
+      type: 'boolean',
+      help: "train with the reference prompt templates ('a photo of a {}', …) instead of the captions beside the example images",
+    },
     seeds: { type: 'string', default: '3', arg: 'n', help: 'samples per prompt in the grid' },
     model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: 'model folder or tiny' },
     out: { type: 'string', short: 'o', default: 'out/demo', arg: 'dir', help: 'output folder' },
@@ -40,7 +53,8 @@ export const run = async (argv: string[]) => {
   if (help) return void process.stdout.write(helpText(spec));
   const concept = (concepts as Record<string, (typeof concepts)[keyof typeof concepts]>)[v.concept];
   const images = join(projectRoot, 'examples', 'concepts', v.concept);
-  if (!concept || !existsSync(images)) throw new PipelineError('bad_request', `--concept must be one of ${Object.keys(concepts).join(', ')}`);
+  if (!concept || !existsSync(images))
+    throw new PipelineError('bad_request', `--concept must be one of ${Object.keys(concepts).join(', ')}`);
   const token = `<${concept.name}>`;
   const out = resolve(v.out);
   const steps = num(v.steps, 'steps', { int: true, min: 1 })!;
@@ -48,15 +62,31 @@ export const run = async (argv: string[]) => {
   log(`learning ${token} from ${images} (initialised from '${concept.initializer}')`);
   const bar = progressBar('training');
   const request = parseTrainRequest({
-    model: v.model, images, token, init: concept.initializer, vectors: num(v.vectors, 'vectors', { int: true, min: 1 }), steps,
-    batch: 4, lr: num(v.lr, 'lr', { min: 0 })!, maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 })!, captions: !v.templates, validateEvery: Math.max(1, Math.floor(steps / 4)), validationImages: 2, validationSteps: 20, saveEvery: 0, out, seed: 0,
+    model: v.model,
+    images,
+    token,
+    init: concept.initializer,
+    vectors: num(v.vectors, 'vectors', { int: true, min: 1 }),
+    steps,
+    batch: 4,
+    lr: num(v.lr, 'lr', { min: 0 })!,
+    maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 })!,
+    captions: !v.templates,
+    validateEvery: Math.max(1, Math.floor(steps / 4)),
+    validationImages: 2,
+    validationSteps: 20,
+    saveEvery: 0,
+    out,
+    seed: 0,
   });
-  await lastValueFrom(runTrain(request, trainDeps(log)).pipe(
-    tap((f) => {
-      if (f.type === 'loss') bar.update(f.step, steps, `loss ${f.loss.toFixed(4)}`);
-      if (f.type === 'validation') log(`\nstep ${f.step}: validation loss ${f.loss?.toFixed(5)}`);
-    }),
-  ));
+  await lastValueFrom(
+    runTrain(request, trainDeps(log)).pipe(
+      tap((f) => {
+        if (f.type === 'loss') bar.update(f.step, steps, `loss ${f.loss.toFixed(4)}`);
+        if (f.type === 'validation') log(`\nstep ${f.step}: validation loss ${f.loss?.toFixed(5)}`);
+      }),
+    ),
+  );
   bar.done();
   const embedding = join(out, 'learned_embeds.safetensors');
   // The grid: one row per prompt (the concept in new contexts), one column per seed.
@@ -66,9 +96,16 @@ export const run = async (argv: string[]) => {
   const gen = progressBar('drawing');
   for (const [i, prompt] of prompts.entries()) {
     for (let seed = 0; seed < seeds; seed++) {
-      const frames = await lastValueFrom(runGenerate(parseGenerateRequest({ model: v.model, prompt, steps: 50, seed, embeddings: [embedding] }), {
-        openModel: (n, d) => openModel(n, d, log), withEmbeddings: loadEmbeddingsInto,
-      }, { preview: { use: 'none' }, latentFrames: false }).pipe(toArray()));
+      const frames = await lastValueFrom(
+        runGenerate(
+          parseGenerateRequest({ model: v.model, prompt, steps: 50, seed, embeddings: [embedding] }),
+          {
+            openModel: (n, d) => openModel(n, d, log),
+            withEmbeddings: loadEmbeddingsInto,
+          },
+          { preview: { use: 'none' }, latentFrames: false },
+        ).pipe(toArray()),
+      );
       const img = frames.find((f) => f.type === 'image');
       if (img?.type === 'image') cells.push(await decodePng(img.png));
       gen.update(i * seeds + seed + 1, prompts.length * seeds);
@@ -77,7 +114,15 @@ export const run = async (argv: string[]) => {
   gen.done();
   const grid = tileGrid(cells, seeds, { gap: 2, background: [255, 255, 255, 255] });
   const gridPath = join(out, 'grid.png');
-  writeFileAtomic(gridPath, await encodePng({ width: grid.width, height: grid.height, channels: 4, data: new Uint8Array(grid.data.buffer, grid.data.byteOffset, grid.data.byteLength) }));
+  writeFileAtomic(
+    gridPath,
+    await encodePng({
+      width: grid.width,
+      height: grid.height,
+      channels: 4,
+      data: new Uint8Array(grid.data.buffer, grid.data.byteOffset, grid.data.byteLength),
+    }),
+  );
   log(`rows: ${prompts.join(' | ')}`);
   process.stdout.write(`${embedding}\n${gridPath}\n`);
 };

@@ -24,7 +24,12 @@ export const spec: CommandSpec = {
     height: { type: 'string', arg: 'px', help: "image height (default: the model's)" },
     eta: { type: 'string', default: '0', arg: 'η', help: 'DDIM η (0 deterministic)' },
     pipeline: { type: 'string', arg: 'file.json', help: 'pipeline description (sampler, preview) as JSON' },
-    embeddings: { type: 'string', multiple: true, arg: 'file', help: 'textual-inversion embedding file(s) to load (repeatable)' },
+    embeddings: {
+      type: 'string',
+      multiple: true,
+      arg: 'file',
+      help: 'textual-inversion embedding file(s) to load (repeatable)',
+    },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the model runs' },
     out: { type: 'string', short: 'o', default: 'out.png', arg: 'file.png', help: 'where to write the image' },
   },
@@ -34,9 +39,16 @@ export const run = async (argv: string[]) => {
   const { values: v, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
   const request = parseGenerateRequest({
-    model: v.model, prompt: v.prompt ?? '', negativePrompt: v['negative-prompt'], steps: num(v.steps, 'steps', { int: true }),
-    guidance: num(v.guidance, 'guidance'), seed: num(v.seed, 'seed', { int: true }), width: num(v.width, 'width', { int: true }) ?? null,
-    height: num(v.height, 'height', { int: true }) ?? null, eta: num(v.eta, 'eta'), device: v.device,
+    model: v.model,
+    prompt: v.prompt ?? '',
+    negativePrompt: v['negative-prompt'],
+    steps: num(v.steps, 'steps', { int: true }),
+    guidance: num(v.guidance, 'guidance'),
+    seed: num(v.seed, 'seed', { int: true }),
+    width: num(v.width, 'width', { int: true }) ?? null,
+    height: num(v.height, 'height', { int: true }) ?? null,
+    eta: num(v.eta, 'eta'),
+    device: v.device,
     embeddings: v.embeddings ?? [],
   });
   const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : {};
@@ -44,7 +56,11 @@ export const run = async (argv: string[]) => {
   const log = (m: string) => process.stderr.write(`${m}\n`);
   let written = '';
   await lastValueFrom(
-    runGenerate(request, { openModel: (name, device) => openModel(name, device, log), withEmbeddings: loadEmbeddingsInto }, description).pipe(
+    runGenerate(
+      request,
+      { openModel: (name, device) => openModel(name, device, log), withEmbeddings: loadEmbeddingsInto },
+      description,
+    ).pipe(
       tap((f) => {
         if (f.type === 'progress') bar.update(f.step, f.of, f.itPerSec ? `${f.itPerSec.toFixed(1)} it/s` : '');
         if (f.type === 'image' && f.index === 0) {

@@ -22,17 +22,32 @@ export const run = async (argv: string[]) => {
   const { values: v, positionals, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
   const input = positionals[0];
-  if (!input || !v.of || !v.wrt || !v.out) throw new PipelineError('bad_request', `grad needs <model.onnx>, --of, --wrt and --out — see 'pseudoword grad --help'`);
+  if (!input || !v.of || !v.wrt || !v.out)
+    throw new PipelineError(
+      'bad_request',
+      `grad needs <model.onnx>, --of, --wrt and --out — see 'pseudoword grad --help'`,
+    );
   const model = decodeModel(readFile(input));
-  const list = (s?: string) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : []);
+  const list = (s?: string) =>
+    s
+      ? s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : [];
   const started = performance.now();
   const graph = differentiate(model, { of: v.of, wrt: list(v.wrt), keep: list(v.keep), recompute: !v['no-recompute'] });
   const out = resolve(v.out);
   // External data is referenced relative to the model file: writing elsewhere would break those references.
   if (graph.graph.initializers.some((t) => t.external) && dirname(out) !== dirname(resolve(input)))
-    throw new PipelineError('bad_request', `${basename(input)} keeps weights in external data; write --out into the same folder (${dirname(resolve(input))}) so they resolve`);
+    throw new PipelineError(
+      'bad_request',
+      `${basename(input)} keeps weights in external data; write --out into the same folder (${dirname(resolve(input))}) so they resolve`,
+    );
   writeFileAtomic(out, encodeModel(graph));
   const added = graph.graph.nodes.length - model.graph.nodes.length;
-  process.stderr.write(`differentiated in ${(performance.now() - started).toFixed(0)} ms: ${model.graph.nodes.length} forward nodes + ${added} backward nodes; outputs ${graph.graph.outputs.map((o) => o.name).join(', ')}\n`);
+  process.stderr.write(
+    `differentiated in ${(performance.now() - started).toFixed(0)} ms: ${model.graph.nodes.length} forward nodes + ${added} backward nodes; outputs ${graph.graph.outputs.map((o) => o.name).join(', ')}\n`,
+  );
   process.stdout.write(`${out}\n`);
 };

@@ -18,13 +18,20 @@ export const spec: CommandSpec = {
 const components = ['text_encoder', 'unet', 'vae_encoder', 'vae_decoder'];
 
 const fmt = (name: string, d: ModelDescription & { gradients: ReturnType<typeof ruleCoverage> }) => {
-  const dims = (x: ModelDescription['inputs'][number]) => `${x.name}: ${x.dtype}[${(x.dims ?? ['?']).map((v) => v ?? '?').join(', ')}]`;
+  const dims = (x: ModelDescription['inputs'][number]) =>
+    `${x.name}: ${x.dtype}[${(x.dims ?? ['?']).map((v) => v ?? '?').join(', ')}]`;
   return [
-    `${name}  (opsets ${Object.entries(d.opsets).map(([k, v]) => `${k} ${v}`).join(', ')}; ${d.nodes} nodes; ${(d.parameters / 1e6).toFixed(2)} M parameters${d.externalData ? ', external data' : ''})`,
+    `${name}  (opsets ${Object.entries(d.opsets)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(
+        ', ',
+      )}; ${d.nodes} nodes; ${(d.parameters / 1e6).toFixed(2)} M parameters${d.externalData ? ', external data' : ''})`,
     `  inputs:  ${d.inputs.map(dims).join('; ')}`,
     `  outputs: ${d.outputs.map(dims).join('; ')}`,
     `  ops:     ${d.ops.map((o) => `${o.domain === 'ai.onnx' ? '' : `${o.domain}.`}${o.opType}×${o.count}`).join(' ')}`,
-    d.cannotRunOnCpu.length ? `  CANNOT RUN on CPU: ${d.cannotRunOnCpu.map((o) => `${o.domain}.${o.opType} (node '${o.firstNode}')`).join(', ')}` : '  runs on CPU: yes',
+    d.cannotRunOnCpu.length
+      ? `  CANNOT RUN on CPU: ${d.cannotRunOnCpu.map((o) => `${o.domain}.${o.opType} (node '${o.firstNode}')`).join(', ')}`
+      : '  runs on CPU: yes',
     `  gradients: rules for ${d.gradients.rule.join(' ') || '—'}; gradient-free ${d.gradients.zero.join(' ') || '—'}${d.gradients.missing.length ? `; NO RULE for ${d.gradients.missing.join(' ')} (training fails if one lies on the path to the loss)` : ''}`,
   ].join('\n');
 };
@@ -38,7 +45,8 @@ export const run = async (argv: string[]) => {
   const files = statSync(path).isDirectory()
     ? components.filter((c) => existsSync(join(path, c, 'model.onnx'))).map((c) => [c, join(path, c, 'model.onnx')])
     : [[target, path]];
-  if (!files.length) throw new PipelineError('bad_model', `'${target}' holds no */model.onnx (Optimum layout expected)`);
+  if (!files.length)
+    throw new PipelineError('bad_model', `'${target}' holds no */model.onnx (Optimum layout expected)`);
   const out = files.map(([name, p]) => {
     const m = decodeModel(readFile(p));
     return [name, { ...describeModel(m), gradients: ruleCoverage(m) }] as const;

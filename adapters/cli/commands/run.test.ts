@@ -11,13 +11,23 @@ const root = join(import.meta.dir, '../../..');
 const main = join(root, 'adapters/cli/main.ts');
 const example = (name: string) => join(root, 'examples/pipelines', name);
 const run = (args: string[], o: { cwd?: string; stdin?: Uint8Array } = {}) => {
-  const p = Bun.spawnSync([process.execPath, main, 'run', ...args], { cwd: o.cwd ?? root, stdin: o.stdin, stdout: 'pipe', stderr: 'pipe' });
+  const p = Bun.spawnSync([process.execPath, main, 'run', ...args], {
+    cwd: o.cwd ?? root,
+    stdin: o.stdin,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
   return { code: p.exitCode, out: new Uint8Array(p.stdout), err: p.stderr.toString() };
 };
 const tmp = () => mkdtempSync(join(tmpdir(), 'pseudoword-run-'));
 const framesOf = async (bytes: Uint8Array) => {
   const out: Frame[] = [];
-  for await (const f of decodeFrames((async function* () { yield bytes; })())) out.push(f);
+  for await (const f of decodeFrames(
+    (async function* () {
+      yield bytes;
+    })(),
+  ))
+    out.push(f);
   return out;
 };
 

@@ -31,8 +31,18 @@ export const spec: CommandSpec = {
   usage: 'run <pipeline.json> [--input <dir|file|->] [--out <dir>]',
   positionals: '<pipeline.json>',
   options: {
-    input: { type: 'string', short: 'i', arg: 'dir|file|-', help: 'images or .msgpack frame files; a folder; or - for msgpack frames on stdin' },
-    out: { type: 'string', short: 'o', arg: 'dir', help: 'write results as files (PNG images, .msgpack latents) into this folder; default: msgpack frames on stdout' },
+    input: {
+      type: 'string',
+      short: 'i',
+      arg: 'dir|file|-',
+      help: 'images or .msgpack frame files; a folder; or - for msgpack frames on stdin',
+    },
+    out: {
+      type: 'string',
+      short: 'o',
+      arg: 'dir',
+      help: 'write results as files (PNG images, .msgpack latents) into this folder; default: msgpack frames on stdout',
+    },
     schema: { type: 'boolean', help: "print the description's JSON Schema and exit" },
   },
 };
@@ -46,7 +56,12 @@ const bytesOf = (p: string) => {
 
 /** Frames from msgpack bytes, each validated. */
 async function* framesOf(source: AsyncIterable<Uint8Array> | Uint8Array): AsyncGenerator<Frame> {
-  const chunks = source instanceof Uint8Array ? (async function* () { yield source; })() : source;
+  const chunks =
+    source instanceof Uint8Array
+      ? (async function* () {
+          yield source;
+        })()
+      : source;
   for await (const v of decodeMultiStream(chunks)) yield parseFrame(v);
 }
 
@@ -78,7 +93,12 @@ async function* inputItems(p: BuiltPipeline, input: string): AsyncGenerator<unkn
   if (input === '-') return yield* fromFrames(framesOf(process.stdin as AsyncIterable<Uint8Array>));
   const path = resolve(input);
   if (!existsSync(path)) throw new PipelineError('not_found', `--input: '${input}' does not exist`);
-  const files = statSync(path).isDirectory() ? readdirSync(path).sort().filter((f) => !f.startsWith('.')).map((f) => join(path, f)) : [path];
+  const files = statSync(path).isDirectory()
+    ? readdirSync(path)
+        .sort()
+        .filter((f) => !f.startsWith('.'))
+        .map((f) => join(path, f))
+    : [path];
   const wantsFrames = p.input === 'latent' || p.input === 'frame';
   for (const f of files) {
     const ext = extname(f).toLowerCase();
@@ -88,8 +108,17 @@ async function* inputItems(p: BuiltPipeline, input: string): AsyncGenerator<unkn
       const caption = `${f.slice(0, -ext.length)}.txt`;
       const withCaption = existsSync(caption) ? { ...file, caption: readFileSync(caption, 'utf8').trim() } : file;
       if (p.input !== 'image') yield withCaption;
-      else yield { index: file.index, name: file.name, image: await decodeImage(file.bytes, file.name) } satisfies ItemOf['image'];
-    } else if (files.length === 1) throw new PipelineError('bad_request', `--input: '${input}' is not ${wantsFrames ? 'a .msgpack frame file' : 'a PNG, JPEG or WebP image'}`);
+      else
+        yield {
+          index: file.index,
+          name: file.name,
+          image: await decodeImage(file.bytes, file.name),
+        } satisfies ItemOf['image'];
+    } else if (files.length === 1)
+      throw new PipelineError(
+        'bad_request',
+        `--input: '${input}' is not ${wantsFrames ? 'a .msgpack frame file' : 'a PNG, JPEG or WebP image'}`,
+      );
   }
 }
 
@@ -120,14 +149,19 @@ const writeResults = async (p: BuiltPipeline, results: ReadableStream<unknown>, 
   log(`${n} result${n === 1 ? '' : 's'} in ${dir}`);
 };
 
-const writeStdout = (chunk: Uint8Array) => new Promise<void>((ok, fail) => process.stdout.write(chunk, (e) => (e ? fail(e) : ok())));
+const writeStdout = (chunk: Uint8Array) =>
+  new Promise<void>((ok, fail) => process.stdout.write(chunk, (e) => (e ? fail(e) : ok())));
 
 export const run = async (argv: string[]) => {
   const { values: v, positionals, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
   if (v.schema) return void process.stdout.write(`${JSON.stringify(pipelineJsonSchema(), null, 2)}\n`);
   const file = positionals[0];
-  if (!file) throw new PipelineError('bad_request', "give the pipeline description: pseudoword run <pipeline.json> — see 'pseudoword run --help'");
+  if (!file)
+    throw new PipelineError(
+      'bad_request',
+      "give the pipeline description: pseudoword run <pipeline.json> — see 'pseudoword run --help'",
+    );
   if (!existsSync(file)) throw new PipelineError('not_found', `no pipeline description at '${file}'`);
   let description: unknown;
   try {
@@ -137,16 +171,21 @@ export const run = async (argv: string[]) => {
   }
   const compiled = await compilePipeline(description, { loadStage: loadStageBeside(file) });
   const { model: modelName, device } = compiled.description;
-  if (compiled.input !== 'none' && !v.input) throw new PipelineError('bad_request', `this pipeline takes '${compiled.input}' input: pass --input <dir|file|->`, { field: 'input' });
+  if (compiled.input !== 'none' && !v.input)
+    throw new PipelineError('bad_request', `this pipeline takes '${compiled.input}' input: pass --input <dir|file|->`, {
+      field: 'input',
+    });
   const bars = new Map<string, ReturnType<typeof progressBar>>();
   let model: ReturnType<typeof openModel> | undefined;
   const ctx: StageContext = {
-    runId: crypto.randomUUID(), modelName, device,
+    runId: crypto.randomUUID(),
+    modelName,
+    device,
     model: () => (model ??= openModel(modelName, device, log)),
     progress: (phase, step, of) => {
       const bar = bars.get(phase) ?? bars.set(phase, progressBar(phase)).get(phase)!;
       bar.update(step, of);
-      if (step === of) (bar.done(), bars.delete(phase));
+      if (step === of) bar.done(), bars.delete(phase);
     },
     generate: { openModel: (name, d) => openModel(name, d, log), withEmbeddings: loadEmbeddingsInto },
     train: trainDeps(log),

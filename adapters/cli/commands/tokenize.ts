@@ -10,7 +10,12 @@ export const spec: CommandSpec = {
   summary: 'Print the CLIP token ids of a text as JSON (with BOS/EOS, padded to 77 unless --no-pad).',
   usage: 'tokenize --tokenizer <dir|model dir|tiny> "text"',
   options: {
-    tokenizer: { type: 'string', default: 'tiny', arg: 'dir', help: "a tokenizer folder (vocab.json + merges.txt or tokenizer.json), a model folder, or 'tiny'" },
+    tokenizer: {
+      type: 'string',
+      default: 'tiny',
+      arg: 'dir',
+      help: "a tokenizer folder (vocab.json + merges.txt or tokenizer.json), a model folder, or 'tiny'",
+    },
     'no-pad': { type: 'boolean', help: 'do not pad to the model length' },
     pieces: { type: 'boolean', help: 'also print the BPE pieces' },
   },

@@ -13,7 +13,8 @@ export const shippedRecogniserDir = join(projectRoot, 'weights', 'shipped', 'rec
 
 export const spec: CommandSpec = {
   name: 'train-recogniser',
-  summary: "Train the world's recogniser (a small CNN, trained with pseudoword's own autodiff) and write model.onnx + labels.json.",
+  summary:
+    "Train the world's recogniser (a small CNN, trained with pseudoword's own autodiff) and write model.onnx + labels.json.",
   usage: 'train-recogniser [--seed 0] [--steps 2400] [--out weights/shipped/recogniser]',
   options: {
     seed: { type: 'string', default: '0', help: 'seed for the weights, the training images and the batches' },
@@ -39,10 +40,17 @@ export const run = async (argv: string[]) => {
   const started = performance.now();
   let avg = 0;
   const model = await trainRecogniser(ortSessionFactory, {
-    seed, steps, batch, images, lr,
+    seed,
+    steps,
+    batch,
+    images,
+    lr,
     onStep: (step, loss) => {
       avg = step === 1 ? loss : 0.95 * avg + 0.05 * loss;
-      if (step % 100 === 0 || step === steps) process.stderr.write(`step ${step}/${steps} loss ${avg.toFixed(3)} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+      if (step % 100 === 0 || step === steps)
+        process.stderr.write(
+          `step ${step}/${steps} loss ${avg.toFixed(3)} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`,
+        );
     },
   });
   const bytes = encodeModel(model);
@@ -52,10 +60,14 @@ export const run = async (argv: string[]) => {
   await session.release();
   writeFileAtomic(join(out, 'model.onnx'), bytes);
   const labels = {
-    resolution: recogniserResolution, featureWidth, heads: recogniserHeads,
-    trainedWith: { seed, steps, batch, images, lr }, heldOutAccuracy: { samples: checkCount, ...accuracy },
+    resolution: recogniserResolution,
+    featureWidth,
+    heads: recogniserHeads,
+    trainedWith: { seed, steps, batch, images, lr },
+    heldOutAccuracy: { samples: checkCount, ...accuracy },
   };
   writeFileAtomic(join(out, 'labels.json'), `${JSON.stringify(labels, null, 2)}\n`);
-  for (const [head, acc] of Object.entries(accuracy)) process.stderr.write(`${head.padEnd(11)} ${(acc * 100).toFixed(1)} %\n`);
+  for (const [head, acc] of Object.entries(accuracy))
+    process.stderr.write(`${head.padEnd(11)} ${(acc * 100).toFixed(1)} %\n`);
   process.stdout.write(`${join(out, 'model.onnx')}\n`);
 };

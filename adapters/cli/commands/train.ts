@@ -13,7 +13,11 @@ export const spec: CommandSpec = {
   usage: 'train --images <dir> --token "<name>" --init <word> [--model tiny|<dir>] [options]',
   options: {
     model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: "model folder (Optimum ONNX layout) or 'tiny'" },
-    images: { type: 'string', arg: 'dir', help: 'folder of 3–5 images of the concept (PNG, JPEG, WebP; name.txt captions optional)' },
+    images: {
+      type: 'string',
+      arg: 'dir',
+      help: 'folder of 3–5 images of the concept (PNG, JPEG, WebP; name.txt captions optional)',
+    },
     token: { type: 'string', arg: 'name', help: 'the new placeholder word, e.g. "<cat-toy>"' },
     init: { type: 'string', arg: 'word', help: 'a word or phrase the vectors start from, e.g. "toy"' },
     vectors: { type: 'string', default: '1', arg: 'n', help: 'vectors per token (tokens tok, tok_1, …)' },
@@ -26,18 +30,42 @@ export const spec: CommandSpec = {
     accumulate: { type: 'string', default: '1', arg: 'n', help: 'gradient accumulation steps' },
     'weight-decay': { type: 'string', default: '0', arg: 'x', help: 'AdamW weight decay' },
     'clip-grad-norm': { type: 'string', default: '0', arg: 'x', help: 'clip the gradient norm (0 = off)' },
-    'max-norm-ratio': { type: 'string', default: '0', arg: 'x', help: "keep each learned vector's norm ≤ x × its initializer's (0 = off)" },
+    'max-norm-ratio': {
+      type: 'string',
+      default: '0',
+      arg: 'x',
+      help: "keep each learned vector's norm ≤ x × its initializer's (0 = off)",
+    },
     'min-snr-gamma': { type: 'string', default: '0', arg: 'γ', help: 'min-SNR loss weighting (0 = off)' },
     resolution: { type: 'string', arg: 'px', help: "training resolution (default: the model's)" },
     property: { type: 'string', default: 'object', arg: 'kind', help: 'object | style (which prompt templates)' },
     captions: { type: 'boolean', help: 'use name.txt captions beside the images instead of templates' },
-    repeats: { type: 'string', default: '100', arg: 'n', help: 'dataset repeats (kept for parity with other trainers)' },
-    'validate-every': { type: 'string', default: '100', arg: 'n', help: 'validation loss + images every N steps (0 = off)' },
+    repeats: {
+      type: 'string',
+      default: '100',
+      arg: 'n',
+      help: 'dataset repeats (kept for parity with other trainers)',
+    },
+    'validate-every': {
+      type: 'string',
+      default: '100',
+      arg: 'n',
+      help: 'validation loss + images every N steps (0 = off)',
+    },
     'validation-prompt': { type: 'string', arg: 'text', help: 'prompt for validation images ({} = the token)' },
     'save-every': { type: 'string', default: '500', arg: 'n', help: 'checkpoint every N steps (0 = only at the end)' },
-    layout: { type: 'string', default: 'diffusers', arg: 'kind', help: 'embedding file layout: diffusers | kohya | a1111' },
+    layout: {
+      type: 'string',
+      default: 'diffusers',
+      arg: 'kind',
+      help: 'embedding file layout: diffusers | kohya | a1111',
+    },
     seed: { type: 'string', default: '0', arg: 'n', help: 'seed for sampling, noise and timesteps' },
-    pipeline: { type: 'string', arg: 'file.json', help: 'training pipeline description (timesteps, loss weighting, optimizer, augmentation)' },
+    pipeline: {
+      type: 'string',
+      arg: 'file.json',
+      help: 'training pipeline description (timesteps, loss weighting, optimizer, augmentation)',
+    },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the model runs' },
     out: { type: 'string', short: 'o', default: 'out/embedding', arg: 'dir', help: 'output folder' },
     resume: { type: 'boolean', help: 'continue from the training state in --out' },
@@ -48,14 +76,34 @@ export const run = async (argv: string[]) => {
   const { values: v, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
   const request = parseTrainRequest({
-    model: v.model, images: v.images, token: v.token, init: v.init, vectors: num(v.vectors, 'vectors', { int: true }),
-    steps: num(v.steps, 'steps', { int: true }), lr: num(v.lr, 'lr'), scaleLr: Boolean(v['scale-lr']), schedule: v.schedule,
-    warmup: num(v.warmup, 'warmup', { int: true }), batch: num(v.batch, 'batch', { int: true }), accumulate: num(v.accumulate, 'accumulate', { int: true }),
-    weightDecay: num(v['weight-decay'], 'weight-decay'), clipGradNorm: num(v['clip-grad-norm'], 'clip-grad-norm'), maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 }), minSnrGamma: num(v['min-snr-gamma'], 'min-snr-gamma'),
-    resolution: num(v.resolution, 'resolution', { int: true }) ?? null, property: v.property, captions: Boolean(v.captions),
-    repeats: num(v.repeats, 'repeats', { int: true }), validateEvery: num(v['validate-every'], 'validate-every', { int: true }),
-    validationPrompt: v['validation-prompt'] ?? null, saveEvery: num(v['save-every'], 'save-every', { int: true }), layout: v.layout,
-    seed: num(v.seed, 'seed', { int: true }), device: v.device, out: resolve(v.out), resume: Boolean(v.resume),
+    model: v.model,
+    images: v.images,
+    token: v.token,
+    init: v.init,
+    vectors: num(v.vectors, 'vectors', { int: true }),
+    steps: num(v.steps, 'steps', { int: true }),
+    lr: num(v.lr, 'lr'),
+    scaleLr: Boolean(v['scale-lr']),
+    schedule: v.schedule,
+    warmup: num(v.warmup, 'warmup', { int: true }),
+    batch: num(v.batch, 'batch', { int: true }),
+    accumulate: num(v.accumulate, 'accumulate', { int: true }),
+    weightDecay: num(v['weight-decay'], 'weight-decay'),
+    clipGradNorm: num(v['clip-grad-norm'], 'clip-grad-norm'),
+    maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 }),
+    minSnrGamma: num(v['min-snr-gamma'], 'min-snr-gamma'),
+    resolution: num(v.resolution, 'resolution', { int: true }) ?? null,
+    property: v.property,
+    captions: Boolean(v.captions),
+    repeats: num(v.repeats, 'repeats', { int: true }),
+    validateEvery: num(v['validate-every'], 'validate-every', { int: true }),
+    validationPrompt: v['validation-prompt'] ?? null,
+    saveEvery: num(v['save-every'], 'save-every', { int: true }),
+    layout: v.layout,
+    seed: num(v.seed, 'seed', { int: true }),
+    device: v.device,
+    out: resolve(v.out),
+    resume: Boolean(v.resume),
   });
   const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : undefined;
   const bar = progressBar('training');
@@ -64,7 +112,8 @@ export const run = async (argv: string[]) => {
   await lastValueFrom(
     runTrain(request, trainDeps(log), description).pipe(
       tap((f) => {
-        if (f.type === 'loss') bar.update(f.step, request.steps, `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`);
+        if (f.type === 'loss')
+          bar.update(f.step, request.steps, `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`);
         if (f.type === 'validation') log(`\nstep ${f.step}: validation loss ${f.loss?.toFixed(5)}`);
         if (f.type === 'checkpoint') files = f.files;
         if (f.type === 'done') {

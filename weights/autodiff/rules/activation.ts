@@ -14,7 +14,9 @@ export const tanh: Rule = (c) => {
 };
 
 // dX = dY where Y > 0, else 0
-export const relu: Rule = (c) => [c.emit('Where', [c.emit('Greater', [c.y(0), c.scalar(0, c.y(0))]), c.gy(0)!, c.scalar(0, c.y(0))])];
+export const relu: Rule = (c) => [
+  c.emit('Where', [c.emit('Greater', [c.y(0), c.scalar(0, c.y(0))]), c.gy(0)!, c.scalar(0, c.y(0))]),
+];
 
 // dX = dY where X > 0, else α·dY (Y > 0 exactly when X > 0 for α > 0, so read Y)
 export const leakyRelu: Rule = (c) => {
@@ -38,7 +40,10 @@ export const gelu: Rule = (c) => {
   let d: string;
   if (c.attr('approximate', 'none') === 'tanh') {
     const t = c.emit('Tanh', [mul(k(Math.sqrt(2 / Math.PI)), add(x, mul(k(0.044715), mul(x2, x))))]);
-    const dt = mul(c.emit('Sub', [k(1), mul(t, t)]), mul(k(Math.sqrt(2 / Math.PI)), add(k(1), mul(k(3 * 0.044715), x2))));
+    const dt = mul(
+      c.emit('Sub', [k(1), mul(t, t)]),
+      mul(k(Math.sqrt(2 / Math.PI)), add(k(1), mul(k(3 * 0.044715), x2))),
+    );
     d = mul(k(0.5), add(add(k(1), t), mul(x, dt)));
   } else {
     const cdf = mul(k(0.5), add(k(1), c.emit('Erf', [mul(x, k(Math.SQRT1_2))])));

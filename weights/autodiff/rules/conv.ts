@@ -3,7 +3,14 @@ import type { Dim } from '../../onnx/proto.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
 import { divDim } from '../symbolic-dim.ts';
 
-interface ConvGeometry { sp: number; k: number[]; s: number[]; d: number[]; p: number[]; group: number }
+interface ConvGeometry {
+  sp: number;
+  k: number[];
+  s: number[];
+  d: number[];
+  p: number[];
+  group: number;
+}
 
 /** Kernel, strides, dilations and explicit pads of a Conv/ConvTranspose node. */
 const geometry = (c: VjpContext, w: string): ConvGeometry => {
@@ -18,10 +25,16 @@ const geometry = (c: VjpContext, w: string): ConvGeometry => {
   else if (autoPad !== 'NOTSET') {
     // SAME_*: total pad = max(0, (ceil(in/s) − 1)·s + d(k−1) + 1 − in), the odd one at the end (UPPER) or start.
     const ins = c.shape(c.x(0))!.slice(2);
-    if (ins.some((v) => typeof v !== 'number') || c.node.opType !== 'Conv') c.fail(`with auto_pad ${autoPad} and dynamic spatial sizes`);
-    const tot = (ins as number[]).map((i, j) => Math.max(0, (Math.ceil(i / s[j]) - 1) * s[j] + d[j] * (k[j] - 1) + 1 - i));
+    if (ins.some((v) => typeof v !== 'number') || c.node.opType !== 'Conv')
+      c.fail(`with auto_pad ${autoPad} and dynamic spatial sizes`);
+    const tot = (ins as number[]).map((i, j) =>
+      Math.max(0, (Math.ceil(i / s[j]) - 1) * s[j] + d[j] * (k[j] - 1) + 1 - i),
+    );
     const small = tot.map((t) => Math.floor(t / 2));
-    p = autoPad === 'SAME_UPPER' ? [...small, ...tot.map((t, j) => t - small[j])] : [...tot.map((t, j) => t - small[j]), ...small];
+    p =
+      autoPad === 'SAME_UPPER'
+        ? [...small, ...tot.map((t, j) => t - small[j])]
+        : [...tot.map((t, j) => t - small[j]), ...small];
   }
   return { sp, k, s, d, p, group: c.attr('group', 1) };
 };
@@ -49,11 +62,26 @@ const flippedConv = (c: VjpContext, g: string, w: string, geo: ConvGeometry): st
     const g0 = c.emit('Slice', [c.emit('Reshape', [g, c.ints([-1])]), c.ints([0]), c.ints([1])]);
     starts = c.emit('Add', [starts, c.emit('Cast', [c.emit('Mul', [g0, c.scalar(0, g)])], { to: 7 })]);
   }
-  const reversed = c.emit('Slice', [w, starts, c.ints(k.map(() => -(2 ** 62))), c.ints(spatial), c.ints(k.map(() => -1))]);
-  const flipped = group === 1 ? c.emit('Transpose', [reversed], { perm: [1, 0, ...spatial] })
-    : c.emit('Reshape', [c.emit('Transpose', [c.emit('Reshape', [reversed, c.ints([group, m / group, cg, ...k])])], { perm: [0, 2, 1, ...spatial.map((j) => j + 1)] }), c.ints([cg * group, m / group, ...k])]);
+  const reversed = c.emit('Slice', [
+    w,
+    starts,
+    c.ints(k.map(() => -(2 ** 62))),
+    c.ints(spatial),
+    c.ints(k.map(() => -1)),
+  ]);
+  const flipped =
+    group === 1
+      ? c.emit('Transpose', [reversed], { perm: [1, 0, ...spatial] })
+      : c.emit('Reshape', [
+          c.emit('Transpose', [c.emit('Reshape', [reversed, c.ints([group, m / group, cg, ...k])])], {
+            perm: [0, 2, 1, ...spatial.map((j) => j + 1)],
+          }),
+          c.ints([cg * group, m / group, ...k]),
+        ]);
   const pads = [...k.map((kk, j) => d[j] * (kk - 1) - p[j]), ...k.map((kk, j) => d[j] * (kk - 1) - p[j + sp])];
-  return pads.some((v) => v < 0) ? undefined : c.emit('Conv', [g, flipped], { pads, dilations: d, group, kernel_shape: k });
+  return pads.some((v) => v < 0)
+    ? undefined
+    : c.emit('Conv', [g, flipped], { pads, dilations: d, group, kernel_shape: k });
 };
 
 /**
@@ -83,15 +111,25 @@ const patchWeightGrad = (c: VjpContext, x: string, w: string, g: string, geo: Co
   let xt = c.emit('Transpose', [x], { perm });
   if (p.some((v) => v !== 0)) {
     const pads = c.ints([0, 0, ...p.slice(0, sp), 0, 0, ...p.slice(sp)]);
-    xt = c.opset >= 11 ? c.emit('Pad', [xt, pads]) : c.emit('Pad', [xt], { pads: [0, 0, ...p.slice(0, sp), 0, 0, ...p.slice(sp)] });
+    xt =
+      c.opset >= 11
+        ? c.emit('Pad', [xt, pads])
+        : c.emit('Pad', [xt], { pads: [0, 0, ...p.slice(0, sp), 0, 0, ...p.slice(sp)] });
   }
   // Kernel offsets in row-major order: the order of W's trailing axes.
   const offsets: number[][] = [[]];
-  for (const size of k) offsets.splice(0, offsets.length, ...offsets.flatMap((o) => Array.from({ length: size }, (_, i) => [...o, i])));
+  for (const size of k)
+    offsets.splice(0, offsets.length, ...offsets.flatMap((o) => Array.from({ length: size }, (_, i) => [...o, i])));
   const slices = offsets.map((o) => {
     if (kk === 1 && s.every((v) => v === 1) && p.every((v) => v === 0)) return xt;
     const starts = o.map((i, j) => i * d[j]);
-    const sl = c.emit('Slice', [xt, c.ints(starts), c.ints(starts.map((st, j) => st + s[j] * (outSp[j] - 1) + 1)), c.ints(spatial), c.ints(s)]);
+    const sl = c.emit('Slice', [
+      xt,
+      c.ints(starts),
+      c.ints(starts.map((st, j) => st + s[j] * (outSp[j] - 1) + 1)),
+      c.ints(spatial),
+      c.ints(s),
+    ]);
     return kk === 1 ? sl : c.unsqueeze(sl, [1]);
   });
   const stacked = kk === 1 ? slices[0] : c.emit('Concat', slices, { axis: 1 });
@@ -99,8 +137,13 @@ const patchWeightGrad = (c: VjpContext, x: string, w: string, g: string, geo: Co
   const gt = c.emit('Reshape', [c.emit('Transpose', [g], { perm }), c.ints([m, -1])]);
   if (group === 1) return c.emit('Reshape', [c.emit('Gemm', [gt, patches], { transB: 1 }), c.ints(ws as number[])]);
   // Per group: [G, M/G, P] · [G, P, C/G·K] → [G, M/G, C/G·K], which is W's layout.
-  const pg = c.emit('Transpose', [c.emit('Reshape', [patches, c.ints([group, (inC / group) * kk, -1])])], { perm: [0, 2, 1] });
-  return c.emit('Reshape', [c.emit('MatMul', [c.emit('Reshape', [gt, c.ints([group, m / group, -1])]), pg]), c.ints(ws as number[])]);
+  const pg = c.emit('Transpose', [c.emit('Reshape', [patches, c.ints([group, (inC / group) * kk, -1])])], {
+    perm: [0, 2, 1],
+  });
+  return c.emit('Reshape', [
+    c.emit('MatMul', [c.emit('Reshape', [gt, c.ints([group, m / group, -1])]), pg]),
+    c.ints(ws as number[]),
+  ]);
 };
 
 // dW[m,c,·] = Σₙ X[n,c,·] ⋆ dY[n,m,·]: Conv(Xᵀ, dYᵀ) with strides ↔ dilations swapped (batch as channels), sliced to k.
@@ -109,13 +152,18 @@ const transposedConvWeightGrad = (c: VjpContext, x: string, g: string, geo: Conv
   const { sp, k, s, d, p, group } = geo;
   if (group !== 1) c.fail('with respect to its weights when group > 1 and the sizes are dynamic');
   const perm = [1, 0, ...Array.from({ length: sp }, (_, j) => j + 2)];
-  const full = c.emit('Conv', [c.emit('Transpose', [x], { perm }), c.emit('Transpose', [g], { perm })], { strides: d, dilations: s, pads: p });
+  const full = c.emit('Conv', [c.emit('Transpose', [x], { perm }), c.emit('Transpose', [g], { perm })], {
+    strides: d,
+    dilations: s,
+    pads: p,
+  });
   const cut = c.emit('Slice', [full, c.ints(k.map(() => 0)), c.ints(k), c.ints(k.map((_, j) => j + 2))]);
   return c.emit('Transpose', [cut], { perm });
 };
 
 // Y = conv(X, W) + B.
-// dX = ConvTranspose(dY, W) with the same strides/pads/dilations/group and output_padding = (in + pb + pe − d(k−1) − 1) mod s;
+// dX = ConvTranspose(dY, W) with the same strides/pads/dilations/group and output_padding = (in + pb + pe − d(k−1) − 1)
+// mod s;
 //      when spatial sizes are dynamic: output_padding = s − 1, then Slice back to X's size. Stride 1: see flippedConv.
 // dW: see patchWeightGrad (static sizes) and transposedConvWeightGrad (dynamic).
 // dB = Σ dY over batch and space.
@@ -127,7 +175,8 @@ export const conv: Rule = (c) => {
   let dX: string | undefined;
   if (c.needs(0)) {
     const ins = c.shape(x)?.slice(2);
-    const flip = c.options.convInputGrad !== 'conv-transpose' && s.every((v) => v === 1) ? flippedConv(c, g, w, geo) : undefined;
+    const flip =
+      c.options.convInputGrad !== 'conv-transpose' && s.every((v) => v === 1) ? flippedConv(c, g, w, geo) : undefined;
     if (flip) dX = flip;
     else if (ins?.every((v) => typeof v === 'number')) {
       const op = (ins as number[]).map((i, j) => (i + p[j] + p[j + sp] - d[j] * (k[j] - 1) - 1) % s[j]);
@@ -140,7 +189,10 @@ export const conv: Rule = (c) => {
     }
   }
   let dW: string | undefined;
-  if (c.needs(1)) dW = (c.options.convWeightGrad !== 'conv' && patchWeightGrad(c, x, w, g, geo)) || transposedConvWeightGrad(c, x, g, geo);
+  if (c.needs(1))
+    dW =
+      (c.options.convWeightGrad !== 'conv' && patchWeightGrad(c, x, w, g, geo)) ||
+      transposedConvWeightGrad(c, x, g, geo);
   return [dX, dW, c.needs(2) ? biasGrad(c, g, sp) : undefined];
 };
 
@@ -149,9 +201,12 @@ export const conv: Rule = (c) => {
 export const convTranspose: Rule = (c) => {
   const [w, g] = [c.x(1), c.gy(0)!];
   if (c.needs(1)) c.fail('with respect to its weights');
-  if (c.attr<number[] | undefined>('output_shape', undefined)) c.fail('with an output_shape attribute (give explicit pads)');
+  if (c.attr<number[] | undefined>('output_shape', undefined))
+    c.fail('with an output_shape attribute (give explicit pads)');
   const { sp, k, s, d, p, group } = geometry(c, w);
-  const dX = c.needs(0) ? c.emit('Conv', [g, w], { strides: s, pads: p, dilations: d, group, kernel_shape: k }) : undefined;
+  const dX = c.needs(0)
+    ? c.emit('Conv', [g, w], { strides: s, pads: p, dilations: d, group, kernel_shape: k })
+    : undefined;
   return [dX, undefined, c.needs(2) ? biasGrad(c, g, sp) : undefined];
 };
 
@@ -166,7 +221,8 @@ const factors = (c: VjpContext, x: string, y: string): number[] => {
   };
   const fromShapes = xs && ys ? xs.map((d, j) => ratio(ys[j], d)) : undefined;
   const fs = scales?.length ? scales : fromShapes;
-  if (!fs || fs.some((v) => !Number.isInteger(v) || v < 1)) c.fail('other than nearest upsampling by static integer factors');
+  if (!fs || fs.some((v) => !Number.isInteger(v) || v < 1))
+    c.fail('other than nearest upsampling by static integer factors');
   return fs!;
 };
 
@@ -179,15 +235,19 @@ export const resize: Rule = (c) => {
   const fs = factors(c, x, y);
   const ct = c.attr<string>('coordinate_transformation_mode', 'half_pixel');
   const nm = c.attr<string>('nearest_mode', 'round_prefer_floor');
-  const floorLike = (ct === 'asymmetric' && (nm === 'floor' || (nm === 'round_prefer_floor' && fs.every((v) => v <= 2))))
-    || ((ct === 'half_pixel' || ct === 'pytorch_half_pixel') && nm.startsWith('round'));
-  if (c.node.opType === 'Resize' && c.opset >= 11 && !floorLike) c.fail(`with coordinate mode '${ct}' and nearest mode '${nm}'`);
+  const floorLike =
+    (ct === 'asymmetric' && (nm === 'floor' || (nm === 'round_prefer_floor' && fs.every((v) => v <= 2)))) ||
+    ((ct === 'half_pixel' || ct === 'pytorch_half_pixel') && nm.startsWith('round'));
+  if (c.node.opType === 'Resize' && c.opset >= 11 && !floorLike)
+    c.fail(`with coordinate mode '${ct}' and nearest mode '${nm}'`);
   const xs = c.shape(x)!;
   const pieces = xs.flatMap((d, j) => {
     const dim = typeof d === 'number' ? c.ints([d]) : c.dimOf(x, j);
     return fs[j] === 1 ? [dim] : [dim, c.ints([fs[j]])];
   });
-  const target = pieces.every((v) => c.values(v)) ? c.ints(pieces.flatMap((v) => c.values(v)!)) : c.emit('Concat', pieces, { axis: 0 });
+  const target = pieces.every((v) => c.values(v))
+    ? c.ints(pieces.flatMap((v) => c.values(v)!))
+    : c.emit('Concat', pieces, { axis: 0 });
   const axes: number[] = [];
   fs.reduce((pos, v) => (v === 1 ? pos + 1 : (axes.push(pos + 1), pos + 2)), 0);
   return [c.reduceSum(c.emit('Reshape', [g, target]), axes, false)];

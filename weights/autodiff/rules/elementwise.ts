@@ -29,9 +29,12 @@ export const pow: Rule = (c) => {
   let dA: string | undefined;
   if (c.needs(0)) {
     const bf = c.castLike(b, a); // the exponent may be an integer tensor
-    const d = k?.length === 1 && k[0] === 2 ? c.emit('Mul', [a, c.scalar(2, a)])
-      : k?.length === 1 && k[0] === 1 ? undefined
-      : c.emit('Mul', [bf, c.emit('Pow', [a, c.emit('Sub', [bf, c.scalar(1, a)])])]);
+    const d =
+      k?.length === 1 && k[0] === 2
+        ? c.emit('Mul', [a, c.scalar(2, a)])
+        : k?.length === 1 && k[0] === 1
+          ? undefined
+          : c.emit('Mul', [bf, c.emit('Pow', [a, c.emit('Sub', [bf, c.scalar(1, a)])])]);
     dA = d ? c.emit('Mul', [g, d]) : g;
   }
   const dB = c.needs(1) ? c.emit('Mul', [c.emit('Mul', [g, c.y(0)]), c.emit('Log', [a])]) : undefined;
@@ -73,15 +76,17 @@ export const cos: Rule = (c) => [c.emit('Neg', [c.emit('Mul', [c.gy(0)!, c.emit(
 export const sum: Rule = (c) => c.node.inputs.map(() => c.gy(0));
 
 // Max/Min of two: dY goes to the input that was picked (A on ties, as the forward's ≥ / ≤ picks it).
-const pick = (cmp: 'GreaterOrEqual' | 'LessOrEqual'): Rule => (c) => {
-  if (c.node.inputs.length !== 2) c.fail(`with ${c.node.inputs.length} inputs (only two are handled)`);
-  const m = c.emit(cmp, [c.x(0), c.x(1)]);
-  const zero = c.scalar(0, c.gy(0)!);
-  return [
-    c.needs(0) ? c.emit('Where', [m, c.gy(0)!, zero]) : undefined,
-    c.needs(1) ? c.emit('Where', [m, zero, c.gy(0)!]) : undefined,
-  ];
-};
+const pick =
+  (cmp: 'GreaterOrEqual' | 'LessOrEqual'): Rule =>
+  (c) => {
+    if (c.node.inputs.length !== 2) c.fail(`with ${c.node.inputs.length} inputs (only two are handled)`);
+    const m = c.emit(cmp, [c.x(0), c.x(1)]);
+    const zero = c.scalar(0, c.gy(0)!);
+    return [
+      c.needs(0) ? c.emit('Where', [m, c.gy(0)!, zero]) : undefined,
+      c.needs(1) ? c.emit('Where', [m, zero, c.gy(0)!]) : undefined,
+    ];
+  };
 /** Max of two inputs. */
 export const max = pick('GreaterOrEqual');
 /** Min of two inputs. */
@@ -91,5 +96,9 @@ export const min = pick('LessOrEqual');
 export const where: Rule = (c) => {
   const [cond, g] = [c.x(0), c.gy(0)!];
   const zero = c.scalar(0, g);
-  return [undefined, c.needs(1) ? c.emit('Where', [cond, g, zero]) : undefined, c.needs(2) ? c.emit('Where', [cond, zero, g]) : undefined];
+  return [
+    undefined,
+    c.needs(1) ? c.emit('Where', [cond, g, zero]) : undefined,
+    c.needs(2) ? c.emit('Where', [cond, zero, g]) : undefined,
+  ];
 };

@@ -77,9 +77,11 @@ export const groupNorm: Rule = (c) => {
   const outer = [0, ...range(2, r)];
   return [
     c.needs(0) ? c.castLike(c.emit('Reshape', [back(gxh), c.reshapeTo(x)]), x) : undefined,
-    !c.needs(1) ? undefined
-      : perChannel ? sumTo(c, c.emit('Mul', [g32, c.emit('Reshape', [xh, c.reshapeTo(x)])]), outer, gamma)
-      : sumTo(c, c.emit('Mul', [gg!, xh]), [0, 2], gamma),
+    !c.needs(1)
+      ? undefined
+      : perChannel
+        ? sumTo(c, c.emit('Mul', [g32, c.emit('Reshape', [xh, c.reshapeTo(x)])]), outer, gamma)
+        : sumTo(c, c.emit('Mul', [gg!, xh]), [0, 2], gamma),
     !c.needs(2) ? undefined : perChannel ? sumTo(c, g32, outer, beta) : sumTo(c, gg!, [0, 2], beta),
   ];
 };

@@ -9,7 +9,8 @@ const reducedAxes = (c: VjpContext, r: number): number[] => {
   const from = c.node.opType === 'ReduceSum' ? 13 : 18;
   const axes = c.opset >= from ? (c.x(1) ? c.values(c.x(1)) : []) : c.attr<number[]>('axes', []);
   if (!axes) c.fail('with axes known only at run time');
-  if (axes!.length === 0) return c.opset >= from && c.attr('noop_with_empty_axes', 0) === 1 ? [] : Array.from({ length: r }, (_, k) => k);
+  if (axes!.length === 0)
+    return c.opset >= from && c.attr('noop_with_empty_axes', 0) === 1 ? [] : Array.from({ length: r }, (_, k) => k);
   return axes!.map((a) => (a < 0 ? a + r : a)).sort((a, b) => a - b);
 };
 
@@ -30,7 +31,8 @@ export const reduceMean: Rule = (c) => [
   spread(c, (gk, axes) => {
     const x = c.x(0);
     const dims = axes.map((a) => c.shape(x)?.[a]);
-    if (dims.every((d) => typeof d === 'number')) return c.emit('Mul', [gk, c.scalar(1 / (dims as number[]).reduce((p, d) => p * d, 1), gk)]);
+    if (dims.every((d) => typeof d === 'number'))
+      return c.emit('Mul', [gk, c.scalar(1 / (dims as number[]).reduce((p, d) => p * d, 1), gk)]);
     const n = c.emit('ReduceProd', [c.emit('Gather', [c.shapeOf(x), c.ints(axes)])], { keepdims: 0 });
     return c.emit('Div', [gk, c.emit('Cast', [n], { to: c.elem(gk) })]);
   }),
@@ -38,5 +40,7 @@ export const reduceMean: Rule = (c) => [
 ];
 
 // Y = Σ X².  dX = 2·X·dY broadcast back
-export const reduceSumSquare: Rule = (c) => [c.emit('Mul', [spread(c), c.emit('Mul', [c.x(0), c.scalar(2, c.x(0))])]), undefined];
-
+export const reduceSumSquare: Rule = (c) => [
+  c.emit('Mul', [spread(c), c.emit('Mul', [c.x(0), c.scalar(2, c.x(0))])]),
+  undefined,
+];

@@ -9,7 +9,8 @@ import { isDifferentiable } from '../shape-infer.ts';
 const norm = (a: number, r: number) => (a < 0 ? a + r : a);
 
 /** Axes of Squeeze/Unsqueeze: attribute before opset 13, input after; undefined when not static. */
-const axesOf = (c: VjpContext): number[] | undefined => (c.opset >= 13 ? (c.x(1) ? c.values(c.x(1)) : []) : c.attr<number[]>('axes', []));
+const axesOf = (c: VjpContext): number[] | undefined =>
+  c.opset >= 13 ? (c.x(1) ? c.values(c.x(1)) : []) : c.attr<number[]>('axes', []);
 
 // Pure views: dX = Reshape(dY, shape(X))
 export const reshape: Rule = (c) => [c.emit('Reshape', [c.gy(0)!, c.reshapeTo(c.x(0))])];
@@ -19,7 +20,12 @@ export const squeeze: Rule = (c) => {
   const axes = axesOf(c);
   if (!axes || axes.length === 0) return reshape(c);
   const r = c.rank(c.x(0));
-  return [c.unsqueeze(c.gy(0)!, axes.map((a) => norm(a, r)))];
+  return [
+    c.unsqueeze(
+      c.gy(0)!,
+      axes.map((a) => norm(a, r)),
+    ),
+  ];
 };
 
 // dX = Squeeze(dY, axes)
@@ -27,13 +33,21 @@ export const unsqueeze: Rule = (c) => {
   const axes = axesOf(c);
   if (!axes) return reshape(c);
   const r = c.rank(c.y(0));
-  return [c.squeeze(c.gy(0)!, axes.map((a) => norm(a, r)))];
+  return [
+    c.squeeze(
+      c.gy(0)!,
+      axes.map((a) => norm(a, r)),
+    ),
+  ];
 };
 
 // dX = Transpose(dY, perm⁻¹)
 export const transpose: Rule = (c) => {
   const r = c.rank(c.x(0));
-  const perm = c.attr<number[]>('perm', Array.from({ length: r }, (_, k) => r - 1 - k));
+  const perm = c.attr<number[]>(
+    'perm',
+    Array.from({ length: r }, (_, k) => r - 1 - k),
+  );
   const inv = new Array<number>(r);
   perm.forEach((p, k) => (inv[p] = k));
   return [c.emit('Transpose', [c.gy(0)!], { perm: inv })];
@@ -45,21 +59,42 @@ export const concat: Rule = (c) => {
   const r = c.rank(c.x(0));
   const axis = norm(c.attr('axis', 0), r);
   const dims = ins.map((x) => c.shape(x)?.[axis]);
-  const split = dims.every((d) => typeof d === 'number') ? c.ints(dims as number[])
-    : c.opset >= 13 ? c.emit('Concat', ins.map((x) => c.dimOf(x, axis)), { axis: 0 }) : c.fail('with dynamic sizes before opset 13');
-  const outs = c.opset >= 13 ? c.emitN('Split', [c.gy(0)!, split], ins.length, { axis })
-    : c.emitN('Split', [c.gy(0)!], ins.length, { axis, split: dims as number[] });
+  const split = dims.every((d) => typeof d === 'number')
+    ? c.ints(dims as number[])
+    : c.opset >= 13
+      ? c.emit(
+          'Concat',
+          ins.map((x) => c.dimOf(x, axis)),
+          { axis: 0 },
+        )
+      : c.fail('with dynamic sizes before opset 13');
+  const outs =
+    c.opset >= 13
+      ? c.emitN('Split', [c.gy(0)!, split], ins.length, { axis })
+      : c.emitN('Split', [c.gy(0)!], ins.length, { axis, split: dims as number[] });
   return outs.map((o, k) => (c.needs(k) ? o : undefined));
 };
 
 // dX = Concat(dY₀, dY₁, …) along the axis, zeros for outputs no gradient reached
 export const split: Rule = (c) => {
   const axis = norm(c.attr('axis', 0), c.rank(c.x(0)));
-  return [c.emit('Concat', c.node.outputs.map((_, k) => c.gyOrZeros(k)), { axis })];
+  return [
+    c.emit(
+      'Concat',
+      c.node.outputs.map((_, k) => c.gyOrZeros(k)),
+      { axis },
+    ),
+  ];
 };
 
 /** Pads that put a Slice's output back in place: [begins…, ends…] over all axes, static where possible. */
-const slicePads = (c: VjpContext, x: string, axes: number[], starts: (number | string)[], ends: (number | string)[]): string => {
+const slicePads = (
+  c: VjpContext,
+  x: string,
+  axes: number[],
+  starts: (number | string)[],
+  ends: (number | string)[],
+): string => {
   const r = c.rank(x);
   const shape = c.shape(x)!;
   const big = 2 ** 31 - 1;
@@ -116,8 +151,18 @@ export const slice: Rule = (c) => {
   const steps = c.opset >= 10 && c.x(4) ? c.values(c.x(4)) : undefined;
   if (!axes) c.fail('with axes known only at run time');
   if (c.x(4) && (!steps || steps.some((s) => s !== 1))) c.fail('with steps other than 1');
-  const pads = slicePads(c, x, axes!.map((a) => norm(a, r)), starts!, ends!);
-  return [c.opset >= 11 ? c.emit('Pad', [c.gy(0)!, pads]) : c.emit('Pad', [c.gy(0)!], { pads: c.values(pads) ?? c.fail('with dynamic bounds before opset 11') })];
+  const pads = slicePads(
+    c,
+    x,
+    axes!.map((a) => norm(a, r)),
+    starts!,
+    ends!,
+  );
+  return [
+    c.opset >= 11
+      ? c.emit('Pad', [c.gy(0)!, pads])
+      : c.emit('Pad', [c.gy(0)!], { pads: c.values(pads) ?? c.fail('with dynamic bounds before opset 11') }),
+  ];
 };
 
 // dX = dY summed over the broadcast axes (done by the driver)

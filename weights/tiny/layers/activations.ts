@@ -18,9 +18,19 @@ export const silu = (ctx: LayerContext, name: string, x: string): string =>
  */
 export const gelu = (ctx: LayerContext, name: string, x: string): string => {
   const { b } = ctx;
-  const e = b.op('Erf', [b.op('Div', [x, ctx.f32(Math.SQRT2)], {}, { name: `${name}/Div` })], {}, { name: `${name}/Erf` });
+  const e = b.op(
+    'Erf',
+    [b.op('Div', [x, ctx.f32(Math.SQRT2)], {}, { name: `${name}/Div` })],
+    {},
+    { name: `${name}/Erf` },
+  );
   const onePlus = b.op('Add', [e, ctx.f32(1)], {}, { name: `${name}/Add` });
-  return b.op('Mul', [b.op('Mul', [x, onePlus], {}, { name: `${name}/Mul` }), ctx.f32(0.5)], {}, { name: `${name}/Mul_1` });
+  return b.op(
+    'Mul',
+    [b.op('Mul', [x, onePlus], {}, { name: `${name}/Mul` }), ctx.f32(0.5)],
+    {},
+    { name: `${name}/Mul_1` },
+  );
 };
 
 /**
@@ -31,6 +41,11 @@ export const gelu = (ctx: LayerContext, name: string, x: string): string => {
  */
 export const quickGelu = (ctx: LayerContext, name: string, x: string): string => {
   const { b } = ctx;
-  const s = b.op('Sigmoid', [b.op('Mul', [x, ctx.f32(1.702)], {}, { name: `${name}/Mul` })], {}, { name: `${name}/Sigmoid` });
+  const s = b.op(
+    'Sigmoid',
+    [b.op('Mul', [x, ctx.f32(1.702)], {}, { name: `${name}/Mul` })],
+    {},
+    { name: `${name}/Sigmoid` },
+  );
   return b.op('Mul', [x, s], {}, { name: `${name}/Mul_1` });
 };

@@ -14,12 +14,24 @@ import { linear } from './linear.ts';
  * const o = scaledDotProductAttention(ctx, 'attn1', q, k, v, 8, 40);
  */
 export const scaledDotProductAttention = (
-  ctx: LayerContext, name: string, q: string, k: string, v: string, heads: number, headDim: number, mask?: string,
+  ctx: LayerContext,
+  name: string,
+  q: string,
+  k: string,
+  v: string,
+  heads: number,
+  headDim: number,
+  mask?: string,
 ): string => {
   const { b } = ctx;
   const split = ctx.i64([0, -1, heads, headDim]);
   const heads4 = (x: string, perm: number[], tag: string) =>
-    b.op('Transpose', [b.op('Reshape', [x, split], {}, { name: `${name}/Reshape_${tag}` })], { perm }, { name: `${name}/Transpose_${tag}` });
+    b.op(
+      'Transpose',
+      [b.op('Reshape', [x, split], {}, { name: `${name}/Reshape_${tag}` })],
+      { perm },
+      { name: `${name}/Transpose_${tag}` },
+    );
   const qh = heads4(q, [0, 2, 1, 3], 'q');
   const kt = heads4(k, [0, 2, 3, 1], 'k'); // kᵀ per head: [B, H, d, Nk]
   const vh = heads4(v, [0, 2, 1, 3], 'v');
@@ -51,9 +63,16 @@ const diffusersNames = { q: 'to_q', k: 'to_k', v: 'to_v', out: 'to_out.0' };
  * A full attention module: project q from `x` and k, v from `context` (or `x`), attend, project out.
  *
  * @example
- * const h = attentionModule(ctx, 'transformer_blocks.0.attn2', x, text, { dim: 64, contextDim: 64, heads: 2, qkvBias: false });
+ * const h = attentionModule(ctx, 'transformer_blocks.0.attn2', x, text, { dim: 64, contextDim: 64, heads: 2, qkvBias:
+ * false });
  */
-export const attentionModule = (ctx: LayerContext, name: string, x: string, context: string | undefined, m: AttentionModule): string => {
+export const attentionModule = (
+  ctx: LayerContext,
+  name: string,
+  x: string,
+  context: string | undefined,
+  m: AttentionModule,
+): string => {
   const n = m.names ?? diffusersNames;
   const src = context ?? x;
   const srcDim = context ? (m.contextDim ?? m.dim) : m.dim;

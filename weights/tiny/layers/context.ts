@@ -38,7 +38,9 @@ export const layerContext = (b: GraphBuilder, p: ParamStore, opset: number): Lay
   const ints = new Map<string, string>();
   const floats = new Map<number, string>();
   return {
-    b, p, opset,
+    b,
+    p,
+    opset,
     i64(values) {
       const key = values.join(',');
       if (!ints.has(key)) ints.set(key, b.constI64(values, undefined, 'const_i64'));

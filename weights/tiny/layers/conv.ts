@@ -17,14 +17,30 @@ export interface ConvOptions {
  * const h = conv2d(ctx, 'conv_in', sample, 4, 32);                 // 3×3, pad 1
  * const d = conv2d(ctx, 'downsamplers.0.conv', h, 32, 32, { stride: 2 });
  */
-export const conv2d = (ctx: LayerContext, name: string, x: string, inC: number, outC: number, o: ConvOptions = {}): string => {
+export const conv2d = (
+  ctx: LayerContext,
+  name: string,
+  x: string,
+  inC: number,
+  outC: number,
+  o: ConvOptions = {},
+): string => {
   const k = o.kernel ?? 3;
   const pad = o.pad ?? Math.floor(k / 2);
   const stride = o.stride ?? 1;
   const fanIn = inC * k * k;
   const w = ctx.p.param(`${name}.weight`, [outC, inC, k, k], kaiming(fanIn));
   const bias = ctx.p.param(`${name}.bias`, [outC], kaiming(fanIn));
-  return ctx.b.op('Conv', [x, w, bias], {
-    dilations: [1, 1], group: 1, kernel_shape: [k, k], pads: [pad, pad, pad, pad], strides: [stride, stride],
-  }, { name: `${name}/Conv` });
+  return ctx.b.op(
+    'Conv',
+    [x, w, bias],
+    {
+      dilations: [1, 1],
+      group: 1,
+      kernel_shape: [k, k],
+      pads: [pad, pad, pad, pad],
+      strides: [stride, stride],
+    },
+    { name: `${name}/Conv` },
+  );
 };

@@ -21,16 +21,41 @@ export const pixelGrid = (ctx: LayerContext, name: string, x: string): string =>
   const shape = b.op('Shape', [x], {}, { name: `${name}/Shape` });
   const hw = b.op('Slice', [shape, ctx.i64([2]), ctx.i64([4]), ctx.i64([0])], {}, { name: `${name}/Slice` });
   const axis = (dim: number, label: string) => {
-    const n = b.op('Cast', [b.op('Gather', [shape, b.constI64(dim, [], 'const_i64')], { axis: 0 }, { name: `${name}/Gather_${label}` })], { to: 1 }, { name: `${name}/Cast_${label}` });
+    const n = b.op(
+      'Cast',
+      [b.op('Gather', [shape, b.constI64(dim, [], 'const_i64')], { axis: 0 }, { name: `${name}/Gather_${label}` })],
+      { to: 1 },
+      { name: `${name}/Cast_${label}` },
+    );
     const i = b.op('Range', [ctx.f32(0), n, ctx.f32(1)], {}, { name: `${name}/Range_${label}` });
     // (2i + 1)/n − 1: pixel centres, symmetric about 0 so left and right are mirror images.
-    const twice = b.op('Add', [b.op('Mul', [i, ctx.f32(2)], {}, { name: `${name}/Mul_${label}` }), ctx.f32(1)], {}, { name: `${name}/Add_${label}` });
-    return b.op('Sub', [b.op('Div', [twice, n], {}, { name: `${name}/Div_${label}` }), ctx.f32(1)], {}, { name: `${name}/Sub_${label}` });
+    const twice = b.op(
+      'Add',
+      [b.op('Mul', [i, ctx.f32(2)], {}, { name: `${name}/Mul_${label}` }), ctx.f32(1)],
+      {},
+      { name: `${name}/Add_${label}` },
+    );
+    return b.op(
+      'Sub',
+      [b.op('Div', [twice, n], {}, { name: `${name}/Div_${label}` }), ctx.f32(1)],
+      {},
+      { name: `${name}/Sub_${label}` },
+    );
   };
   const full = b.op('Concat', [ctx.i64([1, 1]), hw], { axis: 0 }, { name: `${name}/Concat_shape` });
   const spread = (v: string, to: number[], label: string) =>
-    b.op('Expand', [b.op('Reshape', [v, ctx.i64(to)], {}, { name: `${name}/Reshape_${label}` }), full], {}, { name: `${name}/Expand_${label}` });
-  return b.op('Concat', [spread(axis(3, 'x'), [1, 1, 1, -1], 'x'), spread(axis(2, 'y'), [1, 1, -1, 1], 'y')], { axis: 1 }, { name: `${name}/Concat` });
+    b.op(
+      'Expand',
+      [b.op('Reshape', [v, ctx.i64(to)], {}, { name: `${name}/Reshape_${label}` }), full],
+      {},
+      { name: `${name}/Expand_${label}` },
+    );
+  return b.op(
+    'Concat',
+    [spread(axis(3, 'x'), [1, 1, 1, -1], 'x'), spread(axis(2, 'y'), [1, 1, -1, 1], 'y')],
+    { axis: 1 },
+    { name: `${name}/Concat` },
+  );
 };
 
 /**
@@ -43,8 +68,17 @@ export const pixelGrid = (ctx: LayerContext, name: string, x: string): string =>
  */
 export const addCoordinates = (ctx: LayerContext, name: string, x: string, h: string, outC: number): string => {
   const w = ctx.p.param(`${name}.weight`, [outC, 2, 1, 1], kaiming(2));
-  const pos = ctx.b.op('Conv', [pixelGrid(ctx, name, x), w], {
-    dilations: [1, 1], group: 1, kernel_shape: [1, 1], pads: [0, 0, 0, 0], strides: [1, 1],
-  }, { name: `${name}/Conv` });
+  const pos = ctx.b.op(
+    'Conv',
+    [pixelGrid(ctx, name, x), w],
+    {
+      dilations: [1, 1],
+      group: 1,
+      kernel_shape: [1, 1],
+      pads: [0, 0, 0, 0],
+      strides: [1, 1],
+    },
+    { name: `${name}/Conv` },
+  );
   return ctx.b.op('Add', [h, pos], {}, { name: `${name}/Add` });
 };

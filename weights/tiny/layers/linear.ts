@@ -5,7 +5,9 @@
 import { kaiming } from '../params.ts';
 import type { LayerContext } from './context.ts';
 
-export interface LinearOptions { bias?: boolean }
+export interface LinearOptions {
+  bias?: boolean;
+}
 
 /**
  * `y = x·Wᵀ + b` over the last axis of an activation of any rank ≥ 2, as MatMul (+ Add).
@@ -13,7 +15,14 @@ export interface LinearOptions { bias?: boolean }
  * @example
  * const q = linear(ctx, 'attn1.to_q', x, 64, 64, { bias: false });
  */
-export const linear = (ctx: LayerContext, name: string, x: string, inF: number, outF: number, o: LinearOptions = {}): string => {
+export const linear = (
+  ctx: LayerContext,
+  name: string,
+  x: string,
+  inF: number,
+  outF: number,
+  o: LinearOptions = {},
+): string => {
   const w = ctx.p.param(`${name}.weight`, [inF, outF], kaiming(inF));
   const y = ctx.b.op('MatMul', [x, w], {}, { name: `${name}/MatMul` });
   if (o.bias === false) return y;

@@ -14,13 +14,30 @@ import type { LayerContext } from './context.ts';
  * @example
  * const h = groupNorm(ctx, 'down_blocks.0.resnets.0.norm1', x, 32, 8, 1e-5);
  */
-export const groupNorm = (ctx: LayerContext, name: string, x: string, channels: number, groups: number, eps: number): string => {
+export const groupNorm = (
+  ctx: LayerContext,
+  name: string,
+  x: string,
+  channels: number,
+  groups: number,
+  eps: number,
+): string => {
   const { b } = ctx;
   const grouped = b.op('Reshape', [x, ctx.i64([0, groups, -1])], {}, { name: `${name}/Reshape` });
   const unitScale = b.constF(new Array(groups).fill(1), [groups], `${name}.instance_scale`);
   const zeroBias = b.constF(new Array(groups).fill(0), [groups], `${name}.instance_bias`);
-  const normed = b.op('InstanceNormalization', [grouped, unitScale, zeroBias], { epsilon: f(eps) }, { name: `${name}/InstanceNormalization` });
-  const back = b.op('Reshape', [normed, b.op('Shape', [x], {}, { name: `${name}/Shape` })], {}, { name: `${name}/Reshape_1` });
+  const normed = b.op(
+    'InstanceNormalization',
+    [grouped, unitScale, zeroBias],
+    { epsilon: f(eps) },
+    { name: `${name}/InstanceNormalization` },
+  );
+  const back = b.op(
+    'Reshape',
+    [normed, b.op('Shape', [x], {}, { name: `${name}/Shape` })],
+    {},
+    { name: `${name}/Reshape_1` },
+  );
   const gamma = ctx.p.param(`${name}.weight`, [channels, 1, 1], ones);
   const beta = ctx.p.param(`${name}.bias`, [channels, 1, 1], zeros);
   return b.op('Add', [b.op('Mul', [back, gamma], {}, { name: `${name}/Mul` }), beta], {}, { name: `${name}/Add` });
@@ -38,11 +55,21 @@ export const layerNorm = (ctx: LayerContext, name: string, x: string, dim: numbe
   const gamma = ctx.p.param(`${name}.weight`, [dim], ones);
   const beta = ctx.p.param(`${name}.bias`, [dim], zeros);
   if (ctx.opset >= 17)
-    return b.op('LayerNormalization', [x, gamma, beta], { axis: -1, epsilon: f(eps) }, { name: `${name}/LayerNormalization` });
+    return b.op(
+      'LayerNormalization',
+      [x, gamma, beta],
+      { axis: -1, epsilon: f(eps) },
+      { name: `${name}/LayerNormalization` },
+    );
   const n = (op: string, suffix = '') => ({ name: `${name}/${op}${suffix}` });
   const mean = b.op('ReduceMean', [x], { axes: [-1], keepdims: 1 }, n('ReduceMean'));
   const centred = b.op('Sub', [x, mean], {}, n('Sub'));
-  const variance = b.op('ReduceMean', [b.op('Pow', [centred, ctx.f32(2)], {}, n('Pow'))], { axes: [-1], keepdims: 1 }, n('ReduceMean', '_1'));
+  const variance = b.op(
+    'ReduceMean',
+    [b.op('Pow', [centred, ctx.f32(2)], {}, n('Pow'))],
+    { axes: [-1], keepdims: 1 },
+    n('ReduceMean', '_1'),
+  );
   const std = b.op('Sqrt', [b.op('Add', [variance, ctx.f32(eps)], {}, n('Add'))], {}, n('Sqrt'));
   const normed = b.op('Div', [centred, std], {}, n('Div'));
   return b.op('Add', [b.op('Mul', [normed, gamma], {}, n('Mul')), beta], {}, n('Add', '_1'));

@@ -22,7 +22,8 @@ export interface ResnetBlockOptions {
  * through a 1×1 conv_shortcut when the channel count changes.
  *
  * @example
- * const h = resnetBlock(ctx, 'down_blocks.0.resnets.0', x, { inChannels: 32, outChannels: 64, groups: 8, eps: 1e-5, temb });
+ * const h = resnetBlock(ctx, 'down_blocks.0.resnets.0', x, { inChannels: 32, outChannels: 64, groups: 8, eps: 1e-5,
+ * temb });
  */
 export const resnetBlock = (ctx: LayerContext, name: string, x: string, o: ResnetBlockOptions): string => {
   const { b } = ctx;
@@ -37,8 +38,9 @@ export const resnetBlock = (ctx: LayerContext, name: string, x: string, o: Resne
   h = groupNorm(ctx, `${name}.norm2`, h, o.outChannels, o.groups, o.eps);
   h = silu(ctx, `${name}.nonlinearity_1`, h);
   h = conv2d(ctx, `${name}.conv2`, h, o.outChannels, o.outChannels);
-  const shortcut = o.inChannels === o.outChannels
-    ? x
-    : conv2d(ctx, `${name}.conv_shortcut`, x, o.inChannels, o.outChannels, { kernel: 1 });
+  const shortcut =
+    o.inChannels === o.outChannels
+      ? x
+      : conv2d(ctx, `${name}.conv_shortcut`, x, o.inChannels, o.outChannels, { kernel: 1 });
   return b.op('Add', [shortcut, h], {}, { name: `${name}/Add` });
 };

@@ -10,9 +10,20 @@ import { conv2d } from './conv.ts';
  * @example
  * const d = downsample(ctx, 'down_blocks.0.downsamplers.0', h, 32, 'symmetric');
  */
-export const downsample = (ctx: LayerContext, name: string, x: string, channels: number, padding: 'symmetric' | 'right-bottom'): string => {
+export const downsample = (
+  ctx: LayerContext,
+  name: string,
+  x: string,
+  channels: number,
+  padding: 'symmetric' | 'right-bottom',
+): string => {
   if (padding === 'symmetric') return conv2d(ctx, `${name}.conv`, x, channels, channels, { stride: 2, pad: 1 });
-  const padded = ctx.b.op('Pad', [x, ctx.i64([0, 0, 0, 0, 0, 0, 1, 1]), ctx.f32(0)], { mode: 'constant' }, { name: `${name}/Pad` });
+  const padded = ctx.b.op(
+    'Pad',
+    [x, ctx.i64([0, 0, 0, 0, 0, 0, 1, 1]), ctx.f32(0)],
+    { mode: 'constant' },
+    { name: `${name}/Pad` },
+  );
   return conv2d(ctx, `${name}.conv`, padded, channels, channels, { stride: 2, pad: 0 });
 };
 
@@ -25,9 +36,17 @@ export const downsample = (ctx: LayerContext, name: string, x: string, channels:
  */
 export const upsample = (ctx: LayerContext, name: string, x: string, channels: number): string => {
   const scales = ctx.b.constF([1, 1, 2, 2], [4], 'resize_scales');
-  const up = ctx.b.op('Resize', [x, '', scales], {
-    coordinate_transformation_mode: 'asymmetric', cubic_coeff_a: f(-0.75), mode: 'nearest', nearest_mode: 'floor',
-  }, { name: `${name}/Resize` });
+  const up = ctx.b.op(
+    'Resize',
+    [x, '', scales],
+    {
+      coordinate_transformation_mode: 'asymmetric',
+      cubic_coeff_a: f(-0.75),
+      mode: 'nearest',
+      nearest_mode: 'floor',
+    },
+    { name: `${name}/Resize` },
+  );
   return conv2d(ctx, `${name}.conv`, up, channels, channels);
 };
 
@@ -50,5 +69,10 @@ export const toSequence = (ctx: LayerContext, name: string, x: string, channels:
  */
 export const fromSequence = (ctx: LayerContext, name: string, seq: string, like: string): string => {
   const t = ctx.b.op('Transpose', [seq], { perm: [0, 2, 1] }, { name: `${name}/Transpose_img` });
-  return ctx.b.op('Reshape', [t, ctx.b.op('Shape', [like], {}, { name: `${name}/Shape_img` })], {}, { name: `${name}/Reshape_img` });
+  return ctx.b.op(
+    'Reshape',
+    [t, ctx.b.op('Shape', [like], {}, { name: `${name}/Shape_img` })],
+    {},
+    { name: `${name}/Reshape_img` },
+  );
 };

@@ -16,10 +16,20 @@ export const timeEmbedding = (ctx: LayerContext, timestep: string, width: number
   const { b } = ctx;
   const half = width / 2;
   const k = b.op('Range', [ctx.f32(0), ctx.f32(half), ctx.f32(1)], {}, { name: 'time_proj/Range' });
-  const exponent = b.op('Mul', [k, ctx.f32(-4 * Math.LN10 / half)], {}, { name: 'time_proj/Mul' });
+  const exponent = b.op('Mul', [k, ctx.f32((-4 * Math.LN10) / half)], {}, { name: 'time_proj/Mul' });
   const freqs = b.op('Exp', [exponent], {}, { name: 'time_proj/Exp' });
-  const args = b.op('Mul', [b.op('Unsqueeze', [timestep, ctx.i64([1])], {}, { name: 'time_proj/Unsqueeze' }), freqs], {}, { name: 'time_proj/Mul_1' });
-  const emb = b.op('Concat', [b.op('Cos', [args], {}, { name: 'time_proj/Cos' }), b.op('Sin', [args], {}, { name: 'time_proj/Sin' })], { axis: 1 }, { name: 'time_proj/Concat' });
+  const args = b.op(
+    'Mul',
+    [b.op('Unsqueeze', [timestep, ctx.i64([1])], {}, { name: 'time_proj/Unsqueeze' }), freqs],
+    {},
+    { name: 'time_proj/Mul_1' },
+  );
+  const emb = b.op(
+    'Concat',
+    [b.op('Cos', [args], {}, { name: 'time_proj/Cos' }), b.op('Sin', [args], {}, { name: 'time_proj/Sin' })],
+    { axis: 1 },
+    { name: 'time_proj/Concat' },
+  );
   const h = silu(ctx, 'time_embedding.act', gemm(ctx, 'time_embedding.linear_1', emb, width, 4 * width));
   return gemm(ctx, 'time_embedding.linear_2', h, 4 * width, 4 * width);
 };
