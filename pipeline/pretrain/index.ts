@@ -3,7 +3,7 @@
  * (VAE; text encoder + UNet), the optimizer over all weights, the two phases, and the trained folder.
  *
  * @example
- * import { defaultRecipe, pretrain } from '../../weights/pretrain/weights/pretrain/index.ts';
+ * import { defaultRecipe, pretrain } from './pipeline/pretrain/index.ts';
  * for await (const e of pretrain({ recipe: defaultRecipe, open })) if (e.type === 'step') console.log(e.phase, e.step,
  * e.loss);
  */
