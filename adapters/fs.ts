@@ -3,10 +3,11 @@
  * Node alike, so one adapter serves all three runtimes.
  */
 import {
+  constants,
   existsSync,
+  fstatSync,
   mkdirSync,
   readFileSync,
-  realpathSync,
   renameSync,
   statSync,
   writeFileSync,
@@ -15,8 +16,10 @@ import {
   readSync,
   closeSync,
 } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PipelineError } from '../common/errors.ts';
+import { limits } from '../common/limits.ts';
+import { pathKind, readRegularFile, readRegularText } from './safe-files.ts';
 import type { ModelFiles } from '../weights/model-files.ts';
 
 /** A model folder on disk. `path()` gives onnxruntime a real path so external data resolves beside the model. */
@@ -32,21 +35,25 @@ export const diskModelFiles = (root: string): ModelFiles => {
     root: abs,
     path: inside,
     async exists(rel) {
-      return existsSync(inside(rel));
+      return (await pathKind(inside(rel)))?.kind === 'file';
     },
-    async readText(rel) {
-      const p = inside(rel);
-      return existsSync(p) ? readFileSync(p, 'utf8') : undefined;
-    },
+    // Configs and vocabularies are small; graphs are capped by protobuf's own 2 GiB. Regular files only, read
+    // asynchronously: a model folder is as untrusted as any other path a request names.
+    readText: (rel) => readRegularText(inside(rel), limits.modelTextBytes, rel),
     async readBytes(rel) {
-      const p = inside(rel);
-      if (!existsSync(p)) return undefined;
-      const b = readFileSync(p);
-      return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+      try {
+        return await readRegularFile(inside(rel), limits.modelGraphBytes, rel);
+      } catch (e) {
+        if (e instanceof PipelineError && e.code === 'not_found') return undefined;
+        throw e;
+      }
     },
     readRange(rel, offset, length) {
-      const fd = openSync(inside(rel), 'r');
+      // Non-blocking open and a stat of the open file: a FIFO named as external data fails instead of hanging.
+      const fd = openSync(inside(rel), constants.O_RDONLY | constants.O_NONBLOCK);
       try {
+        if (!fstatSync(fd).isFile())
+          throw new PipelineError('bad_model', `external data '${rel}' is not a regular file`);
         const out = new Uint8Array(length);
         let got = 0;
         while (got < length) {
@@ -82,12 +89,4 @@ export const readFile = (p: string): Uint8Array => {
   if (!existsSync(p)) throw new PipelineError('not_found', `no file '${p}'`);
   const b = readFileSync(p);
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-};
-
-/** The absolute path with symlinks followed as far as it exists, so a link inside a root cannot lead out of it. */
-export const realPath = (p: string): string => {
-  const abs = resolve(p);
-  if (existsSync(abs)) return realpathSync(abs);
-  const parent = dirname(abs);
-  return parent === abs ? abs : join(realPath(parent), basename(abs));
 };

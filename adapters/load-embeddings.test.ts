@@ -43,7 +43,7 @@ describe('loading embedding files from disk', () => {
     const missing = join(dir, 'nope.safetensors');
     await expect(loadEmbeddingsInto(model, [missing])).rejects.toMatchObject({
       code: 'not_found',
-      message: `no file '${missing}'`,
+      message: `embeddings[0]: '${missing}' does not exist`,
     });
   });
 

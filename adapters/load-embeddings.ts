@@ -2,7 +2,9 @@
  * Embedding files from disk into an opened model, for `generate --embeddings` and the server. The injected text
  * encoder does not depend on the embeddings, so it is built once per opened model and shared by every request.
  */
-import { readFile, writeFileAtomic } from './fs.ts';
+import { limits } from '../common/limits.ts';
+import { writeFileAtomic } from './fs.ts';
+import { readRegularFile } from './safe-files.ts';
 import { ortSessionFactory } from './ort-session.ts';
 import { readEmbedding } from '../weights/embeddings/embedding-file.ts';
 import { prepareTextEncoder, withEmbeddings, type PreparedTextEncoder } from '../weights/embeddings/with-embeddings.ts';
@@ -34,6 +36,10 @@ const encoderOf = (model: SdModel): Promise<PreparedTextEncoder> => {
  * const m = await loadEmbeddingsInto(await openModel('tiny'), ['learned_embeds.safetensors']);
  */
 export const loadEmbeddingsInto = async (model: SdModel, files: string[]): Promise<SdModel> => {
-  const loaded = files.map((f) => ({ ...readEmbedding(readFile(f), { fileName: f }), fileName: f }));
+  const loaded = [];
+  for (const [i, f] of files.entries()) {
+    const bytes = await readRegularFile(f, limits.embeddingFileBytes, `embeddings[${i}]`);
+    loaded.push({ ...readEmbedding(bytes, { fileName: f }), fileName: f });
+  }
   return withEmbeddings(model, loaded, ortSessionFactory, { encoder: encoderOf(model) });
 };

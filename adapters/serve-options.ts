@@ -8,7 +8,7 @@ export interface FetchApp {
   fetch(request: Request): Response | Promise<Response>;
 }
 
-/** Where to listen. Loopback by default: the server has no authentication. Port 0 picks a free port. */
+/** Where to listen. Loopback by default (another address needs a token: see README, Security). Port 0 picks a free port. */
 export interface ServeOptions {
   host?: string;
   port?: number;

@@ -90,7 +90,11 @@ export const serveSuite = (name: string, serveFn: (app: FetchApp, options?: Serv
 
     it('passes the request body through and answers a bad one with 400 JSON', async () => {
       const s = await start(handRun().app);
-      const res = await fetch(`${s.url}/v1/generate`, { method: 'POST', body: '{"prompt":"x","steps":0}' });
+      const res = await fetch(`${s.url}/v1/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"prompt":"x","steps":0}',
+      });
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject({ error: { code: 'bad_request', field: 'steps' } });
     });

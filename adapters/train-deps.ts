@@ -2,9 +2,11 @@
  * The training run's dependencies on this machine: models and graphs through onnxruntime-node, images and
  * checkpoints on disk (checkpoints written atomically).
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { writeFileSync, renameSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { PipelineError } from '../common/errors.ts';
+import { limits } from '../common/limits.ts';
+import { listFolder, pathKind, readRegularFile, readRegularText } from './safe-files.ts';
 import type { TrainDeps } from '../pipeline/train/run-train.ts';
 import type { ImageFile } from '../stages/encode-training-images.ts';
 import { writeFileAtomic } from './fs.ts';
@@ -22,22 +24,25 @@ const weightBytes = (m: Model): number =>
 
 const skip = new Set(['.txt', '.json', '.md', '.csv', '.safetensors', '.pt', '.onnx']);
 
-/** Every file in `dir` that is not a caption or metadata, sorted by name; `name.txt` beside an image is its caption. */
+/**
+ * Every regular file in `dir` that is not a caption or metadata, sorted by name; `name.txt` beside an image is its
+ * caption. Read asynchronously with a size cap per file; anything that is not a regular file (a FIFO, a socket, a
+ * folder) is passed over.
+ */
 export const readImageFolder = async (dir: string): Promise<ImageFile[]> => {
-  if (!existsSync(dir) || !statSync(dir).isDirectory())
+  if ((await pathKind(dir))?.kind !== 'directory')
     throw new PipelineError('not_found', `images: '${dir}' is not a folder`);
-  return readdirSync(dir)
-    .filter((f) => !f.startsWith('.') && statSync(join(dir, f)).isFile() && !skip.has(extname(f).toLowerCase()))
-    .sort()
-    .map((f) => {
-      const caption = join(dir, `${basename(f, extname(f))}.txt`);
-      const b = readFileSync(join(dir, f));
-      return {
-        name: f,
-        bytes: new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
-        ...(existsSync(caption) ? { caption: readFileSync(caption, 'utf8').trim() } : {}),
-      };
-    });
+  const out: ImageFile[] = [];
+  for (const f of await listFolder(dir)) {
+    if (f.startsWith('.') || skip.has(extname(f).toLowerCase())) continue;
+    if ((await pathKind(join(dir, f)))?.kind !== 'file') continue;
+    const bytes = await readRegularFile(join(dir, f), limits.imageFileBytes, `images/${f}`);
+    const caption = await readRegularText(join(dir, `${basename(f, extname(f))}.txt`), limits.jsonBodyBytes).catch(
+      () => undefined,
+    );
+    out.push({ name: f, bytes, ...(caption !== undefined ? { caption: caption.trim() } : {}) });
+  }
+  return out;
 };
 
 export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
@@ -55,9 +60,12 @@ export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
     });
   },
   async readFile(path) {
-    if (!existsSync(path)) return undefined;
-    const b = readFileSync(path);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    try {
+      return await readRegularFile(path, limits.embeddingFileBytes);
+    } catch (e) {
+      if (e instanceof PipelineError && e.code === 'not_found') return undefined;
+      throw e;
+    }
   },
   textEncoderOptions: (model) => ({
     // A text encoder with external data is rewritten beside the original so its relative paths resolve.

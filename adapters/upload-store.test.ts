@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'bun:test';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { safeFileName, uploadStore } from './upload-store.ts';
+import { basename, dirname, join } from 'node:path';
+import { safeFileName, sweepStaleUploads, uploadStore } from './upload-store.ts';
 
 describe('safeFileName', () => {
   it('keeps only the last segment and safe characters, never a leading dot', () => {
@@ -23,10 +23,10 @@ describe('safeFileName', () => {
 });
 
 describe('uploadStore', () => {
-  it('saves each upload to a fresh folder under its root, with safe and distinct names', async () => {
+  it("saves a run's upload to its own folder under the root, with safe and distinct names, and removes it", async () => {
     const root = join(mkdtempSync(join(tmpdir(), 'pseudoword-uploads-')), 'uploads');
     const store = uploadStore(root);
-    const dir = await store.save([
+    const dir = await store.save('run-1', [
       { name: '../../escape.png', bytes: new Uint8Array([1]) },
       { name: 'escape.png', bytes: new Uint8Array([2]) },
       { name: 'ESCAPE.png', bytes: new Uint8Array([3]) },
@@ -35,6 +35,17 @@ describe('uploadStore', () => {
     expect(dirname(dir)).toBe(root);
     expect(readdirSync(dir).sort()).toEqual(['ESCAPE-2.png', 'escape-1.png', 'escape.png', 'escape.txt']);
     expect([...readFileSync(join(dir, 'escape.png'))]).toEqual([1]);
-    expect(await store.save([{ name: 'x.png', bytes: new Uint8Array(1) }])).not.toBe(dir);
+    expect(await store.save('run-2', [{ name: 'x.png', bytes: new Uint8Array(1) }])).not.toBe(dir);
+    await store.remove('run-1');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('sweeps the folders of servers that are no longer running, and keeps its own', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'pseudoword-uploads-'));
+    const mine = await uploadStore(root).save('live', [{ name: 'a.png', bytes: new Uint8Array(1) }]);
+    // A pid far above any the kernel hands out (pid_max is at most 2^22) names a server that is gone.
+    mkdirSync(join(root, '99999999-dead-run'));
+    expect(await sweepStaleUploads(root)).toBe(1);
+    expect(readdirSync(root)).toEqual([basename(mine)]);
   });
 });

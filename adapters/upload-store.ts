@@ -1,12 +1,12 @@
 /**
- * Uploaded training images on disk: each upload gets a fresh folder under `<cache>/uploads/`, and each file a
+ * Uploaded training images on disk: each run's upload gets its own folder outside every root, and each file a
  * name made safe — no folders, no `..`, no leading dot, only letters, digits and `._-` — so a client's file name
  * can never point anywhere else. Names that clash after cleaning get a numeric suffix.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UploadStore, UploadedFile } from '../pipeline/http/train-body.ts';
-import { cacheDir } from './project-paths.ts';
 
 /**
  * A file name safe to join to a folder: the last path segment only, unsafe characters replaced, no leading
@@ -34,17 +34,52 @@ const unique = (name: string, taken: Set<string>): string => {
   return candidate;
 };
 
+/** The default upload folder: in the system's temporary folder, outside every folder a server is told to serve. */
+export const defaultUploadRoot = (): string => join(tmpdir(), 'pseudoword-uploads');
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, but belongs to someone else
+  }
+};
+
 /**
- * An upload store writing under `root` (default `<cache>/uploads`).
- * @example
- * const dir = await uploadStore().save([{ name: 'cat.png', bytes }]); // '<cache>/uploads/upload-Ab12Cd/cat.png'
+ * Removes the upload folders of servers that are no longer running (each folder is named `<pid>-<run id>`), so a
+ * server killed mid-run leaves nothing behind for long. Returns how many it removed.
  */
-export const uploadStore = (root: string = join(cacheDir(), 'uploads')): UploadStore => ({
-  async save(files: UploadedFile[]) {
-    mkdirSync(root, { recursive: true });
-    const dir = mkdtempSync(join(root, 'upload-'));
-    const taken = new Set<string>();
-    files.forEach((f, i) => writeFileSync(join(dir, unique(safeFileName(f.name, `file-${i}`), taken)), f.bytes));
-    return dir;
-  },
-});
+export const sweepStaleUploads = async (root: string = defaultUploadRoot()): Promise<number> => {
+  const entries = await readdir(root).catch(() => [] as string[]);
+  const stale = entries.filter((e) => {
+    const pid = Number(/^(\d+)-/.exec(e)?.[1]);
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
+  });
+  await Promise.all(stale.map((e) => rm(join(root, e), { recursive: true, force: true })));
+  return stale.length;
+};
+
+/**
+ * An upload store writing each run's files into `<root>/<pid>-<run id>/` (default root: `defaultUploadRoot()`),
+ * removed again by `remove` when the run ends.
+ * @example
+ * const dir = await uploadStore().save('r1', [{ name: 'cat.png', bytes }]); // '/tmp/pseudoword-uploads/4242-r1'
+ */
+export const uploadStore = (root: string = defaultUploadRoot()): UploadStore & { readonly root: string } => {
+  const dirOf = (runId: string) => join(root, `${process.pid}-${safeFileName(runId, 'run')}`);
+  return {
+    root,
+    async save(runId: string, files: UploadedFile[]) {
+      const dir = dirOf(runId);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const taken = new Set<string>();
+      for (const [i, f] of files.entries())
+        await writeFile(join(dir, unique(safeFileName(f.name, `file-${i}`), taken)), f.bytes, { mode: 0o600 });
+      return dir;
+    },
+    async remove(runId: string) {
+      await rm(dirOf(runId), { recursive: true, force: true });
+    },
+  };
+};

@@ -14,7 +14,10 @@ export type ErrorCode =
   | 'device_unavailable' // asked for cuda where the CUDA provider cannot load
   | 'numeric' // NaN or infinity where a number was needed
   | 'cancelled' // the consumer went away
-  | 'forbidden' // a path outside the folders this server may read or write
+  | 'forbidden' // a path outside the folders this server may read or write, a foreign Host or Origin
+  | 'unauthorized' // a request without the server's bearer token
+  | 'unsupported_media_type' // a body in a content type the route does not take
+  | 'busy' // every run slot and the queue are taken: try again later
   | 'too_large' // a request body or upload over the server's limit
   | 'io' // reading or writing failed
   | 'internal';
@@ -45,6 +48,9 @@ export const httpStatusOf = (code: ErrorCode): number =>
       bad_image: 400,
       bad_embedding: 400,
       forbidden: 403,
+      unauthorized: 401,
+      unsupported_media_type: 415,
+      busy: 429,
       not_found: 404,
       too_large: 413,
       cancelled: 499,

@@ -4,8 +4,10 @@
  */
 import { z } from 'zod';
 import { PipelineError } from './errors.ts';
+import { limits } from './limits.ts';
 
-const side = z.int().min(8).max(4096).multipleOf(8).nullable().default(null);
+// The largest side any model is asked for; each model allows less (weights/memory-estimate.ts' maxSideFactor).
+const side = z.int().min(8).max(limits.imageSide).multipleOf(8).nullable().default(null);
 
 /** A text-to-image request. `width`/`height` null means the model's native size; `previewEvery` 0 means none. */
 export const GenerateRequest = z.strictObject({

@@ -41,6 +41,11 @@ export interface GenerateDeps {
   openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
   /** Loads textual-inversion embeddings into a model for one request; returns the model to use. */
   withEmbeddings?(model: SdModel, files: string[]): Promise<SdModel>;
+  /**
+   * Refuses a size the model or the host cannot take (a server's memory estimate, weights/memory-estimate.ts),
+   * after the model opens and before anything runs; it throws a PipelineError.
+   */
+  admit?(model: SdModel, width: number, height: number, request: GenerateRequest): void;
   newRunId?(): string;
 }
 
@@ -127,6 +132,7 @@ const prepare = (
     const height = request.height ?? model.info.resolution;
     if (width % model.info.vaeScale || height % model.info.vaeScale)
       throw new PipelineError('bad_request', `width/height must be multiples of ${model.info.vaeScale} for this model`);
+    deps.admit?.(model, width, height, request);
     const job: GenerateJob = { runId, request, width, height, startedAt };
     const op = await generateOperator(model, desc);
     return { job, op };

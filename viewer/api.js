@@ -3,6 +3,23 @@
  * else is JSON, and failures carry `{ error: { code, message, field? } }`.
  */
 
+/**
+ * The server's token, when it has one: given once in the page's address (`#token=…`, as `pseudoword serve` prints
+ * it), then kept for this tab only and taken out of the address bar.
+ */
+const token = (() => {
+  const m = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem('pseudoword-token', decodeURIComponent(m[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('pseudoword-token');
+})();
+
+/** `init` with the token's Authorization header added, when there is a token. */
+const authed = (init = {}) =>
+  token ? { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } } : init;
+
 /** A failed request, with the server's error code when it sent one. */
 export class ApiError extends Error {
   /** @param {string} code @param {string} message @param {number} status */
@@ -21,9 +38,13 @@ export const ensureOk = async (res) => {
   throw new ApiError(e?.code ?? 'http', e?.message ?? `${res.status} ${res.statusText}`, res.status);
 };
 
-const json = async (path) => (await ensureOk(await fetch(path, { headers: { accept: 'application/json' } }))).json();
+const json = async (path) =>
+  (await ensureOk(await fetch(path, authed({ headers: { accept: 'application/json' } })))).json();
 const postJson = (path, body, signal) =>
-  fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+  fetch(
+    path,
+    authed({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal }),
+  );
 
 /** `GET /health`: `{ ok, version }`. */
 export const health = () => json('/health');
@@ -47,15 +68,32 @@ export const startTrain = (request, files, signal) => {
   const { images: _ignored, ...rest } = request;
   form.set('request', JSON.stringify(rest));
   for (const f of files) form.append('images', f, f.name);
-  return fetch('/v1/train', { method: 'POST', body: form, signal });
+  return fetch('/v1/train', authed({ method: 'POST', body: form, signal }));
 };
 
 /** `GET /v1/runs/:id/frames`: the run's record frames so far and its latest previews, then live frames. */
-export const attachRun = (id, signal) => fetch(`/v1/runs/${encodeURIComponent(id)}/frames`, { signal });
+export const attachRun = (id, signal) => fetch(`/v1/runs/${encodeURIComponent(id)}/frames`, authed({ signal }));
 
 /** `DELETE /v1/runs/:id`: asks the server to stop a run. */
 export const cancelRun = async (id) =>
-  ensureOk(await fetch(`/v1/runs/${encodeURIComponent(id)}`, { method: 'DELETE' }));
+  ensureOk(await fetch(`/v1/runs/${encodeURIComponent(id)}`, authed({ method: 'DELETE' })));
 
 /** Where the learned embedding of a training run downloads from. */
 export const embeddingUrl = (id) => `/v1/runs/${encodeURIComponent(id)}/embedding`;
+
+/**
+ * Points a download link at a run's embedding. With a token a plain link cannot send it, so a click fetches the
+ * file with the header and saves it from memory instead.
+ */
+export const linkEmbedding = (a, id, name = `${id}.safetensors`) => {
+  Object.assign(a, { href: embeddingUrl(id), hidden: false, download: name });
+  if (!token) return;
+  a.onclick = async (event) => {
+    event.preventDefault();
+    const res = await ensureOk(await fetch(embeddingUrl(id), authed()));
+    const url = URL.createObjectURL(await res.blob());
+    const save = Object.assign(document.createElement('a'), { href: url, download: name });
+    save.click();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  };
+};

@@ -4,7 +4,7 @@
  * validation grids, and checkpoints with a download of the embedding. Exposes `data-loss-points`,
  * `data-validations`, `data-checkpoints` and `data-validation-preview-steps` on the run's panel.
  */
-import { embeddingUrl } from './api.js';
+import { linkEmbedding } from './api.js';
 import { stepChart } from './charts.js';
 import { baseName, el, fmt, fmtBytes } from './dom.js';
 import { drawPreview, pngUrl } from './pictures.js';
@@ -109,8 +109,7 @@ export const trainView = (body, run) => {
       ),
     );
     counts.checkpoints++;
-    if (run.id)
-      Object.assign(download, { href: embeddingUrl(run.id), hidden: false, download: `${run.id}.safetensors` });
+    if (run.id) linkEmbedding(download, run.id);
   };
 
   // Offers the learned file to the generate form (app.js listens), so a trained word can be tried at once.
@@ -149,7 +148,7 @@ export const trainView = (body, run) => {
         }
       } else if (f.type === 'validation') onValidation(f);
       else if (f.type === 'checkpoint') onCheckpoint(f);
-      else if (f.type === 'done' && run.id) Object.assign(download, { href: embeddingUrl(run.id), hidden: false });
+      else if (f.type === 'done' && run.id) linkEmbedding(download, run.id);
       expose();
     },
     reset() {

@@ -93,6 +93,11 @@ export const openModelFolder = async (
   };
 };
 
+const headsOf = (v: unknown): number | undefined => {
+  const first = Array.isArray(v) ? v[0] : v;
+  return typeof first === 'number' && Number.isInteger(first) && first > 0 ? first : undefined;
+};
+
 const readInfo = async (files: ModelFiles, unet: Session): Promise<ModelInfo> => {
   const own = pseudowordModelJson.parse((await json(files, 'pseudoword.json')) ?? {});
   const unetCfg = (await json(files, 'unet/config.json')) ?? {};
@@ -110,6 +115,8 @@ const readInfo = async (files: ModelFiles, unet: Session): Promise<ModelInfo> =>
     latentChannels,
     vaeScale,
     hiddenSize,
+    // diffusers' configs name the head count `attention_head_dim` (a legacy misnomer) unless they say it outright.
+    attentionHeads: headsOf(unetCfg.num_attention_heads) ?? headsOf(unetCfg.attention_head_dim) ?? 8,
     scalingFactor: own.scalingFactor ?? vaeCfg.scaling_factor ?? 0.18215,
     previewFactors: own.previewFactors,
     previewBias: own.previewBias,

@@ -29,6 +29,8 @@ export interface ModelInfo {
   vaeScale: number;
   scalingFactor: number;
   hiddenSize: number;
+  /** Attention heads at the UNet's first level (for memory estimates). */
+  attentionHeads: number;
   previewFactors?: number[][];
   previewBias?: number[];
 }

@@ -13,6 +13,7 @@ export interface IOInfo {
   readonly shape: readonly Dim[];
 }
 
+/** Where a session runs. 'cuda' means every node on the GPU: a factory must not quietly run some on the CPU. */
 export type Device = 'cpu' | 'cuda';
 
 export interface Session {
@@ -34,9 +35,21 @@ export interface SessionOptions {
    * back). Worth it for big training graphs, whose weights feed both forward and backward kernels.
    */
   lowMemory?: boolean;
+  /**
+   * With `device: 'cuda'`: whether nodes may run on the CPU. onnxruntime places shape arithmetic (Shape → Gather →
+   * Concat chains, which every torch export has) on the CPU by design, and nodes the CUDA provider has no kernel for
+   * too, so refusing makes most real exports fail to load. 'allowed' (default) keeps onnxruntime's placement;
+   * 'refused' makes any CPU node a load error (set `PSEUDOWORD_CUDA_FALLBACK=refuse` for the CLI and server).
+   */
+  cpuFallback?: 'allowed' | 'refused';
 }
 
-/** Makes sessions from a model file's path or bytes. One implementation per runtime library. */
+/**
+ * Makes sessions from a model file's path or bytes. One implementation per runtime library. Creating and running
+ * fail with a `PipelineError` (common/errors.ts) whose code says what went wrong, not with the runtime's own text:
+ * `too_large` (out of memory), `shape_mismatch`, `bad_model`, `unsupported_op`, `device_unavailable`, `not_found`,
+ * else `internal`; the runtime's text, trimmed, goes in `details.cause`.
+ */
 export interface SessionFactory {
   create(model: string | Uint8Array, options?: SessionOptions): Promise<Session>;
 }

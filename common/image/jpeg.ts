@@ -4,7 +4,7 @@ import type { RgbaImage } from './image.ts';
 import { readJpegMarkers } from './jpeg-markers.ts';
 import { limits } from '../limits.ts';
 
-/** Refuse more pixels than this (8192²), as `decodePng` does, rather than allocate gigabytes for a hostile header. */
+/** SOF kinds jpeg-js cannot decode, by the marker's low byte. */
 const KIND: Record<number, string> = { 195: 'lossless', 197: 'hierarchical', 198: 'hierarchical', 199: 'hierarchical' };
 const bad = (message: string) => new PipelineError('bad_image', message);
 
@@ -48,8 +48,9 @@ export const decodeJpeg = (bytes: Uint8Array): DecodedJpeg => {
       `${KIND[frame]} JPEG (SOF 0xff${frame.toString(16)}) is not supported; convert it to PNG or a baseline JPEG`,
     );
   if (precision !== 8) throw bad(`${precision}-bit JPEG is not supported, only 8-bit`);
+  // Checked on the SOF header before jpeg-js allocates anything (a DNL-defined height of 0 is refused as empty).
   if (width < 1 || height < 1 || width * height > limits.imagePixels)
-    throw bad(`JPEG size ${width}×${height} is empty or too large`);
+    throw bad(`JPEG size ${width}×${height} is empty or too large (at most ${limits.imagePixels} pixels)`);
   if (![1, 3, 4].includes(componentIds.length))
     throw bad(`JPEG with ${componentIds.length} colour components is not supported`);
   if (componentIds.length === 4 && adobeTransform === undefined)

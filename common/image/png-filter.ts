@@ -31,13 +31,13 @@ export const unfilterScanlines = (
   stride: number,
   bpp: number,
 ): { pixels: Uint8Array; end: number } => {
-  const out = new Uint8Array(rows * stride);
   if (raw.length < offset + rows * (stride + 1)) {
     throw new PipelineError(
       'bad_image',
       `PNG image data is truncated: ${raw.length - offset} bytes for ${rows} rows of ${stride + 1}`,
     );
   }
+  const out = new Uint8Array(rows * stride);
   let src = offset;
   for (let y = 0; y < rows; y++) {
     const type = raw[src++];

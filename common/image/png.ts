@@ -28,8 +28,6 @@ const ADAM7 = [
   [1, 0, 2, 2],
   [0, 1, 1, 2],
 ];
-/** Refuse more pixels than this (8192²) rather than allocate gigabytes for a hostile header. */
-
 const bad = (message: string) => new PipelineError('bad_image', message);
 const u32 = (b: Uint8Array, p: number) => ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
 const putU32 = (b: Uint8Array, p: number, v: number) => {
@@ -98,6 +96,23 @@ interface Header {
   interlace: number;
 }
 
+/** Refuses a colour type / depth pair the spec does not allow, and a size past `limits.imagePixels`. */
+const checkHeader = ({ width, height, depth, colorType }: Header) => {
+  if (!(colorType in CHANNELS) || !DEPTHS[colorType].includes(depth))
+    throw bad(`PNG colour type ${colorType} with bit depth ${depth} is not valid`);
+  if (width < 1 || height < 1 || width * height > limits.imagePixels)
+    throw bad(`PNG size ${width}×${height} is empty or too large (at most ${limits.imagePixels} pixels)`);
+};
+
+/** The scanlines of each pass (one, or Adam7's seven, skipping empty ones): origin, step, size and row bytes. */
+const passesOf = ({ width, height, depth, colorType, interlace }: Header) =>
+  (interlace ? ADAM7 : [[0, 0, 1, 1]]).flatMap(([x0, y0, dx, dy]) => {
+    const w = Math.ceil((width - x0) / dx);
+    const h = Math.ceil((height - y0) / dy);
+    // An empty pass has no scanlines at all, not even filter bytes.
+    return w > 0 && h > 0 ? [{ x0, y0, dx, dy, w, h, stride: Math.ceil((w * CHANNELS[colorType] * depth) / 8) }] : [];
+  });
+
 /** Reads the chunk sequence, checking every CRC; returns the header, PLTE, tRNS and the joined IDAT data. */
 const readChunks = (bytes: Uint8Array) => {
   if (bytes.length < 8 || SIGNATURE.some((v, i) => bytes[i] !== v)) throw bad('not a PNG file (bad signature)');
@@ -122,6 +137,7 @@ const readChunks = (bytes: Uint8Array) => {
       header = { width: u32(data, 0), height: u32(data, 4), depth: data[8], colorType: data[9], interlace: data[12] };
       if (data[10] !== 0 || data[11] !== 0 || data[12] > 1)
         throw bad('PNG uses an unknown compression, filter or interlace method');
+      checkHeader(header); // before any IDAT is read, let alone inflated
     } else if (type === 'PLTE') palette = data;
     else if (type === 'tRNS') trns = data;
     else if (type === 'IDAT') idat.push(data);
@@ -146,17 +162,19 @@ const readChunks = (bytes: Uint8Array) => {
  */
 export const decodePng = async (bytes: Uint8Array): Promise<RgbaImage> => {
   const { header, palette, trns, idat } = readChunks(bytes);
-  const { width, height, depth, colorType, interlace } = header;
-  if (!(colorType in CHANNELS) || !DEPTHS[colorType].includes(depth)) {
-    throw bad(`PNG colour type ${colorType} with bit depth ${depth} is not valid`);
-  }
-  if (width < 1 || height < 1 || width * height > limits.imagePixels)
-    throw bad(`PNG size ${width}×${height} is empty or too large`);
+  const { width, height, depth, colorType } = header;
   if (colorType === 3 && !palette) throw bad('palette PNG has no PLTE chunk');
   const ch = CHANNELS[colorType];
   const bitsPerPixel = ch * depth;
   const bpp = Math.max(1, bitsPerPixel >> 3);
-  const raw = await inflate(idat);
+  const passes = passesOf(header);
+  const need = passes.reduce((n, p) => n + p.h * (p.stride + 1), 0);
+  // Inflate no further than the scanlines need (each a filter byte and its samples): a zlib bomb stops here.
+  const raw = await inflate(idat, need).catch((e: unknown) => {
+    throw e instanceof PipelineError ? bad(`PNG image data of a ${width}×${height} image: ${e.message}`) : e;
+  });
+  // Checked before the RGBA buffer exists, so a tiny file with a large header allocates nothing.
+  if (raw.length < need) throw bad(`PNG image data is truncated: ${raw.length} of the ${need} bytes its size needs`);
   const out = new Uint8Array(width * height * 4);
   const max = (1 << depth) - 1;
   const scale = (v: number) => (depth === 16 ? Math.round(v / 257) : depth === 8 ? v : (v * 255) / max);
@@ -167,11 +185,7 @@ export const decodePng = async (bytes: Uint8Array): Promise<RgbaImage> => {
       : undefined;
 
   let offset = 0;
-  for (const [x0, y0, dx, dy] of interlace ? ADAM7 : [[0, 0, 1, 1]]) {
-    const w = Math.ceil((width - x0) / dx);
-    const h = Math.ceil((height - y0) / dy);
-    if (w <= 0 || h <= 0) continue; // an empty pass has no scanlines at all, not even filter bytes
-    const stride = Math.ceil((w * bitsPerPixel) / 8);
+  for (const { x0, y0, dx, dy, w, h, stride } of passes) {
     const { pixels, end } = unfilterScanlines(raw, offset, h, stride, bpp);
     offset = end;
     const s = new Array<number>(ch);

@@ -66,8 +66,12 @@ export const readWebpChunks = (bytes: Uint8Array): WebpInfo => {
   }
   if (animated) return { codec: codec ?? 'VP8 ', width: canvas?.[0] ?? 0, height: canvas?.[1] ?? 0, animated, exif };
   if (!codec) throw bad('WebP has no VP8 or VP8L image chunk');
-  const [width, height] = canvas ?? size ?? [0, 0];
-  return { codec, width, height, animated, exif };
+  // libwebp sizes its buffers from the bitstream's own header, so that is the size the caller must check; a
+  // VP8X canvas that disagrees with it is refused here rather than trusted.
+  if (!size) throw bad(`WebP ${codec.trim()} chunk has no valid bitstream header (or is not a key frame)`);
+  if (canvas && (canvas[0] !== size[0] || canvas[1] !== size[1]))
+    throw bad(`WebP canvas ${canvas[0]}×${canvas[1]} does not match its image ${size[0]}×${size[1]}`);
+  return { codec, width: size[0], height: size[1], animated, exif };
 };
 
 /** Some writers keep JPEG's "Exif\0\0" prefix in the chunk; the spec's payload starts at the TIFF header. */

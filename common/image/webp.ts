@@ -4,7 +4,6 @@ import type { RgbaImage } from './image.ts';
 import { readWebpChunks } from './webp-riff.ts';
 import { limits } from '../limits.ts';
 
-/** Refuse more pixels than this (8192²), as `decodePng` does; WebP itself allows up to 16384². */
 const bad = (message: string) => new PipelineError('bad_image', message);
 
 /** A decoded WebP: RGBA as stored (alpha not composited), plus the EXIF TIFF block if the file has one. */
@@ -26,8 +25,9 @@ export interface DecodedWebp {
 export const decodeWebp = async (bytes: Uint8Array): Promise<DecodedWebp> => {
   const { width, height, animated, exif } = readWebpChunks(bytes);
   if (animated) throw bad('animated WebP is not supported; export one frame as PNG or JPEG');
+  // Checked before libwebp runs: WebP allows up to 16384² (1 GiB of RGBA), more than `limits.imagePixels`.
   if (width < 1 || height < 1 || width * height > limits.imagePixels)
-    throw bad(`WebP size ${width}×${height} is empty or too large`);
+    throw bad(`WebP size ${width}×${height} is empty or too large (at most ${limits.imagePixels} pixels)`);
   let decoded: { width: number; height: number; data: Uint8ClampedArray } | null;
   try {
     const libwebp = await webpDecoderModule({ noInitialRun: true });

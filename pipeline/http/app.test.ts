@@ -146,12 +146,12 @@ describe('createApp', () => {
 
   it('turns a PipelineError thrown before the run starts into JSON with its HTTP status', async () => {
     const generate = (req: GenerateRequest): Observable<Frame> => {
-      throw new PipelineError('not_found', `no model folder '${req.model}'`, { field: 'model' });
+      throw new PipelineError('not_found', `no weights in model '${req.model}'`, { field: 'model' });
     };
-    const res = await createApp({ generate }).request('/v1/generate', post({ prompt: 'x', model: 'nowhere' }));
+    const res = await createApp({ generate }).request('/v1/generate', post({ prompt: 'x', model: 'tiny' }));
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({
-      error: { code: 'not_found', message: "no model folder 'nowhere'", field: 'model' },
+      error: { code: 'not_found', message: "no weights in model 'tiny'", field: 'model' },
     });
   });
 

@@ -8,20 +8,22 @@
  * a training run keeps going unless that client asked `?cancelOnDisconnect=1`.
  */
 import { errorResponse } from './error-response.ts';
+import { requestGuard, type RequestGuardOptions } from './request-guard.ts';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { Observable } from 'rxjs';
+import { finalize, type Observable } from 'rxjs';
 import { PipelineError, asPipelineError } from '../../common/errors.ts';
 import type { Frame } from '../../common/frames.ts';
 import { generatePipelineDescription, type GeneratePipelineDescription } from '../../common/generate-pipeline.ts';
 import { parseGenerateRequest, type GenerateRequest } from '../../common/requests.ts';
 import { createRunRegistry, type RunRegistry } from '../runs/run-registry.ts';
+import type { RunSlots } from '../runs/run-slots.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
 import type { TrainPipelineDescription } from '../../common/train/train-pipeline.ts';
 import { abortOnUnsubscribe } from './abort-on-unsubscribe.ts';
 import { jsonBody } from './read-body.ts';
 import { addRunRoutes, queryFlag } from './run-routes.ts';
-import { resolveInRoots } from './path-policy.ts';
+import { checkGeneratePaths, guardPipelineDeps, noPaths, type PathPolicy } from './path-policy.ts';
 import { parsePretrainRequest, type PretrainRequest } from '../pretrain/pretrain-request.ts';
 import { runResponse } from './run-response.ts';
 import { parsePipeline, splitPipeline } from './split-pipeline.ts';
@@ -53,16 +55,15 @@ export interface AppDeps {
   runs?: RunRegistry;
   /** Saves multipart uploads; without it uploads are refused (403). */
   uploads?: UploadStore;
-  /** Absolute folders a JSON train request may name as `images` (default none: only uploads work). */
-  imageRoots?: string[];
-  /** The folder runs write into: `out` defaults to `<outRoot>/<runId>` and must lie inside it (default 'runs'). */
-  outRoot?: string;
+  /**
+   * The one path policy (path-policy.ts) every route applies to the files a request names: models, embeddings,
+   * training images, `out`. Without it, any request that names a file is refused (`forbidden`); 'tiny' still works.
+   */
+  paths?: PathPolicy;
   /** Largest multipart upload in bytes (default 50 MiB). */
   maxUploadBytes?: number;
   /** Reads a file the server wrote, for GET /v1/runs/:id/embedding. */
   readFile?: (path: string) => Promise<Uint8Array | undefined>;
-  /** Follows symlinks before a path is checked against the roots (an adapter's job; default: names only). */
-  realPath?: (path: string) => string;
   newRunId?: () => string;
   /** Reported by GET /health. */
   version?: string;
@@ -70,6 +71,21 @@ export interface AppDeps {
   assets?: (path: string) => Promise<Response | undefined>;
   /** Open stream pipelines: POST /v1/pipelines/run and friends (see pipelines-routes.ts); absent = 404. */
   pipelines?: PipelinesRoutesDeps;
+  /**
+   * Host allow-list, trusted origins and bearer token (request-guard.ts). Foreign origins and loose content types
+   * are refused even without it; hosts and tokens are checked only when given.
+   */
+  guard?: RequestGuardOptions;
+  /** How many runs execute at once, and how many may wait (run-slots.ts); default: no limit. */
+  slots?: RunSlots;
+  /**
+   * Size checks before a run starts — the model's maximum side and the working-memory estimate
+   * (weights/memory-estimate.ts) — so an oversized request is a 4xx answer, not a server that runs out of memory.
+   */
+  admit?: {
+    generate?(req: GenerateRequest): Promise<void>;
+    train?(req: TrainRequest): Promise<void>;
+  };
 }
 
 /**
@@ -87,6 +103,10 @@ export const createApp = (deps: AppDeps): Hono => {
   const app = new Hono();
   const runs = deps.runs ?? createRunRegistry();
   const newRunId = deps.newRunId ?? (() => crypto.randomUUID());
+  const paths = deps.paths ?? noPaths;
+  const admit = <T>(source: Observable<T>): Observable<T> => (deps.slots ? deps.slots.admit(source) : source);
+
+  app.use('*', requestGuard(deps.guard ?? {}));
 
   app.get('/health', (c) => c.json({ ok: true, version: deps.version ?? 'dev' }));
 
@@ -94,12 +114,13 @@ export const createApp = (deps: AppDeps): Hono => {
 
   app.post('/v1/generate', async (c) => {
     const { body, pipeline } = splitPipeline(await jsonBody(c.req.raw, limits.jsonBodyBytes));
-    const req = parseGenerateRequest(body);
+    const req = await checkGeneratePaths(parseGenerateRequest(body), paths);
+    await deps.admit?.generate?.(req);
     const description = parsePipeline(generatePipelineDescription, acceptCatalogUse('generate', pipeline));
     const id = newRunId();
     const controller = new AbortController();
     // Called here, not inside the registry, so a run that throws before its first frame is a 4xx/5xx JSON answer.
-    const source = deps.generate(req, controller.signal, description, id).pipe(abortOnUnsubscribe(controller));
+    const source = admit(deps.generate(req, controller.signal, description, id).pipe(abortOnUnsubscribe(controller)));
     const run = runs.start('generate', id, source, {
       prompt: req.prompt,
       model: req.model,
@@ -112,15 +133,23 @@ export const createApp = (deps: AppDeps): Hono => {
   app.post('/v1/train', async (c) => {
     if (!deps.train) throw new PipelineError('not_found', 'this server does not train');
     const id = newRunId();
-    const { request, pipeline } = await readTrainBody(c.req.raw, id, {
-      imageRoots: deps.imageRoots ?? [],
-      outRoot: deps.outRoot ?? 'runs',
+    const { request, pipeline, uploaded } = await readTrainBody(c.req.raw, id, {
+      paths,
       maxUploadBytes: deps.maxUploadBytes ?? limits.uploadBytes,
       uploads: deps.uploads,
-      realPath: deps.realPath,
     });
-    const source = deps.train(request, pipeline, id);
-    const { token, init, model, steps, images, out, device } = request;
+    // An upload's folder is the server's business: it is removed when the run ends and never named in answers.
+    const removeUpload = () => (uploaded ? deps.uploads?.remove(id).catch(() => {}) : undefined);
+    let source: Observable<Frame>;
+    try {
+      await deps.admit?.train?.(request);
+      source = admit(deps.train(request, pipeline, id)).pipe(finalize(removeUpload));
+    } catch (e) {
+      await removeUpload();
+      throw e;
+    }
+    const { token, init, model, steps, out, device } = request;
+    const images = uploaded ? `${uploaded} uploaded files` : request.images;
     const run = runs.start('train', id, source, { token, init, model, steps, images, out, device });
     const url = new URL(c.req.url);
     if (queryFlag(url, 'detach')) return c.json(run.status(), 202, { 'x-run-id': id, location: `/v1/runs/${id}` });
@@ -135,12 +164,8 @@ export const createApp = (deps: AppDeps): Hono => {
     if (!deps.pretrain) throw new PipelineError('not_found', 'this server does not pretrain');
     const id = newRunId();
     const request = parsePretrainRequest(await jsonBody(c.req.raw, limits.jsonBodyBytes));
-    const out = resolveInRoots(request.out ?? id, {
-      field: 'out',
-      roots: [deps.outRoot ?? 'runs'],
-      realPath: deps.realPath,
-    });
-    const run = runs.start('pretrain', id, deps.pretrain({ ...request, out }, id), {
+    const out = await paths.out(request.out ?? id);
+    const run = runs.start('pretrain', id, admit(deps.pretrain({ ...request, out }, id)), {
       seed: request.seed,
       scale: request.scale,
       out,
@@ -157,7 +182,7 @@ export const createApp = (deps: AppDeps): Hono => {
   addRunRoutes(app, { runs, readFile: deps.readFile });
 
   // The raw path: the assets hook does its own decoding and checking, once.
-  if (deps.pipelines) pipelinesRoutes(app, deps.pipelines);
+  if (deps.pipelines) pipelinesRoutes(app, { ...guardPipelineDeps(deps.pipelines, paths), slots: deps.slots });
   const { assets } = deps;
   if (assets)
     for (const route of ['/', '/viewer/*'])

@@ -21,6 +21,7 @@ import type { SdModel } from '../../weights/model-folder.ts';
 import { frameMediaType } from './frame-response.ts';
 import { jsonBody } from './read-body.ts';
 import { limits } from '../../common/limits.ts';
+import type { RunSlots } from '../runs/run-slots.ts';
 
 /** What the pipeline routes need from the server. */
 export interface PipelinesRoutesDeps {
@@ -33,6 +34,8 @@ export interface PipelinesRoutesDeps {
   /** Defaults to the built-in stages; a host may add its own. */
   registry?: StageRegistry;
   newRunId?(): string;
+  /** Limits how many pipelines run at once, sharing the server's run slots (run-slots.ts); default none. */
+  slots?: RunSlots;
   /** Flow control (see runPipeline): values inside the pipeline, results waiting for the client. */
   window?: number;
   highWater?: number;
@@ -75,12 +78,21 @@ export const pipelinesRoutes = (app: Hono, deps: PipelinesRoutesDeps): Hono => {
         model: () => (model ??= deps.openModel(modelName, device)),
         progress: () => {},
       };
-      const built = await buildPipeline(compiled, ctx);
-      const stream = pipelineFrameStream(built, body.frames, {
-        signal: req.signal,
-        window: deps.window,
-        highWater: deps.highWater,
-      });
+      // A slot is taken before the model opens and given back when the byte stream ends or its reader leaves.
+      const release = (await deps.slots?.acquire()) ?? (() => {});
+      let stream: ReadableStream<Uint8Array>;
+      try {
+        const built = await buildPipeline(compiled, ctx);
+        stream = pipelineFrameStream(built, body.frames, {
+          signal: req.signal,
+          window: deps.window,
+          highWater: deps.highWater,
+        }).pipeThrough(new TransformStream({ flush: release }));
+      } catch (e) {
+        release();
+        throw e;
+      }
+      req.signal.addEventListener('abort', release, { once: true });
       return new Response(stream, {
         // x-accel-buffering: proxies such as nginx would otherwise hold frames back to fill their buffers.
         headers: {

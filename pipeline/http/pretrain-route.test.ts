@@ -4,6 +4,8 @@ import type { Frame } from '../../common/frames.ts';
 import type { PretrainRequest } from '../pretrain/pretrain-request.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { createApp } from './app.ts';
+import { memoryProbe } from '../../test/support/memory-probe.ts';
+import { pathPolicy } from './path-policy.ts';
 
 const post = (body: unknown) => ({
   method: 'POST',
@@ -27,10 +29,17 @@ const appWith = (
 ) =>
   createApp({
     generate: () => of(),
-    outRoot: '/srv/runs',
+    paths,
     newRunId: () => 'p1',
     pretrain: (req) => (seen.push(req), frames()),
   });
+
+const paths = await pathPolicy({
+  imageRoots: [],
+  outRoot: '/srv/runs',
+  modelRoots: [],
+  probe: memoryProbe({ dirs: ['/srv/runs'] }),
+});
 
 describe('POST /v1/pretrain', () => {
   it('streams the run frames and registers the run as a pretraining run', async () => {

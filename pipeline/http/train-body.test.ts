@@ -4,9 +4,18 @@ import type { Frame } from '../../common/frames.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
 import { createApp, type AppDeps } from './app.ts';
 import type { UploadedFile } from './train-body.ts';
+import { encodePng } from '../../common/image/png.ts';
+import { memoryProbe } from '../../test/support/memory-probe.ts';
+import { pathPolicy } from './path-policy.ts';
 
 const done: Frame = { type: 'done', runId: 'run-1', summary: {} };
 const base = { token: '<disc>', init: 'circle', steps: 4 };
+const paths = await pathPolicy({
+  imageRoots: ['/data/images', '/home/me/concepts'],
+  outRoot: '/data/runs',
+  modelRoots: [],
+  probe: memoryProbe({ dirs: ['/data/images/cat', '/home/me/concepts', '/data/runs', '/etc', '/tmp'] }),
+});
 
 /** An app with a fake trainer and upload store that record what they were given. */
 const setup = (more: Partial<AppDeps> = {}) => {
@@ -15,6 +24,7 @@ const setup = (more: Partial<AppDeps> = {}) => {
     pipelines: [] as unknown[],
     ids: [] as (string | undefined)[],
     uploads: [] as UploadedFile[][],
+    removed: [] as string[],
   };
   const app = createApp({
     generate: () => from([]),
@@ -24,9 +34,11 @@ const setup = (more: Partial<AppDeps> = {}) => {
       seen.ids.push(runId);
       return from([done]);
     },
-    uploads: { save: async (files) => (seen.uploads.push(files), '/cache/uploads/u1') },
-    imageRoots: ['/data/images', '/home/me/concepts'],
-    outRoot: '/data/runs',
+    uploads: {
+      save: async (_runId, files) => (seen.uploads.push(files), '/tmp/uploads/u1'),
+      remove: async (runId) => void seen.removed.push(runId),
+    },
+    paths,
     newRunId: () => 'run-1',
     ...more,
   });
@@ -43,7 +55,23 @@ const post = (body: unknown, query = '') =>
   ] as const;
 const errorOf = async (res: Response) =>
   ((await res.json()) as { error: { code: string; field?: string; message: string } }).error;
-const png = (n: number) => new File([new Uint8Array(n).fill(7)], 'a.png', { type: 'image/png' });
+/** A real n×n PNG, so it passes the upload's decode check. */
+const png = async (n: number) =>
+  new File(
+    [
+      (await encodePng({
+        width: n,
+        height: n,
+        channels: 4,
+        data: new Uint8Array(n * n * 4).fill(7),
+      })) as Uint8Array<ArrayBuffer>,
+    ],
+    'a.png',
+    {
+      type: 'image/png',
+    },
+  );
+const garbage = (n: number) => new File([new Uint8Array(n).fill(7)], 'a.png', { type: 'image/png' });
 const form = (request: unknown, files: File[]) => {
   const f = new FormData();
   if (request !== undefined) f.set('request', JSON.stringify(request));
@@ -127,22 +155,34 @@ describe('POST /v1/train', () => {
 
   it('saves uploaded images through the upload store and trains on that folder', async () => {
     const { app, seen } = setup();
-    const res = await app.request('/v1/train', { method: 'POST', body: form(base, [png(10), png(20)]) });
+    const files = [await png(4), await png(8)];
+    const res = await app.request('/v1/train', { method: 'POST', body: form(base, files) });
     expect(res.status).toBe(200);
-    expect(seen.uploads[0].map((f) => [f.name, f.bytes.byteLength])).toEqual([
-      ['a.png', 10],
-      ['a.png', 20],
-    ]);
-    expect(seen.requests[0]).toMatchObject({ images: '/cache/uploads/u1', out: '/data/runs/run-1' });
+    expect(seen.uploads[0].map((f) => [f.name, f.bytes.byteLength])).toEqual(files.map((f) => [f.name, f.size]));
+    expect(seen.requests[0]).toMatchObject({ images: '/tmp/uploads/u1', out: '/data/runs/run-1' });
+    await res.arrayBuffer();
+    // The run is over: its upload is removed, and the run's listing never named the server's folder.
+    expect(seen.removed).toEqual(['run-1']);
+    const listed = JSON.stringify(await (await app.request('/v1/runs')).json());
+    expect(listed).not.toContain('/tmp/uploads');
+    expect(listed).toContain('2 uploaded files');
+  });
+
+  it('answers 400 bad_image naming the file for an upload that is not an image, before saving anything', async () => {
+    const { app, seen } = setup();
+    const res = await app.request('/v1/train', { method: 'POST', body: form(base, [await png(4), garbage(30)]) });
+    expect(res.status).toBe(400);
+    expect(await errorOf(res)).toMatchObject({ code: 'bad_image', field: 'images[1]' });
+    expect(seen.uploads).toEqual([]);
   });
 
   it('refuses a broken upload with 400 naming the field, before saving anything', async () => {
     const { app, seen } = setup();
     for (const [body, field] of [
-      [form(undefined, [png(1)]), 'request'],
-      [form({ ...base, images: '/data/images/cat' }, [png(1)]), 'images'],
+      [form(undefined, [garbage(1)]), 'request'],
+      [form({ ...base, images: '/data/images/cat' }, [garbage(1)]), 'images'],
       [form(base, []), 'images'],
-      [form({ ...base, steps: -1 }, [png(1)]), 'steps'],
+      [form({ ...base, steps: -1 }, [garbage(1)]), 'steps'],
     ] as const) {
       const res = await app.request('/v1/train', { method: 'POST', body: body });
       expect(res.status).toBe(400);
@@ -158,7 +198,7 @@ describe('POST /v1/train', () => {
 
   it('answers 413 for an upload over the limit, whether Content-Length says so or only the bytes do', async () => {
     const { app, seen } = setup({ maxUploadBytes: 1000 });
-    const source = new Request('http://localhost/', { method: 'POST', body: form(base, [png(2000)]) });
+    const source = new Request('http://localhost/', { method: 'POST', body: form(base, [garbage(2000)]) });
     const type = source.headers.get('content-type')!;
     const bytes = new Uint8Array(await source.arrayBuffer());
     // Content-Length alone decides: this body would fail if anyone read it.
@@ -190,7 +230,7 @@ describe('POST /v1/train', () => {
 
   it('refuses uploads with 403 when the server has no upload store', async () => {
     const { app } = setup({ uploads: undefined });
-    const res = await app.request('/v1/train', { method: 'POST', body: form(base, [png(1)]) });
+    const res = await app.request('/v1/train', { method: 'POST', body: form(base, [garbage(1)]) });
     expect(res.status).toBe(403);
     expect(await errorOf(res)).toMatchObject({ code: 'forbidden', field: 'images' });
   });

@@ -7,7 +7,8 @@
 import { PipelineError } from '../../common/errors.ts';
 import { parseTrainRequest, type TrainRequest } from '../../common/train/train-request.ts';
 import { trainPipelineDescription, type TrainPipelineDescription } from '../../common/train/train-pipeline.ts';
-import { resolveInRoots } from './path-policy.ts';
+import { decodeImage } from '../../common/image/decode-image.ts';
+import type { PathPolicy } from './path-policy.ts';
 import { formBody, isMultipart, jsonBody, parseJson } from './read-body.ts';
 import { parsePipeline, splitPipeline } from './split-pipeline.ts';
 import { acceptCatalogUse } from './stage-catalog.ts';
@@ -19,35 +20,38 @@ export interface UploadedFile {
   readonly bytes: Uint8Array;
 }
 
-/** Where uploads go: an adapter saves the files (names sanitised) into a fresh folder and returns its path. */
+/**
+ * Where uploads go: an adapter saves a run's files (names sanitised) into a fresh folder outside every root and
+ * returns its path; `remove` deletes it when the run ends.
+ */
 export interface UploadStore {
-  save(files: UploadedFile[]): Promise<string>;
+  save(runId: string, files: UploadedFile[]): Promise<string>;
+  remove(runId: string): Promise<void>;
 }
 
 /** What the train body reader needs from the server's configuration. */
 export interface TrainBodyConfig {
-  imageRoots: string[];
-  outRoot: string;
+  paths: PathPolicy;
   maxUploadBytes: number;
   uploads?: UploadStore;
-  realPath?: (p: string) => string;
 }
 
-/** A checked training request and its optional pipeline description. */
+/** A checked training request and its optional pipeline description; `uploaded` counts files saved for it. */
 export interface TrainBody {
   request: TrainRequest;
   pipeline?: TrainPipelineDescription;
+  uploaded?: number;
 }
 
 const outOf = (body: Record<string, unknown>, request: TrainRequest, runId: string, cfg: TrainBodyConfig) =>
-  resolveInRoots('out' in body ? request.out : runId, { field: 'out', roots: [cfg.outRoot], realPath: cfg.realPath });
+  cfg.paths.out('out' in body ? request.out : runId);
 
 const fromJson = async (req: Request, runId: string, cfg: TrainBodyConfig): Promise<TrainBody> => {
   const { body, pipeline } = splitPipeline(await jsonBody(req, limits.jsonBodyBytes));
   const request = parseTrainRequest(body);
   const description = parsePipeline(trainPipelineDescription, acceptCatalogUse('train', pipeline));
-  const images = resolveInRoots(request.images, { field: 'images', roots: cfg.imageRoots, realPath: cfg.realPath });
-  return { request: { ...request, images, out: outOf(body, request, runId, cfg) }, pipeline: description };
+  const images = await cfg.paths.images(request.images);
+  return { request: { ...request, images, out: await outOf(body, request, runId, cfg) }, pipeline: description };
 };
 
 const fromForm = async (
@@ -75,11 +79,23 @@ const fromForm = async (
   // A placeholder folder lets the schema check every other field before anything touches the disk.
   const request = parseTrainRequest({ ...body, images: 'upload' });
   const description = parsePipeline(trainPipelineDescription, acceptCatalogUse('train', pipeline));
-  const out = outOf(body, request, runId, cfg);
+  const out = await outOf(body, request, runId, cfg);
   const saved = await Promise.all(
     files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })),
   );
-  return { request: { ...request, images: await uploads.save(saved), out }, pipeline: description };
+  // Every file must be an image this server can decode before anything is kept: a bad upload is a 400 now, not
+  // an error frame after a 200.
+  for (const [i, f] of saved.entries()) {
+    if (/\.txt$/i.test(f.name)) continue; // a caption beside its image
+    try {
+      await decodeImage(f.bytes, f.name);
+    } catch (e) {
+      const why = e instanceof PipelineError ? e.message : 'it cannot be decoded';
+      throw new PipelineError('bad_image', `images[${i}]: ${why}`, { field: `images[${i}]` });
+    }
+  }
+  const images = await uploads.save(runId, saved);
+  return { request: { ...request, images, out }, pipeline: description, uploaded: saved.length };
 };
 
 /**

@@ -17,24 +17,26 @@ import type { RunStatus } from '../runs/run-status.ts';
 import { runTrain } from '../train/run-train.ts';
 import { decodeFrames } from '../wire/msgpack-stream.ts';
 import { createApp, type AppDeps } from './app.ts';
+import { diskProbe } from '../../adapters/safe-files.ts';
+import { pathPolicy } from './path-policy.ts';
 
 const images = await conceptFolder();
 const outRoot = mkdtempSync(join(tmpdir(), 'pseudoword-runs-'));
 const deps = trainDeps();
+const uploads = uploadStore(mkdtempSync(join(tmpdir(), 'pseudoword-uploads-')));
 let n = 0;
-const appWith = (more: Partial<AppDeps> = {}) =>
+const appWith = async (more: Partial<AppDeps> = {}) =>
   createApp({
     generate: () => EMPTY,
     train: (req, pipeline, runId) => runTrain(req, { ...deps, newRunId: () => runId! }, pipeline),
     runs: createRunRegistry(),
-    imageRoots: [dirname(images)],
-    outRoot,
-    uploads: uploadStore(join(outRoot, 'uploads')),
+    paths: await pathPolicy({ imageRoots: [dirname(images)], outRoot, modelRoots: [], probe: diskProbe }),
+    uploads,
     readFile: deps.readFile,
     newRunId: () => `run-${++n}`,
     ...more,
   });
-const app = appWith();
+const app = await appWith();
 
 const short = {
   token: '<disc>',
@@ -155,14 +157,16 @@ describe('training over HTTP on tiny', () => {
     expect(stepsOf(fs, 'loss')).toEqual([1, 2]);
     expect(fs.at(-1)!.type).toBe('done');
     const status = await statusOf(res.headers.get('x-run-id')!);
-    expect(readdirSync(status.meta.images as string).sort()).toEqual(readdirSync(images).sort());
+    // The upload folder is the server's own: not named in the status, and gone once the run has ended.
+    expect(status.meta.images).toBe(`${readdirSync(images).length} uploaded files`);
+    expect(readdirSync(uploads.root)).toEqual([]);
   });
 
   it('refuses an oversized upload with 413, a folder outside the roots with 403, and a bad field with 400', async () => {
     const body = new FormData();
     body.set('request', JSON.stringify(short));
     body.append('images', new File([readFileSync(join(images, readdirSync(images)[0]))], 'a.png'));
-    const big = await appWith({ maxUploadBytes: 100 }).request('/v1/train', { method: 'POST', body });
+    const big = await (await appWith({ maxUploadBytes: 100 })).request('/v1/train', { method: 'POST', body });
     expect(big.status).toBe(413);
     const outside = await post({ ...short, images: '/etc' });
     expect(outside.status).toBe(403);

@@ -6,6 +6,7 @@
 import type { OperatorFunction } from 'rxjs';
 import { PipelineError, asPipelineError } from '../../common/errors.ts';
 import { stageLabel, type CompiledPipeline } from './compile-pipeline.ts';
+import type { FirstStage } from './input-kinds.ts';
 import type { StageContext } from './stage-definition.ts';
 import type { StreamKind } from '../../common/stream-items.ts';
 
@@ -21,6 +22,11 @@ export interface BuiltPipeline {
   readonly output: StreamKind;
   readonly segments: readonly Segment[];
   readonly runId: string;
+  /**
+   * The first stage, which every input item is checked against as it is read (`runPipeline`). Always set by
+   * `buildPipeline`; a pipeline assembled by hand without it (a test's operators) is run unchecked.
+   */
+  readonly first?: FirstStage;
 }
 
 // rxjs's pipe() is typed for up to nine operators; a fold has no such limit.
@@ -59,5 +65,7 @@ export const buildPipeline = async (p: CompiledPipeline, ctx: StageContext): Pro
     } else run.push(op);
   }
   flush();
-  return { input: p.input, output: p.output, segments, runId: ctx.runId };
+  const [head] = p.stages;
+  const first = { label: stageLabel(head.index, head.stage.name), use: head.use, input: head.stage.input };
+  return { input: p.input, output: p.output, segments, runId: ctx.runId, first };
 };

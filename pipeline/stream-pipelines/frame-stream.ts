@@ -65,7 +65,7 @@ export interface FrameStreamOptions {
 async function* itemsOf(p: BuiltPipeline, frames: AsyncIterable<Frame>): AsyncGenerator<unknown> {
   let position = 0;
   for await (const f of frames) {
-    const item = await frameToItem(p.input, f, position);
+    const item = await frameToItem(p.input, f, position, p.first);
     if (item === undefined) continue;
     position++;
     yield item;

@@ -3,11 +3,13 @@
  * input only while fewer than `window` values are inside the first per-value segment and fewer than `highWater`
  * results wait for the consumer. So a producer faster than the pipeline, or a consumer slower than it, holds the
  * input back instead of filling memory; results come out in input order. Cancelling the output stream (or
- * aborting `signal`) unsubscribes the stages and stops reading the input.
+ * aborting `signal`) unsubscribes the stages and stops reading the input. Each value read is checked against
+ * the kind the first stage takes (`checkInputItem`), so wrong input stops the run with a `bad_request` naming both.
  */
 import { concat, concatMap, defer, EMPTY, Observable, of, type Subscription } from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
 import type { BuiltPipeline } from './build-pipeline.ts';
+import { checkInputGiven, checkInputItem } from './input-kinds.ts';
 
 /** The pending-results queue; `latestWinsQueue` from the wire fits, for outputs whose stale previews may go. */
 export interface ResultQueue<T> {
@@ -40,7 +42,9 @@ const fifo = <T>(): ResultQueue<T> => {
 };
 
 /**
- * Runs `p` over `input` (omit it for a source pipeline) and returns the results as a pull-driven stream.
+ * Runs `p` over `input` (omit it for a source pipeline) and returns the results as a pull-driven stream. A value
+ * of the wrong kind for the first stage, or no input for a stage that needs some, ends the stream with a
+ * PipelineError('bad_request').
  * @example
  * const out = runPipeline(built, filesAsItems());
  * for await (const latent of out) save(latent);
@@ -72,7 +76,10 @@ export const runPipeline = <T = unknown>(
   const open = () => queue.size < highWater && (!windowed || pulled - finished < window);
 
   const source = new Observable<unknown>((subscriber) => {
-    if (!input) return subscriber.complete();
+    if (!input) {
+      if (p.first) checkInputGiven(p.first);
+      return subscriber.complete();
+    }
     const it = input[Symbol.asyncIterator]();
     let stopped = false;
     (async () => {
@@ -82,6 +89,8 @@ export const runPipeline = <T = unknown>(
         const r = await it.next();
         if (stopped) return;
         if (r.done) return subscriber.complete();
+        // Here, where values enter the first stage, and not at compile time: only now is the input's kind known.
+        if (p.first) checkInputItem(p.first, r.value, pulled);
         pulled++;
         subscriber.next(r.value);
       }

@@ -10,6 +10,7 @@ import { decodePng, encodePng } from '../../common/image/png.ts';
 import { floatArray } from '../../common/numerics/half.ts';
 import { tensor, type Tensor } from '../../common/tensor.ts';
 import type { ItemOf, StreamKind } from '../../common/stream-items.ts';
+import type { FirstStage } from './input-kinds.ts';
 
 const expected: Partial<Record<StreamKind, Frame['type']>> = {
   'image-file': 'image',
@@ -32,22 +33,29 @@ const float32Of = (t: Tensor, position: number): Tensor<'float32'> => {
  * The item a frame stands for, as the first stage of kind `kind` takes it; `position` is the item's place in
  * the input stream (latent frames carry no index of their own). `progress` and `done` frames stand for nothing
  * (undefined), so one pipeline's output can be piped into the next; an `error` frame ends the input with its error.
+ * `first`, when given, is the stage that kind is for; a refusal names it in its details.
  * @throws PipelineError('bad_request') when the frame is not the type that kind needs.
  * @example await frameToItem('latent', latentFrame, 0) // { index: 0, name: 'latent-0', latents, timestep }
  */
-export const frameToItem = async (kind: StreamKind, frame: Frame, position: number): Promise<unknown> => {
+export const frameToItem = async (
+  kind: StreamKind,
+  frame: Frame,
+  position: number,
+  first?: FirstStage,
+): Promise<unknown> => {
   const want = expected[kind];
   if (kind === 'frame') return frame;
   if (frame.type === 'progress' || frame.type === 'done') return undefined;
   if (frame.type === 'error')
     throw new PipelineError(frame.code, `the input stream failed: ${frame.message}`, frame.details);
-  if (!want)
-    throw new PipelineError('bad_request', `input frame ${position}: this pipeline takes no input`, { field: 'input' });
+  // The messages predate `first` and clients match them; the stage goes in the details.
+  const refusal = { field: 'input', received: frame.type, ...(first ? { stage: 0, use: first.use } : {}) };
+  if (!want) throw new PipelineError('bad_request', `input frame ${position}: this pipeline takes no input`, refusal);
   if (frame.type !== want)
     throw new PipelineError(
       'bad_request',
       `input frame ${position} is a '${frame.type}' frame; this pipeline's first stage takes '${want}' frames`,
-      { field: 'input' },
+      { ...refusal, accepts: [want] },
     );
   if (frame.type === 'latent')
     return {

@@ -4,10 +4,11 @@
  * consumer gets every record (loss, image, …) but only the newest latent/preview/progress, and memory stays
  * bounded. Cancelling the byte stream unsubscribes the run, which is how a client disconnect stops the ORT loop.
  */
-import { Encoder, decodeMultiStream } from '@msgpack/msgpack';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 import { Subject, takeUntil, type Observable, type Subscription } from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
 import { parseFrame, type Frame } from '../../common/frames.ts';
+import { limits as L } from '../../common/limits.ts';
 import { endWithErrorFrame, errorFrameOf } from './end-with-error-frame.ts';
 import { latestWinsQueue } from './latest-wins-queue.ts';
 
@@ -100,14 +101,163 @@ export const encodeFrames = (source: Observable<Frame>, opts: EncodeFramesOption
   );
 };
 
+/** Bounds for `decodeMsgpackValues`; each defaults to the request-body limit in `common/limits.ts`. */
+export interface MsgpackLimits {
+  /** Bytes of the first value (a request's pipeline description). */
+  firstBytes?: number;
+  /** Bytes of every later value (an input frame). */
+  valueBytes?: number;
+  /** Bytes of the whole stream. */
+  totalBytes?: number;
+}
+
+const badMsgpack = (m: string) => new PipelineError('bad_request', `not valid msgpack: ${m}`);
+const tooLarge = (m: string) => new PipelineError('too_large', m);
+
+/** Header bytes after the type byte for fixed-size values (msgpack spec's formats table), by type byte. */
+const FIXED: Record<number, number> = {
+  ...{ 192: 0, 194: 0, 195: 0, 202: 4, 203: 8 }, // nil, false, true, float 32, float 64
+  ...{ 204: 1, 205: 2, 206: 4, 207: 8, 208: 1, 209: 2, 210: 4, 211: 8 }, // uint 8–64, int 8–64
+  ...{ 212: 2, 213: 3, 214: 5, 215: 9, 216: 17 }, // fixext 1–16: a type byte and the data
+};
+/** Length-prefixed values: the width of the length, whether an ext type byte follows, and the kind. */
+type Kind = 'bin' | 'str' | 'ext' | 'array' | 'map';
+const SIZED: Record<number, [number, number, Kind]> = {
+  196: [1, 0, 'bin'],
+  197: [2, 0, 'bin'],
+  198: [4, 0, 'bin'],
+  199: [1, 1, 'ext'],
+  200: [2, 1, 'ext'],
+  201: [4, 1, 'ext'],
+  217: [1, 0, 'str'],
+  218: [2, 0, 'str'],
+  219: [4, 0, 'str'],
+  220: [2, 0, 'array'],
+  221: [4, 0, 'array'],
+  222: [2, 0, 'map'],
+  223: [4, 0, 'map'],
+};
+
+/**
+ * The value whose type byte is at `b[at]`: its header size, payload size and how many values nest in it; or
+ * undefined when the header is not all buffered yet. Lengths are checked here, before anything is allocated.
+ */
+const headerAt = (b: Uint8Array, at: number, len: number) => {
+  const t = b[at];
+  if (t < 0x80 || t >= 0xe0) return { header: 1, payload: 0, children: 0 }; // fixints
+  if (t < 0xa0) return { header: 1, payload: 0, children: (t & 0x0f) * (t < 0x90 ? 2 : 1) }; // fixmap, fixarray
+  if (t < 0xc0) return { header: 1, payload: t & 0x1f, children: 0 }; // fixstr
+  if (t in FIXED) return { header: 1 + FIXED[t], payload: 0, children: 0 };
+  if (!(t in SIZED)) throw badMsgpack(`unknown type byte 0x${t.toString(16)}`);
+  const [width, typeByte, kind] = SIZED[t];
+  if (at + 1 + width > len) return undefined;
+  let n = 0;
+  for (let i = 1; i <= width; i++) n = n * 256 + b[at + i];
+  const container = kind === 'array' || kind === 'map';
+  if (container && n > L.msgpackContainerLength) throw tooLarge(`a msgpack ${kind} of ${n} elements is too large`);
+  if ((kind === 'str' || kind === 'ext') && n > L.msgpackStringBytes)
+    throw tooLarge(`a msgpack ${kind} of ${n} bytes is too large`);
+  const header = 1 + width + typeByte;
+  return container ? { header, payload: 0, children: kind === 'map' ? 2 * n : n } : { header, payload: n, children: 0 };
+};
+
+const chunksOf = (s: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> =>
+  Symbol.asyncIterator in s
+    ? s
+    : (async function* () {
+        const reader = s.getReader();
+        try {
+          for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
+        } finally {
+          await reader.cancel();
+        }
+      })();
+
+/**
+ * Decodes a byte stream of concatenated msgpack values, lazily (a chunk is read only when the next value needs
+ * it) and within bounds: each value's extent is found from its headers alone before it is decoded, so a value
+ * over its byte limit, a string or container over its length limit, or nesting past `limits.msgpackDepth` is
+ * refused before the bytes are buffered or anything is allocated, and each value is then decoded whole, once
+ * (feeding @msgpack/msgpack chunk by chunk copies the pending bytes on every chunk, quadratic for a large frame).
+ * Leaving the loop early cancels the source.
+ * @throws PipelineError('bad_request') for bytes that are not msgpack or end inside a value, 'too_large' past a limit.
+ * @example for await (const v of decodeMsgpackValues(req.body!)) console.log(v);
+ */
+export async function* decodeMsgpackValues(
+  stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+  limits: MsgpackLimits = {},
+): AsyncGenerator<unknown> {
+  const { firstBytes = L.msgpackDescriptionBytes, valueBytes = L.msgpackFrameBytes } = limits;
+  const { totalBytes = L.msgpackBodyBytes } = limits;
+  const decoder = new Decoder({
+    maxStrLength: L.msgpackStringBytes,
+    maxBinLength: Math.max(firstBytes, valueBytes),
+    maxArrayLength: L.msgpackContainerLength,
+    maxMapLength: L.msgpackContainerLength,
+    maxExtLength: L.msgpackStringBytes,
+  });
+  let buf = new Uint8Array(4096);
+  let len = 0; // bytes buffered
+  let start = 0; // where the current value starts
+  let pos = 0; // how far its headers have been walked
+  let owed = [1]; // values still owed, per open container (the first entry is the value itself)
+  let total = 0;
+  let index = 0;
+  /** Walks headers from `pos`; true when the value that starts at `start` is complete. */
+  const complete = (limit: number): boolean => {
+    while (owed.length) {
+      const h = pos < len ? headerAt(buf, pos, len) : undefined;
+      if (!h) return false;
+      const end = pos + h.header + h.payload;
+      if (end - start > limit) throw tooLarge(`msgpack value ${index} is larger than ${limit} bytes`);
+      if (end > len) return false;
+      pos = end;
+      owed[owed.length - 1]--;
+      if (h.children) owed.push(h.children);
+      if (owed.length > L.msgpackDepth + 1) throw badMsgpack(`value ${index} nests deeper than ${L.msgpackDepth}`);
+      while (owed.length && owed[owed.length - 1] === 0) owed.pop();
+    }
+    return true;
+  };
+  for await (const chunk of chunksOf(stream)) {
+    total += chunk.byteLength;
+    if (total > totalBytes) throw tooLarge(`msgpack stream is larger than ${totalBytes} bytes`);
+    // Keep only the unfinished value, at the front: each byte moves at most once, and the buffer doubles.
+    buf.copyWithin(0, start, len);
+    [len, pos, start] = [len - start, pos - start, 0];
+    if (len + chunk.byteLength > buf.length) {
+      const grown = new Uint8Array(Math.max(2 * buf.length, len + chunk.byteLength));
+      grown.set(buf.subarray(0, len));
+      buf = grown;
+    }
+    buf.set(chunk, len);
+    len += chunk.byteLength;
+    while (complete(index === 0 ? firstBytes : valueBytes)) {
+      let value: unknown;
+      try {
+        value = decoder.decode(buf.slice(start, pos)); // a copy: decoded bins are views that outlive `buf`
+      } catch (e) {
+        throw badMsgpack(e instanceof Error ? e.message : String(e));
+      }
+      [start, owed] = [pos, [1]];
+      index++;
+      yield value;
+    }
+  }
+  if (len > start) throw badMsgpack(`the stream ends inside value ${index} (truncated)`);
+}
+
 /**
  * Decodes a byte stream of concatenated msgpack objects into validated frames. Leaving the loop early cancels a
- * ReadableStream source (its async iterator does that), which on a client closes the connection.
- * @throws PipelineError('io') for a value that is not a valid frame; msgpack's DecodeError for corrupt bytes.
+ * ReadableStream source (its async iterator does that), which on a client closes the connection. A frame may be
+ * as large as an input frame of a request (`limits.msgpackFrameBytes`); the stream as long as the run.
+ * @throws PipelineError('io') for a value that is not a valid frame; 'bad_request' for corrupt bytes and
+ * 'too_large' past a limit (see `decodeMsgpackValues`).
  * @example for await (const frame of decodeFrames(res.body!)) if (frame.type === 'image') save(frame.png);
  */
 export async function* decodeFrames(
   stream: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
 ): AsyncGenerator<Frame> {
-  for await (const value of decodeMultiStream(stream)) yield parseFrame(value);
+  const limits = { firstBytes: L.msgpackFrameBytes, valueBytes: L.msgpackFrameBytes, totalBytes: Infinity };
+  for await (const value of decodeMsgpackValues(stream, limits)) yield parseFrame(value);
 }

@@ -3,9 +3,9 @@
  * machine, a run registry, uploads, the viewer's files — listening on 127.0.0.1 on a free port, in this process.
  * Training reads images from `imagesRoot` and writes every run into a temp folder removed on close.
  */
-import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createApp } from '../../pipeline/http/app.ts';
 import { runGenerate } from '../../pipeline/generate.ts';
 import { createRunRegistry } from '../../pipeline/runs/run-registry.ts';
@@ -16,8 +16,8 @@ import { serve, type ServeHandle } from '../../adapters/serve.ts';
 import { staticAssets } from '../../adapters/static-assets.ts';
 import { trainDeps } from '../../adapters/train-deps.ts';
 import { uploadStore } from '../../adapters/upload-store.ts';
-
-const realPath = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
+import { diskProbe } from '../../adapters/safe-files.ts';
+import { pathPolicy } from '../../pipeline/http/path-policy.ts';
 
 /** Starts the server; closing it also cancels the runs still streaming and removes what the runs wrote. */
 export const startViewerServer = async (imagesRoot: string): Promise<ServeHandle> => {
@@ -38,10 +38,13 @@ export const startViewerServer = async (imagesRoot: string): Promise<ServeHandle
       runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
     runs: createRunRegistry(),
     uploads: uploadStore(join(scratch, 'uploads')),
-    imageRoots: [realPath(imagesRoot)],
-    outRoot: realPath(join(scratch, 'runs')),
+    paths: await pathPolicy({
+      imageRoots: [imagesRoot],
+      outRoot: join(scratch, 'runs'),
+      modelRoots: [],
+      probe: diskProbe,
+    }),
     readFile: train.readFile,
-    realPath,
     assets: staticAssets(),
   });
   const server = await serve(app, { host: '127.0.0.1', port: 0 });

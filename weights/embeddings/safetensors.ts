@@ -75,7 +75,8 @@ const parseHeader = (bytes: Uint8Array, what: string): { json: Record<string, un
 
 const parseEntry = (name: string, v: unknown, dataLength: number, what: string): SafetensorsEntry => {
   const e = (v ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-  const size = typeof e.dtype === 'string' ? elementSize[e.dtype] : undefined;
+  // Own keys only: 'constructor' or 'toString' must not find Object.prototype's.
+  const size = typeof e.dtype === 'string' && Object.hasOwn(elementSize, e.dtype) ? elementSize[e.dtype] : undefined;
   if (!size) throw bad(what, `tensor '${name}' has unknown dtype ${JSON.stringify(e.dtype)}`);
   if (!Array.isArray(e.shape) || !e.shape.every(isCount))
     throw bad(what, `tensor '${name}' has a malformed shape ${JSON.stringify(e.shape)}`);
@@ -85,7 +86,7 @@ const parseEntry = (name: string, v: unknown, dataLength: number, what: string):
   const shape = e.shape as number[];
   const [begin, end] = off as number[];
   const want = shape.reduce((a, b) => a * b, 1) * size;
-  if (end - begin !== want)
+  if (!Number.isSafeInteger(want) || end - begin !== want)
     throw bad(
       what,
       `tensor '${name}' (${e.dtype} [${shape.join(', ')}]) needs ${want} bytes but its offsets span ${end - begin}`,
@@ -93,6 +94,21 @@ const parseEntry = (name: string, v: unknown, dataLength: number, what: string):
   if (end > dataLength)
     throw bad(what, `truncated: tensor '${name}' ends at byte ${end} of a ${dataLength}-byte data buffer`);
   return { name, dtype: e.dtype as string, shape, begin, end };
+};
+
+/**
+ * Refuses tensors whose bytes overlap (sorted by `begin`): each tensor owns its range, as the reference reader
+ * requires, so no write through one tensor can change another and no byte is counted twice. Empty tensors own
+ * nothing and may sit anywhere.
+ */
+const checkDisjoint = (sorted: SafetensorsEntry[], what: string) => {
+  let last: SafetensorsEntry | undefined;
+  for (const t of sorted) {
+    if (t.begin === t.end) continue;
+    if (last && t.begin < last.end)
+      throw bad(what, `tensors '${last.name}' and '${t.name}' overlap (bytes ${t.begin}–${last.end})`);
+    last = t;
+  }
 };
 
 const parseMetadata = (v: unknown, what: string): Record<string, string> => {
@@ -135,6 +151,7 @@ export const readSafetensors = (bytes: Uint8Array, what = 'safetensors file'): S
     .filter(([k]) => k !== '__metadata__')
     .map(([k, v]) => parseEntry(k, v, dataLength, what))
     .sort((a, b) => a.begin - b.begin); // file order: JSON.parse moves integer-like names to the front
+  checkDisjoint(tensors, what);
   const byName = new Map(tensors.map((t) => [t.name, t]));
   return {
     metadata: parseMetadata(json.__metadata__, what),

@@ -117,9 +117,10 @@ describe('the restricted unpickler', () => {
   });
 
   test('reads negative and big LONG1 integers, and refuses an unknown opcode', () => {
-    // LONG1 2 bytes ff 7f = 32767; LONG1 1 byte 80 = −128; LONG1 9 bytes 2**64 (kept exact as a bigint).
+    // LONG1 2 bytes ff 7f = 32767; LONG1 1 byte 80 = −128; LONG1 8 bytes 2**63 − 1 (kept exact as a bigint).
     const long = (b: number[]) => unpickle(Uint8Array.of(0x80, 2, 0x8a, b.length, ...b, 0x2e), 'l');
-    expect([long([0xff, 0x7f]), long([0x80]), long([0, 0, 0, 0, 0, 0, 0, 0, 1])]).toEqual([32767, -128, 2n ** 64n]);
+    const max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f];
+    expect([long([0xff, 0x7f]), long([0x80]), long(max)]).toEqual([32767, -128, 2n ** 63n - 1n]);
     expect(errorOf(() => unpickle(Uint8Array.of(0x80, 2, 0x49), 'text.pkl')).message).toBe(
       'text.pkl: unsupported pickle opcode 0x49 at byte 2 (not a torch.save file?)',
     );

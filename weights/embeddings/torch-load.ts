@@ -4,6 +4,7 @@
  * tensor-rebuilding functions torch's pickler names are interpreted; nothing in the file is executed.
  */
 import { PipelineError } from '../../common/errors.ts';
+import { limits } from '../../common/limits.ts';
 import { fromHalf } from '../../common/numerics/half.ts';
 import { PyGlobal, unpickle } from './unpickle.ts';
 import { readZipEntries } from './zip-entries.ts';
@@ -17,10 +18,13 @@ export class TorchTensor {
   ) {}
 }
 
-interface Storage {
-  dtype: string;
-  view: DataView;
-  numel: number;
+/** A storage the persistent-id loader found: a class, so a tensor can only be rebuilt from one of these. */
+class Storage {
+  constructor(
+    readonly dtype: string,
+    readonly view: DataView,
+    readonly numel: number,
+  ) {}
 }
 
 // torch.<Name>Storage → element size and reader (little-endian, as `byteorder` says).
@@ -60,32 +64,47 @@ export const torchLoad = (bytes: Uint8Array, what: string): unknown => {
   if (order && new TextDecoder().decode(order).trim() !== 'little')
     throw bad('big-endian torch files are not supported');
 
+  const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+  const counts = (x: unknown): x is number[] => Array.isArray(x) && x.every(isCount);
+
   const persistentLoad = (pid: unknown): Storage => {
     // ('storage', torch.FloatStorage, key, location, numel)
-    const [kind, type, key, , numel] = pid as [string, PyGlobal, string, string, number];
+    if (!Array.isArray(pid) || pid.length < 5) throw bad('a persistent id that is not a storage tuple');
+    const [kind, type, key, , numel] = pid as [unknown, unknown, unknown, unknown, unknown];
     const name = type instanceof PyGlobal ? type.path.replace(/^torch\./, '') : String(type);
-    if (kind !== 'storage' || !storages[name]) throw bad(`unsupported storage ${JSON.stringify(name)}`);
+    if (kind !== 'storage' || !Object.hasOwn(storages, name)) throw bad(`unsupported storage ${JSON.stringify(name)}`);
+    if (typeof key !== 'string' || !isCount(numel)) throw bad('a storage without a key or an element count');
     const data = entry(`data/${key}`);
     if (!data || data.byteLength < numel * storages[name][0]) throw bad(`storage ${key} is missing or truncated`);
-    return { dtype: name, numel, view: new DataView(data.buffer, data.byteOffset, data.byteLength) };
+    return new Storage(name, new DataView(data.buffer, data.byteOffset, data.byteLength), numel);
   };
 
-  const rebuild = (s: Storage, offset: number, size: number[], stride: number[]): TorchTensor => {
-    const [bytesPer, read] = storages[s.dtype];
+  let tensorBytes = 0;
+  const rebuild = (storage: unknown, offset: unknown, size: unknown, stride: unknown): TorchTensor => {
+    if (!(storage instanceof Storage)) throw bad('a tensor rebuilt from something that is not a storage');
+    if (!isCount(offset) || !counts(size) || !counts(stride) || stride.length !== size.length)
+      throw bad('a tensor whose offset, size or stride is not a list of counts');
+    if (size.length > limits.tensorDims)
+      throw bad(`a tensor of ${size.length} dimensions (at most ${limits.tensorDims})`);
+    const [bytesPer, read] = storages[storage.dtype];
     const n = size.reduce((a, b) => a * b, 1);
     // A saved embedding never has more elements than its storage; a corrupt size must not allocate gigabytes.
-    if (!(n <= Math.max(1, s.numel)))
-      throw bad(`a tensor of shape [${size.join(', ')}] is larger than its storage (${s.numel} elements)`);
-    const values = floatStorages.has(s.dtype) ? new Float32Array(n) : new Array<number>(n);
+    if (!(n <= Math.max(1, storage.numel)))
+      throw bad(`a tensor of shape [${size.join(', ')}] is larger than its storage (${storage.numel} elements)`);
+    // Tensors may share a storage, so the sum over all of them is capped too, not only each one.
+    tensorBytes += n * bytesPer;
+    if (tensorBytes > limits.torchTensorBytes)
+      throw bad(`its tensors hold more than ${limits.torchTensorBytes} bytes, too many for an embedding`);
+    const values = floatStorages.has(storage.dtype) ? new Float32Array(n) : new Array<number>(n);
     // Walk the logical indices in row-major order; the storage index follows the strides.
     const index = new Array<number>(size.length).fill(0);
     for (let i = 0; i < n; i++) {
       const at = offset + index.reduce((sum, x, d) => sum + x * stride[d], 0);
-      if (at >= s.numel) throw bad(`a tensor reads past its storage (${at} ≥ ${s.numel})`);
-      values[i] = read(s.view, at * bytesPer);
+      if (at >= storage.numel) throw bad(`a tensor reads past its storage (${at} ≥ ${storage.numel})`);
+      values[i] = read(storage.view, at * bytesPer);
       for (let d = size.length - 1; d >= 0 && ++index[d] === size[d]; d--) index[d] = 0;
     }
-    return new TorchTensor(s.dtype, size, values);
+    return new TorchTensor(storage.dtype, size, values);
   };
 
   const call: Record<string, (...a: any[]) => unknown> = {
@@ -94,9 +113,9 @@ export const torchLoad = (bytes: Uint8Array, what: string): unknown => {
     'torch._utils._rebuild_parameter': (data: unknown) => data,
     'torch._utils._rebuild_parameter_with_state': (data: unknown) => data,
     // Tensor subclasses and tensors with Python state: rebuild the plain tensor, drop the rest.
-    'torch._tensor._rebuild_from_type_v2': (fn: PyGlobal, _type: unknown, args: unknown[]) => {
-      const f = call[fn.path];
-      if (!f) throw bad(`unsupported tensor rebuild function ${fn.path}`);
+    'torch._tensor._rebuild_from_type_v2': (fn: unknown, _type: unknown, args: unknown) => {
+      const f = fn instanceof PyGlobal && fn.path !== 'torch._tensor._rebuild_from_type_v2' ? call[fn.path] : undefined;
+      if (!f || !Array.isArray(args)) throw bad(`unsupported tensor rebuild ${fn instanceof PyGlobal ? fn.path : ''}`);
       return f(...args);
     },
   };

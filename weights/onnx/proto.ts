@@ -16,6 +16,8 @@ import {
   Writer,
   type RawField,
 } from './wire.ts';
+import { PipelineError } from '../../common/errors.ts';
+import { limits } from '../../common/limits.ts';
 
 export interface OpsetId {
   domain: string;
@@ -145,7 +147,8 @@ export const decodeTensor = (b: Uint8Array): TensorProto => {
   let externalLocation = false;
   const ext: KeyValue[] = [];
   for (const f of readFields(b)) {
-    if (f.field === 1) t.dims.push(...asPackedInts(f));
+    if (f.field === 1)
+      for (const d of asPackedInts(f)) t.dims.push(d); // a loop: spreading 1 M values overflows
     else if (f.field === 2) t.dataType = asInt(f);
     else if (f.field === 8) t.name = asString(f);
     else if (f.field === 13) ext.push(keyValue(asBytes(f)));
@@ -190,10 +193,13 @@ const decodeValueInfo = (b: Uint8Array): ValueInfo => {
   return v;
 };
 
-const decodeAttribute = (b: Uint8Array): Attribute => {
+const decodeAttribute = (b: Uint8Array, depth: number): Attribute => {
   const a: Attribute = { name: '', type: 0, unknown: [] };
-  const push = <K extends 'floats' | 'ints' | 'strings' | 'tensors' | 'graphs'>(k: K, v: NonNullable<Attribute[K]>) =>
-    ((a[k] as unknown[]) = [...((a[k] as unknown[]) ?? []), ...(v as unknown[])]);
+  // In place: a repeated field may come one value per field, and copying the list each time is quadratic.
+  const push = <K extends 'floats' | 'ints' | 'strings' | 'tensors' | 'graphs'>(k: K, v: NonNullable<Attribute[K]>) => {
+    const list = (a[k] ??= [] as NonNullable<Attribute[K]>) as unknown[];
+    for (const x of v) list.push(x);
+  };
   for (const f of readFields(b)) {
     switch (f.field) {
       case 1:
@@ -215,7 +221,7 @@ const decodeAttribute = (b: Uint8Array): Attribute => {
         a.t = decodeTensor(asBytes(f));
         break;
       case 6:
-        a.g = decodeGraph(asBytes(f));
+        a.g = decodeGraph(asBytes(f), depth + 1);
         break;
       case 7:
         push('floats', asPackedFloats(f));
@@ -230,7 +236,7 @@ const decodeAttribute = (b: Uint8Array): Attribute => {
         push('tensors', [decodeTensor(asBytes(f))]);
         break;
       case 11:
-        push('graphs', [decodeGraph(asBytes(f))]);
+        push('graphs', [decodeGraph(asBytes(f), depth + 1)]);
         break;
       default:
         a.unknown.push(f.raw);
@@ -239,7 +245,7 @@ const decodeAttribute = (b: Uint8Array): Attribute => {
   return a;
 };
 
-const decodeNode = (b: Uint8Array): Node => {
+const decodeNode = (b: Uint8Array, depth: number): Node => {
   const n: Node = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [], unknown: [] };
   for (const f of readFields(b)) {
     switch (f.field) {
@@ -259,7 +265,7 @@ const decodeNode = (b: Uint8Array): Node => {
         n.domain = asString(f);
         break;
       case 5:
-        n.attributes.push(decodeAttribute(asBytes(f)));
+        n.attributes.push(decodeAttribute(asBytes(f), depth));
         break;
       default:
         n.unknown.push(f.raw);
@@ -268,12 +274,18 @@ const decodeNode = (b: Uint8Array): Node => {
   return n;
 };
 
-export const decodeGraph = (b: Uint8Array): Graph => {
+/**
+ * Decodes a GraphProto; `depth` counts the graphs around it (subgraphs of If, Loop, Scan), which the reader
+ * recurses into, so a hostile nesting is refused before it exhausts the stack.
+ */
+export const decodeGraph = (b: Uint8Array, depth = 0): Graph => {
+  if (depth > limits.onnxGraphDepth)
+    throw new PipelineError('bad_model', `ONNX graph nests subgraphs deeper than ${limits.onnxGraphDepth} levels`);
   const g: Graph = { name: '', nodes: [], initializers: [], inputs: [], outputs: [], valueInfo: [], unknown: [] };
   for (const f of readFields(b)) {
     switch (f.field) {
       case 1:
-        g.nodes.push(decodeNode(asBytes(f)));
+        g.nodes.push(decodeNode(asBytes(f), depth));
         break;
       case 2:
         g.name = asString(f);

@@ -2,7 +2,10 @@
  * Protocol-buffers wire format, just enough to read and write ONNX files without a generated codec.
  * We keep our own because the npm ONNX codecs are generated from old onnx.proto versions and drop fields they do
  * not know on re-encode; here every field we do not interpret is kept as its raw bytes and written back as is.
+ * Reading is total: any byte string ends in fields or a `PipelineError('bad_model')`, with no allocation beyond
+ * the fields' list (values are views into the input).
  */
+import { PipelineError } from '../../common/errors.ts';
 
 /** One field as it sits on the wire: its number, wire type and the bytes of its value (varint or payload). */
 export interface RawField {
@@ -17,7 +20,14 @@ export interface RawField {
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-/** Reads a varint at `pos`; returns [value as unsigned 64-bit bigint, next position]. */
+/** A message that cannot be read: every reading failure is this, never a RangeError or TypeError. */
+const bad = (message: string) => new PipelineError('bad_model', `ONNX protobuf: ${message}`);
+
+/**
+ * Reads a varint at `pos`; returns [value as unsigned 64-bit bigint, next position]. A varint is at most 10
+ * bytes (64 bits in 7-bit groups); a longer run of continuation bytes is refused rather than shifted into an
+ * ever larger bigint, which would make a megabyte of 0x80 bytes cost minutes.
+ */
 export const readVarint = (buf: Uint8Array, pos: number): [bigint, number] => {
   // Fast path for values below 2^28, which is nearly every tag, length and small int.
   let lo = 0;
@@ -30,12 +40,12 @@ export const readVarint = (buf: Uint8Array, pos: number): [bigint, number] => {
   }
   let v = BigInt(lo >>> 0);
   let s = BigInt(shift);
-  for (; i < buf.length; i++, s += 7n) {
+  for (; i < buf.length && i < pos + 10; i++, s += 7n) {
     const b = buf[i];
     v |= BigInt(b & 0x7f) << s;
     if (b < 0x80) return [BigInt.asUintN(64, v), i + 1];
   }
-  throw new RangeError('truncated varint');
+  throw bad(i < buf.length ? `varint at byte ${pos} is longer than 10 bytes` : `truncated varint at byte ${pos}`);
 };
 
 /** Splits a message into its fields, in order. Views only: nothing is copied. */
@@ -47,38 +57,45 @@ export const readFields = (buf: Uint8Array): RawField[] => {
     const [tag, p1] = readVarint(buf, pos);
     const field = Number(tag >> 3n);
     const wire = Number(tag & 7n);
+    if (field === 0) throw bad(`field number 0 at byte ${start}`);
     let value: bigint | Uint8Array;
     if (wire === 0) [value, pos] = readVarint(buf, p1);
     else if (wire === 1 || wire === 5) {
       const n = wire === 1 ? 8 : 4;
-      if (p1 + n > buf.length) throw new RangeError(`truncated fixed${n * 8} in field ${field}`);
+      if (p1 + n > buf.length) throw bad(`truncated fixed${n * 8} in field ${field}`);
       value = buf.subarray(p1, p1 + n);
       pos = p1 + n;
     } else if (wire === 2) {
+      // The length is checked against the bytes that are there, so a claimed 2^63 allocates nothing.
       const [len, p2] = readVarint(buf, p1);
-      const end = p2 + Number(len);
-      if (end > buf.length) throw new RangeError(`truncated bytes in field ${field}`);
-      value = buf.subarray(p2, end);
-      pos = end;
-    } else throw new RangeError(`unsupported wire type ${wire} in field ${field}`);
+      if (len > BigInt(buf.length - p2)) throw bad(`field ${field} claims ${len} bytes, ${buf.length - p2} follow`);
+      value = buf.subarray(p2, p2 + Number(len));
+      pos = p2 + Number(len);
+    } else throw bad(`unsupported wire type ${wire} in field ${field}`);
     out.push({ field, wire: wire as 0 | 1 | 2 | 5, value, raw: buf.subarray(start, pos) });
   }
   return out;
 };
 
-export const asBytes = (f: RawField): Uint8Array => f.value as Uint8Array;
-export const asString = (f: RawField): string => decoder.decode(f.value as Uint8Array);
+/** The field's value, refusing a wire type the schema does not allow for it (a varint where bytes belong…). */
+const expectWire = (f: RawField, ...wires: number[]) => {
+  if (!wires.includes(f.wire)) throw bad(`field ${f.field} has wire type ${f.wire}, expected ${wires.join(' or ')}`);
+  return f.value;
+};
+
+export const asBytes = (f: RawField): Uint8Array => expectWire(f, 2) as Uint8Array;
+export const asString = (f: RawField): string => decoder.decode(asBytes(f));
 /** int64/int32 fields are two's complement in 64 bits; numbers beyond 2^53 lose precision (none in ONNX headers). */
-export const asInt = (f: RawField): number => Number(BigInt.asIntN(64, f.value as bigint));
+export const asInt = (f: RawField): number => Number(BigInt.asIntN(64, expectWire(f, 0) as bigint));
 export const asFloat = (f: RawField): number => {
-  const b = f.value as Uint8Array;
+  const b = expectWire(f, 5) as Uint8Array;
   return new DataView(b.buffer, b.byteOffset, 4).getFloat32(0, true);
 };
 
 /** Reads a packed (or single, unpacked) repeated int64 field's values. */
 export const asPackedInts = (f: RawField): number[] => {
   if (f.wire === 0) return [asInt(f)];
-  const b = f.value as Uint8Array;
+  const b = asBytes(f);
   const out: number[] = [];
   for (let p = 0; p < b.length; ) {
     const [v, np] = readVarint(b, p);
@@ -90,7 +107,8 @@ export const asPackedInts = (f: RawField): number[] => {
 
 export const asPackedFloats = (f: RawField): number[] => {
   if (f.wire === 5) return [asFloat(f)];
-  const b = f.value as Uint8Array;
+  const b = asBytes(f);
+  if (b.byteLength % 4) throw bad(`packed floats in field ${f.field} are ${b.byteLength} bytes, not a multiple of 4`);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   return Array.from({ length: b.byteLength / 4 }, (_, i) => dv.getFloat32(i * 4, true));
 };

@@ -102,8 +102,10 @@ async function* inputItems(p: BuiltPipeline, input: string): AsyncGenerator<unkn
   const wantsFrames = p.input === 'latent' || p.input === 'frame';
   for (const f of files) {
     const ext = extname(f).toLowerCase();
-    if (ext === '.msgpack' && wantsFrames) yield* fromFrames(framesOf(bytesOf(f)), basename(f, ext));
-    else if (imageExt.has(ext) && !wantsFrames) {
+    // Each file goes in as what it is, even when the first stage takes something else: the pipeline then stops
+    // naming both kinds, instead of ending with "0 results".
+    if (ext === '.msgpack') yield* fromFrames(framesOf(bytesOf(f)), basename(f, ext));
+    else if (imageExt.has(ext)) {
       const file: ItemOf['image-file'] = { index: position++, name: basename(f), bytes: bytesOf(f) };
       const caption = `${f.slice(0, -ext.length)}.txt`;
       const withCaption = existsSync(caption) ? { ...file, caption: readFileSync(caption, 'utf8').trim() } : file;
