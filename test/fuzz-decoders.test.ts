@@ -14,7 +14,7 @@ import { decodeImage } from '../common/image/decode-image.ts';
 import { decodeJpeg } from '../common/image/jpeg.ts';
 import { decodePng, encodePng } from '../common/image/png.ts';
 import { decodeWebp } from '../common/image/webp.ts';
-import { decodeFrames } from '../pipeline/wire/msgpack-stream.ts';
+import { decodeFrames, decodeMsgpackValues } from '../pipeline/wire/msgpack-stream.ts';
 import { readEmbedding, writeEmbedding } from '../weights/embeddings/embedding-file.ts';
 import { readSafetensors } from '../weights/embeddings/safetensors.ts';
 import { torchLoad } from '../weights/embeddings/torch-load.ts';
@@ -28,8 +28,8 @@ import { fuzz, type FuzzReport, type FuzzTarget } from './support/fuzz.ts';
 import { storedZip } from './support/stored-zip.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_601);
-/** Cases per target: a few hundred each keeps the file near 20 s on a 2-core machine. */
-const CASES = Number(process.env.FUZZ_CASES ?? 300);
+/** Cases per target: a few hundred each keeps the file to a few seconds on a 2-core machine. */
+const CASES = Number(process.env.FUZZ_CASES ?? 500);
 /** How far resident memory may grow over the whole file: the largest honest decode here is a few MiB. */
 const RSS_GROWTH_BOUND = 512 * 2 ** 20;
 const startRss = process.memoryUsage().rss;
@@ -104,21 +104,21 @@ describe('fuzzing the image decoders', () => {
   it('decodes or refuses with a typed error every mutated and random PNG', async () => {
     const seeds = await pngSeeds();
     await expectOnlyTypedOutcomes('png', { seeds, magic: [PNG_MAGIC], fix: fixPngCrcs }, decodePng);
-  }, 20_000);
+  }, 15_000);
 
   it('decodes or refuses with a typed error every mutated and random JPEG', async () => {
     await expectOnlyTypedOutcomes('jpeg', { seeds: jpegSeeds(), magic: [JPEG_MAGIC] }, decodeJpeg);
-  }, 20_000);
+  }, 15_000);
 
   it('decodes or refuses with a typed error every mutated and random WebP', async () => {
     await expectOnlyTypedOutcomes('webp', { seeds: webpSeeds(), magic: [WEBP_MAGIC] }, decodeWebp);
-  }, 20_000);
+  }, 15_000);
 
   it('sniffs, decodes and orients or refuses every mutated image of any of the three formats', async () => {
     const seeds = [...(await pngSeeds()), ...jpegSeeds(), ...webpSeeds()];
     const magic = [PNG_MAGIC, JPEG_MAGIC, WEBP_MAGIC];
     await expectOnlyTypedOutcomes('image', { seeds, magic }, (b) => decodeImage(b, 'fuzz'));
-  }, 20_000);
+  }, 15_000);
 });
 
 // ---------- embeddings ----------
@@ -146,20 +146,20 @@ describe('fuzzing the embedding readers', () => {
         return readEmbedding(b, { fileName: 'fuzz.safetensors' });
       },
     );
-  }, 20_000);
+  }, 15_000);
 
   it('reads or refuses with a typed error every mutated and random torch.save zip', async () => {
     const seeds = await torchFixtures();
     const magic = [Uint8Array.of(0x50, 0x4b, 0x03, 0x04)];
     await expectOnlyTypedOutcomes('pt-zip', { seeds, magic }, (b) => readEmbedding(b, { fileName: 'fuzz.pt' }));
-  }, 20_000);
+  }, 15_000);
 
   it('unpickles or refuses with a typed error every mutated and random pickle', async () => {
     const seeds = (await torchFixtures()).map((z) => pickleOf(z).pickle);
     await expectOnlyTypedOutcomes('pickle', { seeds, magic: [Uint8Array.of(0x80, 2)] }, (b) =>
       unpickle(b, 'fuzz.pkl', { persistentLoad: (pid) => pid }),
     );
-  }, 20_000);
+  }, 15_000);
 
   it('loads or refuses with a typed error a torch.save zip around every mutated pickle', async () => {
     const fixtures = (await torchFixtures()).map(pickleOf);
@@ -170,7 +170,7 @@ describe('fuzzing the embedding readers', () => {
       torchLoad(zip, 'fuzz.pt');
       return readEmbedding(zip, { fileName: 'fuzz.pt' });
     });
-  }, 20_000);
+  }, 15_000);
 });
 
 // ---------- msgpack frames ----------
@@ -203,7 +203,18 @@ describe('fuzzing the msgpack frame decoder', () => {
     await expectOnlyTypedOutcomes('msgpack', { seeds, magic: [Uint8Array.of(0x85)] }, async (b) => {
       for await (const _ of decodeFrames(chunked(b)));
     });
-  }, 20_000);
+  }, 15_000);
+
+  it('decodes or refuses with bad_request or too_large every mutated request body, under small limits', async () => {
+    const encoder = new Encoder({ ignoreUndefined: true });
+    const description = { model: 'tiny', stages: [{ stage: 'encode-training-images', settings: { size: 64 } }] };
+    const body = Uint8Array.from([description, ...frames].flatMap((x) => [...encoder.encode(x)]));
+    // Limits just above the seed's sizes, so mutations cross them as often as they stay under.
+    const small = { firstBytes: 96, valueBytes: 160, totalBytes: body.length + 64 };
+    await expectOnlyTypedOutcomes('msgpack-body', { seeds: [body], magic: [Uint8Array.of(0x82)] }, async (b) => {
+      for await (const _ of decodeMsgpackValues(chunked(b), small));
+    });
+  }, 15_000);
 });
 
 // ---------- ONNX ----------
@@ -228,7 +239,7 @@ describe('fuzzing the ONNX reader', () => {
   it('decodes or refuses with bad_model every mutated and random ONNX file', async () => {
     const seeds = [smallModel(), buildUnet(tinyUnetConfig).model];
     await expectOnlyTypedOutcomes('onnx', { seeds, magic: [Uint8Array.of(0x08, 0x07, 0x3a)] }, decodeModel);
-  }, 20_000);
+  }, 15_000);
 });
 
 afterAll(() => {

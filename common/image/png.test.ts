@@ -45,6 +45,45 @@ const png = async (
     ...chunk('IEND', []),
   ]);
 
+/**
+ * A zlib bomb: one fixed-Huffman DEFLATE block (RFC 1951 §3.2.6) of a literal 0 then `copies` back-references
+ * <length 258, distance 1>, 13 bits each, so 1 + 258·copies zero bytes come from copies·13/8 bytes, then the
+ * Adler-32 of those zeros (a = 1, b = their count), making it a valid stream whatever its size.
+ */
+const zlibBomb = (copies: number): Uint8Array => {
+  const out = new Uint8Array(Math.ceil((3 + 8 + 13 * copies + 7) / 8) + 2 + 4);
+  out.set([0x78, 0x01]);
+  let bit = 16;
+  const put = (code: number, n: number) => {
+    for (let i = n - 1; i >= 0; i--, bit++) out[bit >> 3] |= ((code >> i) & 1) << (bit & 7); // Huffman codes MSB first
+  };
+  put(0b110, 3); // BFINAL 1, then BTYPE 01 as written LSB first
+  put(0x30, 8); // literal 0
+  for (let k = 0; k < copies; k++) put((0xc5 << 5) | 0, 13); // length symbol 285 (258), distance code 0 (1)
+  put(0, 7); // end of block
+  const n = 1 + 258 * copies;
+  new DataView(out.buffer).setUint32(Math.ceil(bit / 8), (((n % 65521) << 16) | 1) >>> 0);
+  return out.subarray(0, Math.ceil(bit / 8) + 4);
+};
+
+/** A PNG around any IDAT payload, built with typed arrays (the payload may be megabytes). */
+const pngAround = (ihdr: number[], idat: Uint8Array): Uint8Array => {
+  const typed = (type: string, data: Uint8Array) => {
+    const c = new Uint8Array(12 + data.length);
+    const v = new DataView(c.buffer);
+    v.setUint32(0, data.length);
+    c.set(ascii(type), 4);
+    c.set(data, 8);
+    v.setUint32(8 + data.length, crc32(c.subarray(4, 8 + data.length)));
+    return c;
+  };
+  const parts = [Uint8Array.of(137, 80, 78, 71, 13, 10, 26, 10), typed('IHDR', Uint8Array.from(ihdr))];
+  parts.push(typed('IDAT', idat), typed('IEND', new Uint8Array(0)));
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+};
+
 const grey = (values: number[]) => values.flatMap((v) => [v, v, v, 255]);
 const badImage = expect.objectContaining({ code: 'bad_image' });
 
@@ -178,6 +217,29 @@ describe('decodePng', () => {
     await expect(decodePng(await png(1, 1, 8, 0, [5, 9]))).rejects.toThrow(/filter type 5/);
     await expect(decodePng(await png(1, 1, 8, 3, [0, 3], [chunk('PLTE', [1, 2, 3])]))).rejects.toEqual(badImage);
     await expect(decodePng(await png(1, 1, 3, 0, [0, 0]))).rejects.toThrow(/bit depth 3/);
+  });
+});
+
+describe('decodePng against hostile files', () => {
+  it('stops a zlib bomb (1×1 claimed, 258 MB inflated) at the 2 bytes a 1×1 grey image needs', async () => {
+    const bomb = pngAround([...be32(1), ...be32(1), 8, 0, 0, 0, 0], zlibBomb(1_000_000));
+    expect(bomb.length).toBeLessThan(2 * 2 ** 20);
+    const before = process.memoryUsage().rss;
+    await expect(decodePng(bomb)).rejects.toThrow(/inflates past the 2 bytes expected/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(100 * 2 ** 20);
+  });
+
+  it('decodes the same kind of stream when the header asks for all of it', async () => {
+    // 1 + 258·2 = 517 zero bytes are 11 rows of a 46-pixel grey image with filter bytes (47 each).
+    const img = await decodePng(pngAround([...be32(46), ...be32(11), 8, 0, 0, 0, 0], zlibBomb(2)));
+    expect([img.width, img.height, img.data[0], img.data[3]]).toEqual([46, 11, 0, 255]);
+  });
+
+  it('refuses an IHDR claiming 100000×100000 before inflating anything', async () => {
+    // The IDAT is not zlib at all: had it been inflated, the error would say so instead.
+    const huge = pngAround([...be32(100_000), ...be32(100_000), 8, 6, 0, 0, 0], Uint8Array.of(1, 2, 3));
+    await expect(decodePng(huge)).rejects.toThrow(/100000×100000 is empty or too large/);
+    await expect(decodePng(huge)).rejects.toEqual(badImage);
   });
 });
 

@@ -114,29 +114,25 @@ export interface MsgpackLimits {
 const badMsgpack = (m: string) => new PipelineError('bad_request', `not valid msgpack: ${m}`);
 const tooLarge = (m: string) => new PipelineError('too_large', m);
 
-/** Header bytes after the type byte for fixed-size values (msgpack spec's formats table), by type byte. */
-const FIXED: Record<number, number> = {
-  ...{ 192: 0, 194: 0, 195: 0, 202: 4, 203: 8 }, // nil, false, true, float 32, float 64
-  ...{ 204: 1, 205: 2, 206: 4, 207: 8, 208: 1, 209: 2, 210: 4, 211: 8 }, // uint 8–64, int 8–64
-  ...{ 212: 2, 213: 3, 214: 5, 215: 9, 216: 17 }, // fixext 1–16: a type byte and the data
-};
-/** Length-prefixed values: the width of the length, whether an ext type byte follows, and the kind. */
+/** A map from a flat list of [key, value, key, value, …]. */
+const pairs = <V>(flat: (number | V)[]) =>
+  new Map(Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i] as number, flat[2 * i + 1] as V]));
+/**
+ * Bytes after the type byte of each fixed-size value (the msgpack spec's formats table): nil, false, true,
+ * float 32 and 64, uint 8–64, int 8–64, then fixext 1–16 (an ext type byte and the data).
+ */
+const FIXED = pairs<number>([
+  0xc0, 0, 0xc2, 0, 0xc3, 0, 0xca, 4, 0xcb, 8, 0xcc, 1, 0xcd, 2, 0xce, 4, 0xcf, 8, 0xd0, 1, 0xd1, 2, 0xd2, 4, 0xd3, 8,
+  0xd4, 2, 0xd5, 3, 0xd6, 5, 0xd7, 9, 0xd8, 17,
+]);
+/** Length-prefixed values, by type byte: the width of the length, the ext type bytes after it, the kind. */
 type Kind = 'bin' | 'str' | 'ext' | 'array' | 'map';
-const SIZED: Record<number, [number, number, Kind]> = {
-  196: [1, 0, 'bin'],
-  197: [2, 0, 'bin'],
-  198: [4, 0, 'bin'],
-  199: [1, 1, 'ext'],
-  200: [2, 1, 'ext'],
-  201: [4, 1, 'ext'],
-  217: [1, 0, 'str'],
-  218: [2, 0, 'str'],
-  219: [4, 0, 'str'],
-  220: [2, 0, 'array'],
-  221: [4, 0, 'array'],
-  222: [2, 0, 'map'],
-  223: [4, 0, 'map'],
-};
+const SIZED = pairs<[number, number, Kind]>([
+  ...[0xc4, [1, 0, 'bin'], 0xc5, [2, 0, 'bin'], 0xc6, [4, 0, 'bin']],
+  ...[0xc7, [1, 1, 'ext'], 0xc8, [2, 1, 'ext'], 0xc9, [4, 1, 'ext']],
+  ...[0xd9, [1, 0, 'str'], 0xda, [2, 0, 'str'], 0xdb, [4, 0, 'str']],
+  ...[0xdc, [2, 0, 'array'], 0xdd, [4, 0, 'array'], 0xde, [2, 0, 'map'], 0xdf, [4, 0, 'map']],
+] as (number | [number, number, Kind])[]);
 
 /**
  * The value whose type byte is at `b[at]`: its header size, payload size and how many values nest in it; or
@@ -147,9 +143,11 @@ const headerAt = (b: Uint8Array, at: number, len: number) => {
   if (t < 0x80 || t >= 0xe0) return { header: 1, payload: 0, children: 0 }; // fixints
   if (t < 0xa0) return { header: 1, payload: 0, children: (t & 0x0f) * (t < 0x90 ? 2 : 1) }; // fixmap, fixarray
   if (t < 0xc0) return { header: 1, payload: t & 0x1f, children: 0 }; // fixstr
-  if (t in FIXED) return { header: 1 + FIXED[t], payload: 0, children: 0 };
-  if (!(t in SIZED)) throw badMsgpack(`unknown type byte 0x${t.toString(16)}`);
-  const [width, typeByte, kind] = SIZED[t];
+  const fixed = FIXED.get(t);
+  if (fixed !== undefined) return { header: 1 + fixed, payload: 0, children: 0 };
+  const sized = SIZED.get(t);
+  if (!sized) throw badMsgpack(`unknown type byte 0x${t.toString(16)}`);
+  const [width, typeByte, kind] = sized;
   if (at + 1 + width > len) return undefined;
   let n = 0;
   for (let i = 1; i <= width; i++) n = n * 256 + b[at + i];

@@ -89,6 +89,32 @@ describe('refusing broken safetensors', () => {
       assemble('{"t":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}}', f32Bytes(1, 2)),
       'e.safetensors: tensor \'t\' has unknown dtype "F33"',
     ],
+    [
+      'a dtype named after an Object.prototype member',
+      assemble('{"t":{"dtype":"constructor","shape":[2],"data_offsets":[0,8]}}', f32Bytes(1, 2)),
+      'e.safetensors: tensor \'t\' has unknown dtype "constructor"',
+    ],
+    [
+      'two tensors whose data_offsets overlap',
+      assemble(
+        '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}',
+        f32Bytes(1, 2, 3),
+      ),
+      "e.safetensors: tensors 'a' and 'b' overlap (bytes 4–8)",
+    ],
+    [
+      'two tensors sharing the same bytes',
+      assemble(
+        '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}}',
+        f32Bytes(1, 2),
+      ),
+      "e.safetensors: tensors 'a' and 'b' overlap",
+    ],
+    [
+      'a shape whose byte count is past 2^53',
+      assemble('{"t":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}}', f32Bytes(1, 2)),
+      "e.safetensors: tensor 't' (F64 [4294967296, 4294967296]) needs",
+    ],
   ];
   for (const [what, bytes, message] of cases)
     test(`refuses ${what} with a bad_embedding error naming the file`, () => {
