@@ -4,7 +4,8 @@
  * the pipeline asks for one, a result is encoded only when the client reads, so the bounds of `runPipeline`
  * hold end to end. A failure becomes a final `error` frame; a finished item stream ends with `done`.
  */
-import { Encoder, decodeMultiStream } from '@msgpack/msgpack';
+import { Encoder } from '@msgpack/msgpack';
+import { decodeMsgpackValues } from '../wire/msgpack-stream.ts';
 import { PipelineError } from '../../common/errors.ts';
 import { parseFrame, type Frame } from '../../common/frames.ts';
 import { errorFrameOf } from '../wire/end-with-error-frame.ts';
@@ -22,11 +23,13 @@ import { frameToItem, itemToFrame } from './wire-items.ts';
 export const readPipelineBody = async (
   body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
 ): Promise<{ description: unknown; frames: AsyncIterable<Frame> }> => {
-  const it = decodeMultiStream(body)[Symbol.asyncIterator]();
+  // Bounded: the description and each frame are sized before they are decoded (pipeline/wire/msgpack-stream.ts).
+  const it = decodeMsgpackValues(body)[Symbol.asyncIterator]();
   let first: IteratorResult<unknown>;
   try {
     first = await it.next();
   } catch (e) {
+    if (e instanceof PipelineError && e.code !== 'bad_request') throw e; // too_large stays too_large
     throw new PipelineError(
       'bad_request',
       `body is not a msgpack stream: ${e instanceof Error ? e.message : String(e)}`,
@@ -41,6 +44,7 @@ export const readPipelineBody = async (
     [Symbol.asyncIterator]: () => ({
       next: async () => {
         const r = await it.next().catch((e: unknown) => {
+          if (e instanceof PipelineError && e.code !== 'bad_request') throw e; // too_large stays too_large
           throw new PipelineError(
             'bad_request',
             `an input frame is not valid msgpack: ${e instanceof Error ? e.message : String(e)}`,
