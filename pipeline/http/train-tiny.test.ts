@@ -159,6 +159,8 @@ describe('training over HTTP on tiny', () => {
     const status = await statusOf(res.headers.get('x-run-id')!);
     // The upload folder is the server's own: not named in the status, and gone once the run has ended.
     expect(status.meta.images).toBe(`${readdirSync(images).length} uploaded files`);
+    // Removal runs as the run ends, beside the last frame's delivery: give it a moment.
+    for (let i = 0; i < 50 && readdirSync(uploads.root).length; i++) await Bun.sleep(20);
     expect(readdirSync(uploads.root)).toEqual([]);
   });
 
