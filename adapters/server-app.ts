@@ -24,7 +24,13 @@ import { diskProbe, readRegularFile } from './safe-files.ts';
 import { limits } from '../common/limits.ts';
 import { readEmbedding } from '../weights/embeddings/embedding-file.ts';
 import { staticAssets } from './static-assets.ts';
-import { trainDeps } from './train-deps.ts';
+import { readImageFolder, trainDeps } from './train-deps.ts';
+import { diskRunStore, runStoreFolder } from './run-store.ts';
+import { connectRedis } from './queue/connection.ts';
+import { queueRuns } from './queue/queue-runs.ts';
+import { defer, switchMap } from 'rxjs';
+import type { TrainRequest } from '../common/train/train-request.ts';
+import type { PretrainRequest } from '../pipeline/pretrain/pretrain-request.ts';
 import { defaultUploadRoot, sweepStaleUploads, uploadStore } from './upload-store.ts';
 
 export interface ServerOptions {
@@ -43,6 +49,8 @@ export interface ServerOptions {
   /** Working memory one request may need (default: half the machine's memory). */
   maxRequestBytes?: number;
   uploadRoot?: string;
+  /** Redis URL: runs become BullMQ jobs for `pseudoword worker`s, and this process keeps no run to itself. */
+  queue?: string;
   log?: (m: string) => void;
 }
 
@@ -59,6 +67,16 @@ export const defaultMaxRequestBytes = (): number => Math.floor(totalmem() / 2);
  * Builds the app and what `serve` prints about it.
  * @throws PipelineError 'bad_request' for a non-loopback bind without a token, or an upload folder inside a root.
  */
+/** A training folder's images and captions by file name, to travel with a queued run. */
+const imagesOf = async (dir: string): Promise<Record<string, Uint8Array>> => {
+  const out: Record<string, Uint8Array> = {};
+  for (const f of await readImageFolder(dir)) {
+    out[f.name] = f.bytes;
+    if (f.caption !== undefined) out[`${f.name.replace(/\.[^.]+$/, '')}.txt`] = new TextEncoder().encode(f.caption);
+  }
+  return out;
+};
+
 export const serverApp = async (o: ServerOptions) => {
   const log = o.log ?? (() => {});
   if (!isLoopback(o.host) && !o.token)
@@ -87,6 +105,37 @@ export const serverApp = async (o: ServerOptions) => {
     withEmbeddings: loadEmbeddingsInto,
     admit: (model: SdModel, w: number, h: number, req: GenerateRequest) => admitGeneration(model.info, w, h, req),
   };
+  const q = o.queue
+    ? await queueRuns({ url: o.queue, redis: await connectRedis(o.queue), maxQueued: o.maxQueued })
+    : undefined;
+  const local = {
+    slots: runSlots({ maxRuns: o.maxRuns ?? 1, maxQueued: o.maxQueued ?? 16 }),
+    generate: (req: GenerateRequest, _signal: AbortSignal, pipeline: unknown, runId?: string) =>
+      runGenerate(req, { ...generateDeps, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
+    train: (req: TrainRequest, pipeline: unknown, runId?: string) =>
+      runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
+    // The run folder keeps checkpoints, loss.jsonl and samples; the trained model goes to its 'model' folder.
+    pretrain: (req: PretrainRequest, runId: string) =>
+      pretrainJob(req, { out: join(req.out!, 'model'), work: req.out! }, log, runId),
+    // Runs outlive the process: records and frames under the out root, read back (interrupted ones resumable).
+    runs: o.queue
+      ? createRunRegistry()
+      : createRunRegistry({ store: diskRunStore(join(paths.roots.out, runStoreFolder)) }),
+    readFile: train.readFile,
+  };
+  const remote = q && {
+    slots: undefined, // the workers' --concurrency bounds the work; the queue's length bounds the waiting
+    generate: (req: GenerateRequest, _signal: AbortSignal, pipeline: unknown, runId?: string) =>
+      q.submit('generate', runId!, req, pipeline),
+    train: (req: TrainRequest, pipeline: unknown, runId?: string) =>
+      defer(async () => q.submit('train', runId!, req, pipeline, await imagesOf(req.images))).pipe(
+        switchMap((frames) => frames),
+      ),
+    pretrain: (req: PretrainRequest, runId: string) => q.submit('pretrain', runId, req, undefined),
+    runs: q.registry,
+    readFile: q.readFile,
+  };
+  const runner = remote ?? local;
   const app = createApp({
     paths,
     guard: {
@@ -95,9 +144,10 @@ export const serverApp = async (o: ServerOptions) => {
       allowedOrigins: o.allowOrigins,
       token: o.token,
     },
-    slots: runSlots({ maxRuns: o.maxRuns ?? 1, maxQueued: o.maxQueued ?? 16 }),
+    slots: runner.slots,
     admit: {
       async generate(req) {
+        await q?.admit();
         const { info } = await open(req.model, req.device);
         admitGeneration(info, req.width ?? info.resolution, req.height ?? info.resolution, req);
         // Embedding files are kilobytes: read and check them now, so a broken one is a 400, not a failed stream.
@@ -105,23 +155,21 @@ export const serverApp = async (o: ServerOptions) => {
           readEmbedding(await readRegularFile(f, limits.embeddingFileBytes, `embeddings[${i}]`), { fileName: f });
       },
       async train(req) {
+        await q?.admit();
         const { info } = await open(req.model, req.device);
         const r = req.resolution ?? info.resolution;
         admitSize(info, r, r, trainingBytes(info, r, req.batch), maxBytes);
       },
     },
-    generate: (req, _signal, pipeline, runId) =>
-      runGenerate(req, { ...generateDeps, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
-    train: (req, pipeline, runId) =>
-      runTrain(req, { ...train, newRunId: () => runId ?? crypto.randomUUID() }, pipeline),
-    // The run folder keeps checkpoints, loss.jsonl and samples; the trained model goes to its 'model' folder.
-    pretrain: (req, runId) => pretrainJob(req, { out: join(req.out!, 'model'), work: req.out! }, log, runId),
-    runs: createRunRegistry(),
+    generate: runner.generate,
+    train: runner.train,
+    pretrain: runner.pretrain,
+    runs: runner.runs,
     uploads: uploadStore(uploadRoot),
     maxUploadBytes: o.maxUploadBytes,
-    readFile: train.readFile,
+    readFile: runner.readFile,
     assets: staticAssets(),
     pipelines: { openModel: open, generate: generateDeps },
   });
-  return { app, paths, uploadRoot, maxRequestBytes: maxBytes };
+  return { app, paths, uploadRoot, maxRequestBytes: maxBytes, close: () => q?.close() };
 };

@@ -3,6 +3,7 @@
  * checkpoints on disk (checkpoints written atomically).
  */
 import { writeFileSync, renameSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { PipelineError } from '../common/errors.ts';
 import { limits } from '../common/limits.ts';
@@ -45,6 +46,43 @@ export const readImageFolder = async (dir: string): Promise<ImageFile[]> => {
   return out;
 };
 
+/** `writeFileAtomic`'s temp names: `<file>.tmp-<pid>-<ms>`. */
+const tempName = /\.tmp-(\d+)-\d+$/;
+
+// A writer still alive may be mid-write. Our own pid is never one: writeFileAtomic writes synchronously, so no write
+// of this process is in flight while this runs — a temp file under our pid was left by an earlier process that had
+// it (a restarted container often gets the same pid).
+const writerGone = (pid: number) => {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+};
+
+/** True for a temp file of `writeFileAtomic` whose writer is gone: nothing will ever rename it. */
+export const isStaleTemp = (name: string): boolean => {
+  const pid = tempName.exec(name)?.[1];
+  return pid !== undefined && writerGone(Number(pid));
+};
+
+/**
+ * Removes the temp files that writers killed between write and rename left in `dir` (not below it); returns how
+ * many. A missing folder holds none.
+ * @example await sweepStaleTemps('/runs/r1') // 1, after a kill -9 mid-checkpoint
+ */
+export const sweepStaleTemps = async (dir: string): Promise<number> => {
+  let n = 0;
+  for (const f of await listFolder(dir)) {
+    if (!isStaleTemp(f) || (await pathKind(join(dir, f)))?.kind !== 'file') continue;
+    await rm(join(dir, f), { force: true });
+    n++;
+  }
+  return n;
+};
+
 export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
   openModel: (name, device) => openModel(name, device, log),
   factory: ortSessionFactory,
@@ -58,6 +96,11 @@ export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
       writeFileAtomic(p, bytes);
       return p;
     });
+  },
+  sweepTemps: async (dir) => {
+    const n = await sweepStaleTemps(dir);
+    if (n) log?.(`removed ${n} temp files an interrupted run left in ${dir}`);
+    return n;
   },
   async readFile(path) {
     try {

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'device_unavailable' // asked for cuda where the CUDA provider cannot load
   | 'numeric' // NaN or infinity where a number was needed
   | 'cancelled' // the consumer went away
+  | 'interrupted' // the server stopped (or was killed) while the run was going
+  | 'conflict' // the target's state does not allow this (e.g. resuming a run that is still going)
   | 'forbidden' // a path outside the folders this server may read or write, a foreign Host or Origin
   | 'unauthorized' // a request without the server's bearer token
   | 'unsupported_media_type' // a body in a content type the route does not take
@@ -51,6 +53,7 @@ export const httpStatusOf = (code: ErrorCode): number =>
       unauthorized: 401,
       unsupported_media_type: 415,
       busy: 429,
+      conflict: 409,
       not_found: 404,
       too_large: 413,
       cancelled: 499,

@@ -32,6 +32,8 @@ const errorCodeSet = {
   device_unavailable: 1,
   numeric: 1,
   cancelled: 1,
+  interrupted: 1,
+  conflict: 1,
   forbidden: 1,
   unauthorized: 1,
   unsupported_media_type: 1,

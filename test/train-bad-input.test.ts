@@ -101,8 +101,10 @@ describe('training refuses bad input clearly', () => {
     const images = await conceptFolder(2);
     await train({ images, steps: 2, saveEvery: 1, out });
     const before = readFileSync(join(out, 'learned_embeds.safetensors'));
-    // Resume with an absurd lr: the first update overflows float32.
-    await expect(train({ images, steps: 5, lr: 1e39, saveEvery: 1, out, resume: true })).rejects.toMatchObject({
+    // Resume with an absurd lr (a change the resume must be told to accept): the first update overflows float32.
+    await expect(
+      train({ images, steps: 5, lr: 1e39, saveEvery: 1, out, resume: true, resumeWithChanges: true }),
+    ).rejects.toMatchObject({
       code: 'numeric',
     });
     expect(readFileSync(join(out, 'learned_embeds.safetensors'))).toEqual(before);

@@ -18,6 +18,10 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: (ar
     load: () => import('./commands/train.ts'),
   },
   serve: { summary: 'serve the HTTP API (frames as msgpack streams)', load: () => import('./commands/serve.ts') },
+  worker: {
+    summary: 'run queued jobs from Redis (BullMQ) for `serve --queue`',
+    load: () => import('./commands/worker.ts'),
+  },
   inspect: {
     summary: 'describe a model: inputs, outputs, op census, what cannot run',
     load: () => import('./commands/inspect.ts'),

@@ -50,6 +50,8 @@ export const TrainRequest = z.strictObject({
   layout: z.enum(['diffusers', 'kohya', 'a1111']).default('diffusers'),
   out: z.string().min(1).default('out/embedding'),
   resume: z.boolean().default(false),
+  /** Resume even though the seed, lr or schedule differ from what the checkpoint recorded. */
+  resumeWithChanges: z.boolean().default(false),
   device: z.enum(['cpu', 'cuda']).default('cpu'),
 });
 export type TrainRequest = z.infer<typeof TrainRequest>;

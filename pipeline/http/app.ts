@@ -121,12 +121,8 @@ export const createApp = (deps: AppDeps): Hono => {
     const controller = new AbortController();
     // Called here, not inside the registry, so a run that throws before its first frame is a 4xx/5xx JSON answer.
     const source = admit(deps.generate(req, controller.signal, description, id).pipe(abortOnUnsubscribe(controller)));
-    const run = runs.start('generate', id, source, {
-      prompt: req.prompt,
-      model: req.model,
-      steps: req.steps,
-      seed: req.seed,
-    });
+    const meta = { prompt: req.prompt, model: req.model, steps: req.steps, seed: req.seed };
+    const run = runs.start('generate', id, source, meta, { request: req, pipeline: description });
     return runResponse(run, { signal: c.req.raw.signal, onLeave: () => runs.cancel(id, 'the client went away') });
   });
 
@@ -150,7 +146,9 @@ export const createApp = (deps: AppDeps): Hono => {
     }
     const { token, init, model, steps, out, device } = request;
     const images = uploaded ? `${uploaded} uploaded files` : request.images;
-    const run = runs.start('train', id, source, { token, init, model, steps, images, out, device });
+    const notResumable = uploaded ? 'its uploaded images are removed when it ends' : undefined;
+    const meta = { token, init, model, steps, images, out, device };
+    const run = runs.start('train', id, source, meta, { request, pipeline, notResumable });
     const url = new URL(c.req.url);
     if (queryFlag(url, 'detach')) return c.json(run.status(), 202, { 'x-run-id': id, location: `/v1/runs/${id}` });
     const cancel = queryFlag(url, 'cancelOnDisconnect');
@@ -165,10 +163,9 @@ export const createApp = (deps: AppDeps): Hono => {
     const id = newRunId();
     const request = parsePretrainRequest(await jsonBody(c.req.raw, limits.jsonBodyBytes));
     const out = await paths.out(request.out ?? id);
-    const run = runs.start('pretrain', id, admit(deps.pretrain({ ...request, out }, id)), {
-      seed: request.seed,
-      scale: request.scale,
-      out,
+    const meta = { seed: request.seed, scale: request.scale, out };
+    const run = runs.start('pretrain', id, admit(deps.pretrain({ ...request, out }, id)), meta, {
+      request: { ...request, out },
     });
     const url = new URL(c.req.url);
     if (queryFlag(url, 'detach')) return c.json(run.status(), 202, { 'x-run-id': id, location: `/v1/runs/${id}` });
@@ -179,7 +176,9 @@ export const createApp = (deps: AppDeps): Hono => {
     });
   });
 
-  addRunRoutes(app, { runs, readFile: deps.readFile });
+  const { train } = deps;
+  const resume = train && { train, paths, admit: deps.admit?.train, slots: deps.slots };
+  addRunRoutes(app, { runs, readFile: deps.readFile, resume });
 
   // The raw path: the assets hook does its own decoding and checking, once.
   if (deps.pipelines) pipelinesRoutes(app, { ...guardPipelineDeps(deps.pipelines, paths), slots: deps.slots });

@@ -1,17 +1,38 @@
 /**
  * The run routes: list runs, read one's status, re-attach to its frames (replay, then live), download its latest
- * embedding, cancel it. Runs started by `POST /v1/train` and `POST /v1/generate` alike.
+ * embedding, cancel it, resume it. Runs started by `POST /v1/train` and `POST /v1/generate` alike; with a stored
+ * registry, runs of earlier server processes too.
  */
 import type { Hono } from 'hono';
+import type { Observable } from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
+import { trainPipelineDescription, type TrainPipelineDescription } from '../../common/train/train-pipeline.ts';
+import { parseTrainRequest, type TrainRequest } from '../../common/train/train-request.ts';
+import { stateFileName } from '../../weights/training/checkpoint-files.ts';
 import type { Run, RunRegistry } from '../runs/run-registry.ts';
+import type { RunSlots } from '../runs/run-slots.ts';
+import { whyNotResumable } from '../runs/resumable.ts';
+import type { PathPolicy } from './path-policy.ts';
 import { runResponse } from './run-response.ts';
+import { parsePipeline } from './split-pipeline.ts';
+
+/** What `POST /v1/runs/:id/resume` needs: the training pipeline and the checks a new training run goes through. */
+export interface ResumeDeps {
+  train: (req: TrainRequest, pipeline?: TrainPipelineDescription, runId?: string) => Observable<Frame>;
+  /** The stored request's paths are checked again: the server may have restarted with other roots. */
+  paths: PathPolicy;
+  admit?: (req: TrainRequest) => Promise<void>;
+  slots?: RunSlots;
+}
 
 /** What the run routes need. */
 export interface RunRoutesDeps {
   runs: RunRegistry;
   /** Reads a file the server wrote (the embedding); undefined when it is not there. */
   readFile?: (path: string) => Promise<Uint8Array | undefined>;
+  /** Without it, resuming is a 404. */
+  resume?: ResumeDeps;
 }
 
 /**
@@ -26,11 +47,29 @@ export const queryFlag = (url: URL, name: string): boolean => {
 const baseName = (p: string) => p.slice(Math.max(p.lastIndexOf('/'), p.lastIndexOf('\\')) + 1);
 
 /**
- * Adds `GET /v1/runs`, `GET /v1/runs/:id`, `GET /v1/runs/:id/frames`, `GET /v1/runs/:id/embedding` and
- * `DELETE /v1/runs/:id` to `app`. `/frames?cancelOnDisconnect=1` cancels the run when that client leaves.
+ * The stored request of a resumable run, its paths checked again, resuming from the state in its `out` folder —
+ * or from the start when the run died before it wrote one (it was still loading, or waiting for a slot).
+ */
+const resumeRequest = async (stored: unknown, deps: ResumeDeps, readFile: RunRoutesDeps['readFile']) => {
+  const r = parseTrainRequest(stored);
+  const out = await deps.paths.out(r.out);
+  const request: TrainRequest = {
+    ...r,
+    model: await deps.paths.model(r.model),
+    images: await deps.paths.images(r.images),
+    out,
+    resume: readFile ? (await readFile(`${out}/${stateFileName}`)) !== undefined : true,
+  };
+  return request;
+};
+
+/**
+ * Adds `GET /v1/runs`, `GET /v1/runs/:id`, `GET /v1/runs/:id/frames`, `GET /v1/runs/:id/embedding`,
+ * `DELETE /v1/runs/:id` and `POST /v1/runs/:id/resume` to `app`. `/frames?cancelOnDisconnect=1` cancels the run
+ * when that client leaves; `/resume` streams like `POST /v1/train` (`?detach=1`: 202 with the status).
  * @example addRunRoutes(app, { runs: createRunRegistry(), readFile });
  */
-export const addRunRoutes = (app: Hono, { runs, readFile }: RunRoutesDeps): Hono => {
+export const addRunRoutes = (app: Hono, { runs, readFile, resume }: RunRoutesDeps): Hono => {
   const runOf = (id: string): Run => {
     const run = runs.get(id);
     if (!run) throw new PipelineError('not_found', `no run '${id}'`, { field: 'id' });
@@ -67,6 +106,27 @@ export const addRunRoutes = (app: Hono, { runs, readFile }: RunRoutesDeps): Hono
   });
 
   app.delete('/v1/runs/:id', (c) => c.json(runOf(c.req.param('id')).cancel()));
+
+  // An interrupted training run, from its last checkpoint, under its id: its frames go on in the same history.
+  app.post('/v1/runs/:id/resume', async (c) => {
+    if (!resume || !runs.resume) throw new PipelineError('not_found', 'this server does not resume runs');
+    const run = runOf(c.req.param('id'));
+    const record = runs.record?.(run.id);
+    const why = whyNotResumable(run.status(), record);
+    if (why) throw new PipelineError('conflict', `run '${run.id}' cannot be resumed: ${why}`, { field: 'id' });
+    const request = await resumeRequest(record!.request, resume, readFile);
+    const pipeline = parsePipeline(trainPipelineDescription, record!.pipeline ?? undefined);
+    await resume.admit?.(request);
+    const source = resume.train(request, pipeline, run.id);
+    const resumed = runs.resume(run.id, resume.slots ? resume.slots.admit(source) : source);
+    const url = new URL(c.req.url);
+    if (queryFlag(url, 'detach'))
+      return c.json(resumed.status(), 202, { 'x-run-id': run.id, location: `/v1/runs/${run.id}` });
+    return runResponse(resumed, {
+      signal: c.req.raw.signal,
+      onLeave: queryFlag(url, 'cancelOnDisconnect') ? () => runs.cancel(run.id, 'the client went away') : undefined,
+    });
+  });
 
   return app;
 };

@@ -123,6 +123,7 @@ describe('POST /v1/train', () => {
       [{ ...base, images: '../x' }, 'images'],
       [{ ...base, images: 'cat', out: '/tmp/elsewhere' }, 'out'],
       [{ ...base, images: 'cat', out: '../escape' }, 'out'],
+      [{ ...base, images: 'cat', model: '/etc' }, 'model'],
     ] as const) {
       const res = await app.request(...post(body));
       expect(res.status).toBe(403);

@@ -51,7 +51,8 @@ const fromJson = async (req: Request, runId: string, cfg: TrainBodyConfig): Prom
   const request = parseTrainRequest(body);
   const description = parsePipeline(trainPipelineDescription, acceptCatalogUse('train', pipeline));
   const images = await cfg.paths.images(request.images);
-  return { request: { ...request, images, out: await outOf(body, request, runId, cfg) }, pipeline: description };
+  const model = await cfg.paths.model(request.model);
+  return { request: { ...request, model, images, out: await outOf(body, request, runId, cfg) }, pipeline: description };
 };
 
 const fromForm = async (
@@ -80,6 +81,7 @@ const fromForm = async (
   const request = parseTrainRequest({ ...body, images: 'upload' });
   const description = parsePipeline(trainPipelineDescription, acceptCatalogUse('train', pipeline));
   const out = await outOf(body, request, runId, cfg);
+  const model = await cfg.paths.model(request.model);
   const saved = await Promise.all(
     files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })),
   );
@@ -95,7 +97,7 @@ const fromForm = async (
     }
   }
   const images = await uploads.save(runId, saved);
-  return { request: { ...request, images, out }, pipeline: description, uploaded: saved.length };
+  return { request: { ...request, model, images, out }, pipeline: description, uploaded: saved.length };
 };
 
 /**

@@ -42,13 +42,17 @@ export interface RunHistory {
 const imageBytesOf = (f: Frame) => (f.type === 'validation' ? f.images.reduce((n, i) => n + i.png.byteLength, 0) : 0);
 
 /**
- * A new, empty history.
+ * A new history, empty or holding `from` (entries of an earlier history, e.g. read back from a run store) with
+ * their sequence numbers, so a run that goes on after a restart keeps counting where it stopped.
  * @example
  * const h = runHistory();
  * h.push(progress1); h.push(loss1); h.push(progress2);
  * h.entries().map((e) => e.frame) // [loss1, progress2]
  */
-export const runHistory = ({ maxPerType = 100_000, maxImageBytes = 16 * 2 ** 20 }: HistoryLimits = {}): RunHistory => {
+export const runHistory = (
+  { maxPerType = 100_000, maxImageBytes = 16 * 2 ** 20 }: HistoryLimits = {},
+  from: readonly HistoryEntry[] = [],
+): RunHistory => {
   let records: HistoryEntry[] = []; // in seq order
   const latest = new Map<string, HistoryEntry>();
   const perType = new Map<string, number>();
@@ -84,22 +88,29 @@ export const runHistory = ({ maxPerType = 100_000, maxImageBytes = 16 * 2 ** 20 
     return lo;
   };
 
-  return {
-    push(frame) {
-      const entry = { seq: seq++, frame };
-      const key = dropKeyOf(frame);
-      if (key !== undefined) {
-        latest.set(key, entry);
-        return entry;
-      }
-      records.push(entry);
-      const count = (perType.get(frame.type) ?? 0) + 1;
-      perType.set(frame.type, count);
-      if (count > maxPerType) thin(frame.type);
-      imageBytes += imageBytesOf(frame);
-      if (imageBytes > maxImageBytes) stripImages();
+  const put = (entry: HistoryEntry) => {
+    const { frame } = entry;
+    const key = dropKeyOf(frame);
+    if (key !== undefined) {
+      latest.set(key, entry);
       return entry;
-    },
+    }
+    records.push(entry);
+    const count = (perType.get(frame.type) ?? 0) + 1;
+    perType.set(frame.type, count);
+    if (count > maxPerType) thin(frame.type);
+    imageBytes += imageBytesOf(frame);
+    if (imageBytes > maxImageBytes) stripImages();
+    return entry;
+  };
+  // In seq order, so records stay sorted and a later droppable replaces an earlier one of its key.
+  for (const e of [...from].sort((a, b) => a.seq - b.seq)) {
+    put(e);
+    seq = e.seq + 1;
+  }
+
+  return {
+    push: (frame) => put({ seq: seq++, frame }),
     after(s) {
       let next: HistoryEntry | undefined = records[firstAfter(s)];
       for (const e of latest.values()) if (e.seq > s && (!next || e.seq < next.seq)) next = e;

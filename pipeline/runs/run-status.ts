@@ -11,8 +11,12 @@ export const RunKind = z.enum(['train', 'generate', 'pretrain']);
 /** Which pipeline a run runs. */
 export type RunKind = z.infer<typeof RunKind>;
 
-/** Where a run is in its life: `running` until it ends, then exactly one of the other three, for good. */
-export const RunState = z.enum(['running', 'done', 'failed', 'cancelled']);
+/**
+ * Where a run is in its life: `running` until it ends, then one of the others. `interrupted`: the server stopped
+ * while it ran (a registry restored from its store says so); an interrupted training run may be resumed, which
+ * makes it `running` again under the same id.
+ */
+export const RunState = z.enum(['running', 'done', 'failed', 'cancelled', 'interrupted']);
 /** Where a run is in its life. */
 export type RunState = z.infer<typeof RunState>;
 
@@ -35,6 +39,9 @@ export const RunStatus = z.object({
   summary: z.record(z.string(), z.unknown()).optional(),
   /** What the run was asked (token, prompt, model, steps…), as the server chose to describe it. */
   meta: z.record(z.string(), z.unknown()),
+  /** How many times it was resumed, and when last. */
+  resumes: z.int().min(1).optional(),
+  resumedAt: z.string().optional(),
 });
 /** A run's status as JSON. */
 export type RunStatus = z.infer<typeof RunStatus>;
@@ -48,7 +55,8 @@ const embeddingOf = (files: string[]): string | undefined =>
 
 /**
  * The status after one more frame: step/of from progress and loss frames, files from checkpoints, the summary
- * from `done`, and the end state from `error` ('cancelled' keeps its own state, every other code is 'failed').
+ * from `done`, and the end state from `error` ('cancelled' and 'interrupted' keep their own state, every other
+ * code is 'failed').
  * A training run's step is its optimizer step: its validation samples stream denoising progress of their own
  * (phase 'validate'), which is not the run's, so only 'train' progress counts there.
  * @example statusAfter(s, { type: 'loss', runId: 'r', step: 3, loss: 0.1, lr: 1e-3, gradNorm: 1, embeddingNorm: 1
@@ -69,7 +77,7 @@ export const statusAfter = (s: RunStatus, f: Frame): RunStatus => {
     case 'error':
       return {
         ...s,
-        status: f.code === 'cancelled' ? 'cancelled' : 'failed',
+        status: f.code === 'cancelled' || f.code === 'interrupted' ? f.code : 'failed',
         error: { code: f.code, message: f.message },
       };
     default:

@@ -4,6 +4,10 @@
  *          gradient) → optimizer → loss frame → every N: validate (generate with the current vectors) / checkpoint ]
  *        × steps — a feedback loop: each step's state is fed back as the next step's input.
  * Unsubscribing stops it between two steps; files already written stay as they are.
+ *
+ * A run can be killed at any moment and resumed (`resume: true`): it starts by sweeping the temp files a killed
+ * writer left in `out`, a fresh run writes its step-0 state before its first step, and every checkpoint writes
+ * its state last (checkpoint-files.ts), so `out` always holds a complete state to resume from.
  */
 import {
   concat,
@@ -38,6 +42,7 @@ import { saveCheckpoint } from '../../stages/save-checkpoint.ts';
 import { adamwInit } from '../../common/train/adamw.ts';
 import {
   readCheckpointState,
+  stateFile,
   stateFileName,
   type CheckpointIdentity,
 } from '../../weights/training/checkpoint-files.ts';
@@ -60,6 +65,11 @@ export interface TrainDeps {
   /** Writes files atomically into the run's output folder; returns their paths. */
   writeFiles(dir: string, files: Record<string, Uint8Array>): Promise<string[]>;
   readFile(path: string): Promise<Uint8Array | undefined>;
+  /**
+   * Removes what an interrupted atomic write left in `dir` (temp files of writers that are gone); returns how many.
+   * Optional: deps that write nothing half-way need none.
+   */
+  sweepTemps?(dir: string): Promise<number>;
   textEncoderOptions?: (model: SdModel) => PrepareOptions;
   newRunId?(): string;
 }
@@ -128,12 +138,16 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     dim,
     seed: request.seed,
     model: modelId,
+    settings: { lr: ctx.lr, schedule: request.schedule, warmup: request.warmup, steps: request.steps },
   };
+  await deps.sweepTemps?.(request.out);
   const saved = request.resume ? await deps.readFile(`${request.out}/${stateFileName}`) : undefined;
   if (request.resume && !saved) throw new PipelineError('not_found', `resume: no ${stateFileName} in '${request.out}'`);
   const state0: TrainState = saved
-    ? readCheckpointState(saved, id)
+    ? readCheckpointState(saved, id, { allowChanges: request.resumeWithChanges })
     : { step: 0, vectors: initVectors, optimizer: adamwInit(initVectors.length) };
+  // The step-0 state: a run killed before (or while) writing its first checkpoint still has a state to resume.
+  if (!saved) await deps.writeFiles(request.out, { [stateFileName]: stateFile(state0, id) });
   const encoder = prepareTextEncoder(model, deps.factory, deps.textEncoderOptions?.(model));
   const withVectors = (vectors: Float32Array) =>
     withEmbeddings(model, [{ token: request.token, vectors, count: tokens.length, dim }], deps.factory, { encoder });

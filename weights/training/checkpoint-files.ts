@@ -2,6 +2,12 @@
  * What a checkpoint writes: the embedding in the chosen layout (a per-step copy and the latest), and the full
  * training state — vectors, optimizer moments (float64, exact), step, best validation — with a fingerprint of
  * the model and token, so `--resume` continues bit for bit and refuses a different model or token.
+ *
+ * The files are written one by one (each atomically), in the order `checkpointFiles` lists them, and the state
+ * comes last: a state that says step N exists only once both embedding files of step N are complete. A kill
+ * between two files therefore leaves the previous state, a complete checkpoint of its own, for resume to start
+ * from. A fresh run writes its step-0 state before its first step (`stateFile`), so even a run killed while
+ * writing its first checkpoint has one.
  */
 import { PipelineError } from '../../common/errors.ts';
 import { writeEmbedding, type EmbeddingLayout } from '../embeddings/embedding-file.ts';
@@ -18,13 +24,42 @@ const b64 = (a: ArrayBufferView) => {
 };
 const unb64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 
+/**
+ * The settings that shape a run's numbers besides the model and token: resuming with another one gives a run
+ * that neither run would have been, so a resume refuses a change unless told otherwise.
+ */
+export interface CheckpointSettings {
+  /** The base learning rate (after `scaleLr`). */
+  lr: number;
+  schedule: string;
+  warmup: number;
+  /** The run's length: the linear and cosine schedules decay over it (a constant one ignores it). */
+  steps: number;
+}
+
 export interface CheckpointIdentity {
   token: string;
   count: number;
   dim: number;
   seed: number;
   model: string; // fingerprint of the model graphs
+  /** Absent in states written before it was recorded; such states are resumed without comparing them. */
+  settings?: CheckpointSettings;
 }
+
+/** The training state file's bytes. */
+export const stateFile = (state: TrainState, id: CheckpointIdentity): Uint8Array => {
+  const json = {
+    version: 1,
+    ...id,
+    step: state.step,
+    best: state.best ?? null,
+    last: state.last ?? null,
+    vectors: b64(state.vectors),
+    optimizer: { step: state.optimizer.step, m: b64(state.optimizer.m), v: b64(state.optimizer.v) },
+  };
+  return new TextEncoder().encode(JSON.stringify(json));
+};
 
 export const checkpointFiles = (
   state: TrainState,
@@ -36,24 +71,50 @@ export const checkpointFiles = (
     { token: id.token, vectors: state.vectors, count: id.count, dim: id.dim, step: state.step },
     layout,
   );
-  const json = {
-    version: 1,
-    ...id,
-    step: state.step,
-    best: state.best ?? null,
-    last: state.last ?? null,
-    vectors: b64(state.vectors),
-    optimizer: { step: state.optimizer.step, m: b64(state.optimizer.m), v: b64(state.optimizer.v) },
-  };
+  // Write order: the embeddings, then the state (see the top of this file). No key is an integer, so the
+  // object keeps this order.
   return {
     ...(final ? {} : { [`learned_embeds-steps-${state.step}.safetensors`]: embedding }),
     [embeddingFileName]: embedding,
-    [stateFileName]: new TextEncoder().encode(JSON.stringify(json)),
+    [stateFileName]: stateFile(state, id),
   };
 };
 
-/** Reads a training state back, checking it belongs to this model, token and shape. */
-export const readCheckpointState = (bytes: Uint8Array, id: CheckpointIdentity): TrainState => {
+/** How the saved seed and settings differ from this run's: one line per changed field, empty when none did. */
+export const changedSettings = (
+  saved: { seed?: unknown; settings?: Partial<CheckpointSettings> },
+  id: CheckpointIdentity,
+): { field: string; was: unknown; now: unknown }[] => {
+  const out: { field: string; was: unknown; now: unknown }[] = [];
+  if (saved.seed !== undefined && saved.seed !== id.seed) out.push({ field: 'seed', was: saved.seed, now: id.seed });
+  const was = saved.settings;
+  const now = id.settings;
+  if (!was || !now) return out; // a state from before settings were recorded: nothing to compare
+  for (const k of ['lr', 'schedule', 'warmup'] as const)
+    if (was[k] !== undefined && was[k] !== now[k]) out.push({ field: k, was: was[k], now: now[k] });
+  // The length only shapes a decaying schedule: a constant run may be resumed for more steps.
+  const decays = (s: unknown) => s !== undefined && s !== 'constant';
+  if ((decays(was.schedule) || decays(now.schedule)) && was.steps !== undefined && was.steps !== now.steps)
+    out.push({ field: 'steps', was: was.steps, now: now.steps });
+  return out;
+};
+
+/** How a resume treats a checkpoint made with other settings. */
+export interface ResumeOptions {
+  /** Continue even though the seed or the lr schedule changed (`--resume-with-changes`). */
+  allowChanges?: boolean;
+}
+
+/**
+ * Reads a training state back, checking it belongs to this model, token and shape, and that it was made with the
+ * same seed, lr and schedule unless `allowChanges`.
+ * @throws PipelineError('bad_request') naming the field that differs.
+ */
+export const readCheckpointState = (
+  bytes: Uint8Array,
+  id: CheckpointIdentity,
+  { allowChanges = false }: ResumeOptions = {},
+): TrainState => {
   let j: any;
   try {
     j = JSON.parse(new TextDecoder().decode(bytes));
@@ -66,6 +127,13 @@ export const readCheckpointState = (bytes: Uint8Array, id: CheckpointIdentity): 
         'bad_request',
         `cannot resume: the checkpoint was made with ${k} ${JSON.stringify(j[k])}, this run has ${JSON.stringify(id[k])}`,
       );
+  const changed = changedSettings(j, id);
+  if (changed.length && !allowChanges)
+    throw new PipelineError(
+      'bad_request',
+      `cannot resume: ${changed.map((c) => `${c.field} was ${JSON.stringify(c.was)}, now ${JSON.stringify(c.now)}`).join('; ')} — resume with the checkpoint's values, or pass --resume-with-changes (resumeWithChanges: true) to go on with these`,
+      { field: changed[0].field, changed: changed.map((c) => c.field) },
+    );
   const f32 = unb64(j.vectors);
   const m = unb64(j.optimizer.m);
   const v = unb64(j.optimizer.v);

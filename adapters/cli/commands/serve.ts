@@ -70,6 +70,11 @@ export const spec: CommandSpec = {
       arg: 'n',
       help: "working memory one request may need, by the server's estimate (default: half this machine's memory)",
     },
+    queue: {
+      type: 'string',
+      arg: 'url',
+      help: 'redis://host:port: runs become jobs for `pseudoword worker`s, and any number of API processes share them',
+    },
     'upload-dir': {
       type: 'string',
       arg: 'dir',
@@ -98,6 +103,7 @@ export const run = async (argv: string[]) => {
     maxQueued: num(v['max-queued'], 'max-queued', { int: true, min: 0 }),
     maxRequestBytes: gib === undefined ? undefined : gib * 2 ** 30,
     uploadRoot: v['upload-dir'] as string | undefined,
+    queue: v.queue as string | undefined,
     log,
   });
   const server = await serve(app, { host, port: num(v.port, 'port', { int: true, min: 0 }) });
@@ -106,7 +112,8 @@ export const run = async (argv: string[]) => {
   process.stdout.write(
     `  images from: ${paths.roots.images.join(', ')}\n  models from: tiny, ${paths.roots.models.join(', ')}\n` +
       `  runs into:   ${paths.roots.out}\n  uploads in:  ${uploadRoot}\n` +
-      `  per request: ${(maxRequestBytes / 2 ** 30).toFixed(1)} GiB of working memory at most\n`,
+      `  per request: ${(maxRequestBytes / 2 ** 30).toFixed(1)} GiB of working memory at most\n` +
+      (v.queue ? `  runs go to:  ${v.queue} (run \`pseudoword worker --queue ${v.queue}\` to execute them)\n` : ''),
   );
   await new Promise(() => {}); // until killed
 };

@@ -69,6 +69,10 @@ export const spec: CommandSpec = {
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the model runs' },
     out: { type: 'string', short: 'o', default: 'out/embedding', arg: 'dir', help: 'output folder' },
     resume: { type: 'boolean', help: 'continue from the training state in --out' },
+    'resume-with-changes': {
+      type: 'boolean',
+      help: "with --resume: go on even though --seed, --lr or the schedule differ from the checkpoint's",
+    },
   },
 };
 
@@ -104,6 +108,7 @@ export const run = async (argv: string[]) => {
     device: v.device,
     out: resolve(v.out),
     resume: Boolean(v.resume),
+    resumeWithChanges: Boolean(v['resume-with-changes']),
   });
   const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : undefined;
   const bar = progressBar('training');

@@ -1,0 +1,23 @@
+/**
+ * Every Redis key the queue uses, in one place. A run's frames live in two streams: its records (never trimmed)
+ * and its droppable previews (trimmed to the newest few), read together in id order.
+ */
+export const queueName = 'pseudoword-runs';
+
+export const keys = {
+  /** Sorted set: run id → creation time (ms), every run any API process started. */
+  runs: 'pw:runs',
+  /** Hash: kind, meta (JSON), state, worker, pid, attempts, checkpoints, createdAt, updatedAt. */
+  run: (id: string) => `pw:run:${id}`,
+  records: (id: string) => `pw:run:${id}:records`,
+  previews: (id: string) => `pw:run:${id}:previews`,
+  /** Hash: file name → bytes of the run's latest checkpoint (embedding and training state). */
+  files: (id: string) => `pw:run:${id}:files`,
+  /** Hash: file name → bytes of the run's training images (and captions), so any worker can train. */
+  images: (id: string) => `pw:run:${id}:images`,
+  /** Pub/sub channel: a run id to cancel. */
+  cancel: 'pw:cancel',
+};
+
+/** Previews kept per run (approximately: Redis trims whole macro-nodes). */
+export const previewsKept = 32;

@@ -1,0 +1,196 @@
+/**
+ * A queue worker: takes run jobs from BullMQ, runs them with the same code as the in-process server, and writes
+ * every frame to the run's Redis Streams. Training keeps its checkpoints (the learned embedding and the optimizer
+ * state, a few KB) in Redis as well as on local disk, so when a worker dies (kill -9, a lost machine) BullMQ's
+ * stalled-job check hands the job to another worker, which resumes from the last checkpoint and finishes with the
+ * same bytes an uninterrupted run would have written. Training images travel in Redis too, so a worker needs no
+ * access to the API's disk; models and embedding files must sit at the same paths on every machine (or be 'tiny').
+ */
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { concatMap, defer, lastValueFrom, type Observable, Subject, switchMap, takeUntil } from 'rxjs';
+import { asPipelineError } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
+import { parseGenerateRequest } from '../../common/requests.ts';
+import { parseTrainRequest } from '../../common/train/train-request.ts';
+import { runGenerate } from '../../pipeline/generate.ts';
+import { parsePretrainRequest } from '../../pipeline/pretrain/pretrain-request.ts';
+import type { RunKind } from '../../pipeline/runs/run-status.ts';
+import { runTrain } from '../../pipeline/train/run-train.ts';
+import { stateFileName } from '../../weights/training/checkpoint-files.ts';
+import { loadEmbeddingsInto } from '../load-embeddings.ts';
+import { openModel } from '../open-model.ts';
+import { pretrainJob } from '../pretrain-job.ts';
+import { trainDeps } from '../train-deps.ts';
+import { redisOptions } from './connection.ts';
+import { appendFrame } from './frame-log.ts';
+import { RunJob, transientCodes } from './jobs.ts';
+import { keys, queueName } from './keys.ts';
+
+export interface WorkerOptions {
+  url: string;
+  redis: Redis;
+  concurrency?: number;
+  device?: 'cpu' | 'cuda';
+  kinds?: RunKind[];
+  /** Local folder for run outputs (checkpoints are mirrored to Redis). */
+  outRoot: string;
+  /** Longest a job may run before it is stopped and failed (default: none). */
+  jobTimeoutMs?: number;
+  /** How long a job's lock lasts without renewal; a dead worker's job is taken over after about this long. */
+  lockMs?: number;
+  log?: (m: string) => void;
+}
+
+const fileMap = async (redis: Redis, key: string) => {
+  const raw = (await redis.hgetallBuffer(key)) as Record<string, Buffer>;
+  return new Map(Object.entries(raw).map(([k, v]) => [k, new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]));
+};
+
+/** The run's frames, built by the same code an in-process server runs, with the worker's local dependencies. */
+const source = async (o: WorkerOptions, job: RunJob, log: (m: string) => void): Promise<Observable<Frame>> => {
+  const { redis } = o;
+  const device = o.device ?? 'cpu';
+  const out = join(o.outRoot, job.id);
+  const newRunId = () => job.id;
+  if (job.kind === 'generate') {
+    const request = parseGenerateRequest({ ...job.request, device });
+    const open = (n: string, d: 'cpu' | 'cuda') => openModel(n, d, log);
+    return runGenerate(request, { openModel: open, withEmbeddings: loadEmbeddingsInto, newRunId }, job.pipeline ?? {});
+  }
+  if (job.kind === 'train') {
+    const saved = await fileMap(redis, keys.files(job.id));
+    const request = parseTrainRequest({ ...job.request, device, out, resume: saved.has(stateFileName) });
+    if (request.resume) log(`run ${job.id}: resuming from its checkpoint in Redis`);
+    const local = trainDeps(log);
+    return runTrain(
+      request,
+      {
+        ...local,
+        newRunId,
+        // The images came with the job, through Redis: this worker needs no access to the API's disk.
+        async readImages() {
+          const files = await fileMap(redis, keys.images(job.id));
+          const names = [...files.keys()].filter((n) => !n.endsWith('.txt')).sort();
+          return names.map((name) => {
+            const caption = files.get(`${name.replace(/\.[^.]+$/, '')}.txt`);
+            return {
+              name,
+              bytes: files.get(name)!,
+              ...(caption ? { caption: new TextDecoder().decode(caption).trim() } : {}),
+            };
+          });
+        },
+        // Checkpoints go to local disk and to Redis; a worker taking the job over reads them from there.
+        async writeFiles(dir, files) {
+          const paths = await local.writeFiles(dir, files);
+          const entries = Object.entries(files).flatMap(([name, bytes]) => [basename(name), Buffer.from(bytes)]);
+          await redis.hset(keys.files(job.id), ...entries);
+          await redis.hincrby(keys.run(job.id), 'checkpoints', 1);
+          return paths;
+        },
+        async readFile(path) {
+          return (await fileMap(redis, keys.files(job.id))).get(basename(path)) ?? local.readFile(path);
+        },
+      },
+      job.pipeline,
+    );
+  }
+  const request = parsePretrainRequest({ ...job.request, out });
+  return pretrainJob(request, { out: join(out, 'model'), work: out }, log, job.id);
+};
+
+/**
+ * Starts a worker; resolves once it is listening. `close()` stops taking jobs and waits for the running ones.
+ * @example const w = await startWorker({ url, redis, outRoot: './runs', kinds: ['train'] });
+ */
+export const startWorker = async (o: WorkerOptions) => {
+  const log = o.log ?? (() => {});
+  const kinds = new Set(o.kinds ?? ['generate', 'train', 'pretrain']);
+  const cancels = new Map<string, Subject<void>>();
+  const sub = o.redis.duplicate();
+  sub.on('error', () => {});
+  await sub.subscribe(keys.cancel);
+  sub.on('message', (_channel, id: string) => cancels.get(id)?.next());
+
+  const process = async (bull: Job) => {
+    const job = RunJob.parse(bull.data);
+    if (!kinds.has(job.kind))
+      throw new UnrecoverableError(`this worker does not run ${job.kind} jobs (--kinds ${[...kinds].join(',')})`);
+    const { redis } = o;
+    await redis.hset(keys.run(job.id), {
+      state: 'running',
+      worker: hostname(),
+      pid: String(globalThis.process.pid),
+      attempts: String(bull.attemptsMade + 1),
+      updatedAt: new Date().toISOString(),
+    });
+    const cancel = new Subject<void>();
+    cancels.set(job.id, cancel);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (o.jobTimeoutMs) timer = setTimeout(() => cancel.next(), o.jobTimeoutMs);
+    let cancelled = false;
+    cancel.subscribe(() => (cancelled = true));
+    let last: Frame | undefined;
+    try {
+      // Frames are written in order: the next is appended only after the previous one is in Redis.
+      const frames = defer(() => source(o, job, log)).pipe(
+        switchMap((run) => run),
+        takeUntil(cancel),
+        concatMap(async (f) => {
+          await appendFrame(redis, job.id, f);
+          last = f;
+          return f;
+        }),
+      );
+      await lastValueFrom(frames, { defaultValue: undefined });
+      if (cancelled) {
+        const reason = o.jobTimeoutMs && timer ? 'the run was cancelled or ran past --job-timeout' : 'cancelled';
+        await appendFrame(redis, job.id, { type: 'error', runId: job.id, code: 'cancelled', message: reason });
+        await redis.hset(keys.run(job.id), 'state', 'cancelled');
+        return;
+      }
+      await redis.hset(keys.run(job.id), 'state', last?.type === 'error' ? 'failed' : 'done');
+    } catch (err) {
+      const e = asPipelineError(err);
+      // A request's own fault will fail again anywhere: write the error frame and do not retry.
+      if (!transientCodes.has(e.code)) {
+        await appendFrame(redis, job.id, { type: 'error', runId: job.id, code: e.code, message: e.message });
+        await redis.hset(keys.run(job.id), 'state', 'failed');
+        throw new UnrecoverableError(e.message);
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      cancels.delete(job.id);
+    }
+  };
+
+  const worker = new Worker(queueName, process, {
+    connection: redisOptions(o.url) as ConnectionOptions, // bullmq names ioredis' options by its own type
+    concurrency: o.concurrency ?? 1,
+    lockDuration: o.lockMs ?? 30_000,
+    stalledInterval: Math.max(500, Math.floor((o.lockMs ?? 30_000) / 2)),
+    // A job is taken over after its worker vanished: let that happen a few times before calling it failed.
+    maxStalledCount: 5,
+  });
+  worker.on('error', (e) => log(`worker: ${e.message}`));
+  worker.on('failed', async (job, e) => {
+    // Out of attempts on a transient error: the run's stream still gets its end.
+    if (!job || job.attemptsMade < (job.opts.attempts ?? 1) || e instanceof UnrecoverableError) return;
+    const id = RunJob.safeParse(job.data).data?.id;
+    if (!id) return;
+    await appendFrame(o.redis, id, { type: 'error', runId: id, code: asPipelineError(e).code, message: e.message });
+    await o.redis.hset(keys.run(id), 'state', 'failed');
+  });
+  await worker.waitUntilReady();
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      sub.disconnect();
+    },
+  };
+};
