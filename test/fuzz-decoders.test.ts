@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'bun:test';
 import { Encoder } from '@msgpack/msgpack';
 import jpegJs from 'jpeg-js';
 import type { Frame } from '../common/frames.ts';
-import { crc32 } from '../common/image/crc32.ts';
+import { crc32 } from '../common/crc32.ts';
 import { decodeImage } from '../common/image/decode-image.ts';
 import { decodeJpeg } from '../common/image/jpeg.ts';
 import { decodePng, encodePng } from '../common/image/png.ts';

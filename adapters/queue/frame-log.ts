@@ -52,9 +52,10 @@ export const followFrames = (redis: Redis, id: string, blockMs = 1000): Observab
       // The newest previews only: a reader that arrives late needs the current picture, not the whole history.
       const latest = (await conn.xrevrangeBuffer(keys.previews(id), '+', '-', 'COUNT', 8)) as unknown as Entry[];
       let previewsAt = latest.length ? latest[0][0].toString() : '0';
-      const pending: [string, Frame][] = latest
-        .reverse()
-        .flatMap(([eid, fields]) => (frameOf(fields) ? [[eid.toString(), frameOf(fields)!] as [string, Frame]] : []));
+      const pending: [string, Frame][] = latest.reverse().flatMap(([eid, fields]) => {
+        const f = frameOf(fields);
+        return f ? [[eid.toString(), f] as [string, Frame]] : [];
+      });
       while (!stopped) {
         const got = (await conn.xreadBuffer(
           'COUNT',

@@ -57,19 +57,12 @@ export const queueRuns = async (o: QueueRunsOptions) => {
   const local = createRunRegistry();
   const states = new Map<string, QueueState>();
 
-  const withQueueState = (run: Run): Run => ({
-    ...run,
-    id: run.id,
-    kind: run.kind,
-    get ended() {
-      return run.ended;
-    },
-    status: () => ({ ...run.status(), queue: states.get(run.id) ?? {} }) as RunStatus,
-    attach: () => run.attach(),
-    after: (seq) => run.after(seq),
-    onChange: (listener) => run.onChange(listener),
-    cancel: (reason) => (void cancel(run.id, reason), run.status()),
-  });
+  // The local run, with what Redis knows added to its status and its cancel sent to whichever worker holds it.
+  const withQueueState = (run: Run): Run =>
+    Object.assign(Object.create(run) as Run, {
+      status: () => ({ ...run.status(), queue: states.get(run.id) ?? {} }) as RunStatus,
+      cancel: (reason?: string) => (void cancel(run.id, reason), run.status()),
+    });
 
   const cancel = async (id: string, reason = 'cancelled') => {
     const job = await queue.getJob(id);

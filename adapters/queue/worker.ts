@@ -129,10 +129,14 @@ export const startWorker = async (o: WorkerOptions) => {
     });
     const cancel = new Subject<void>();
     cancels.set(job.id, cancel);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (o.jobTimeoutMs) timer = setTimeout(() => cancel.next(), o.jobTimeoutMs);
-    let cancelled = false;
-    cancel.subscribe(() => (cancelled = true));
+    let stopped: string | undefined; // why the run was stopped, if it was
+    cancel.subscribe(() => (stopped ??= 'cancelled'));
+    const timer = o.jobTimeoutMs
+      ? setTimeout(() => {
+          stopped = `stopped after --job-timeout (${o.jobTimeoutMs! / 60_000} min)`;
+          cancel.next();
+        }, o.jobTimeoutMs)
+      : undefined;
     let last: Frame | undefined;
     try {
       // Frames are written in order: the next is appended only after the previous one is in Redis.
@@ -146,9 +150,8 @@ export const startWorker = async (o: WorkerOptions) => {
         }),
       );
       await lastValueFrom(frames, { defaultValue: undefined });
-      if (cancelled) {
-        const reason = o.jobTimeoutMs && timer ? 'the run was cancelled or ran past --job-timeout' : 'cancelled';
-        await appendFrame(redis, job.id, { type: 'error', runId: job.id, code: 'cancelled', message: reason });
+      if (stopped) {
+        await appendFrame(redis, job.id, { type: 'error', runId: job.id, code: 'cancelled', message: stopped });
         await redis.hset(keys.run(job.id), 'state', 'cancelled');
         return;
       }

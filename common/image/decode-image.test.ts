@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'bun:test';
 import jpegJs from 'jpeg-js';
 import { PipelineError } from '../errors.ts';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../crc32.ts';
 import { compositeOverWhite, decodeImage, sniffImageFormat, type DecodedImage } from './decode-image.ts';
 import { encodePng } from './png.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'bun:test';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../crc32.ts';
 import { decodePng, encodePng } from './png.ts';
 
 const ascii = (s: string) => new TextEncoder().encode(s);

@@ -1,5 +1,5 @@
 import { PipelineError } from '../errors.ts';
-import { crc32 } from './crc32.ts';
+import { crc32 } from '../crc32.ts';
 import type { RgbaImage } from './image.ts';
 import { filterScanlines, unfilterScanlines } from './png-filter.ts';
 import { deflate, inflate } from './zlib.ts';

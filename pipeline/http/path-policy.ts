@@ -182,11 +182,15 @@ export const noPaths: PathPolicy = {
   },
 };
 
+/** A request's embedding files, each checked and replaced by its canonical path, errors naming `embeddings[i]`. */
+const checkEmbeddings = (files: readonly string[], paths: PathPolicy) =>
+  Promise.all(files.map((f, i) => paths.embedding(f, `embeddings[${i}]`)));
+
 /** A generation request with its model and embedding paths checked and replaced by the canonical ones. */
 export const checkGeneratePaths = async (req: GenerateRequest, paths: PathPolicy): Promise<GenerateRequest> => ({
   ...req,
   model: await paths.model(req.model),
-  embeddings: await Promise.all(req.embeddings.map((e, i) => paths.embedding(e, `embeddings[${i}]`))),
+  embeddings: await checkEmbeddings(req.embeddings, paths),
 });
 
 /**
@@ -195,16 +199,13 @@ export const checkGeneratePaths = async (req: GenerateRequest, paths: PathPolicy
  */
 export const guardPipelineDeps = (deps: PipelinesRoutesDeps, paths: PathPolicy): PipelinesRoutesDeps => {
   const openModel = async (name: string, device: 'cpu' | 'cuda') => deps.openModel(await paths.model(name), device);
-  const generate = deps.generate && {
-    ...deps.generate,
-    openModel: async (name: string, device: 'cpu' | 'cuda') =>
-      deps.generate!.openModel(await paths.model(name), device),
-    ...(deps.generate.withEmbeddings && {
+  const { generate: g } = deps;
+  const generate = g && {
+    ...g,
+    openModel: async (name: string, device: 'cpu' | 'cuda') => g.openModel(await paths.model(name), device),
+    ...(g.withEmbeddings && {
       withEmbeddings: async (model: SdModel, files: string[]) =>
-        deps.generate!.withEmbeddings!(
-          model,
-          await Promise.all(files.map((f, i) => paths.embedding(f, `embeddings[${i}]`))),
-        ),
+        g.withEmbeddings!(model, await checkEmbeddings(files, paths)),
     }),
   };
   // The train stage writes files wherever its settings say: no server gets it through here.

@@ -58,13 +58,14 @@ export const requestGuard = (o: RequestGuardOptions): MiddlewareHandler => {
   const origins = new Set((o.allowedOrigins ?? []).map((s) => s.toLowerCase().replace(/\/$/, '')));
   return async (c, next) => {
     const req = c.req.raw;
-    const host = req.headers.get('host') ?? new URL(req.url).host;
+    const url = new URL(req.url);
+    const host = req.headers.get('host') ?? url.host;
     if (hosts && !hosts.has(hostNameOf(host)))
       throw new PipelineError(
         'forbidden',
         `Host '${hostNameOf(host)}' is not a name this server answers to (start it with --allowed-host ${hostNameOf(host)} to add it)`,
       );
-    const path = new URL(req.url).pathname;
+    const path = url.pathname;
     if (o.token !== undefined && path.startsWith('/v1/')) {
       const auth = req.headers.get('authorization') ?? '';
       const given = /^Bearer\s+(.+)$/i.exec(auth)?.[1]?.trim();
@@ -73,7 +74,7 @@ export const requestGuard = (o: RequestGuardOptions): MiddlewareHandler => {
     }
     if (stateChanging.has(req.method)) {
       const origin = req.headers.get('origin');
-      const own = `${new URL(req.url).protocol}//${host}`.toLowerCase();
+      const own = `${url.protocol}//${host}`.toLowerCase();
       if (origin !== null && origin.toLowerCase() !== own && !origins.has(origin.toLowerCase()))
         throw new PipelineError(
           'forbidden',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'bun:test';
 import type { Frame } from '../../common/frames.ts';
-import { crc32, decodeLog, encodeLog, encodeLogEntry } from './run-log.ts';
+import { crc32 } from '../../common/crc32.ts';
+import { decodeLog, encodeLog, encodeLogEntry } from './run-log.ts';
 
 const loss = (step: number): Frame => ({ type: 'loss', runId: 'r', step, loss: 1 / step, lr: 1e-3, gradNorm: 2 });
 const validation: Frame = {

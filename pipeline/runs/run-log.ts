@@ -6,25 +6,9 @@
  * where it starts, so the store can cut the tail off before appending again.
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { crc32 } from '../../common/crc32.ts';
 import { Frame } from '../../common/frames.ts';
 import type { HistoryEntry } from './run-history.ts';
-
-const table = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (the zlib/PNG polynomial). @example crc32(new TextEncoder().encode('123456789')) // 0xcbf43926 */
-export const crc32 = (b: Uint8Array): number => {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = table[(c ^ b[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-};
 
 // ignoreUndefined: an optional field left undefined would come back as nil, which the frame schema refuses.
 const encoder = new Encoder({ ignoreUndefined: true });

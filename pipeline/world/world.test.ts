@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { createRng } from '../../common/numerics/rng.ts';
-import { crc32 } from '../../common/image/crc32.ts';
+import { crc32 } from '../../common/crc32.ts';
 import {
   captionScene,
   colourRgb,

@@ -2,7 +2,7 @@
  * Writes a zip of stored (uncompressed) entries, as `torch.save` does, so tests can hand-build `.pt` files — a
  * pickle of their choosing inside a real container.
  */
-import { crc32 } from '../../common/image/crc32.ts';
+import { crc32 } from '../../common/crc32.ts';
 
 export const storedZip = (files: Record<string, Uint8Array> | { name: string; data: Uint8Array }[]): Uint8Array => {
   // An array may name one entry twice (fuzzing wants that); a record cannot.

@@ -1,6 +1,7 @@
 /**
- * CRC-32 as PNG (ISO 3309 / ITU-T V.42, polynomial 0xEDB88320 reflected) defines it: table-driven, one byte per
- * step, register preset to all ones and inverted at the end. The table is built once per module load.
+ * CRC-32 as ISO 3309 / ITU-T V.42 define it (polynomial 0xEDB88320 reflected), the one PNG, zip and the run log
+ * use: table-driven, one byte per step, register preset to all ones and inverted at the end. The table is built
+ * once per module load.
  */
 const TABLE = (() => {
   const t = new Uint32Array(256);
