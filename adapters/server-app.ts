@@ -84,7 +84,7 @@ export const serverApp = async (o: ServerOptions) => {
       'bad_request',
       `--host ${o.host} lets other machines reach this server: give it a token (--auth-token or PSEUDOWORD_TOKEN)`,
     );
-  const paths: PathPolicy = await pathPolicy({ ...o, probe: diskProbe });
+  const paths: PathPolicy = await pathPolicy({ ...o, reservedOut: [runStoreFolder], probe: diskProbe });
   const uploadRoot = await diskProbe.canonical(o.uploadRoot ?? defaultUploadRoot());
   for (const r of [...paths.roots.images, paths.roots.out, ...paths.roots.models])
     if (isInside(r, uploadRoot) || isInside(uploadRoot, r))
@@ -105,9 +105,9 @@ export const serverApp = async (o: ServerOptions) => {
     withEmbeddings: loadEmbeddingsInto,
     admit: (model: SdModel, w: number, h: number, req: GenerateRequest) => admitGeneration(model.info, w, h, req),
   };
-  const q = o.queue
-    ? await queueRuns({ url: o.queue, redis: await connectRedis(o.queue), maxQueued: o.maxQueued })
-    : undefined;
+  const redis = o.queue ? await connectRedis(o.queue) : undefined;
+  const q = o.queue && redis ? await queueRuns({ url: o.queue, redis, maxQueued: o.maxQueued }) : undefined;
+  const store = o.queue ? undefined : diskRunStore(join(paths.roots.out, runStoreFolder));
   const local = {
     slots: runSlots({ maxRuns: o.maxRuns ?? 1, maxQueued: o.maxQueued ?? 16 }),
     generate: (req: GenerateRequest, _signal: AbortSignal, pipeline: unknown, runId?: string) =>
@@ -118,9 +118,7 @@ export const serverApp = async (o: ServerOptions) => {
     pretrain: (req: PretrainRequest, runId: string) =>
       pretrainJob(req, { out: join(req.out!, 'model'), work: req.out! }, log, runId),
     // Runs outlive the process: records and frames under the out root, read back (interrupted ones resumable).
-    runs: o.queue
-      ? createRunRegistry()
-      : createRunRegistry({ store: diskRunStore(join(paths.roots.out, runStoreFolder)) }),
+    runs: createRunRegistry(store ? { store } : {}),
     readFile: train.readFile,
   };
   const remote = q && {
@@ -169,7 +167,21 @@ export const serverApp = async (o: ServerOptions) => {
     maxUploadBytes: o.maxUploadBytes,
     readFile: runner.readFile,
     assets: staticAssets(),
-    pipelines: { openModel: open, generate: generateDeps },
+    pipelines: {
+      openModel: open,
+      generate: generateDeps,
+      // With a queue, a pipeline is a job: its worker opens the files, checked against these roots.
+      ...(q && {
+        submit: (id: string, description: unknown, input: Uint8Array[]) =>
+          q.submitPipeline(id, description, input, paths.roots),
+      }),
+    },
   });
-  return { app, paths, uploadRoot, maxRequestBytes: maxBytes, close: () => q?.close() };
+  /** Stops following Redis, or writes the run store's pending frames out. */
+  const close = async () => {
+    store?.close();
+    await q?.close();
+    redis?.disconnect();
+  };
+  return { app, paths, uploadRoot, maxRequestBytes: maxBytes, close };
 };

@@ -5,6 +5,13 @@
 export const limits = {
   /** The largest image side a request may ask for (SDXL's 1024 doubled); each model allows less. */
   imageSide: 2048,
+  /**
+   * How long a generation whose every reader left (a reloaded page, a client that hung up) waits for one to
+   * re-attach before it is cancelled: a page reload takes about a second, a slow one a few.
+   */
+  reattachGraceMs: 5000,
+  /** All input frames of one pipeline run sent to a queue (`serve --queue`): they wait in Redis, in memory. */
+  queuedPipelineInputBytes: 256 * 2 ** 20,
   /** A JSON request body (generate, train, pretrain, a pipeline description). */
   jsonBodyBytes: 2 ** 20,
   /** Pixels of one decoded image, whatever its format: 64 Mpx, 256 MiB as RGBA. */

@@ -7,15 +7,16 @@
  */
 import { type ConnectionOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { defer, from, type Observable, switchMap } from 'rxjs';
+import { defer, finalize, from, type Observable, switchMap, tap } from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
 import type { Frame } from '../../common/frames.ts';
 import { createRunRegistry, type Run, type RunRegistry } from '../../pipeline/runs/run-registry.ts';
 import type { RunKind, RunStatus } from '../../pipeline/runs/run-status.ts';
 import { redisOptions } from './connection.ts';
-import { appendFrame, followFrames } from './frame-log.ts';
+import { appendFrame, followFrames, isLast } from './frame-log.ts';
 import { priorities, type RunJob } from './jobs.ts';
 import { keys, queueName } from './keys.ts';
+import { endRun, pruneRunIndex } from './run-end.ts';
 
 export interface QueueRunsOptions {
   url: string;
@@ -35,6 +36,7 @@ interface QueueState {
   pid?: number;
   attempts?: number;
   checkpoints?: number;
+  createdAt?: string;
 }
 
 const queueStateOf = (h: Record<string, string>): QueueState => ({
@@ -43,6 +45,7 @@ const queueStateOf = (h: Record<string, string>): QueueState => ({
   ...(h.pid ? { pid: Number(h.pid) } : {}),
   ...(h.attempts ? { attempts: Number(h.attempts) } : {}),
   ...(h.checkpoints ? { checkpoints: Number(h.checkpoints) } : {}),
+  ...(h.createdAt ? { createdAt: h.createdAt } : {}),
 });
 
 /**
@@ -53,6 +56,8 @@ const queueStateOf = (h: Record<string, string>): QueueState => ({
 export const queueRuns = async (o: QueueRunsOptions) => {
   const { redis } = o;
   const queue = new Queue(queueName, { connection: redisOptions(o.url) as ConnectionOptions });
+  // Redis going away is waited out (ioredis reconnects); an unheard 'error' event would end the process instead.
+  queue.on('error', () => {});
   await queue.waitUntilReady();
   const local = createRunRegistry();
   const states = new Map<string, QueueState>();
@@ -60,23 +65,29 @@ export const queueRuns = async (o: QueueRunsOptions) => {
   // The local run, with what Redis knows added to its status and its cancel sent to whichever worker holds it.
   const withQueueState = (run: Run): Run =>
     Object.assign(Object.create(run) as Run, {
-      status: () => ({ ...run.status(), queue: states.get(run.id) ?? {} }) as RunStatus,
+      // A run adopted from another API process was created when that process took it, not when this one saw it.
+      status: () => {
+        const { createdAt, ...queueState } = states.get(run.id) ?? {};
+        return { ...run.status(), ...(createdAt ? { createdAt } : {}), queue: queueState } as RunStatus;
+      },
       cancel: (reason?: string) => (void cancel(run.id, reason), run.status()),
     });
 
   const cancel = async (id: string, reason = 'cancelled') => {
     const job = await queue.getJob(id);
     // Still waiting: no worker will ever run it, so the API writes its end itself.
+    // (A job with a priority waits as 'prioritized'; one handed back by a worker of other kinds, as 'delayed'.)
+    const waiting = job && ['waiting', 'prioritized', 'delayed'].includes(await job.getState().catch(() => ''));
     if (
       job &&
-      (await job.isWaiting().catch(() => false)) &&
+      waiting &&
       (await job.remove().then(
         () => true,
         () => false,
       ))
     ) {
+      await endRun(redis, id, 'cancelled'); // before the last frame, so whoever reads that frame sees the state
       await appendFrame(redis, id, { type: 'error', runId: id, code: 'cancelled', message: reason });
-      await redis.hset(keys.run(id), 'state', 'cancelled');
       return;
     }
     await redis.publish(keys.cancel, id);
@@ -92,6 +103,7 @@ export const queueRuns = async (o: QueueRunsOptions) => {
   };
 
   let since = 0;
+  let polls = 0;
   const poll = async () => {
     const ids = await redis.zrangebyscore(keys.runs, since, '+inf');
     for (const id of ids) {
@@ -103,6 +115,7 @@ export const queueRuns = async (o: QueueRunsOptions) => {
     for (const run of local.list())
       if (!final.has(states.get(run.id)?.state ?? ''))
         states.set(run.id, queueStateOf(await redis.hgetall(keys.run(run.id))));
+    if (polls++ % 120 === 0) await pruneRunIndex(redis); // about once a minute is enough: it only trims a listing
     since = Math.max(0, Date.now() - 60_000); // a window, so a run registered late by a slow process is not missed
   };
   await poll();
@@ -180,6 +193,41 @@ export const queueRuns = async (o: QueueRunsOptions) => {
       ).pipe(switchMap(() => followFrames(redis, id))),
     );
 
+  /**
+   * Enqueues a described stream pipeline with its input (msgpack frames, read whole) and follows its frames. It is
+   * not listed among the runs (as in-process pipelines are not); the client leaving cancels it, as in-process.
+   */
+  const submitPipeline = (
+    id: string,
+    description: unknown,
+    input: Uint8Array[],
+    roots: RunJob['roots'],
+  ): Observable<Frame> =>
+    defer(() => {
+      let ended = false;
+      return from(
+        (async () => {
+          await redis.hset(keys.run(id), { kind: 'pipeline', state: 'queued', createdAt: new Date().toISOString() });
+          if (input.length) await redis.rpush(keys.inputs(id), ...input.map((b) => Buffer.from(b)));
+          const job: RunJob = { kind: 'pipeline', id, request: {}, pipeline: description, roots };
+          await queue.add('pipeline', job, {
+            jobId: id,
+            priority: priorities.pipeline,
+            attempts: o.attempts ?? 3,
+            backoff: { type: 'exponential', delay: 2000 },
+            removeOnComplete: 1000,
+            removeOnFail: 1000,
+          });
+        })(),
+      ).pipe(
+        switchMap(() => followFrames(redis, id)),
+        tap((f) => (ended ||= isLast(f))),
+        finalize(() => {
+          if (!ended) void cancel(id, 'the client went away').catch(() => {});
+        }),
+      );
+    });
+
   /** A file a worker checkpointed for a run (by its base name), from Redis. */
   const readFile = async (path: string): Promise<Uint8Array | undefined> => {
     const id = [...local.list()].find((r) => (r.status().embedding as string | undefined) === path)?.id;
@@ -192,6 +240,7 @@ export const queueRuns = async (o: QueueRunsOptions) => {
     registry,
     admit,
     submit,
+    submitPipeline,
     readFile,
     queue,
     async close() {

@@ -8,33 +8,46 @@
  */
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import { type ConnectionOptions, type Job, UnrecoverableError, Worker } from 'bullmq';
+import { type ConnectionOptions, DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { concatMap, defer, lastValueFrom, type Observable, Subject, switchMap, takeUntil } from 'rxjs';
-import { asPipelineError } from '../../common/errors.ts';
-import type { Frame } from '../../common/frames.ts';
+import { defer, finalize, from, lastValueFrom, type Observable, Subject, switchMap, takeUntil, tap } from 'rxjs';
+import { Decoder } from '@msgpack/msgpack';
+import { asPipelineError, PipelineError } from '../../common/errors.ts';
+import { type Frame, parseFrame } from '../../common/frames.ts';
 import { parseGenerateRequest } from '../../common/requests.ts';
 import { parseTrainRequest } from '../../common/train/train-request.ts';
 import { runGenerate } from '../../pipeline/generate.ts';
+import { guardPipelineDeps, pathPolicy } from '../../pipeline/http/path-policy.ts';
+import { buildPipeline } from '../../pipeline/stream-pipelines/build-pipeline.ts';
+import { stageRegistry } from '../../pipeline/stream-pipelines/built-in-stages.ts';
+import { compilePipeline } from '../../pipeline/stream-pipelines/compile-pipeline.ts';
+import { pipelineFrameStream } from '../../pipeline/stream-pipelines/frame-stream.ts';
+import { decodeFrames } from '../../pipeline/wire/msgpack-stream.ts';
 import { parsePretrainRequest } from '../../pipeline/pretrain/pretrain-request.ts';
-import type { RunKind } from '../../pipeline/runs/run-status.ts';
 import { runTrain } from '../../pipeline/train/run-train.ts';
 import { stateFileName } from '../../weights/training/checkpoint-files.ts';
 import { loadEmbeddingsInto } from '../load-embeddings.ts';
 import { openModel } from '../open-model.ts';
 import { pretrainJob } from '../pretrain-job.ts';
+import { diskProbe } from '../safe-files.ts';
 import { trainDeps } from '../train-deps.ts';
 import { redisOptions } from './connection.ts';
 import { appendFrame } from './frame-log.ts';
-import { RunJob, transientCodes } from './jobs.ts';
+import { JobKind, RunJob, transientCodes } from './jobs.ts';
 import { keys, queueName } from './keys.ts';
+import { endRun } from './run-end.ts';
+
+const inputDecoder = new Decoder();
+
+/** How long a job this worker does not take waits before any worker may pick it again. */
+const handBackMs = 250;
 
 export interface WorkerOptions {
   url: string;
   redis: Redis;
   concurrency?: number;
   device?: 'cpu' | 'cuda';
-  kinds?: RunKind[];
+  kinds?: JobKind[];
   /** Local folder for run outputs (checkpoints are mirrored to Redis). */
   outRoot: string;
   /** Longest a job may run before it is stopped and failed (default: none). */
@@ -98,8 +111,48 @@ const source = async (o: WorkerOptions, job: RunJob, log: (m: string) => void): 
       job.pipeline,
     );
   }
+  if (job.kind === 'pipeline') return pipelineSource(o, job, log);
   const request = parsePretrainRequest({ ...job.request, out });
   return pretrainJob(request, { out: join(out, 'model'), work: out }, log, job.id);
+};
+
+/**
+ * A described stream pipeline over its queued input, with the generate stage's files checked against the folders
+ * the API allows (the same policy as in-process: only this process opens them) and no train stage, as on a server.
+ */
+const pipelineSource = async (o: WorkerOptions, job: RunJob, log: (m: string) => void): Promise<Observable<Frame>> => {
+  if (!job.roots) throw new PipelineError('bad_request', 'a pipeline job without the folders it may use');
+  const paths = await pathPolicy({
+    imageRoots: job.roots.images,
+    outRoot: job.roots.out,
+    modelRoots: job.roots.models,
+    probe: diskProbe,
+  });
+  const device = o.device ?? 'cpu';
+  const open = (n: string, d: 'cpu' | 'cuda') => openModel(n, d, log);
+  const deps = guardPipelineDeps(
+    { openModel: open, generate: { openModel: open, withEmbeddings: loadEmbeddingsInto } },
+    paths,
+  );
+  const compiled = await compilePipeline(job.pipeline, { registry: stageRegistry() });
+  const controller = new AbortController();
+  let model: ReturnType<typeof deps.openModel> | undefined;
+  const built = await buildPipeline(compiled, {
+    runId: job.id,
+    modelName: compiled.description.model,
+    device,
+    signal: controller.signal,
+    generate: deps.generate,
+    model: () => (model ??= deps.openModel(compiled.description.model, device)),
+    progress: () => {},
+  });
+  const inputs = (await o.redis.lrangeBuffer(keys.inputs(job.id), 0, -1)) as Buffer[];
+  async function* frames() {
+    for (const b of inputs) yield parseFrame(inputDecoder.decode(b));
+  }
+  return from(decodeFrames(pipelineFrameStream(built, frames(), { signal: controller.signal }))).pipe(
+    finalize(() => controller.abort()),
+  );
 };
 
 /**
@@ -108,17 +161,21 @@ const source = async (o: WorkerOptions, job: RunJob, log: (m: string) => void): 
  */
 export const startWorker = async (o: WorkerOptions) => {
   const log = o.log ?? (() => {});
-  const kinds = new Set(o.kinds ?? ['generate', 'train', 'pretrain']);
+  const kinds = new Set(o.kinds ?? JobKind.options);
   const cancels = new Map<string, Subject<void>>();
   const sub = o.redis.duplicate();
   sub.on('error', () => {});
   await sub.subscribe(keys.cancel);
   sub.on('message', (_channel, id: string) => cancels.get(id)?.next());
 
-  const process = async (bull: Job) => {
+  const process = async (bull: Job, token?: string) => {
     const job = RunJob.parse(bull.data);
-    if (!kinds.has(job.kind))
-      throw new UnrecoverableError(`this worker does not run ${job.kind} jobs (--kinds ${[...kinds].join(',')})`);
+    // Not a kind this worker takes: hand the job back (no attempt is spent) for a worker that does. One queue for
+    // all kinds keeps the per-kind priorities meaningful for workers that take several kinds.
+    if (!kinds.has(job.kind)) {
+      await bull.moveToDelayed(Date.now() + handBackMs, token);
+      throw new DelayedError();
+    }
     const { redis } = o;
     await redis.hset(keys.run(job.id), {
       state: 'running',
@@ -139,29 +196,33 @@ export const startWorker = async (o: WorkerOptions) => {
       : undefined;
     let last: Frame | undefined;
     try {
-      // Frames are written in order: the next is appended only after the previous one is in Redis.
+      // Frames are sent as they come, without waiting for each reply: one connection keeps commands in order, so
+      // Redis appends them in order; all of them are confirmed before the run's state is written.
+      let written: Promise<unknown> = Promise.resolve();
       const frames = defer(() => source(o, job, log)).pipe(
         switchMap((run) => run),
         takeUntil(cancel),
-        concatMap(async (f) => {
-          await appendFrame(redis, job.id, f);
+        tap((f) => {
+          const append = appendFrame(redis, job.id, f);
+          append.catch(() => {}); // surfaced through `written` below
+          written = written.then(() => append);
           last = f;
-          return f;
         }),
       );
       await lastValueFrom(frames, { defaultValue: undefined });
+      await written;
       if (stopped) {
         await appendFrame(redis, job.id, { type: 'error', runId: job.id, code: 'cancelled', message: stopped });
-        await redis.hset(keys.run(job.id), 'state', 'cancelled');
+        await endRun(redis, job.id, 'cancelled');
         return;
       }
-      await redis.hset(keys.run(job.id), 'state', last?.type === 'error' ? 'failed' : 'done');
+      await endRun(redis, job.id, last?.type === 'error' ? 'failed' : 'done');
     } catch (err) {
       const e = asPipelineError(err);
       // A request's own fault will fail again anywhere: write the error frame and do not retry.
       if (!transientCodes.has(e.code)) {
         await appendFrame(redis, job.id, { type: 'error', runId: job.id, code: e.code, message: e.message });
-        await redis.hset(keys.run(job.id), 'state', 'failed');
+        await endRun(redis, job.id, 'failed');
         throw new UnrecoverableError(e.message);
       }
       throw e;
@@ -186,7 +247,7 @@ export const startWorker = async (o: WorkerOptions) => {
     const id = RunJob.safeParse(job.data).data?.id;
     if (!id) return;
     await appendFrame(o.redis, id, { type: 'error', runId: id, code: asPipelineError(e).code, message: e.message });
-    await o.redis.hset(keys.run(id), 'state', 'failed');
+    await endRun(o.redis, id, 'failed');
   });
   await worker.waitUntilReady();
   return {

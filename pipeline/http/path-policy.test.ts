@@ -64,6 +64,19 @@ describe('pathPolicy', () => {
     expect(await paths.out('r2')).toBe('/srv/runs/r2');
   });
 
+  it('never lets a run write into the folder the server keeps its run store in', async () => {
+    const paths = await pathPolicy({
+      imageRoots: ['/srv/images'],
+      outRoot: '/srv/runs',
+      modelRoots: [],
+      reservedOut: ['.pseudoword-runs'],
+      probe,
+    });
+    for (const p of ['.pseudoword-runs', '.pseudoword-runs/r1', '/srv/runs/x/../.pseudoword-runs/'])
+      expect(await refusal(paths.out(p))).toMatchObject({ code: 'forbidden', details: { field: 'out' } });
+    expect(await paths.out('.pseudoword-runs-2')).toBe('/srv/runs/.pseudoword-runs-2');
+  });
+
   it('refuses a path outside every root as forbidden, naming the field, whether or not it exists', async () => {
     const paths = await make();
     for (const p of ['/etc', '/etc/nothing-here', '../secrets', '/srv/images/../../etc', '/srv/images-other']) {

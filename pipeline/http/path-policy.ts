@@ -75,6 +75,8 @@ export interface PathPolicyOptions {
   outRoot: string;
   /** Folders a request may name as its model ('tiny' always works). */
   modelRoots: string[];
+  /** Folders inside the output root the server keeps for itself (its run store): never a request's `out`. */
+  reservedOut?: string[];
   probe: PathProbe;
 }
 
@@ -109,6 +111,7 @@ export const pathPolicy = async ({
   imageRoots,
   outRoot,
   modelRoots,
+  reservedOut = [],
   probe,
 }: PathPolicyOptions): Promise<PathPolicy> => {
   const canon = (roots: string[]) => Promise.all(roots.map((r) => probe.canonical(r)));
@@ -117,6 +120,7 @@ export const pathPolicy = async ({
     out: await probe.canonical(outRoot),
     models: await canon(modelRoots),
   };
+  const reserved = await Promise.all(reservedOut.map((r) => probe.canonical(r, roots.out)));
   const inside = async (p: string, field: string, allowed: string[]) => {
     if (!allowed.length) throw forbidden(field, p);
     const real = await probe.canonical(p, allowed[0]);
@@ -156,6 +160,7 @@ export const pathPolicy = async ({
     },
     async out(p, field = 'out') {
       const real = await inside(p, field, [roots.out]);
+      if (reserved.some((r) => isInside(r, real))) throw forbidden(field, p);
       const k = await probe.kind(real);
       if (k && k.kind !== 'directory')
         throw new PipelineError('bad_request', `${field}: '${p}' exists and is not a folder`, { field });

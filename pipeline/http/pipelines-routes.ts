@@ -8,7 +8,9 @@
  */
 import { errorResponse } from './error-response.ts';
 import type { Hono } from 'hono';
+import type { Observable } from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
+import type { Frame } from '../../common/frames.ts';
 import type { GenerateDeps } from '../generate.ts';
 import { buildPipeline } from '../stream-pipelines/build-pipeline.ts';
 import { stageRegistry, type StageRegistry } from '../stream-pipelines/built-in-stages.ts';
@@ -18,7 +20,8 @@ import { pipelineJsonSchema, stageInfos } from '../stream-pipelines/json-schema.
 import type { StageContext } from '../stream-pipelines/stage-definition.ts';
 import type { TrainDeps } from '../train/run-train.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
-import { frameMediaType } from './frame-response.ts';
+import { frameMediaType, frameResponse } from './frame-response.ts';
+import { readInputWhole } from './read-pipeline-input.ts';
 import { jsonBody } from './read-body.ts';
 import { limits } from '../../common/limits.ts';
 import type { RunSlots } from '../runs/run-slots.ts';
@@ -39,6 +42,11 @@ export interface PipelinesRoutesDeps {
   /** Flow control (see runPipeline): values inside the pipeline, results waiting for the client. */
   window?: number;
   highWater?: number;
+  /**
+   * Runs a checked description elsewhere instead of here (`serve --queue`: a job for a worker), given its input
+   * read whole — a queued pipeline's input must be finite — as msgpack-encoded frames. Unsubscribing cancels it.
+   */
+  submit?(runId: string, description: unknown, input: Uint8Array[]): Observable<Frame>;
 }
 
 const isJson = (req: Request) => /^application\/json\b/i.test(req.headers.get('content-type') ?? '');
@@ -68,6 +76,13 @@ export const pipelinesRoutes = (app: Hono, deps: PipelinesRoutesDeps): Hono => {
       const { model: modelName, device } = compiled.description;
       let model: Promise<SdModel> | undefined;
       const runId = deps.newRunId?.() ?? crypto.randomUUID();
+      const { submit } = deps;
+      if (submit) {
+        const input = body.frames ? await readInputWhole(body.frames, limits.queuedPipelineInputBytes) : [];
+        const res = frameResponse(req.signal, () => submit(runId, body.description, input));
+        res.headers.set('x-run-id', runId);
+        return res;
+      }
       const ctx: StageContext = {
         runId,
         modelName,

@@ -90,7 +90,7 @@ export const run = async (argv: string[]) => {
   const token = (v['auth-token'] as string | undefined) ?? process.env.PSEUDOWORD_TOKEN ?? undefined;
   const gib = num(v['max-request-gib'], 'max-request-gib', { min: 0 });
   const host = v.host as string;
-  const { app, paths, uploadRoot, maxRequestBytes } = await serverApp({
+  const { app, paths, uploadRoot, maxRequestBytes, close } = await serverApp({
     host,
     imageRoots: (v['images-root'] as string[] | undefined) ?? ['.'],
     outRoot: v['out-root'] as string,
@@ -115,5 +115,13 @@ export const run = async (argv: string[]) => {
       `  per request: ${(maxRequestBytes / 2 ** 30).toFixed(1)} GiB of working memory at most\n` +
       (v.queue ? `  runs go to:  ${v.queue} (run \`pseudoword worker --queue ${v.queue}\` to execute them)\n` : ''),
   );
-  await new Promise(() => {}); // until killed
+  // Stopped (Ctrl-C, a service manager): the run store's last frames are written, Redis is let go. Runs still
+  // going end as 'interrupted' and can be resumed by the next server (or, with --queue, go on on their workers).
+  const stop = async () => {
+    await close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await new Promise(() => {}); // until stopped
 };

@@ -1,21 +1,26 @@
 import { hostname } from 'node:os';
 import { PipelineError } from '../../../common/errors.ts';
-import { RunKind } from '../../../pipeline/runs/run-status.ts';
 import { connectRedis } from '../../queue/connection.ts';
+import { JobKind } from '../../queue/jobs.ts';
 import { startWorker } from '../../queue/worker.ts';
 import { helpText, num, parse, type CommandSpec } from '../args.ts';
 
 export const spec: CommandSpec = {
   name: 'worker',
   summary:
-    'Run queued runs (generate, train, pretrain) from Redis for `pseudoword serve --queue`; any number of workers on any number of machines.',
+    'Run queued runs (generate, train, pretrain, pipelines) from Redis for `pseudoword serve --queue`; any number of workers on any number of machines.',
   usage:
-    'worker --queue redis://host:6379 [--concurrency 1] [--device cpu|cuda] [--kinds train,generate,pretrain] [--out-root ./runs]',
+    'worker --queue redis://host:6379 [--concurrency 1] [--device cpu|cuda] [--kinds generate,train,pretrain,pipeline] [--out-root ./runs]',
   options: {
     queue: { type: 'string', arg: 'url', help: 'the Redis the API processes enqueue into (redis://host:port[/db])' },
     concurrency: { type: 'string', default: '1', arg: 'n', help: 'runs this worker executes at once' },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where this worker runs models' },
-    kinds: { type: 'string', default: 'generate,train,pretrain', arg: 'list', help: 'which kinds of run to take' },
+    kinds: {
+      type: 'string',
+      default: 'generate,train,pretrain,pipeline',
+      arg: 'list',
+      help: 'which kinds of run to take (pipeline: POST /v1/pipelines/run)',
+    },
     'out-root': {
       type: 'string',
       default: './runs',
@@ -45,8 +50,8 @@ export const run = async (argv: string[]) => {
   if (device !== 'cpu' && device !== 'cuda')
     throw new PipelineError('bad_request', `--device: '${device}' is not cpu or cuda`);
   const kinds = (v.kinds as string).split(',').map((k) => {
-    const parsed = RunKind.safeParse(k.trim());
-    if (!parsed.success) throw new PipelineError('bad_request', `--kinds: '${k}' is not generate, train or pretrain`);
+    const parsed = JobKind.safeParse(k.trim());
+    if (!parsed.success) throw new PipelineError('bad_request', `--kinds: '${k}' is not ${JobKind.options.join(', ')}`);
     return parsed.data;
   });
   const log = (m: string) => process.stderr.write(`${m}\n`);
