@@ -105,9 +105,9 @@ describe.skipIf(!haveRedis)('runs on a queue', () => {
     const s = await until('the run on API B', async () => {
       // B follows the run's frames from Redis on its own: it reads the end a moment after A's client did.
       const st = await statusOf(apiB, id);
-      return st.queue?.pid && st.status === 'done' ? st : undefined;
+      // (and the worker writes the run's state to Redis just after its last frame).
+      return st.queue?.pid && st.status === 'done' && st.queue.state === 'done' ? st : undefined;
     });
-    expect(s.queue.state).toBe('done');
     expect(workers.map((w) => w.pid)).toContain(s.queue.pid);
   });
 
@@ -135,16 +135,23 @@ describe.skipIf(!haveRedis)('runs on a queue', () => {
     expect(new Set(pids).size).toBe(2);
   }, 120_000);
 
-  test('one API cancels a run another API streams, within a step', async () => {
+  test('one API cancels a run another API streams, within a step, while a run beside it goes on', async () => {
     const res = await post(apiA, '/v1/generate', { prompt: 'a slow star', steps: 500 });
     const id = res.headers.get('x-run-id')!;
+    const beside = post(apiA, '/v1/generate', { prompt: 'a quick ring', steps: 20 }).then(framesOf);
     const reader = decodeFrames(res.body!)[Symbol.asyncIterator]();
     await reader.next(); // it is running
     await until('the run to show on API B', async () => ((await statusOf(apiB, id)).id ? true : undefined));
     expect((await fetch(`${apiB}/v1/runs/${id}`, { method: 'DELETE' })).status).toBe(200);
     let last: Frame | undefined;
-    for (let r = await reader.next(); !r.done; r = await reader.next()) last = r.value;
+    let steps = 0;
+    for (let r = await reader.next(); !r.done; r = await reader.next()) {
+      last = r.value;
+      if (r.value.type === 'progress') steps = r.value.step;
+    }
     expect(last).toMatchObject({ type: 'error', code: 'cancelled' });
+    expect(steps).toBeLessThan(500);
+    expect((await beside).at(-1)!.type).toBe('done');
   }, 60_000);
 
   test("a worker killed mid-training loses nothing: the other finishes the run with an uninterrupted run's bytes", async () => {
