@@ -88,11 +88,11 @@ describe('training refuses bad input clearly', () => {
     cpSync(await modelPath('tiny'), dir, { recursive: true });
     const unet = decodeModel(new Uint8Array(readFileSync(join(dir, 'unet/model.onnx'))));
     const sig = unet.graph.nodes.findLast((n) => n.opType === 'Sigmoid')!; // the last SiLU before conv_out: downstream of cross-attention
-    sig.opType = 'HardSigmoid'; // a real op with no gradient rule, on the path from the vectors to the loss
+    sig.opType = 'LpNormalization'; // a real op with no gradient rule, on the path from the vectors to the loss
     writeFileSync(join(dir, 'unet/model.onnx'), encodeModel(unet));
     await expect(train({ images: await conceptFolder(1), model: dir })).rejects.toMatchObject({
       code: 'unsupported_op',
-      message: expect.stringContaining('HardSigmoid'),
+      message: expect.stringContaining('LpNormalization'),
     });
   });
 

@@ -22,7 +22,7 @@ export interface CaseInput {
   /** wrt: differentiated input (default) · input: fed, not differentiated · const: an initializer with `values`
    * · param: a random initializer differentiated with respect to (the initializer path). */
   kind?: 'wrt' | 'input' | 'const' | 'param';
-  /** Element type of a const (default float32). */
+  /** Element type of a const, or int64 for an 'input' fed at run time (default float32). */
   dtype?: 'float32' | 'int64' | 'int32' | 'bool';
   values?: number[];
   /** normal: N(0,1) · positive: U(0.5, 2) · away: N(0,1) kept ≥ 0.2 from 0 (for kinks) */
@@ -61,6 +61,15 @@ const draw = (r: Rng, n: number, how: CaseInput['sample'] = 'normal') =>
     return how === 'away' ? Math.sign(v || 1) * (0.2 + Math.abs(v)) : v;
   });
 
+/**
+ * Fresh copies of the feeds for each run: onnxruntime's training-mode BatchNormalization writes its running
+ * statistics into its mean/var input buffers, which would shift every later difference.
+ */
+const copies = (feeds: Record<string, Tensor>): Record<string, Tensor> =>
+  Object.fromEntries(
+    Object.entries(feeds).map(([k, t]) => [k, { ...t, data: (t.data as Float32Array).slice() } as Tensor]),
+  );
+
 const size = (d: readonly number[]) => d.reduce((a, b) => a * b, 1);
 
 const constTensor = (c: CaseInput): Tensor => {
@@ -80,12 +89,19 @@ const constTensor = (c: CaseInput): Tensor => {
  */
 export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1): Promise<GradCheck[]> => {
   const r = createRng(seed);
+  const int = (c: CaseInput | null) => c?.kind === 'input' && c.dtype === 'int64';
   const vals = gc.inputs.map((c) =>
-    c && c.kind !== 'const' ? Float32Array.from(c.values ?? draw(r, size(c.dims), c.sample)) : undefined,
+    c && c.kind !== 'const' && !int(c) ? Float32Array.from(c.values ?? draw(r, size(c.dims), c.sample)) : undefined,
   );
   const wrt = gc.inputs.flatMap((c, k) => (c && c.kind !== 'const' && c.kind !== 'input' ? [`x${k}`] : []));
   const feeds: Record<string, Tensor> = {};
   gc.inputs.forEach((c, k) => c && vals[k] && (feeds[`x${k}`] = tensor('float32', c.dims, vals[k]!)));
+  // An int64 'input' (axes, shapes fed at run time) is fed as given, never differentiated.
+  gc.inputs.forEach(
+    (c, k) =>
+      int(c) &&
+      (feeds[`x${k}`] = tensor('int64', c!.dims, BigInt64Array.from((c!.values ?? []).map((v) => BigInt(v))))),
+  );
   const opset = gc.opset ?? 17;
 
   /** The op on float32 inputs, run in float16 when `half`; outputs y0, y1… in float32. */
@@ -96,8 +112,8 @@ export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1
       const name = `x${k}`;
       if (c.kind === 'const') return b.initializer(name, constTensor(c));
       if (c.kind === 'param' && !paramsAsInputs) b.initializer(name, feeds[name]);
-      else b.input(name, 'float32', c.decl ?? c.dims);
-      return half ? b.op('Cast', [name], { to: DataType.FLOAT16 }) : name;
+      else b.input(name, int(c) ? 'int64' : 'float32', c.decl ?? c.dims);
+      return half && !int(c) ? b.op('Cast', [name], { to: DataType.FLOAT16 }) : name;
     });
     let ys = b.opN(gc.op, names, gc.outputs ?? 1, gc.attrs ?? {});
     if (half) ys = ys.map((y) => b.op('Cast', [y], { to: DataType.FLOAT }));
@@ -108,7 +124,7 @@ export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1
   // Central differences run on the float32 forward, with params as inputs so they can be fed.
   const ref = build(false, true);
   const forward = await factory.create(encodeModel(ref.b.toModel(opset)), { optimization: 'disabled' });
-  const y0 = await forward.run(feeds);
+  const y0 = await forward.run(copies(feeds));
   const rs = ref.outs.map((o) => draw(r, y0[o].data.length));
   const loss = (out: Record<string, Tensor>) =>
     ref.outs.reduce(
@@ -130,7 +146,7 @@ export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1
   });
   b.output(terms.length === 1 ? terms[0] : b.op('Sum', terms), 'float32', [], 'loss');
   const model = differentiate(b.toModel(opset), { ...gc.options, of: 'loss', wrt });
-  const grads = await (await factory.create(encodeModel(model))).run(gradFeeds);
+  const grads = await (await factory.create(encodeModel(model))).run(copies(gradFeeds));
 
   const eps = gc.eps ?? 1e-2;
   const out: GradCheck[] = [];
@@ -141,7 +157,7 @@ export const checkGrads = async (factory: SessionFactory, gc: GradCase, seed = 1
       const at = async (delta: number) => {
         const v = Float32Array.from(base.data as Float32Array);
         v[i] += delta;
-        return loss(await forward.run({ ...feeds, [name]: tensor('float32', base.dims, v) }));
+        return loss(await forward.run({ ...copies(feeds), [name]: tensor('float32', base.dims, v) }));
       };
       numeric.push(((await at(eps)) - (await at(-eps))) / (2 * eps));
     }

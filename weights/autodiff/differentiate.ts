@@ -13,7 +13,7 @@ import { dropUnused, placeShapeNodes } from './graph-tidy.ts';
 import { rematerialize } from './remat.ts';
 import { activity, topoOrder } from '../onnx/graph-walk.ts';
 import { VjpContext } from './rule-context.ts';
-import { broadcasting, ruleTable, type RuleEntry } from './rule-table.ts';
+import { broadcasting, ruleTable, type RuleEntry, unsupportedWhy } from './rule-table.ts';
 import { isDifferentiable, ValueFacts } from './shape-infer.ts';
 import { toHalf } from '../../common/numerics/half.ts';
 import { unbroadcast } from './unbroadcast.ts';
@@ -99,7 +99,7 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
       n.domain && n.domain !== 'ai.onnx' ? ' (a fused onnxruntime op: export the model without Olive/ORT fusions)' : '';
     throw new PipelineError(
       'unsupported_op',
-      `no gradient rule for ${op} (node '${n.name || n.outputs[0]}')${where(n)()}${e === 'unsupported' ? '; its gradient is marked unsupported' : ''}${hint}; add a rule in weights/autodiff/rules/ and register it in weights/autodiff/rule-table.ts`,
+      `no gradient rule for ${op} (node '${n.name || n.outputs[0]}')${where(n)()}${e === 'unsupported' ? `: ${unsupportedWhy[n.opType]}` : `${hint}; add a rule in weights/autodiff/rules/ and register it in weights/autodiff/rule-table.ts`}`,
       { op, node: n.name },
     );
   }
@@ -108,6 +108,9 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
   const fromInit = graph.initializers.length;
   const b = new GraphBuilder(graph);
   const em = new GradEmitter(b, facts, new Set([...produced, ...declared]), opts);
+  // onnxruntime has no kernels for the arithmetic ops before opset 7 (Mul-6 and the like, with their `broadcast`
+  // attribute), which every rule emits: older models come out stamped 7.
+  em.opset = Math.max(em.opset, 7);
 
   // Cotangent contributions per value; summed (Add/Sum) the first time the total is read.
   const parts = new Map<string, string[]>();

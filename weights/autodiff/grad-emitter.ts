@@ -62,6 +62,8 @@ export class GradEmitter {
   opset: number;
   private consts = new Map<string, string>();
   private shapes = new Map<string, string>();
+  /** Output → data input of the Reshapes emitted so far. */
+  private reshaped = new Map<string, string>();
 
   constructor(
     readonly b: GraphBuilder,
@@ -79,12 +81,30 @@ export class GradEmitter {
   }
 
   emitN(op: string, inputs: string[], n: number, attrs: Attrs = {}): string[] {
+    // Reshape of a Reshape we emitted reads the first one's input instead: onnxruntime's Reshape fusion fails to
+    // initialise on such pairs when the inner target is a run-time Shape ("Attempting to get index by a name which
+    // does not exist"). A target with a 0 (copy that dim) depends on the inner shape, so it keeps the pair.
+    const inner = op === 'Reshape' && !attrs.allowzero ? this.reshaped.get(inputs[0]) : undefined;
+    if (inner && !this.values(inputs[1])?.includes(0)) inputs = [inner, inputs[1]];
+    // Gemm's C is optional only from opset 11: before, a scalar 0 (broadcast) stands for it.
+    if (op === 'Gemm' && inputs.length === 2 && this.opset < 11)
+      inputs = [...inputs, this.scalar(0, this.elem(inputs[0]))];
     const outs = this.b.opN(op, inputs, n, attrs, { name: `${this.prefix}/${op}` });
+    if (op === 'Reshape' && !attrs.allowzero) this.reshaped.set(outs[0], inputs[0]);
     this.facts.infer(this.b.graph.nodes[this.b.graph.nodes.length - 1]);
     return outs;
   }
   emit(op: string, inputs: string[], attrs: Attrs = {}): string {
     return this.emitN(op, inputs, 1, attrs)[0];
+  }
+
+  /** The forward node `n` again on other inputs, with its attributes and `outputs` outputs. */
+  emitCopy(n: Node, inputs: string[], outputs = 1): string[] {
+    const outs = this.b.opN(n.opType, inputs, outputs, {}, { name: `${this.prefix}/${n.opType}` });
+    const m = this.b.graph.nodes[this.b.graph.nodes.length - 1];
+    m.attributes = [...n.attributes];
+    this.facts.infer(m);
+    return outs;
   }
 
   get(v: string): Facts | undefined {
@@ -192,16 +212,29 @@ export class GradEmitter {
       : this.emit('Unsqueeze', [v], { axes: [...axes] });
   }
 
+  /**
+   * `v` broadcast to `like`'s shape: Expand from opset 8; before it, v + 0·like (Add broadcasts from opset 7; a NaN
+   * or infinity in `like` would leak, and old graphs have no other way to make a shape).
+   */
+  expandTo(v: string, like: string): string {
+    if (this.opset >= 8) return this.emit('Expand', [v, this.shapeOf(like)]);
+    return this.emit('Add', [v, this.emit('Mul', [like, this.scalar(0, this.elem(like))])]);
+  }
+
   /** Zeros shaped like `v`, in `v`'s element type. */
   zerosLike(v: string): string {
-    const e = this.elem(v);
+    return this.zeros(this.shapeOf(v), this.elem(v));
+  }
+
+  /** Zeros of the shape held by the int64 vector `shape`, in element type `e`. */
+  zeros(shape: string, e: number): string {
     const one =
       e === DataType.FLOAT16
         ? tensor('float16', [1], Uint16Array.of(0))
         : e === DataType.DOUBLE
           ? tensor('float64', [1], Float64Array.of(0))
           : tensor('float32', [1], Float32Array.of(0));
-    return this.emit('ConstantOfShape', [this.shapeOf(v)], { value: one });
+    return this.emit('ConstantOfShape', [shape], { value: one });
   }
 
   /** `v` in float32 when it is float16, for sums and statistics that lose too much in half precision. */

@@ -62,12 +62,24 @@ export class VjpContext {
   emit(op: string, inputs: string[], attrs?: Attrs): string {
     return this.e.emit(op, inputs, attrs);
   }
+  /** This node's op again, with its attributes, on other inputs (its first output). */
+  emitCopy(inputs: string[]): string {
+    return this.e.emitCopy(this.node, inputs)[0];
+  }
+  /** This node's op again, with its attributes, on other inputs, with `n` outputs. */
+  emitCopyN(inputs: string[], n: number): string[] {
+    return this.e.emitCopy(this.node, inputs, n);
+  }
   emitN(op: string, inputs: string[], n: number, attrs?: Attrs): string[] {
     return this.e.emitN(op, inputs, n, attrs);
   }
   /** A scalar constant in the element type of `like`. */
   scalar(value: number, like: string): string {
     return this.e.scalar(value, this.e.elem(like));
+  }
+  /** A scalar constant of element type `elem` (a DataType number). */
+  scalarOfType(value: number, elem: number): string {
+    return this.e.scalar(value, elem);
   }
   ints(values: readonly number[]): string {
     return this.e.ints(values);
@@ -103,8 +115,21 @@ export class VjpContext {
   unsqueeze(v: string, axes: readonly number[]): string {
     return this.e.unsqueeze(v, axes);
   }
+  /** a = b elementwise as a bool tensor (Equal takes floats from opset 11; before, neither a < b nor a > b). */
+  equal(a: string, b: string): string {
+    if (this.opset >= 11) return this.emit('Equal', [a, b]);
+    return this.emit('Not', [this.emit('Or', [this.emit('Less', [a, b]), this.emit('Greater', [a, b])])]);
+  }
+  /** `v` broadcast to `like`'s shape (Expand, or an Add before opset 8). */
+  expandTo(v: string, like: string): string {
+    return this.e.expandTo(v, like);
+  }
   zerosLike(v: string): string {
     return this.e.zerosLike(v);
+  }
+  /** Zeros of static dims `dims` in element type `elem`. */
+  zerosOf(dims: readonly number[], elem: number): string {
+    return this.e.zeros(this.e.ints(dims), elem);
   }
   f32(v: string): string {
     return this.e.f32(v);

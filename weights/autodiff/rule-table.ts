@@ -8,11 +8,19 @@ import type { Rule } from './rule-context.ts';
 import * as act from './rules/activation.ts';
 import * as conv from './rules/conv.ts';
 import * as ew from './rules/elementwise.ts';
+import * as fourier from './rules/fourier.ts';
+import { gridSample } from './rules/grid-sample.ts';
 import * as index from './rules/index.ts';
+import { movedByGrid } from './rules/index-grid.ts';
+import * as loss from './rules/loss.ts';
 import * as mm from './rules/matmul.ts';
 import * as norm from './rules/norm.ts';
+import * as pool from './rules/pool.ts';
+import * as pw from './rules/piecewise.ts';
 import * as red from './rules/reduce.ts';
+import * as recurrent from './rules/recurrent.ts';
 import * as shape from './rules/shape.ts';
+import * as trig from './rules/trig.ts';
 
 /** A rule, no gradient at all ('zero'), or known and not handled ('unsupported'). */
 export type RuleEntry = Rule | 'zero' | 'unsupported';
@@ -39,6 +47,7 @@ const zero = [
   'ArgMin',
   'NonZero',
   'Floor',
+  'MelWeightMatrix',
   'Ceil',
   'Round',
   'Sign',
@@ -56,63 +65,22 @@ const zero = [
   'BitwiseNot',
 ] as const;
 
-const unsupported = [
-  'ReduceMax',
-  'ReduceMin',
-  'ReduceProd',
-  'ReduceL1',
-  'ReduceL2',
-  'ReduceLogSum',
-  'ReduceLogSumExp',
-  'Mod',
-  'TopK',
-  'Tile',
-  'MaxPool',
-  'AveragePool',
-  'GlobalAveragePool',
-  'GlobalMaxPool',
-  'LpNormalization',
-  'Loop',
-  'If',
-  'Scan',
-  'ScatterND',
-  'ScatterElements',
-  'GatherND',
-  'DepthToSpace',
-  'SpaceToDepth',
-  'GridSample',
-  'RoiAlign',
-  'LSTM',
-  'GRU',
-  'RNN',
-  'Elu',
-  'Selu',
-  'Celu',
-  'HardSigmoid',
-  'HardSwish',
-  'Mish',
-  'PRelu',
-  'Atan',
-  'Asin',
-  'Acos',
-  'Tan',
-  'Sinh',
-  'Cosh',
-  'Det',
-  'Mean',
-  'OneHot',
-  'Compress',
-  'ReverseSequence',
-  'Unique',
-  'NonMaxSuppression',
-  'QuantizeLinear',
-  'DequantizeLinear',
-  'LRN',
-  'MeanVarianceNormalization',
-  'Col2Im',
-  'STFT',
-  'DFT',
-] as const;
+/**
+ * Ops known and not differentiated, each with the reason the error gives: control flow whose bodies are graphs (the
+ * driver differentiates one graph, not subgraphs), ops whose outputs change size or jump with the values, and the
+ * few whose rules are not written yet (said so).
+ */
+export const unsupportedWhy: Readonly<Record<string, string>> = {
+  Loop: 'its body is a subgraph run a data-dependent number of times; unroll it in the export',
+  If: 'its branches are subgraphs; export the branch taken',
+  Scan: 'its body is a subgraph; unroll it in the export',
+  Unique: 'its outputs change size where values tie, and every tie is a discontinuity',
+  NonMaxSuppression: 'it returns selected indices: piecewise constant in the boxes and scores',
+  QuantizeLinear: 'rounding to integers is piecewise constant: its gradient is zero almost everywhere',
+  RoiAlign: 'the gradient of bilinear pooling over data-dependent boxes is not written',
+  LpNormalization: 'not written (X/‖X‖ₚ)',
+  Col2Im: 'not written (the adjoint of Im2Col)',
+};
 
 const rules: Record<string, Rule> = {
   Add: ew.add,
@@ -130,9 +98,29 @@ const rules: Record<string, Rule> = {
   Sin: ew.sin,
   Cos: ew.cos,
   Sum: ew.sum,
+  Mean: ew.mean,
   Max: ew.max,
   Min: ew.min,
   Where: ew.where,
+  Tan: trig.tan,
+  Asin: trig.asin,
+  Acos: trig.acos,
+  Atan: trig.atan,
+  Sinh: trig.sinh,
+  Cosh: trig.cosh,
+  Asinh: trig.asinh,
+  Acosh: trig.acosh,
+  Atanh: trig.atanh,
+  Elu: pw.elu,
+  Selu: pw.selu,
+  Celu: pw.celu,
+  HardSigmoid: pw.hardSigmoid,
+  HardSwish: pw.hardSwish,
+  Mish: pw.mish,
+  Softsign: pw.softsign,
+  Shrink: pw.shrink,
+  ThresholdedRelu: pw.thresholdedRelu,
+  PRelu: pw.prelu,
   Sigmoid: act.sigmoid,
   Tanh: act.tanh,
   Relu: act.relu,
@@ -156,6 +144,13 @@ const rules: Record<string, Rule> = {
   ReduceSum: red.reduceSum,
   ReduceMean: red.reduceMean,
   ReduceSumSquare: red.reduceSumSquare,
+  ReduceL1: red.reduceL1,
+  ReduceL2: red.reduceL2,
+  ReduceLogSum: red.reduceLogSum,
+  ReduceLogSumExp: red.reduceLogSumExp,
+  ReduceProd: red.reduceProd,
+  ReduceMax: red.reduceMax,
+  ReduceMin: red.reduceMin,
   Reshape: shape.reshape,
   Flatten: shape.reshape,
   Squeeze: shape.squeeze,
@@ -174,12 +169,42 @@ const rules: Record<string, Rule> = {
   GatherElements: index.gatherElements,
   Trilu: index.trilu,
   CumSum: index.cumSum,
+  GlobalAveragePool: pool.globalAveragePool,
+  GlobalMaxPool: pool.globalMaxPool,
+  MaxPool: pool.maxPool,
+  AveragePool: pool.averagePool,
+  NegativeLogLikelihoodLoss: loss.negativeLogLikelihoodLoss,
+  SoftmaxCrossEntropyLoss: loss.softmaxCrossEntropyLoss,
+  TopK: index.topK,
+  Scatter: index.scatterElements,
+  ScatterElements: index.scatterElements,
+  ScatterND: index.scatterND,
+  MaxUnpool: index.maxUnpool,
+  OneHot: index.oneHot,
+  Mod: ew.mod,
+  DynamicQuantizeLinear: index.dynamicQuantizeLinear,
+  DequantizeLinear: index.dequantizeLinear,
+  MeanVarianceNormalization: norm.meanVarianceNormalization,
+  LRN: norm.lrn,
+  DFT: fourier.dft,
+  STFT: fourier.stft,
+  RNN: recurrent.rnn,
+  LSTM: recurrent.lstm,
+  GRU: recurrent.gru,
+  GridSample: gridSample,
+  Det: mm.det,
+  Tile: movedByGrid,
+  DepthToSpace: movedByGrid,
+  SpaceToDepth: movedByGrid,
+  GatherND: movedByGrid,
+  Compress: movedByGrid,
+  ReverseSequence: movedByGrid,
 };
 
 /** Op type → rule, 'zero' or 'unsupported'. Ops not listed have no rule (also an error when on the path). */
 export const ruleTable: Readonly<Record<string, RuleEntry>> = {
   ...Object.fromEntries(zero.map((op) => [op, 'zero' as const])),
-  ...Object.fromEntries(unsupported.map((op) => [op, 'unsupported' as const])),
+  ...Object.fromEntries(Object.keys(unsupportedWhy).map((op) => [op, 'unsupported' as const])),
   ...rules,
 };
 
@@ -196,6 +221,10 @@ export const broadcasting: ReadonlySet<string> = new Set([
   'Max',
   'Min',
   'Sum',
+  'Mean',
+  'Mod',
+  'PRelu',
+  'Clip',
   'Where',
   'Expand',
   'MatMul',

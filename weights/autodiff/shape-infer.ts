@@ -48,11 +48,10 @@ export class ValueFacts {
       }
       f.set(t.name, { elem: t.dataType, shape: [...t.dims], value });
     }
-    for (const v of [...g.inputs, ...g.valueInfo])
+    // Declared types (outputs too) are priors: inference refines them, and keeps them where it knows nothing.
+    for (const v of [...g.inputs, ...g.valueInfo, ...g.outputs])
       if (v.type && !f.has(v.name)) f.set(v.name, { elem: v.type.elemType, shape: v.type.shape ?? undefined });
     for (const n of order) f.infer(n);
-    for (const v of g.outputs)
-      if (v.type && !f.get(v.name)?.shape) f.set(v.name, { elem: v.type.elemType, shape: v.type.shape ?? undefined });
     return f;
   }
 
@@ -86,7 +85,10 @@ export class ValueFacts {
       const prior = this.map.get(o);
       if (f) {
         if (f.value && f.value.length > maxValueSize) delete f.value;
-        this.map.set(o, { ...f, elem: f.elem || prior?.elem || 0, shape: f.shape ?? prior?.shape });
+        // A dim inference left open takes the declared one (the same rank only).
+        const p = prior?.shape;
+        const shape = f.shape && p?.length === f.shape.length ? f.shape.map((d, j) => d ?? p[j]) : (f.shape ?? p);
+        this.map.set(o, { ...f, elem: f.elem || prior?.elem || 0, shape });
       } else if (!prior) this.map.set(o, { elem: 0 });
     });
   }

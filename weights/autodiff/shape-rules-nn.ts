@@ -68,7 +68,11 @@ const convLike: InferRule = (n, [x, w]) => {
     x.shape
       .slice(2)
       .map((i, j) =>
-        typeof i === 'number' ? s[j] * (i - 1) + op[j] + d[j] * (k[j] - 1) + 1 - p[j] - p[j + sp] : null,
+        typeof i !== 'number'
+          ? null
+          : autoPad.startsWith('SAME')
+            ? i * s[j]
+            : s[j] * (i - 1) + op[j] + d[j] * (k[j] - 1) + 1 - (autoPad === 'VALID' ? 0 : p[j] + p[j + sp]),
       );
   return [{ elem: x.elem, shape: [x.shape[0], mulDim(w.shape[1], g), ...spatial] }];
 };
@@ -94,6 +98,17 @@ export const parseEinsum = (eq: string, nIn: number): { ins: string[]; out: stri
 
 /** Inference rules for network ops, keyed by op type. */
 export const nnShapeRules: Record<string, InferRule> = {
+  // DFT: the axis keeps its length (⌊n/2⌋ + 1 bins one-sided), the last axis holds (re, im).
+  DFT: (n, [x, len, ax], opset) => {
+    if (!x?.shape) return [{ elem: x?.elem ?? 0 }];
+    const r = x.shape.length;
+    const a0 = opset >= 20 ? (numbersOf(ax)?.[0] ?? -2) : attr(n, 'axis', 1);
+    const a = norm(a0, r);
+    const given = numbersOf(len)?.[0];
+    const d = given ?? x.shape[a];
+    const bins = attr<number>(n, 'onesided', 0) === 1 ? (typeof d === 'number' ? Math.floor(d / 2) + 1 : null) : d;
+    return [{ elem: x.elem, shape: x.shape.map((v, k) => (k === a ? bins : k === r - 1 ? 2 : v)) }];
+  },
   MatMul: (_n, [a, b]) => {
     if (!a?.shape || !b?.shape) return [{ elem: a?.elem ?? 0 }];
     const A = a.shape.length === 1 ? [1, ...a.shape] : a.shape;

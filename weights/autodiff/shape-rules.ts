@@ -154,6 +154,22 @@ export const shapeRules: Record<string, InferRule> = {
   HardSigmoid: same,
   Sin: same,
   Cos: same,
+  Tan: same,
+  Asin: same,
+  Acos: same,
+  Atan: same,
+  Sinh: same,
+  Cosh: same,
+  Asinh: same,
+  Acosh: same,
+  Atanh: same,
+  Selu: same,
+  Celu: same,
+  HardSwish: same,
+  Mish: same,
+  Softsign: same,
+  Shrink: same,
+  ThresholdedRelu: same,
   Floor: same,
   Ceil: same,
   Round: same,
@@ -223,6 +239,9 @@ export const shapeRules: Record<string, InferRule> = {
   GatherElements: (_n, [x, i]) => [{ elem: x?.elem ?? 0, shape: i?.shape }],
   ScatterND: same,
   ScatterElements: same,
+  Scatter: same,
+  LRN: same,
+  MeanVarianceNormalization: same,
   Unsqueeze: (n, ins, opset) => {
     const [x] = ins;
     const axes = axesOf(n, ins, opset, 13);
@@ -316,6 +335,10 @@ export const shapeRules: Record<string, InferRule> = {
     if (!x?.shape) return n.outputs.map(() => ({ elem: x?.elem ?? 0 }));
     const axis = norm(attr(n, 'axis', 0), x.shape.length);
     const dim = x.shape[axis];
+    const given = opset >= 13 ? n.inputs[1] : attr<number[] | undefined>(n, 'split', undefined);
+    // Sizes given but known only at run time: the split dim stays unknown (not the equal parts).
+    if (given && opset >= 13 && !numbersOf(ins[1]))
+      return n.outputs.map(() => ({ elem: x.elem, shape: x.shape!.map((d, j) => (j === axis ? null : d)) }));
     const sizes =
       (opset >= 13
         ? n.inputs[1]

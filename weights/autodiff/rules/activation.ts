@@ -53,24 +53,28 @@ export const gelu: Rule = (c) => {
   return [mul(c.gy(0)!, d)];
 };
 
-// dX = dY where min ≤ X ≤ max, else 0 (bounds as inputs from opset 11, attributes before)
+// Y = min(max(X, lo), hi) (bounds as inputs from opset 11, attributes before).  dX = dY where lo ≤ X ≤ hi;
+// dlo = dY where X < lo ≤ hi, dhi = dY where max(X, lo) > hi (with lo > hi every Y is hi), each summed to the bound's
+// shape by the driver.
 export const clip: Rule = (c) => {
-  if (c.needs(1) || c.needs(2)) c.fail('with respect to its min/max bounds');
   const [x, g] = [c.x(0), c.gy(0)!];
   const bound = (i: number, name: string): string | undefined => {
     if (c.opset >= 11) return c.x(i) || undefined;
     const v = c.attr<number | undefined>(name, undefined);
     return v === undefined ? undefined : c.scalar(v, x);
   };
-  const lo = bound(1, 'min');
-  const hi = bound(2, 'max');
-  const masks = [
-    lo && (c.opset >= 12 ? c.emit('GreaterOrEqual', [x, lo]) : c.emit('Not', [c.emit('Less', [x, lo])])),
-    hi && (c.opset >= 12 ? c.emit('LessOrEqual', [x, hi]) : c.emit('Not', [c.emit('Greater', [x, hi])])),
-  ].filter((m): m is string => !!m);
-  if (masks.length === 0) return [g];
-  const mask = masks.length === 2 ? c.emit('And', masks) : masks[0];
-  return [c.emit('Where', [mask, g, c.scalar(0, g)])];
+  const [lo, hi] = [bound(1, 'min'), bound(2, 'max')];
+  const not = (m: string) => c.emit('Not', [m]);
+  const below = lo && c.emit('Less', [x, lo]);
+  const above = hi && c.emit('Greater', [lo ? c.emit('Max', [x, lo]) : x, hi]);
+  const keep = [below && not(below), above && not(above)].filter((m): m is string => !!m);
+  const where = (m: string) => c.emit('Where', [m, g, c.scalar(0, g)]);
+  const loWins = below && (hi ? c.emit('And', [below, not(c.emit('Greater', [lo!, hi]))]) : below);
+  return [
+    c.needs(0) ? (keep.length === 0 ? g : where(keep.length === 2 ? c.emit('And', keep) : keep[0])) : undefined,
+    c.needs(1) && loWins ? where(loWins) : undefined,
+    c.needs(2) && above ? where(above) : undefined,
+  ];
 };
 
 /** Softmax axes: one axis from opset 13; before that, the input is coerced to 2-D at `axis`. */

@@ -2,8 +2,10 @@
 import type { Dim } from '../../onnx/proto.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
 import { divDim } from '../symbolic-dim.ts';
+import { nearestByGrid } from './index-grid.ts';
+import { resizeByMatrix } from './resize-matrix.ts';
 
-interface ConvGeometry {
+export interface ConvGeometry {
   sp: number;
   k: number[];
   s: number[];
@@ -12,8 +14,8 @@ interface ConvGeometry {
   group: number;
 }
 
-/** Kernel, strides, dilations and explicit pads of a Conv/ConvTranspose node. */
-const geometry = (c: VjpContext, w: string): ConvGeometry => {
+/** Kernel, strides, dilations and explicit pads of a Conv/ConvTranspose node (or a pooling node). */
+export const geometry = (c: VjpContext, w: string): ConvGeometry => {
   const sp = c.rank(c.x(0)) - 2;
   const k = c.attr<number[]>('kernel_shape', (c.shape(w)?.slice(2) ?? []) as number[]);
   if (k.length !== sp || k.some((v) => typeof v !== 'number')) c.fail('without a static kernel shape');
@@ -22,10 +24,10 @@ const geometry = (c: VjpContext, w: string): ConvGeometry => {
   let p = c.attr<number[]>('pads', new Array(2 * sp).fill(0));
   const autoPad = c.attr<string>('auto_pad', 'NOTSET');
   if (autoPad === 'VALID') p = new Array(2 * sp).fill(0);
-  else if (autoPad !== 'NOTSET') {
+  else if (autoPad !== 'NOTSET' && c.node.opType !== 'ConvTranspose') {
     // SAME_*: total pad = max(0, (ceil(in/s) − 1)·s + d(k−1) + 1 − in), the odd one at the end (UPPER) or start.
     const ins = c.shape(c.x(0))!.slice(2);
-    if (ins.some((v) => typeof v !== 'number') || c.node.opType !== 'Conv')
+    if (ins.some((v) => typeof v !== 'number') || c.node.opType === 'ConvTranspose')
       c.fail(`with auto_pad ${autoPad} and dynamic spatial sizes`);
     const tot = (ins as number[]).map((i, j) =>
       Math.max(0, (Math.ceil(i / s[j]) - 1) * s[j] + d[j] * (k[j] - 1) + 1 - i),
@@ -93,9 +95,16 @@ const flippedConv = (c: VjpContext, g: string, w: string, geo: ConvGeometry): st
  * batch-as-channels form below as C small convolutions with an image-sized kernel and is several times slower.
  * The patches are transient: K times X's size, freed after the product.
  */
-const patchWeightGrad = (c: VjpContext, x: string, w: string, g: string, geo: ConvGeometry): string | undefined => {
+const patchWeightGrad = (
+  c: VjpContext,
+  x: string,
+  w: string,
+  g: string,
+  geo: ConvGeometry,
+  [xs, ys] = [c.shape(x), c.shape(c.y(0))],
+): string | undefined => {
   const { sp, k, s, d, p, group } = geo;
-  const [xs, ys, ws] = [c.shape(x), c.shape(c.y(0)), c.shape(w)];
+  const ws = c.shape(w);
   const inC = xs?.[1];
   if (!ws || ws.some((v) => typeof v !== 'number') || typeof inC !== 'number') return undefined;
   const outSp = xs!.slice(2).map((v, j) => {
@@ -123,13 +132,13 @@ const patchWeightGrad = (c: VjpContext, x: string, w: string, g: string, geo: Co
   const slices = offsets.map((o) => {
     if (kk === 1 && s.every((v) => v === 1) && p.every((v) => v === 0)) return xt;
     const starts = o.map((i, j) => i * d[j]);
-    const sl = c.emit('Slice', [
-      xt,
-      c.ints(starts),
-      c.ints(starts.map((st, j) => st + s[j] * (outSp[j] - 1) + 1)),
-      c.ints(spatial),
-      c.ints(s),
-    ]);
+    const ends = starts.map((st, j) => st + s[j] * (outSp[j] - 1) + 1);
+    // Slice-1 (before opset 10) takes attributes and has no steps.
+    if (c.opset < 10 && s.some((v) => v !== 1)) c.requireOpset(10);
+    const sl =
+      c.opset < 10
+        ? c.emit('Slice', [xt], { starts, ends, axes: spatial })
+        : c.emit('Slice', [xt, c.ints(starts), c.ints(ends), c.ints(spatial), c.ints(s)]);
     return kk === 1 ? sl : c.unsqueeze(sl, [1]);
   });
   const stacked = kk === 1 ? slices[0] : c.emit('Concat', slices, { axis: 1 });
@@ -197,21 +206,47 @@ export const conv: Rule = (c) => {
 };
 
 // Y = convTranspose(X, W) + B, the adjoint of Conv with the same W:  dX = Conv(dY, W) with the same
-// strides/pads/dilations/group (its output is exactly X's size), dB = Σ dY over batch and space.
+// strides/pads/dilations/group (its output is exactly X's size), dB = Σ dY over batch and space, and dW the weight
+// gradient of that Conv read the other way: ⟨dY, convT(X, W)⟩ = ⟨conv(dY, W), X⟩, so dW = patches of dY against X.
+// With output_shape or auto_pad the pads follow from the static sizes: total = s(in − 1) + output_padding
+// + d(k − 1) + 1 − out, halved (C-style) with the odd one at the start for SAME_LOWER, else at the end — as
+// onnxruntime places it (the spec's text would put it at the start without auto_pad; the node test agrees with ORT).
 export const convTranspose: Rule = (c) => {
-  const [w, g] = [c.x(1), c.gy(0)!];
-  if (c.needs(1)) c.fail('with respect to its weights');
-  if (c.attr<number[] | undefined>('output_shape', undefined))
-    c.fail('with an output_shape attribute (give explicit pads)');
-  const { sp, k, s, d, p, group } = geometry(c, w);
+  const [x, w, y, g] = [c.x(0), c.x(1), c.y(0), c.gy(0)!];
+  const geo = geometry(c, w);
+  const { sp, k, s, d, group } = geo;
+  const autoPad = c.attr<string>('auto_pad', 'NOTSET');
+  if (c.attr<number[] | undefined>('output_shape', undefined) || autoPad !== 'NOTSET') {
+    const [ins, outs] = [c.shape(x)?.slice(2), c.shape(y)?.slice(2)];
+    if (!ins?.every((v) => typeof v === 'number') || !outs?.every((v) => typeof v === 'number'))
+      c.fail('with output_shape or auto_pad and dynamic spatial sizes');
+    const op = c.attr<number[]>('output_padding', new Array(sp).fill(0));
+    const tot = (ins as number[]).map((i, j) => s[j] * (i - 1) + op[j] + d[j] * (k[j] - 1) + 1 - (outs as number[])[j]);
+    const half = tot.map((t) => Math.trunc(t / 2));
+    geo.p =
+      autoPad !== 'SAME_LOWER'
+        ? [...half, ...tot.map((t, j) => t - half[j])]
+        : [...tot.map((t, j) => t - half[j]), ...half];
+  }
+  // Negative pads (an output_shape past the full size) extend Y with cells no input reaches: crop them off dY.
+  let gy = g;
+  if (geo.p.some((v) => v < 0)) {
+    const cut = (v: number) => Math.min(v, 0);
+    gy = c.emit('Pad', [g, c.ints([0, 0, ...geo.p.slice(0, sp).map(cut), 0, 0, ...geo.p.slice(sp).map(cut)])]);
+    geo.p = geo.p.map((v) => Math.max(v, 0));
+  }
   const dX = c.needs(0)
-    ? c.emit('Conv', [g, w], { strides: s, pads: p, dilations: d, group, kernel_shape: k })
+    ? c.emit('Conv', [gy, w], { strides: s, pads: geo.p, dilations: d, group, kernel_shape: k })
     : undefined;
-  return [dX, undefined, c.needs(2) ? biasGrad(c, g, sp) : undefined];
+  const dW = c.needs(1)
+    ? (patchWeightGrad(c, gy, w, x, geo, [c.shape(gy), c.shape(x)]) ??
+      c.fail('with respect to its weights when channel or spatial sizes are dynamic'))
+    : undefined;
+  return [dX, dW, c.needs(2) ? biasGrad(c, g, sp) : undefined];
 };
 
-/** Integer upsampling factors of a nearest Resize/Upsample, from its scales or sizes. */
-const factors = (c: VjpContext, x: string, y: string): number[] => {
+/** Integer upsampling factors of a nearest Resize/Upsample, from its scales or sizes; undefined when not static. */
+const factors = (c: VjpContext, x: string, y: string): number[] | undefined => {
   const [xs, ys] = [c.shape(x), c.shape(y)];
   const scalesAt = c.node.opType === 'Upsample' || c.opset < 11 ? 1 : 2;
   const scales = c.values(c.x(scalesAt)) ?? c.attr<number[] | undefined>('scales', undefined);
@@ -221,9 +256,7 @@ const factors = (c: VjpContext, x: string, y: string): number[] => {
   };
   const fromShapes = xs && ys ? xs.map((d, j) => ratio(ys[j], d)) : undefined;
   const fs = scales?.length ? scales : fromShapes;
-  if (!fs || fs.some((v) => !Number.isInteger(v) || v < 1))
-    c.fail('other than nearest upsampling by static integer factors');
-  return fs!;
+  return !fs || !c.shape(x) || fs.some((v) => !Number.isInteger(v) || v < 1) ? undefined : fs;
 };
 
 // Nearest upsampling by integer factors fᵢ repeats each element: Y viewed as [… Dᵢ, fᵢ …] sums back to
@@ -231,15 +264,16 @@ const factors = (c: VjpContext, x: string, y: string): number[] => {
 export const resize: Rule = (c) => {
   const [x, y, g] = [c.x(0), c.y(0), c.gy(0)!];
   const mode = c.attr<string>('mode', 'nearest');
-  if (mode !== 'nearest') c.fail(`with mode '${mode}' (only nearest is handled)`);
+  if (mode !== 'nearest') return resizeByMatrix(c);
   const fs = factors(c, x, y);
+  if (!fs) return nearestByGrid(c);
   const ct = c.attr<string>('coordinate_transformation_mode', 'half_pixel');
   const nm = c.attr<string>('nearest_mode', 'round_prefer_floor');
   const floorLike =
     (ct === 'asymmetric' && (nm === 'floor' || (nm === 'round_prefer_floor' && fs.every((v) => v <= 2)))) ||
     ((ct === 'half_pixel' || ct === 'pytorch_half_pixel') && nm.startsWith('round'));
-  if (c.node.opType === 'Resize' && c.opset >= 11 && !floorLike)
-    c.fail(`with coordinate mode '${ct}' and nearest mode '${nm}'`);
+  // Other coordinate and rounding modes, downsampling and fractional scales: through the index grid.
+  if (c.node.opType === 'Resize' && c.opset >= 11 && !floorLike) return nearestByGrid(c);
   const xs = c.shape(x)!;
   const pieces = xs.flatMap((d, j) => {
     const dim = typeof d === 'number' ? c.ints([d]) : c.dimOf(x, j);

@@ -22,10 +22,12 @@ export const div: Rule = (c) => {
   return [c.needs(0) ? dA : undefined, c.needs(1) ? c.emit('Neg', [c.emit('Mul', [dA, c.y(0)])]) : undefined];
 };
 
-// dA = dY·B·A^(B−1) (B = 2 → 2A, B = 1 → 1), dB = dY·Y·ln A
+// dA = dY·B·A^(B−1) (B = 2 → 2A, B = 1 → 1; 0 where B = 0), dB = dY·Y·ln A (0 where A = 0 and B ≥ 0).
+// The two zeros are PyTorch's: the limits along the axis where the formula reads 0·∞.
 export const pow: Rule = (c) => {
   const [a, b, g] = [c.x(0), c.x(1), c.gy(0)!];
   const k = c.values(b);
+  const zero = c.scalar(0, g);
   let dA: string | undefined;
   if (c.needs(0)) {
     const bf = c.castLike(b, a); // the exponent may be an integer tensor
@@ -36,9 +38,22 @@ export const pow: Rule = (c) => {
           ? undefined
           : c.emit('Mul', [bf, c.emit('Pow', [a, c.emit('Sub', [bf, c.scalar(1, a)])])]);
     dA = d ? c.emit('Mul', [g, d]) : g;
+    if (d && !k) dA = c.emit('Where', [c.equal(bf, c.scalar(0, a)), zero, dA]);
   }
-  const dB = c.needs(1) ? c.emit('Mul', [c.emit('Mul', [g, c.y(0)]), c.emit('Log', [a])]) : undefined;
+  let dB: string | undefined;
+  if (c.needs(1)) {
+    const flat = c.emit('And', [c.equal(a, c.scalar(0, a)), c.emit('Not', [c.emit('Less', [b, c.scalar(0, b)])])]);
+    dB = c.emit('Where', [flat, zero, c.emit('Mul', [c.emit('Mul', [g, c.y(0)]), c.emit('Log', [a])])]);
+  }
   return [dA, dB];
+};
+
+// Y = A − B·trunc(A/B) (fmod; float Mod is fmod).  dA = dY, dB = −dY·trunc(A/B), trunc z = sign z·⌊|z|⌋
+export const mod: Rule = (c) => {
+  const [a, b, g] = [c.x(0), c.x(1), c.gy(0)!];
+  const q = c.emit('Div', [a, b]);
+  const trunc = c.emit('Mul', [c.emit('Sign', [q]), c.emit('Floor', [c.emit('Abs', [q])])]);
+  return [g, c.needs(1) ? c.emit('Neg', [c.emit('Mul', [g, trunc])]) : undefined];
 };
 
 // dX = −dY
@@ -72,25 +87,27 @@ export const sin: Rule = (c) => [c.emit('Mul', [c.gy(0)!, c.emit('Cos', [c.x(0)]
 // dX = −dY·sin X
 export const cos: Rule = (c) => [c.emit('Neg', [c.emit('Mul', [c.gy(0)!, c.emit('Sin', [c.x(0)])])])];
 
+// Mean of n inputs: every input gets dY/n (each un-broadcast by the driver).
+export const mean: Rule = (c) => {
+  const share = c.emit('Mul', [c.gy(0)!, c.scalar(1 / c.node.inputs.length, c.gy(0)!)]);
+  return c.node.inputs.map(() => share);
+};
+
 // Sum: every input gets dY (each un-broadcast by the driver).
 export const sum: Rule = (c) => c.node.inputs.map(() => c.gy(0));
 
-// Max/Min of two: dY goes to the input that was picked (A on ties, as the forward's ≥ / ≤ picks it).
-const pick =
-  (cmp: 'GreaterOrEqual' | 'LessOrEqual'): Rule =>
-  (c) => {
-    if (c.node.inputs.length !== 2) c.fail(`with ${c.node.inputs.length} inputs (only two are handled)`);
-    const m = c.emit(cmp, [c.x(0), c.x(1)]);
-    const zero = c.scalar(0, c.gy(0)!);
-    return [
-      c.needs(0) ? c.emit('Where', [m, c.gy(0)!, zero]) : undefined,
-      c.needs(1) ? c.emit('Where', [m, zero, c.gy(0)!]) : undefined,
-    ];
-  };
-/** Max of two inputs. */
-export const max = pick('GreaterOrEqual');
-/** Min of two inputs. */
-export const min = pick('LessOrEqual');
+// Y = max(X₁…Xₙ) (min).  dXₖ = dY·[Xₖ = Y] / Σⱼ[Xⱼ = Y]: ties share dY equally, as torch's maximum does.
+const pick: Rule = (c) => {
+  const [y, g] = [c.y(0), c.gy(0)!];
+  if (c.node.inputs.length === 1) return [g];
+  const hits = c.node.inputs.map((x) => c.emit('Cast', [c.equal(x, y)], { to: c.elem(y) }));
+  const share = c.emit('Div', [g, hits.length === 2 ? c.emit('Add', hits) : c.emit('Sum', hits)]);
+  return hits.map((h, k) => (c.needs(k) ? c.emit('Mul', [share, h]) : undefined));
+};
+/** Max of any number of inputs. */
+export const max = pick;
+/** Min of any number of inputs. */
+export const min = pick;
 
 // Where(C, A, B): dA = Where(C, dY, 0), dB = Where(C, 0, dY); none for the condition.
 export const where: Rule = (c) => {

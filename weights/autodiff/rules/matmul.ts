@@ -75,24 +75,70 @@ export const gemm: Rule = (c) => {
 };
 
 // Y = einsum(X₁…Xₙ).  dXₖ = einsum(X₁…X̸ₖ…Xₙ, dY → subscripts of Xₖ); indices summed only inside Xₖ are
-// broadcast back with Unsqueeze + Expand.
+// broadcast back with Unsqueeze + Expand. A repeated index (a diagonal, 'ii') reads only where the two positions
+// agree: the gradient for the subscripts without the repeat, Unsqueezed at the second position and multiplied by
+// the identity over the pair, δᵢⱼ.
 export const einsum: Rule = (c) => {
   const { ins, out } = parseEinsum(c.attr('equation', ''), c.node.inputs.length);
   const ell = (s: string) => s.replace('.', '...');
-  return ins.map((sub, k) => {
+  return ins.map((sub0, k) => {
     if (!c.needs(k)) return undefined;
-    const letters = sub.replace('.', '');
-    if (new Set(letters).size !== letters.length)
-      c.fail(`with a repeated index in operand ${k} ('${ell(sub)}', a diagonal)`);
+    const letters = sub0.replace('.', '');
+    const repeats = [...letters].filter((ch, i) => letters.indexOf(ch) !== i);
+    if (repeats.length > 1) c.fail(`with more than one repeated index in operand ${k} ('${ell(sub0)}')`);
+    const q = repeats.length ? sub0.lastIndexOf(repeats[0]) : -1;
+    const sub = q < 0 ? sub0 : sub0.slice(0, q) + sub0.slice(q + 1);
     const others = ins.flatMap((_s, j) => (j === k ? [] : [j]));
     const avail = new Set([...out, ...others.flatMap((j) => [...ins[j]])]);
     const kept = [...sub].filter((ch) => avail.has(ch)).join('');
     if (kept !== sub && sub.includes('.'))
-      c.fail(`with an index summed inside an operand that also has an ellipsis ('${ell(sub)}')`);
+      c.fail(`with an index summed inside an operand that also has an ellipsis ('${ell(sub0)}')`);
     const eq = `${[...others.map((j) => ins[j]), out].map(ell).join(',')}->${ell(kept)}`;
-    const g = c.emit('Einsum', [...others.map((j) => c.x(j)), c.gy(0)!], { equation: eq });
-    if (kept === sub) return g;
+    let g = c.emit('Einsum', [...others.map((j) => c.x(j)), c.gy(0)!], { equation: eq });
     const missing = [...sub].flatMap((ch, p) => (avail.has(ch) ? [] : [p]));
-    return c.emit('Expand', [c.unsqueeze(g, missing), c.shapeOf(c.x(k))]);
+    if (q < 0 && kept !== sub) return c.expandTo(c.unsqueeze(g, missing), c.x(k));
+    if (q >= 0) {
+      if (kept !== sub) {
+        // Broadcast over the summed indices to X's shape without the repeat's second axis.
+        const r0 = c.rank(c.x(k));
+        const axes = Array.from({ length: r0 }, (_, a) => a).filter((a) => a !== q);
+        g = c.emit('Expand', [c.unsqueeze(g, missing), c.emit('Gather', [c.shapeOf(c.x(k)), c.ints(axes)])]);
+      }
+      // Positions counted from the end, so an ellipsis before them does not matter.
+      const r = c.rank(c.x(k));
+      const [pe, qe] = [sub0.indexOf(repeats[0]) - sub0.length, q - sub0.length];
+      const n = c.shape(c.x(k))?.[r + pe];
+      if (typeof n !== 'number') c.fail(`with a repeated index of dynamic size ('${ell(sub0)}')`);
+      const dims = new Array(r).fill(1);
+      dims[r + pe] = dims[r + qe] = n;
+      const delta = c.emit('Reshape', [
+        c.emit('EyeLike', [c.zerosOf([n as number, n as number], c.elem(g))]),
+        c.ints(dims),
+      ]);
+      return c.emit('Mul', [c.unsqueeze(g, [qe]), delta]);
+    }
+    return g;
   });
+};
+
+// Y = det X (over the last two axes).  dX = dY·cof X with the cofactors Cᵢⱼ = (−1)^(i+j)·det(X without row i and
+// column j) — det X·X⁻ᵀ where X is invertible, and right for singular X too; n² determinants of minors (n static).
+export const det: Rule = (c) => {
+  const x = c.x(0);
+  const r = c.rank(x);
+  const n = c.shape(x)?.[r - 1];
+  if (typeof n !== 'number') c.fail('with a dynamic matrix size');
+  const gy = c.unsqueeze(c.gy(0)!, [r - 2, r - 1]);
+  if (n === 1) return [c.expandTo(gy, x)];
+  const others = (i: number) => Array.from({ length: n as number }, (_, k) => k).filter((k) => k !== i);
+  const entries: string[] = [];
+  for (let i = 0; i < (n as number); i++) {
+    const rows = c.emit('Gather', [x, c.ints(others(i))], { axis: r - 2 });
+    for (let j = 0; j < (n as number); j++) {
+      const minor = c.emit('Det', [c.emit('Gather', [rows, c.ints(others(j))], { axis: r - 1 })]);
+      entries.push(c.unsqueeze((i + j) % 2 ? c.emit('Neg', [minor]) : minor, [r - 2]));
+    }
+  }
+  const cof = c.emit('Reshape', [c.emit('Concat', entries, { axis: r - 2 }), c.shapeOf(x)]);
+  return [c.emit('Mul', [cof, gy])];
 };

@@ -5,6 +5,7 @@
 import { DataType } from '../../onnx/proto.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
 import { isDifferentiable } from '../shape-infer.ts';
+import { movedByGrid } from './index-grid.ts';
 
 const norm = (a: number, r: number) => (a < 0 ? a + r : a);
 
@@ -12,8 +13,12 @@ const norm = (a: number, r: number) => (a < 0 ? a + r : a);
 const axesOf = (c: VjpContext): number[] | undefined =>
   c.opset >= 13 ? (c.x(1) ? c.values(c.x(1)) : []) : c.attr<number[]>('axes', []);
 
-// Pure views: dX = Reshape(dY, shape(X))
-export const reshape: Rule = (c) => [c.emit('Reshape', [c.gy(0)!, c.reshapeTo(c.x(0))])];
+// Pure views: dX = Reshape(dY, shape(X)); an X with a 0-sized dim needs allowzero (opset 14) or is all zeros
+export const reshape: Rule = (c) => {
+  const [x, g] = [c.x(0), c.gy(0)!];
+  if (!c.shape(x)?.includes(0)) return [c.emit('Reshape', [g, c.reshapeTo(x)])];
+  return [c.opset >= 14 ? c.emit('Reshape', [g, c.shapeOf(x)], { allowzero: 1 }) : c.zerosLike(x)];
+};
 
 // dX = Unsqueeze(dY, axes) — or a Reshape when the squeezed axes are only known at run time
 export const squeeze: Rule = (c) => {
@@ -132,7 +137,7 @@ const slicePads = (
   return c.emit('Concat', pieces, { axis: 0 });
 };
 
-// dX = Pad(dY) with zeros where the slice dropped elements (steps of 1)
+// dX = Pad(dY) with zeros where the slice dropped elements (steps of 1; other slices through the index grid)
 export const slice: Rule = (c) => {
   const x = c.x(0);
   const r = c.rank(x);
@@ -145,12 +150,12 @@ export const slice: Rule = (c) => {
   };
   const starts = input(1, 'starts');
   const ends = input(2, 'ends');
-  if (!starts || !ends) c.fail('with starts/ends of unknown length');
+  if (!starts || !ends || c.shape(x) === undefined) return movedByGrid(c);
   const all = starts!.map((_, k) => k);
   const axes = c.opset < 10 ? c.attr<number[]>('axes', all) : c.x(3) ? c.values(c.x(3)) : all;
   const steps = c.opset >= 10 && c.x(4) ? c.values(c.x(4)) : undefined;
-  if (!axes) c.fail('with axes known only at run time');
-  if (c.x(4) && (!steps || steps.some((s) => s !== 1))) c.fail('with steps other than 1');
+  // Run-time axes or steps other than 1: through the index grid.
+  if (!axes || (c.x(4) && (!steps || steps.some((s) => s !== 1)))) return movedByGrid(c);
   const pads = slicePads(
     c,
     x,
@@ -168,16 +173,23 @@ export const slice: Rule = (c) => {
 // dX = dY summed over the broadcast axes (done by the driver)
 export const expand: Rule = (c) => [c.gy(0), undefined];
 
-// Constant-mode Pad: dX = Pad(dY, −pads), which crops what the forward added (and pads back what it cropped)
+// Constant-mode Pad: dX = Pad(dY, −pads), which crops what the forward added (and pads back what it cropped);
+// the constant value gets dV = Σ dY − Σ dX, the sum over the padding. Edge/reflect/wrap modes repeat elements of X:
+// through the index grid.
 export const pad: Rule = (c) => {
   const mode = c.attr<string>('mode', 'constant');
-  if (mode !== 'constant') c.fail(`with mode '${mode}' (only constant is handled)`);
-  if (c.needs(2)) c.fail('with respect to its constant value');
+  if (mode !== 'constant') return [...movedByGrid(c), undefined, undefined, undefined];
   const g = c.gy(0)!;
-  if (c.opset < 11) return [c.emit('Pad', [g], { pads: c.attr<number[]>('pads', []).map((p) => -p) })];
-  const k = c.values(c.x(1));
-  const neg = k ? c.ints(k.map((p) => -p)) : c.emit('Neg', [c.x(1)]);
-  return [c.emit('Pad', c.x(3) ? [g, neg, '', c.x(3)] : [g, neg])];
+  let dX: string;
+  if (c.opset < 11) dX = c.emit('Pad', [g], { pads: c.attr<number[]>('pads', []).map((p) => -p) });
+  else {
+    const k = c.values(c.x(1));
+    const neg = k ? c.ints(k.map((p) => -p)) : c.emit('Neg', [c.x(1)]);
+    dX = c.emit('Pad', c.x(3) ? [g, neg, '', c.x(3)] : [g, neg]);
+  }
+  const total = (v: string) => c.emit('ReduceSum', [v], { keepdims: 0 });
+  const dV = c.needs(2) ? c.emit('Sub', [total(g), total(dX)]) : undefined;
+  return [dX, undefined, dV, undefined];
 };
 
 // dX = Cast(dY, type of X) for float X; integer inputs get none
