@@ -7,31 +7,39 @@ import { writeFileAtomic } from './fs.ts';
 import { readRegularFile } from './safe-files.ts';
 import { ortSessionFactory } from './ort-session.ts';
 import { readEmbedding } from '../weights/embeddings/embedding-file.ts';
-import { prepareTextEncoder, withEmbeddings, type PreparedTextEncoder } from '../weights/embeddings/with-embeddings.ts';
+import {
+  prepareTextEncoder,
+  withEmbeddings,
+  type PreparedTextEncoder,
+  type TextEncoderComponent,
+} from '../weights/embeddings/with-embeddings.ts';
 import type { SdModel } from '../weights/model-folder.ts';
 
-const prepared = new WeakMap<SdModel, Promise<PreparedTextEncoder>>();
+const prepared = new WeakMap<SdModel, Map<TextEncoderComponent, Promise<PreparedTextEncoder>>>();
 
-const encoderOf = (model: SdModel): Promise<PreparedTextEncoder> => {
-  let p = prepared.get(model);
+const encoderOf = (model: SdModel, component: TextEncoderComponent = 'text_encoder'): Promise<PreparedTextEncoder> => {
+  let byComponent = prepared.get(model);
+  if (!byComponent) prepared.set(model, (byComponent = new Map()));
+  let p = byComponent.get(component);
   if (!p) {
-    p = prepareTextEncoder(model, ortSessionFactory, {
+    const options = {
       // A text encoder with external data is rewritten beside the original so its relative paths resolve.
-      async writeModel(rel, bytes) {
+      async writeModel(rel: string, bytes: Uint8Array) {
         const path = model.files.path(rel);
         writeFileAtomic(path, bytes);
         return path;
       },
-    });
-    p.catch(() => prepared.delete(model));
-    prepared.set(model, p);
+    };
+    p = prepareTextEncoder(model, ortSessionFactory, options, component);
+    p.catch(() => byComponent.delete(component));
+    byComponent.set(component, p);
   }
   return p;
 };
 
 /**
- * Reads embedding files (safetensors: diffusers, kohya or A1111 layout) and returns a model that knows their
- * tokens. The base model is left as it was.
+ * Reads embedding files (safetensors: diffusers, kohya, A1111 or SDXL's clip_l/clip_g layout) and returns a
+ * model that knows their tokens. The base model is left as it was.
  * @example
  * const m = await loadEmbeddingsInto(await openModel('tiny'), ['learned_embeds.safetensors']);
  */
@@ -41,5 +49,7 @@ export const loadEmbeddingsInto = async (model: SdModel, files: string[]): Promi
     const bytes = await readRegularFile(f, limits.embeddingFileBytes, `embeddings[${i}]`);
     loaded.push({ ...readEmbedding(bytes, { fileName: f }), fileName: f });
   }
-  return withEmbeddings(model, loaded, ortSessionFactory, { encoder: encoderOf(model) });
+  // SDXL files load into both text encoders; SD1/SD2 ones into the one.
+  const encoder2 = model.info.sdxl ? encoderOf(model, 'text_encoder_2') : undefined;
+  return withEmbeddings(model, loaded, ortSessionFactory, { encoder: encoderOf(model), encoder2 });
 };

@@ -1,8 +1,9 @@
 /**
  * Resolves a model name to an opened model: 'tiny' is the embedded default — the trained folder shipped in
  * `weights/shipped/tiny/` (made by `pseudoword pretrain`), or, where a checkout lacks it, the untrained build made
- * by our own code into the cache on first use; anything else is a folder in the Optimum layout. Opened models
- * are cached per (folder, device).
+ * by our own code into the cache on first use; 'tiny-xl' is the embedded SDXL-structured model, always built into
+ * the cache on first use (untrained); anything else is a folder in the Optimum layout. Opened models are cached per
+ * (folder, device).
  */
 import { existsSync, renameSync, rmSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,6 +11,7 @@ import { PipelineError } from '../common/errors.ts';
 import { openModelFolder, type SdModel } from '../weights/model-folder.ts';
 import type { Device } from '../weights/session.ts';
 import { buildTinyModel, tinyModelVersion } from '../weights/tiny/build-tiny-model.ts';
+import { buildTinyXlModel, tinyXlModelVersion } from '../weights/tiny/build-tiny-xl-model.ts';
 import { diskModelFiles, writeFiles, isDirectory } from './fs.ts';
 import { ortSessionFactory } from './ort-session.ts';
 import { cacheDir, projectRoot } from './project-paths.ts';
@@ -24,13 +26,27 @@ export const shippedTinyDir = (): string => join(projectRoot, 'weights', 'shippe
 export const ensureTinyModel = async (onBuild?: (msg: string) => void): Promise<string> => {
   const shipped = shippedTinyDir();
   if (existsSync(join(shipped, 'model_index.json'))) return shipped;
-  const dir = join(cacheDir(), 'models', `tiny-${tinyModelVersion}`);
+  return ensureBuilt('tiny', tinyModelVersion, () => buildTinyModel({ seed: 0 }), onBuild);
+};
+
+/** The folder of `tiny-xl`, built (once per builder version) into the cache. */
+export const ensureTinyXlModel = (onBuild?: (msg: string) => void): Promise<string> =>
+  ensureBuilt('tiny-xl', tinyXlModelVersion, () => buildTinyXlModel({ seed: 0 }), onBuild);
+
+/** Builds an embedded model into `<cache>/models/<name>-<version>` unless there (temp folder, then rename). */
+const ensureBuilt = async (
+  name: string,
+  version: string,
+  build: () => Record<string, Uint8Array>,
+  onBuild?: (msg: string) => void,
+): Promise<string> => {
+  const dir = join(cacheDir(), 'models', `${name}-${version}`);
   if (existsSync(join(dir, 'model_index.json'))) return dir;
-  onBuild?.(`building the embedded model 'tiny' into ${dir} (once)`);
+  onBuild?.(`building the embedded model '${name}' into ${dir} (once)`);
   const tmp = `${dir}.building-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  writeFiles(tmp, await buildTinyModel({ seed: 0 }));
+  writeFiles(tmp, build());
   if (!existsSync(join(dir, 'model_index.json'))) {
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
@@ -41,8 +57,10 @@ export const ensureTinyModel = async (onBuild?: (msg: string) => void): Promise<
 /** A folder path for a model name. */
 export const modelPath = async (name: string, onBuild?: (msg: string) => void): Promise<string> => {
   if (name === 'tiny') return ensureTinyModel(onBuild);
+  if (name === 'tiny-xl') return ensureTinyXlModel(onBuild);
   const p = resolve(name);
-  if (!isDirectory(p)) throw new PipelineError('not_found', `model '${name}' is neither 'tiny' nor a folder`);
+  if (!isDirectory(p))
+    throw new PipelineError('not_found', `model '${name}' is neither an embedded model (tiny, tiny-xl) nor a folder`);
   return p;
 };
 

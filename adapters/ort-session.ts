@@ -68,7 +68,7 @@ const wrap = (s: ort.InferenceSession, device: Device): Session => ({
 
 const cudaHint =
   'onnxruntime-node could not use the CUDA execution provider. It needs the CUDA 12 build of onnxruntime ' +
-  '(installed with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node` on a machine that can reach its ' +
+  '(installed with `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install` on a machine that can reach its ' +
   'download host), an NVIDIA driver, CUDA 12 and cuDNN 9 libraries on the library path. Use --device cpu otherwise.';
 
 /**

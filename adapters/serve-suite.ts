@@ -40,6 +40,7 @@ const handRun = () => {
   const counts = { started: 0, stopped: 0 };
   const app = createApp({
     version: 'suite',
+    reattachGraceMs: 0, // a client that leaves stops its run at once: this suite checks the adapter sees it leave
     generate: () =>
       new Observable<Frame>((sub) => {
         counts.started++;

@@ -20,10 +20,27 @@ export interface Tokenized extends GenerateJob {
   readonly uncondIds: number[];
 }
 
-/** After the text encoder: hidden states [1, 77, D] for both prompts. */
+/**
+ * SDXL's added conditioning, the UNet's `text_embeds` and `time_ids` inputs: the pooled prompt and negative prompt
+ * [1, P] and the micro-conditioning [1, 6] = original size (h, w), crop top-left (top, left), target size (h, w).
+ */
+export interface AddedConditioning {
+  readonly pooled: Tensor<'float32'>;
+  readonly uncondPooled: Tensor<'float32'>;
+  readonly timeIds: Tensor<'float32'>;
+}
+
+/** SDXL: the same prompts tokenised again by `tokenizer_2` (which pads differently), for `text_encoder_2`. */
+export interface TokenizedXl extends Tokenized {
+  readonly condIds2: number[];
+  readonly uncondIds2: number[];
+}
+
+/** After the text encoder: hidden states [1, 77, D] for both prompts (and, for SDXL, the added conditioning). */
 export interface Conditioned extends GenerateJob {
   readonly cond: Tensor<'float32'>;
   readonly uncond: Tensor<'float32'>;
+  readonly added?: AddedConditioning;
 }
 
 /** A point on the denoising path: x_t after `step` of `of` steps (step 0 = the initial noise). */

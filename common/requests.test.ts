@@ -24,9 +24,13 @@ describe('GenerateRequest', () => {
       width: null,
       height: null,
       eta: 0,
+      sampler: null,
       previewEvery: 1,
       embeddings: [],
       device: 'cpu',
+      originalSize: null,
+      crop: null,
+      targetSize: null,
     });
   });
 
@@ -63,6 +67,11 @@ describe('GenerateRequest', () => {
   it('names an array element and lists the allowed values of an enum', () => {
     expect(failureOf({ prompt: 'x', embeddings: [3] }).message).toBe('embeddings[0]: must be a string');
     expect(failureOf({ prompt: 'x', device: 'gpu' }).message).toBe('device: must be one of "cpu", "cuda"');
+  });
+
+  it('takes a sampler by name and refuses one it does not know, naming the field', () => {
+    expect(parseGenerateRequest({ prompt: 'x', sampler: 'dpm++2m-karras' }).sampler).toBe('dpm++2m-karras');
+    expect(failureOf({ prompt: 'x', sampler: 'heun' }).message).toMatch(/^sampler: must be one of "ddim", /);
   });
 
   it('rejects an unknown field so a typo is not silently ignored', () => {

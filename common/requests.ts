@@ -5,9 +5,17 @@
 import { z } from 'zod';
 import { PipelineError } from './errors.ts';
 import { limits } from './limits.ts';
+import { samplerNames } from './sampler-names.ts';
 
 // The largest side any model is asked for; each model allows less (weights/memory-estimate.ts' maxSideFactor).
 const side = z.int().min(8).max(limits.imageSide).multipleOf(8).nullable().default(null);
+
+// A size SDXL was told about (not the size drawn): any positive size up to 65536 px a side.
+const MICRO_MAX = 65536;
+const imageSize = z
+  .strictObject({ width: z.int().min(1).max(MICRO_MAX), height: z.int().min(1).max(MICRO_MAX) })
+  .nullable()
+  .default(null);
 
 /** A text-to-image request. `width`/`height` null means the model's native size; `previewEvery` 0 means none. */
 export const GenerateRequest = z.strictObject({
@@ -21,9 +29,19 @@ export const GenerateRequest = z.strictObject({
   width: side,
   height: side,
   eta: z.number().min(0).max(1).default(0),
+  // null: the model folder's scheduler class picks (see sampler-names.ts); a name overrides `pipeline.sampler`.
+  sampler: z.enum(samplerNames).nullable().default(null),
   previewEvery: z.int().min(0).default(1),
   embeddings: z.array(z.string().min(1)).default([]),
   device: z.enum(['cpu', 'cuda']).default('cpu'),
+  // SDXL's micro-conditioning (diffusers' original_size, crops_coords_top_left, target_size); null means what
+  // diffusers uses: the image's own size, and crop (0, 0). Refused for models without it.
+  originalSize: imageSize,
+  crop: z
+    .strictObject({ left: z.int().min(0).max(MICRO_MAX), top: z.int().min(0).max(MICRO_MAX) })
+    .nullable()
+    .default(null),
+  targetSize: imageSize,
 });
 /** A complete text-to-image request, every default filled in. */
 export type GenerateRequest = z.infer<typeof GenerateRequest>;

@@ -20,21 +20,20 @@ import {
 import type { Frame } from '../common/frames.ts';
 import type { GenerateJob, Denoising } from '../common/generate-state.ts';
 import { generatePipelineDescription, type GeneratePipelineDescription } from '../common/generate-pipeline.ts';
-import { createDdim } from '../common/numerics/ddim.ts';
 import type { GenerateRequest } from '../common/requests.ts';
 import { PipelineError } from '../common/errors.ts';
+import { samplerByName, samplerForScheduler, samplerLabel } from '../common/sampler-names.ts';
 import type { SdModel } from '../weights/model-folder.ts';
-import { tokenizePrompts } from '../stages/tokenize-prompts.ts';
-import { encodeText } from '../stages/encode-text.ts';
 import { initialNoise } from '../stages/initial-noise.ts';
 import { denoise } from '../stages/denoise.ts';
 import { predictNoise } from '../stages/predict-noise.ts';
-import { ddimStep } from '../stages/ddim-step.ts';
 import { latentPreview } from '../stages/latent-preview.ts';
 import { vaePreview } from '../stages/vae-preview.ts';
 import { vaeDecode } from '../stages/vae-decode.ts';
 import { pngFrames } from '../stages/png-frames.ts';
 import { stepFrames } from '../stages/step-frames.ts';
+import { refuseMicroConditioning, textConditioning } from './text-conditioning.ts';
+import { samplerStages } from './sampler-stages.ts';
 
 export interface GenerateDeps {
   /** Opens a model by name ('tiny') or folder; the caller caches. */
@@ -59,8 +58,7 @@ export const generateOperator = async (
     model.session('unet'),
     model.session('vae_decoder'),
   ]);
-  const ddim = createDdim(model.scheduler);
-  const update = desc.sampler.use === 'ddim' ? ddimStep(ddim) : ddimStep(ddim, { eta: 1 });
+  const sampler = samplerStages(desc.sampler ?? samplerForScheduler(model.scheduler), model.scheduler);
   const preview: OperatorFunction<Denoising, Frame> =
     desc.preview.use === 'latent-rgb'
       ? latentPreview(
@@ -78,14 +76,14 @@ export const generateOperator = async (
         ? vaePreview(decoder, model.info.scalingFactor, desc.preview.every)
         : ignoreElements();
   return pipe(
-    tokenizePrompts(model.tokenizer),
-    encodeText(textEncoder),
+    await textConditioning(model, textEncoder),
     initialNoise({
       channels: model.info.latentChannels,
       vaeScale: model.info.vaeScale,
-      timesteps: (n) => ddim.timesteps(n),
+      timesteps: sampler.timesteps,
+      scale: sampler.initScale,
     }),
-    denoise(predictNoise(unet), update),
+    denoise(predictNoise(unet), sampler.update),
     connect((states) =>
       merge(
         states.pipe(stepFrames(desc.latentFrames)),
@@ -132,12 +130,17 @@ const prepare = (
     const height = request.height ?? model.info.resolution;
     if (width % model.info.vaeScale || height % model.info.vaeScale)
       throw new PipelineError('bad_request', `width/height must be multiples of ${model.info.vaeScale} for this model`);
+    refuseMicroConditioning(model, request);
     deps.admit?.(model, width, height, request);
     const job: GenerateJob = { runId, request, width, height, startedAt };
-    const op = await generateOperator(model, desc);
-    return { job, op };
+    // The request's `sampler` name wins over the description's; neither: the folder's scheduler class picks.
+    const sampler = request.sampler
+      ? samplerByName(request.sampler)
+      : (desc.sampler ?? samplerForScheduler(model.scheduler));
+    const op = await generateOperator(model, { ...desc, sampler });
+    return { job, op, sampler: samplerLabel(sampler, model.scheduler) };
   }).pipe(
-    switchMap(({ job, op }) =>
+    switchMap(({ job, op, sampler }) =>
       concat(
         of(job).pipe(op),
         defer(() =>
@@ -149,6 +152,7 @@ const prepare = (
               steps: request.steps,
               width: job.width,
               height: job.height,
+              sampler,
               elapsedMs: Date.now() - job.startedAt,
             },
           }),

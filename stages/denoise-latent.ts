@@ -1,18 +1,21 @@
 import { concatMap, last, map, of, tap, type OperatorFunction } from 'rxjs';
-import type { Denoising } from '../common/generate-state.ts';
-import type { Ddim } from '../common/numerics/ddim.ts';
+import { PipelineError } from '../common/errors.ts';
+import type { Denoising, Predicted } from '../common/generate-state.ts';
 import type { GenerateRequest } from '../common/requests.ts';
 import type { LatentItem } from '../common/stream-items.ts';
 import type { Session } from '../weights/session.ts';
 import type { Tensor } from '../common/tensor.ts';
-import { ddimStep } from './ddim-step.ts';
 import { denoise } from './denoise.ts';
 import { predictNoise } from './predict-noise.ts';
 
 /** What the denoiser needs: the UNet, the sampler, the encoded prompt and the request its numbers come from. */
 export interface DenoiseLatentOptions {
   readonly unet: Session;
-  readonly ddim: Ddim;
+  /** The sampler's update (`ddimStep`, `samplerStep`) and the schedule it walks. */
+  readonly sampler: {
+    readonly update: OperatorFunction<Predicted, Denoising>;
+    timesteps(numSteps: number): readonly number[];
+  };
   /** Text-encoder states of the prompt and the negative prompt, [1, 77, D] each. */
   readonly text: { readonly cond: Tensor<'float32'>; readonly uncond: Tensor<'float32'> };
   /** Guidance, η and prompts; `steps` and `seed` are taken from each latent. */
@@ -26,16 +29,23 @@ export interface DenoiseLatentOptions {
 
 /**
  * Runs the timesteps a noised latent still has (see `noiseToStrength`) through the generate pipeline's own loop
- * — UNet with classifier-free guidance, then a DDIM update, fed back — and emits the clean latent. A latent with
- * nothing left to run passes through unchanged.
- * @example latents$.pipe(noiseToStrength(ddim, { strength: 0.6, steps: 50, seed: 0 }), denoiseLatent({ unet, ddim,
- * text, request, runId, vaeScale: 8 }))
+ * — UNet with classifier-free guidance, then the sampler's update, fed back — and emits the clean latent. A latent
+ * with nothing left to run passes through unchanged; one whose timesteps are not the tail of this sampler's
+ * schedule (noised for another sampler) is refused.
+ * @example latents$.pipe(noiseToStrength(sampler, { strength: 0.6, steps: 50, seed: 0 }), denoiseLatent({ unet,
+ * sampler, text, request, runId, vaeScale: 8 }))
  */
 export const denoiseLatent = (o: DenoiseLatentOptions): OperatorFunction<LatentItem, LatentItem> =>
   concatMap((item) => {
     const remaining = item.remaining ?? [];
     if (!remaining.length) return of(item);
     const steps = item.steps ?? remaining.length;
+    const tail = o.sampler.timesteps(steps).slice(-remaining.length);
+    if (tail.length !== remaining.length || tail.some((t, i) => t !== remaining[i]))
+      throw new PipelineError(
+        'bad_request',
+        `latent ${item.name ?? item.index}: its timesteps (${remaining.slice(0, 3).join(', ')}, …) are not this sampler's; noise-to-strength and denoise must use the same sampler`,
+      );
     const [, , h, w] = item.latents.dims;
     const start: Denoising = {
       runId: o.runId,
@@ -51,7 +61,7 @@ export const denoiseLatent = (o: DenoiseLatentOptions): OperatorFunction<LatentI
       latents: item.latents,
     };
     return of(start).pipe(
-      denoise(predictNoise(o.unet), ddimStep(o.ddim)),
+      denoise(predictNoise(o.unet), o.sampler.update),
       tap((s) => o.onStep?.(s.step, s.of)),
       last(),
       map((s): LatentItem => ({ index: item.index, name: item.name, latents: s.latents, timestep: 0 })),

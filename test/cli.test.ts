@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
@@ -27,10 +27,41 @@ describe('the pseudoword command', () => {
     }
   });
 
-  test('rejects an unknown flag with exit code 2 and the flag named', () => {
+  test('rejects an unknown flag with exit code 2, naming it and the nearest known one', () => {
     const r = cli('generate', '--promt', 'x');
     expect(r.code).toBe(2);
-    expect(r.err).toContain('promt');
+    expect(r.err).toContain("unknown option '--promt' — did you mean --prompt?");
+    expect(cli('trian', '--steps', '1').err).toContain("unknown command 'trian' — did you mean train?");
+  });
+
+  test('reads a negative number after a flag as its value, and names the flag when it is out of range', () => {
+    const r = cli('train', '--images', tmp(), '--token', '<t>', '--init', 'star', '--steps', '-5');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--steps must be ≥ 1');
+    expect(cli('train', '--token', '<t>', '--init', 'star').err).toContain('--images is required');
+    const missing = join(tmp(), 'no-such-folder');
+    expect(cli('train', '--images', missing, '--token', '<t>', '--init', 'star', '--out', tmp()).err).toContain(
+      `--images '${missing}' is not a folder`,
+    );
+  });
+
+  test('offers in demo --help only the example concepts that are in the tree', () => {
+    const onDisk = readdirSync(join(root, 'examples/concepts')).sort();
+    const listed = /examples\/concepts\/ \(([^)]*)\)/.exec(cli('demo', '--help').out)![1].split(', ');
+    expect(listed.sort()).toEqual(onDisk);
+  });
+
+  test('warns when a prompt is longer than the text encoder reads, naming what is cut', () => {
+    // 40 × 'a photo' and 'red star', one token each in tiny: 82 tokens, of which the encoder reads 75.
+    const prompt = `${'a photo '.repeat(40)}red star`;
+    const r = cli('generate', '--prompt', prompt, '--steps', '1', '--out', join(tmp(), 'long.png'));
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(
+      "warning: --prompt is 82 tokens; the text encoder reads the first 75, so this is cut: 'photo a photo a photo red star'",
+    );
+    expect(
+      cli('generate', '--prompt', 'a photo of a red star', '--steps', '1', '--out', join(tmp(), 'short.png')).err,
+    ).not.toContain('warning');
   });
 
   test('generates a PNG of the model size on tiny', async () => {
@@ -84,6 +115,12 @@ describe('the pseudoword command', () => {
     expect(Object.keys(j)).toEqual(['text_encoder', 'unet', 'vae_encoder', 'vae_decoder']);
     expect(j.unet.cannotRunOnCpu).toEqual([]);
     expect(j.unet.gradients.rule).toContain('Conv');
+    // Training differentiates the text encoder's hidden states, not its pooled output (whose GatherND had no rule
+    // once), and train.test.ts trains through tiny: nothing on its path may be reported as failing.
+    expect(j.text_encoder.gradientsOf).toEqual(['last_hidden_state']);
+    expect(j.unet.gradientsOf).toEqual(['out_sample']);
+    for (const c of ['text_encoder', 'unet']) expect(j[c].gradients.missing).toEqual([]);
+    expect(cli('inspect', 'tiny').out).not.toContain('fails');
   });
 
   test('reports a missing model folder as not_found', () => {

@@ -219,7 +219,7 @@ describe.skipIf(!haveRedis)('the queue, bounded', () => {
     const outside = await run(app, { ...description, model: '/etc' });
     expect(outside.at(-1)).toMatchObject({ type: 'error', code: 'forbidden' });
     await w.close();
-  }, 60_000);
+  }, 120_000);
 
   test('Redis restarted in the middle of a training run: the run waits for it and ends with every step', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pseudoword-redis-durable-'));

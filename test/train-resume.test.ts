@@ -7,7 +7,7 @@ import { describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom, tap, toArray } from 'rxjs';
 import { trainDeps } from '../adapters/train-deps.ts';
 import type { Frame } from '../common/frames.ts';
 import { parseTrainRequest } from '../common/train/train-request.ts';
@@ -62,6 +62,39 @@ describe('resuming an interrupted training run on tiny', () => {
     const resumed = await train({ out, saveEvery: 2, resume: true });
     expect(lossSteps(resumed)).toEqual([3, 4, 5, 6]);
     expect(embedding(out)).toEqual(embedding(reference));
+  });
+
+  test('a run asked to stop finishes its step, checkpoints it and ends without done; resumed, it ends byte for byte equal', async () => {
+    const out = outDir();
+    const stop = new AbortController();
+    const frames = await lastValueFrom(
+      runTrain(parseTrainRequest({ ...base, out }), deps, undefined, { signal: stop.signal }).pipe(
+        tap((f) => f.type === 'loss' && f.step === 2 && stop.abort()),
+        toArray(),
+      ),
+    );
+    expect(lossSteps(frames)).toEqual([1, 2]);
+    expect(frames.at(-1)).toMatchObject({ type: 'checkpoint', step: 2 });
+    expect(frames.some((f) => f.type === 'done')).toBe(false);
+    expect(readdirSync(out).sort()).toEqual([
+      'learned_embeds-steps-2.safetensors',
+      'learned_embeds.safetensors',
+      'training-state.json',
+    ]);
+    expect(lossSteps(await train({ out, resume: true }))).toEqual([3, 4, 5, 6]);
+    expect(embedding(out)).toEqual(embedding(reference));
+  });
+
+  test('a run stopped before its first step rewrites only its step-0 state, writing no untrained embedding', async () => {
+    const out = outDir();
+    const stop = new AbortController();
+    stop.abort();
+    const frames = await lastValueFrom(
+      runTrain(parseTrainRequest({ ...base, out }), deps, undefined, { signal: stop.signal }).pipe(toArray()),
+    );
+    expect(lossSteps(frames)).toEqual([]);
+    expect(frames.at(-1)).toMatchObject({ type: 'checkpoint', step: 0, files: [join(out, 'training-state.json')] });
+    expect(readdirSync(out)).toEqual(['training-state.json']);
   });
 
   test('removes the temp files killed writers left in the out folder, and only those', async () => {

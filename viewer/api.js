@@ -16,7 +16,11 @@ const token = (() => {
   return sessionStorage.getItem('pseudoword-token');
 })();
 
-/** `init` with the token's Authorization header added, when there is a token. */
+/**
+ * `init` with the token's Authorization header added, when there is a token.
+ * @param {RequestInit & { headers?: Record<string, string> }} [init]
+ * @returns {RequestInit}
+ */
 const authed = (init = {}) =>
   token ? { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } } : init;
 
@@ -30,7 +34,11 @@ export class ApiError extends Error {
   }
 }
 
-/** Throws an ApiError for a non-2xx response, reading the server's JSON error body when there is one. */
+/**
+ * Throws an ApiError for a non-2xx response, reading the server's JSON error body when there is one.
+ * @param {Response} res
+ * @returns {Promise<Response>}
+ */
 export const ensureOk = async (res) => {
   if (res.ok) return res;
   const body = await res.json().catch(() => undefined);
@@ -38,8 +46,10 @@ export const ensureOk = async (res) => {
   throw new ApiError(e?.code ?? 'http', e?.message ?? `${res.status} ${res.statusText}`, res.status);
 };
 
+/** @param {string} path @returns {Promise<any>} */
 const json = async (path) =>
   (await ensureOk(await fetch(path, authed({ headers: { accept: 'application/json' } })))).json();
+/** @param {string} path @param {unknown} body @param {AbortSignal} [signal] */
 const postJson = (path, body, signal) =>
   fetch(
     path,
@@ -52,15 +62,25 @@ export const health = () => json('/health');
 /** `GET /v1/stages`: the registered alternatives for every swappable stage, by pipeline kind. */
 export const stages = () => json('/v1/stages');
 
+/**
+ * `GET /v1/settings`: the folders requests may name (`roots.images`, `roots.models`) and the server's default for
+ * every field a request leaves out (`defaults.generate`, `defaults.train`, `defaults.pipelines`).
+ */
+export const settings = () => json('/v1/settings');
+
 /** `GET /v1/runs`: every run the server knows, `[{ id, kind, status, step, of, … }]`. */
 export const listRuns = () => json('/v1/runs');
 
 /** `POST /v1/generate`: starts a generation; resolves to the streaming response (not yet read). */
-export const startGenerate = (request, signal) => postJson('/v1/generate', request, signal);
+export const startGenerate = (/** @type {unknown} */ request, /** @type {AbortSignal} */ signal) =>
+  postJson('/v1/generate', request, signal);
 
 /**
  * `POST /v1/train`: starts a training run. With uploaded files the request travels as multipart, the JSON in a
  * `request` field and each image as an `images` part; otherwise `request.images` names a server folder.
+ * @param {Record<string, unknown>} request
+ * @param {File[]} files
+ * @param {AbortSignal} signal
  */
 export const startTrain = (request, files, signal) => {
   if (!files?.length) return postJson('/v1/train', request, signal);
@@ -72,18 +92,22 @@ export const startTrain = (request, files, signal) => {
 };
 
 /** `GET /v1/runs/:id/frames`: the run's record frames so far and its latest previews, then live frames. */
-export const attachRun = (id, signal) => fetch(`/v1/runs/${encodeURIComponent(id)}/frames`, authed({ signal }));
+export const attachRun = (/** @type {string} */ id, /** @type {AbortSignal | undefined} */ signal = undefined) =>
+  fetch(`/v1/runs/${encodeURIComponent(id)}/frames`, authed({ signal }));
 
 /** `DELETE /v1/runs/:id`: asks the server to stop a run. */
-export const cancelRun = async (id) =>
+export const cancelRun = async (/** @type {string} */ id) =>
   ensureOk(await fetch(`/v1/runs/${encodeURIComponent(id)}`, authed({ method: 'DELETE' })));
 
 /** Where the learned embedding of a training run downloads from. */
-export const embeddingUrl = (id) => `/v1/runs/${encodeURIComponent(id)}/embedding`;
+export const embeddingUrl = (/** @type {string} */ id) => `/v1/runs/${encodeURIComponent(id)}/embedding`;
 
 /**
  * Points a download link at a run's embedding. With a token a plain link cannot send it, so a click fetches the
  * file with the header and saves it from memory instead.
+ * @param {HTMLAnchorElement} a
+ * @param {string} id
+ * @param {string} [name]
  */
 export const linkEmbedding = (a, id, name = `${id}.safetensors`) => {
   Object.assign(a, { href: embeddingUrl(id), hidden: false, download: name });

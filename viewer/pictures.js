@@ -5,35 +5,46 @@
  */
 
 /** Decodes PNG bytes off the main thread's critical path. */
-export const pngBitmap = (bytes) => createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+export const pngBitmap = (/** @type {Uint8Array<ArrayBuffer>} */ bytes) =>
+  createImageBitmap(new Blob([bytes], { type: 'image/png' }));
 
 /** An object URL for PNG bytes, for <img> and download links. */
-export const pngUrl = (bytes) => URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
+export const pngUrl = (/** @type {Uint8Array<ArrayBuffer>} */ bytes) =>
+  URL.createObjectURL(new Blob([bytes], { type: 'image/png' }));
 
-/** Resizes `canvas` to `width`×`height` and draws a preview frame (`format` 'png' or 'rgba') into it. */
+/**
+ * Resizes `canvas` to `width`×`height` and draws a preview frame (`format` 'png' or 'rgba') into it.
+ * @param {HTMLCanvasElement} canvas
+ * @param {{ width: number, height: number, format: string, data: Uint8Array<ArrayBuffer> }} frame
+ */
 export const drawPreview = async (canvas, frame) => {
   const { width, height } = frame;
   if (frame.format === 'rgba') {
     // Copy: the decoded bytes are a view into the decoder's chunk, which it reuses.
     const pixels = new Uint8ClampedArray(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength).slice();
-    sizeCanvas(canvas, width, height)
-      .getContext('2d')
-      .putImageData(new ImageData(pixels, width, height), 0, 0);
+    sizedContext(canvas, width, height).putImageData(new ImageData(pixels, width, height), 0, 0);
     return;
   }
   const bitmap = await pngBitmap(frame.data);
-  sizeCanvas(canvas, bitmap.width, bitmap.height).getContext('2d').drawImage(bitmap, 0, 0);
+  sizedContext(canvas, bitmap.width, bitmap.height).drawImage(bitmap, 0, 0);
   bitmap.close();
 };
 
-const sizeCanvas = (canvas, width, height) => {
+/**
+ * Resizes `canvas` (only when it differs: resizing clears it) and returns its 2D context.
+ * @param {HTMLCanvasElement} canvas @param {number} width @param {number} height
+ * @returns {CanvasRenderingContext2D}
+ */
+const sizedContext = (canvas, width, height) => {
   if (canvas.width !== width) canvas.width = width;
   if (canvas.height !== height) canvas.height = height;
-  return canvas;
+  const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('this browser gives no 2D canvas');
+  return ctx;
 };
 
 // IEEE half → float, for latents a float16 model sends.
-const halfToFloat = (h) => {
+const halfToFloat = (/** @type {number} */ h) => {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
   const f = h & 0x3ff;
@@ -42,7 +53,11 @@ const halfToFloat = (h) => {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 };
 
-/** The float values of a wire tensor (`{dtype, dims, data}`, little-endian bytes). */
+/**
+ * The float values of a wire tensor (`{dtype, dims, data}`, little-endian bytes).
+ * @param {{ dtype: string, data: Uint8Array }} tensor
+ * @returns {Float32Array | undefined}
+ */
 export const wireFloats = ({ dtype, data }) => {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (dtype === 'float32')
@@ -55,13 +70,15 @@ export const wireFloats = ({ dtype, data }) => {
 /**
  * Draws a latent [1, C, H, W] as its channels side by side in grey, each stretched to its own min..max, so the
  * structure the sampler is building shows even where no RGB preview is sent.
+ * @param {HTMLCanvasElement} canvas
+ * @param {{ dtype: string, dims: number[], data: Uint8Array }} tensor
  */
 export const drawLatent = (canvas, tensor) => {
   const values = wireFloats(tensor);
   const dims = tensor.dims.slice(-3);
   if (!values || dims.length !== 3) return;
   const [C, H, W] = dims;
-  const ctx = sizeCanvas(canvas, W * C + (C - 1), H).getContext('2d');
+  const ctx = sizedContext(canvas, W * C + (C - 1), H);
   const img = ctx.createImageData(canvas.width, H);
   for (let c = 0; c < C; c++) {
     const plane = values.subarray(c * H * W, (c + 1) * H * W);

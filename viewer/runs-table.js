@@ -12,6 +12,8 @@ const pollMs = 2000;
 /**
  * Keeps `tbody` in step with the server. `isOpen(id)` says whether a panel follows that run already;
  * `watch(run)` opens one.
+ * @param {HTMLElement} tbody
+ * @param {{ isOpen: (id: string) => boolean, watch: (run: any) => void }} hooks
  */
 export const runsTable = (tbody, { isOpen, watch }) => {
   let first = true;

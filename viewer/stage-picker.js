@@ -6,23 +6,47 @@
 
 const DEFAULT = '';
 
-/** One input for a JSON Schema property; returns the element and a reader of its value (undefined = unset). */
+/**
+ * "server default", with what that is when the server said.
+ * @example defaultLabel({ use: 'latent-rgb', every: 1 }) // 'server default (latent-rgb, every 1)'
+ */
+export const defaultLabel = (/** @type {any} */ choice) => {
+  if (!choice || typeof choice !== 'object') return 'server default';
+  const { use, ...settings } = choice;
+  const parts = [use, ...Object.entries(settings).map(([k, v]) => `${k} ${v}`)].filter(Boolean);
+  return parts.length ? `server default (${parts.join(', ')})` : 'server default';
+};
+
+/**
+ * One input for a JSON Schema property; returns the element and a reader of its value (undefined = unset).
+ * @param {string} name
+ * @param {any} prop the property's JSON Schema, as the server sent it
+ * @returns {{ element: HTMLLabelElement, read: () => unknown }}
+ */
 const fieldFor = (name, prop) => {
   const label = document.createElement('label');
   label.textContent = `${name} `;
   // zod's nullable fields come out as anyOf [{type}, {type: 'null'}]: the non-null branch says what to ask for.
-  const branch = prop.anyOf?.find((a) => a.type !== 'null') ?? {};
+  const branch = prop.anyOf?.find((/** @type {any} */ a) => a.type !== 'null') ?? {};
   const type = prop.type ?? branch.type;
-  const choices = prop.enum ?? branch.enum ?? prop.anyOf?.map((a) => a.const).filter((v) => v !== undefined);
+  /** @type {unknown[] | undefined} */
+  const choices =
+    prop.enum ??
+    branch.enum ??
+    prop.anyOf?.map((/** @type {any} */ a) => a.const).filter((/** @type {unknown} */ v) => v !== undefined);
+  /** @type {HTMLInputElement | HTMLSelectElement} */
   let input;
+  /** @type {() => unknown} */
   let read;
   if (choices?.length) {
-    input = document.createElement('select');
-    for (const c of choices) input.append(new Option(String(c), String(c), false, c === prop.default));
-    read = () => choices.find((c) => String(c) === input.value);
+    const select = document.createElement('select');
+    for (const c of choices) select.append(new Option(String(c), String(c), false, c === prop.default));
+    read = () => choices.find((c) => String(c) === select.value);
+    input = select;
   } else if (type === 'boolean') {
-    input = Object.assign(document.createElement('input'), { type: 'checkbox', checked: Boolean(prop.default) });
-    read = () => input.checked;
+    const box = Object.assign(document.createElement('input'), { type: 'checkbox', checked: Boolean(prop.default) });
+    read = () => box.checked;
+    input = box;
   } else if (type === 'number' || type === 'integer') {
     input = Object.assign(document.createElement('input'), { type: 'number', step: type === 'integer' ? '1' : 'any' });
     if (prop.default != null) input.value = String(prop.default);
@@ -40,7 +64,7 @@ const fieldFor = (name, prop) => {
 };
 
 /** The settings of one alternative: every schema property except the `use` tag. */
-const settingsOf = (choice) => {
+const settingsOf = (/** @type {any} */ choice) => {
   const props = choice.schema?.properties ?? {};
   return Object.entries(props)
     .filter(([k]) => k !== 'use')
@@ -49,11 +73,17 @@ const settingsOf = (choice) => {
 
 /**
  * Fills `fieldset` with pickers for `stages` (`{ stageName: [{ use, schema }] }`) and returns a reader of the
- * pipeline description the user chose: only stages set away from "server default" appear in it.
+ * pipeline description the user chose: only stages set away from "server default" appear in it. `defaults` (the
+ * server's own description, `GET /v1/settings`) names what "server default" is.
+ * @param {HTMLElement} fieldset
+ * @param {Record<string, any[]> | undefined} stages
+ * @param {Record<string, unknown>} [defaults]
+ * @returns {() => Record<string, unknown> | undefined}
  * @example const pick = stagePicker(el, { sampler: [{ use: 'ddim', schema }] }); pick() // { sampler: { use: 'ddim' } }
  */
-export const stagePicker = (fieldset, stages) => {
-  fieldset.querySelectorAll(':scope > :not(legend)').forEach((e) => e.remove());
+export const stagePicker = (fieldset, stages, defaults = {}) => {
+  for (const e of fieldset.querySelectorAll(':scope > :not(legend)')) e.remove();
+  /** @type {(() => [string, Record<string, unknown>] | undefined)[]} */
   const readers = [];
   for (const [stage, choices] of Object.entries(stages ?? {})) {
     if (!Array.isArray(choices) || !choices.length) continue;
@@ -62,12 +92,13 @@ export const stagePicker = (fieldset, stages) => {
     box.dataset.stage = stage;
     const select = document.createElement('select');
     select.name = `stage:${stage}`;
-    select.append(new Option('server default', DEFAULT));
+    select.append(new Option(defaultLabel(defaults[stage]), DEFAULT));
     for (const c of choices) select.append(new Option(c.use, c.use));
     const label = document.createElement('label');
     label.append(`${stage} `, select);
     const settings = document.createElement('div');
     settings.className = 'settings';
+    /** @type {ReturnType<typeof settingsOf>} */
     let fields = [];
     select.addEventListener('change', () => {
       const choice = choices.find((c) => c.use === select.value);
@@ -87,7 +118,7 @@ export const stagePicker = (fieldset, stages) => {
       Object.assign(document.createElement('p'), { className: 'muted', textContent: 'no swappable stages' }),
     );
   return () => {
-    const chosen = readers.map((r) => r()).filter(Boolean);
+    const chosen = readers.map((r) => r()).filter((c) => c !== undefined);
     return chosen.length ? Object.fromEntries(chosen) : undefined;
   };
 };

@@ -21,6 +21,14 @@ describe('the working-memory estimate', () => {
     expect(generationBytes(tiny, 256, 256, 1, false)).toBeLessThan(generationBytes(tiny, 256, 256, 1, true));
   });
 
+  test("counts SDXL's largest attention at its first level that has one, a quarter of the cells, as by hand", () => {
+    // 1024 px on ×8: 128·128 cells at level 0, which has no attention; level 1 has 64·64 = 4096 cells and 10 heads.
+    const sdxl: ModelInfo = { ...tiny, vaeScale: 8, resolution: 1024, attentionHeads: 10, attentionLevel: 1 };
+    const level1 = 4096 * 4096 * 4;
+    const vae = 2 * (16384 * 16384 * 4);
+    expect(generationBytes(sdxl, 1024, 1024, 1, true)).toBeCloseTo(40 * level1 * (1 + 1 / 16 + 1 / 256) + vae, 0);
+  });
+
   test('grows with the square of the number of latent cells', () => {
     expect(generationBytes(tiny, 256, 256, 1, true) / generationBytes(tiny, 128, 128, 1, true)).toBeCloseTo(16, 6);
   });

@@ -26,7 +26,10 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
 export const generationBytes = (info: ModelInfo, width: number, height: number, batch: number, guided: boolean) => {
   const cells = Math.ceil(width / info.vaeScale) * Math.ceil(height / info.vaeScale);
   const scores = cells * cells * 4; // float32 n×n
-  const unet = 2 * info.attentionHeads * batch * (guided ? 2 : 1) * scores * (1 + 1 / 16 + 1 / 256);
+  // The UNet's largest attention is at its first level with attention (SDXL's first level has none): ¼ the cells
+  // per level below, so 1/16 the scores.
+  const unetScores = scores / 16 ** (info.attentionLevel ?? 0);
+  const unet = 2 * info.attentionHeads * batch * (guided ? 2 : 1) * unetScores * (1 + 1 / 16 + 1 / 256);
   const vae = 2 * batch * scores;
   return unet + vae;
 };

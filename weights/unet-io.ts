@@ -45,12 +45,36 @@ export const unetBatchIsFree = (s: Session): boolean => {
   return typeof d !== 'number' || d < 0;
 };
 
-/** Runs the UNet once: sample [B,C,h,w], a timestep, hidden states [B,T,D] → prediction [B,C,h,w] in float32. */
+/** SDXL's added conditioning for one UNet run: pooled prompts [B, pooled] and micro-conditioning [B, 6]. */
+export interface AddedUnetInputs {
+  readonly textEmbeds: Tensor<'float32'>;
+  readonly timeIds: Tensor<'float32'>;
+}
+
+/** The `text_embeds`/`time_ids` feeds of an SDXL UNet (none for others); refuses a mismatch of model and inputs. */
+const addedFeeds = (s: Session, added: AddedUnetInputs | undefined): Record<string, Tensor> => {
+  const te = s.inputs.find((i) => i.name === 'text_embeds');
+  const ti = s.inputs.find((i) => i.name === 'time_ids');
+  if (!te || !ti) {
+    if (added)
+      throw new PipelineError('bad_model', 'the UNet takes no text_embeds/time_ids, but SDXL conditioning was given');
+    return {};
+  }
+  if (!added)
+    throw new PipelineError('bad_model', 'the UNet takes text_embeds and time_ids (an SDXL UNet) but none were given');
+  return { [te.name]: asInputDtype(added.textEmbeds, te), [ti.name]: asInputDtype(added.timeIds, ti) };
+};
+
+/**
+ * Runs the UNet once: sample [B,C,h,w], a timestep, hidden states [B,T,D] (and, for SDXL, `added`) → prediction
+ * [B,C,h,w] in float32.
+ */
 export const runUnet = async (
   s: Session,
   sample: Tensor<'float32'>,
   t: number,
   hidden: Tensor<'float32'>,
+  added?: AddedUnetInputs,
 ): Promise<Tensor<'float32'>> => {
   const si = find(s, 'sample', 0);
   const ti = find(s, 'timestep', 1);
@@ -62,6 +86,7 @@ export const runUnet = async (
         [si.name]: asInputDtype(sample, si),
         [ti.name]: timestepTensor(ti, t, sample.dims[0]),
         [hi.name]: asInputDtype(hidden, hi),
+        ...addedFeeds(s, added),
       },
       [outName],
     )

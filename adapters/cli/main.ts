@@ -3,6 +3,7 @@
  * message (no stack) and exit non-zero.
  */
 import { asPipelineError } from '../../common/errors.ts';
+import { nearestName } from './nearest-name.ts';
 
 const commands: Record<string, { summary: string; load: () => Promise<{ run: (argv: string[]) => Promise<void> }> }> = {
   demo: {
@@ -65,14 +66,17 @@ const main = async (argv: string[]) => {
   if (!name || name === '--help' || name === '-h' || name === 'help') return void process.stdout.write(usage());
   const c = commands[name];
   if (!c) {
-    process.stderr.write(`pseudoword: unknown command '${name}'\n\n${usage()}`);
+    const near = nearestName(name, Object.keys(commands));
+    process.stderr.write(
+      `pseudoword: unknown command '${name}'${near ? ` — did you mean ${near}?` : ''}\n\n${usage()}`,
+    );
     process.exit(2);
   }
   await (await c.load()).run(rest);
 };
 
 main(process.argv.slice(2)).then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0), // a command may set it (train stopped by Ctrl-C: 130)
   (e) => {
     const err = asPipelineError(e);
     process.stderr.write(`\npseudoword: error [${err.code}]: ${err.message}\n`);

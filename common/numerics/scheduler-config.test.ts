@@ -52,6 +52,21 @@ describe('schedulerConfig', () => {
     expect(c.timestep_spacing).toBe('trailing');
   });
 
+  it('gives the Euler and DPM-Solver classes their own default spacing, linspace, unless the file names one', () => {
+    for (const cls of ['EulerDiscreteScheduler', 'EulerAncestralDiscreteScheduler', 'DPMSolverMultistepScheduler'])
+      expect(parseSchedulerConfig({ _class_name: cls }).timestep_spacing).toBe('linspace');
+    // SDXL's file says leading itself; DDIM and PNDM (SD1.5) default to leading.
+    const sdxl = { _class_name: 'EulerDiscreteScheduler', timestep_spacing: 'leading', steps_offset: 1 };
+    expect(parseSchedulerConfig(sdxl).timestep_spacing).toBe('leading');
+    expect(parseSchedulerConfig(SD15).timestep_spacing).toBe('leading');
+    expect(parseSchedulerConfig({ _class_name: 'DDIMScheduler' }).timestep_spacing).toBe('leading');
+  });
+
+  it('reads use_karras_sigmas, off unless the file turns it on', () => {
+    expect(parseSchedulerConfig({}).use_karras_sigmas).toBe(false);
+    expect(parseSchedulerConfig({ use_karras_sigmas: true }).use_karras_sigmas).toBe(true);
+  });
+
   it('rejects a bad value with a bad_model error that names the field', () => {
     try {
       parseSchedulerConfig({ beta_schedule: 'sigmoid', steps_offset: -1 });

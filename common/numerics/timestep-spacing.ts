@@ -1,8 +1,11 @@
 import { PipelineError } from '../errors.ts';
 import type { SchedulerConfig } from './scheduler-config.ts';
 
-/** numpy's `round`: halves go to the even neighbour (banker's rounding), unlike Math.round. */
-const roundHalfEven = (x: number): number => {
+/**
+ * numpy's `round`: halves go to the even neighbour (banker's rounding), unlike Math.round.
+ * @example roundHalfEven(2.5) // 2
+ */
+export const roundHalfEven = (x: number): number => {
   const r = Math.round(x);
   return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
 };

@@ -99,11 +99,14 @@ describe('createApp', () => {
     expect(body.error.message).toStartWith('body is not valid JSON');
   });
 
-  it('stops the run when the request is aborted', async () => {
+  it('stops the run when the request is aborted, at once when the server gives no time to re-attach', async () => {
     const subject = new Subject<Frame>();
     const { seen, generate } = fakeGenerate(() => subject);
     const ac = new AbortController();
-    const res = await createApp({ generate }).request('/v1/generate', post({ prompt: 'x' }, { signal: ac.signal }));
+    const res = await createApp({ generate, reattachGraceMs: 0 }).request(
+      '/v1/generate',
+      post({ prompt: 'x' }, { signal: ac.signal }),
+    );
     const reader = res.body!.getReader();
     subject.next(progress(1));
     await reader.read();
@@ -114,10 +117,10 @@ describe('createApp', () => {
     expect((await reader.read()).done).toBe(true);
   });
 
-  it('stops the run when the client cancels the response body', async () => {
+  it('stops the run when the client cancels the response body (no time to re-attach)', async () => {
     const subject = new Subject<Frame>();
     const { seen, generate } = fakeGenerate(() => subject);
-    const res = await createApp({ generate }).request('/v1/generate', post({ prompt: 'x' }));
+    const res = await createApp({ generate, reattachGraceMs: 0 }).request('/v1/generate', post({ prompt: 'x' }));
     subject.next(progress(1));
     for await (const f of decodeFrames(res.body!)) {
       expect(f).toEqual(progress(1));

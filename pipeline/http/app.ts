@@ -4,14 +4,15 @@
  * turned into `{ error: { code, message, field? } }` with the status `httpStatusOf` gives.
  *
  * Every run — generate or train — lives in a run registry, so clients can list runs, watch several side by
- * side, and re-attach to one that is still going. A generation stops when the client that asked for it leaves;
- * a training run keeps going unless that client asked `?cancelOnDisconnect=1`.
+ * side, and re-attach to one that is still going. A generation stops when nobody has read it for
+ * `limits.reattachGraceMs` (reattach-grace.ts), so a reloaded page picks it up again; a training run keeps going
+ * unless its client asked `?cancelOnDisconnect=1`.
  */
 import { errorResponse } from './error-response.ts';
 import { requestGuard, type RequestGuardOptions } from './request-guard.ts';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { finalize, type Observable } from 'rxjs';
+import { finalize, startWith, type Observable } from 'rxjs';
 import { PipelineError, asPipelineError } from '../../common/errors.ts';
 import type { Frame } from '../../common/frames.ts';
 import { generatePipelineDescription, type GeneratePipelineDescription } from '../../common/generate-pipeline.ts';
@@ -31,6 +32,9 @@ import { acceptCatalogUse, stageCatalog } from './stage-catalog.ts';
 import { readTrainBody, type UploadStore } from './train-body.ts';
 import { pipelinesRoutes, type PipelinesRoutesDeps } from './pipelines-routes.ts';
 import { limits } from '../../common/limits.ts';
+import { reattachGrace, type Schedule } from './reattach-grace.ts';
+import { settingsRoute } from './settings-route.ts';
+import { microConditioningFields } from '../../common/micro-conditioning.ts';
 
 /** What the app needs from the rest of the program; tests pass doubles. Only `generate` is required. */
 export interface AppDeps {
@@ -76,6 +80,12 @@ export interface AppDeps {
    * are refused even without it; hosts and tokens are checked only when given.
    */
   guard?: RequestGuardOptions;
+  /**
+   * How long a generation whose readers all left waits for one to re-attach before it is cancelled (default
+   * `limits.reattachGraceMs`; 0 cancels at once), and the timer that waits (tests drive it by hand).
+   */
+  reattachGraceMs?: number;
+  schedule?: Schedule;
   /** How many runs execute at once, and how many may wait (run-slots.ts); default: no limit. */
   slots?: RunSlots;
   /**
@@ -105,12 +115,29 @@ export const createApp = (deps: AppDeps): Hono => {
   const newRunId = deps.newRunId ?? (() => crypto.randomUUID());
   const paths = deps.paths ?? noPaths;
   const admit = <T>(source: Observable<T>): Observable<T> => (deps.slots ? deps.slots.admit(source) : source);
+  const grace = reattachGrace({
+    graceMs: deps.reattachGraceMs ?? limits.reattachGraceMs,
+    cancel: (id) => runs.cancel(id, 'the client went away'),
+    schedule: deps.schedule,
+  });
+  // The run's first frame at once, before the model loads: Bun sends the status line (and `x-run-id`) only with
+  // the body's first chunk, and a page needs the id to cancel or re-attach while the run is still starting.
+  const loading = (runId: string, of: number): Frame => ({
+    type: 'progress',
+    runId,
+    step: 0,
+    of,
+    phase: 'load',
+    elapsedMs: 0,
+  });
 
   app.use('*', requestGuard(deps.guard ?? {}));
 
   app.get('/health', (c) => c.json({ ok: true, version: deps.version ?? 'dev' }));
 
   app.get('/v1/stages', (c) => c.json(stageCatalog()));
+
+  settingsRoute(app, paths);
 
   app.post('/v1/generate', async (c) => {
     const { body, pipeline } = splitPipeline(await jsonBody(c.req.raw, limits.jsonBodyBytes));
@@ -121,9 +148,27 @@ export const createApp = (deps: AppDeps): Hono => {
     const controller = new AbortController();
     // Called here, not inside the registry, so a run that throws before its first frame is a 4xx/5xx JSON answer.
     const source = admit(deps.generate(req, controller.signal, description, id).pipe(abortOnUnsubscribe(controller)));
-    const meta = { prompt: req.prompt, model: req.model, steps: req.steps, seed: req.seed };
+    // Everything that decides the picture, so a listed result can be shown, reproduced and reused.
+    const { prompt, negativePrompt, model, steps, seed, guidance, width, height, eta, embeddings } = req;
+    const meta = {
+      ...{ prompt, negativePrompt, model, steps, seed, guidance, width, height, eta, embeddings },
+      // SDXL's micro-conditioning decides the picture too, when the request sets it.
+      ...Object.fromEntries(microConditioningFields(req).map((k) => [k, req[k]])),
+      // A sampler named in the request wins over the pipeline's; absent when both left it to the model folder.
+      sampler:
+        (req as { sampler?: string | null }).sampler ??
+        (description ?? generatePipelineDescription.parse({})).sampler?.use,
+    };
+    grace.track(id);
     const run = runs.start('generate', id, source, meta, { request: req, pipeline: description });
-    return runResponse(run, { signal: c.req.raw.signal, onLeave: () => runs.cancel(id, 'the client went away') });
+    const forget = () => {
+      if (!run.ended) return;
+      off();
+      grace.ended(id);
+    };
+    const off = run.onChange(forget);
+    forget(); // a source that ended inside start() sends no change
+    return runResponse(run, { signal: c.req.raw.signal, onLeave: grace.reader(id) });
   });
 
   app.post('/v1/train', async (c) => {
@@ -139,7 +184,10 @@ export const createApp = (deps: AppDeps): Hono => {
     let source: Observable<Frame>;
     try {
       await deps.admit?.train?.(request);
-      source = admit(deps.train(request, pipeline, id)).pipe(finalize(removeUpload));
+      source = admit(deps.train(request, pipeline, id)).pipe(
+        startWith(loading(id, request.steps)),
+        finalize(removeUpload),
+      );
     } catch (e) {
       await removeUpload();
       throw e;
@@ -178,7 +226,7 @@ export const createApp = (deps: AppDeps): Hono => {
 
   const { train } = deps;
   const resume = train && { train, paths, admit: deps.admit?.train, slots: deps.slots };
-  addRunRoutes(app, { runs, readFile: deps.readFile, resume });
+  addRunRoutes(app, { runs, readFile: deps.readFile, resume, reader: grace.reader });
 
   // The raw path: the assets hook does its own decoding and checking, once.
   if (deps.pipelines) pipelinesRoutes(app, { ...guardPipelineDeps(deps.pipelines, paths), slots: deps.slots });

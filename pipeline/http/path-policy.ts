@@ -9,6 +9,7 @@ import { limits } from '../../common/limits.ts';
 import type { GenerateRequest } from '../../common/requests.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import type { PipelinesRoutesDeps } from './pipelines-routes.ts';
+import { isEmbeddedModel } from '../../weights/embedded-models.ts';
 
 /** True for `/x`, `\x`, `C:\x` and `C:/x`. */
 export const isAbsolutePath = (p: string): boolean => /^([\\/]|[A-Za-z]:[\\/])/.test(p);
@@ -82,7 +83,7 @@ export interface PathPolicyOptions {
 
 /** The checks every route and every stage applies to a path a request names; each resolves to the path to use. */
 export interface PathPolicy {
-  /** 'tiny', or a folder inside the model roots. */
+  /** An embedded model ('tiny', 'tiny-xl'), or a folder inside the model roots. */
   model(name: string, field?: string): Promise<string>;
   /** A regular file inside the image roots or the output root, at most `limits.embeddingFileBytes`. */
   embedding(path: string, field: string): Promise<string>;
@@ -148,7 +149,7 @@ export const pathPolicy = async ({
   return {
     roots,
     async model(name, field = 'model') {
-      if (name === 'tiny') return name;
+      if (isEmbeddedModel(name)) return name;
       return expect(await inside(name, field, roots.models), name, field, 'directory');
     },
     async embedding(p, field) {
@@ -169,11 +170,11 @@ export const pathPolicy = async ({
   };
 };
 
-/** The policy of a server given no folders: every path is refused; only the embedded 'tiny' model opens. */
+/** The policy of a server given no folders: every path is refused; only the embedded models open. */
 export const noPaths: PathPolicy = {
   roots: { images: [], out: '', models: [] },
   model: async (name, field = 'model') => {
-    if (name === 'tiny') return name;
+    if (isEmbeddedModel(name)) return name;
     throw forbidden(field, name);
   },
   embedding: async (p, field) => {

@@ -54,7 +54,7 @@ const json = (body: unknown) => ({
 });
 
 /** An app whose generate runs are driven by hand, with one train run 't1' already registered. */
-const setup = () => {
+const setup = (reattachGraceMs?: number) => {
   const runs = createRunRegistry();
   const train = new Subject<Frame>();
   runs.start('train', 't1', train, { token: '<t>' });
@@ -64,6 +64,7 @@ const setup = () => {
   let n = 0;
   const app = createApp({
     runs,
+    reattachGraceMs,
     newRunId: () => `g${++n}`,
     readFile: async (p) => files[p],
     generate: () =>
@@ -168,8 +169,8 @@ describe('the run routes', () => {
     expect(new Uint8Array(await res.arrayBuffer())).toEqual(new Uint8Array([1, 2, 3]));
   });
 
-  it('register generations too, and still cancel one when its client leaves', async () => {
-    const { app, runs, generate, stopped } = setup();
+  it('register generations too, and still cancel one when its client leaves (here with no time to re-attach)', async () => {
+    const { app, runs, generate, stopped } = setup(0);
     const res = await app.request('/v1/generate', json({ prompt: 'x' }));
     generate.next(progress(1));
     for await (const _ of decodeFrames(res.body!)) break;
@@ -186,9 +187,26 @@ describe('the run routes', () => {
     );
     expect(ok.status).toBe(200);
     expect(seen[0]).toMatchObject({ sampler: { use: 'ddpm-ancestral' }, preview: { use: 'latent-rgb' } });
-    const bad = await app.request('/v1/generate', json({ prompt: 'x', pipeline: { sampler: { use: 'euler' } } }));
+    const bad = await app.request('/v1/generate', json({ prompt: 'x', pipeline: { sampler: { use: 'heun' } } }));
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'bad_request', field: 'pipeline.sampler.use' } });
+  });
+});
+
+describe('the sampler field of POST /v1/generate', () => {
+  it('passes a sampler named in the request on, lists it in the run, and refuses an unknown one', async () => {
+    const seen: unknown[] = [];
+    const app = createApp({
+      generate: (req, _signal) => (seen.push(req), from([done('g')])),
+      newRunId: () => 'g1',
+    });
+    const ok = await app.request('/v1/generate', json({ prompt: 'x', sampler: 'dpm++2m-karras' }));
+    expect(ok.status).toBe(200);
+    expect(seen[0]).toMatchObject({ sampler: 'dpm++2m-karras' });
+    expect(await (await app.request('/v1/runs/g1')).json()).toMatchObject({ meta: { sampler: 'dpm++2m-karras' } });
+    const bad = await app.request('/v1/generate', json({ prompt: 'x', sampler: 'heun' }));
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'bad_request', field: 'sampler' } });
   });
 });
 
@@ -201,7 +219,9 @@ describe('GET /v1/stages', () => {
       Record<string, { use: string; schema: { properties: Record<string, unknown> } }[]>
     >;
     const uses = (slot: { use: string }[]) => slot.map((a) => a.use);
-    expect(uses(body.generate.sampler)).toEqual(['ddim', 'ddpm-ancestral']);
+    expect(uses(body.generate.sampler)).toEqual(['ddim', 'ddpm-ancestral', 'euler', 'euler-a', 'dpm++2m']);
+    const dpm = body.generate.sampler.find((a) => a.use === 'dpm++2m');
+    expect(dpm?.schema.properties.karras).toMatchObject({ type: 'boolean' });
     expect(uses(body.generate.preview)).toEqual(['latent-rgb', 'vae', 'none']);
     expect(uses(body.train.lossWeighting)).toEqual(['uniform', 'min-snr']);
     expect(uses(body.train.optimizer)).toEqual(['adamw', 'sgd']);

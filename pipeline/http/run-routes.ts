@@ -33,6 +33,11 @@ export interface RunRoutesDeps {
   readFile?: (path: string) => Promise<Uint8Array | undefined>;
   /** Without it, resuming is a 404. */
   resume?: ResumeDeps;
+  /**
+   * A reader attached to a run: returns what to call if it leaves before the run ended (reattach-grace.ts — a
+   * generation lives while read), or undefined when leaving changes nothing.
+   */
+  reader?: (id: string) => (() => void) | undefined;
 }
 
 /**
@@ -69,7 +74,7 @@ const resumeRequest = async (stored: unknown, deps: ResumeDeps, readFile: RunRou
  * when that client leaves; `/resume` streams like `POST /v1/train` (`?detach=1`: 202 with the status).
  * @example addRunRoutes(app, { runs: createRunRegistry(), readFile });
  */
-export const addRunRoutes = (app: Hono, { runs, readFile, resume }: RunRoutesDeps): Hono => {
+export const addRunRoutes = (app: Hono, { runs, readFile, resume, reader }: RunRoutesDeps): Hono => {
   const runOf = (id: string): Run => {
     const run = runs.get(id);
     if (!run) throw new PipelineError('not_found', `no run '${id}'`, { field: 'id' });
@@ -85,7 +90,7 @@ export const addRunRoutes = (app: Hono, { runs, readFile, resume }: RunRoutesDep
     const cancel = queryFlag(new URL(c.req.url), 'cancelOnDisconnect');
     return runResponse(run, {
       signal: c.req.raw.signal,
-      onLeave: cancel ? () => runs.cancel(run.id, 'the client went away') : undefined,
+      onLeave: cancel ? () => runs.cancel(run.id, 'the client went away') : reader?.(run.id),
     });
   });
 

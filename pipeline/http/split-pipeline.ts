@@ -23,7 +23,7 @@ export const splitPipeline = (value: unknown): { body: Record<string, unknown>; 
 /**
  * Validates a pipeline description; undefined stays undefined (the pipeline's defaults apply).
  * @throws PipelineError('bad_request') whose field starts with `pipeline`.
- * @example parsePipeline(generatePipelineDescription, { sampler: { use: 'euler' } }) // throws "pipeline.sampler.use:
+ * @example parsePipeline(generatePipelineDescription, { sampler: { use: 'heun' } }) // throws "pipeline.sampler.use:
  * …"
  */
 export const parsePipeline = <S extends z.ZodType>(schema: S, value: unknown): z.output<S> | undefined => {

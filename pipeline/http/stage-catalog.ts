@@ -42,7 +42,7 @@ const buildCatalog = () => {
 /**
  * Every swappable stage of both pipelines. A slot with one settings object and no `use` (train's `augment`) is
  * listed under its own name; `acceptCatalogUse` lets a client send that name back.
- * @example stageCatalog().generate.sampler.map((a) => a.use) // ['ddim', 'ddpm-ancestral']
+ * @example stageCatalog().generate.sampler.map((a) => a.use) // ['ddim', 'ddpm-ancestral', 'euler', 'euler-a', 'dpm++2m']
  */
 export const stageCatalog = () => (catalog ??= buildCatalog());
 

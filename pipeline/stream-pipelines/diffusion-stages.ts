@@ -8,31 +8,46 @@ import { denoiseLatent } from '../../stages/denoise-latent.ts';
 import { encodeText } from '../../stages/encode-text.ts';
 import { noiseToStrength } from '../../stages/noise-to-strength.ts';
 import { tokenizePrompts } from '../../stages/tokenize-prompts.ts';
-import { createDdim } from '../../common/numerics/ddim.ts';
 import { GenerateRequest } from '../../common/requests.ts';
+import type { SchedulerConfig } from '../../common/numerics/scheduler-config.ts';
+import { samplerByName, samplerForScheduler, type SamplerName } from '../../common/sampler-names.ts';
+import { samplerStages } from '../sampler-stages.ts';
 import { defineStage } from './stage-definition.ts';
+
+// A sampler by name, or the one the model folder's scheduler class picks (as generate does).
+const samplerOf = (name: SamplerName | null, scheduler: SchedulerConfig) =>
+  samplerStages(name ? samplerByName(name) : samplerForScheduler(scheduler), scheduler);
 
 /** Clean latent → latent noised to the strength's timestep, with the timesteps left to run. */
 export const noiseToStrengthStage = defineStage({
   name: 'noise-to-strength',
-  summary: 'noise clean latents to a strength (0 = unchanged, 1 = pure noise) on an N-step DDIM schedule, for denoise',
+  summary:
+    "noise clean latents to a strength (0 = unchanged, 1 = pure noise) on a sampler's N-step schedule, for denoise",
   input: 'latent',
   output: 'latent',
   settings: z.strictObject({
     strength: z.number().min(0).max(1).default(0.8),
     steps: z.int().min(1).max(1000).default(50),
     seed: z.int().min(0).default(0),
+    /** Must match denoise's; null: the model folder's. */
+    sampler: GenerateRequest.shape.sampler,
   }),
-  create: async (s, ctx) => noiseToStrength(createDdim((await ctx.model()).scheduler), s),
+  create: async (s, ctx) => noiseToStrength(samplerOf(s.sampler, (await ctx.model()).scheduler), s),
 });
 
-const denoiseSettings = GenerateRequest.pick({ prompt: true, negativePrompt: true, guidance: true, eta: true });
+const denoiseSettings = GenerateRequest.pick({
+  prompt: true,
+  negativePrompt: true,
+  guidance: true,
+  eta: true,
+  sampler: true,
+});
 
 /** Noised latent → clean latent, guided by a prompt. */
 export const denoiseStage = defineStage({
   name: 'denoise',
   summary:
-    'denoise latents over the timesteps noise-to-strength left them, guided by a prompt (DDIM + classifier-free guidance)',
+    'denoise latents over the timesteps noise-to-strength left them, guided by a prompt (the sampler + classifier-free guidance)',
   input: 'latent',
   output: 'latent',
   settings: denoiseSettings,
@@ -45,7 +60,7 @@ export const denoiseStage = defineStage({
     const text = await firstValueFrom(of(job).pipe(tokenizePrompts(model.tokenizer), encodeText(textEncoder)));
     return denoiseLatent({
       unet,
-      ddim: createDdim(model.scheduler),
+      sampler: samplerOf(s.sampler, model.scheduler),
       text,
       request,
       runId: ctx.runId,

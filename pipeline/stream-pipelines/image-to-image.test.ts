@@ -20,12 +20,12 @@ const card: RgbaImage = (() => {
   return { width: 64, height: 64, channels: 4, data };
 })();
 const files = async () => [{ index: 0, name: 'card.png', bytes: await encodePng(card) }];
-const sdedit = (strength: number, steps = 10) => ({
+const sdedit = (strength: number, steps = 10, sampler?: string, denoiseSampler = sampler) => ({
   stages: [
     { use: 'decode-image' },
     { use: 'vae-encode' },
-    { use: 'noise-to-strength', with: { strength, steps, seed: 0 } },
-    { use: 'denoise', with: { prompt } },
+    { use: 'noise-to-strength', with: { strength, steps, seed: 0, sampler } },
+    { use: 'denoise', with: { prompt, sampler: denoiseSampler } },
     { use: 'vae-decode' },
   ],
 });
@@ -79,6 +79,41 @@ describe('image-to-image (SDEdit) on tiny', () => {
     const a = alphaBar(401);
     noised.latents.data.forEach((v, i) =>
       expect(v).toBeCloseTo(Math.sqrt(a) * clean[0].latents.data[i] + Math.sqrt(1 - a) * eps[i], 4),
+    );
+  });
+
+  it('at strength 1 with euler equals a plain generation with euler', async () => {
+    const [out] = await runToEnd<ImageItem>(sdedit(1, 6, 'euler'), await files(), ctx);
+    const frames = await lastValueFrom(
+      runGenerate(parseGenerateRequest({ prompt, steps: 6, seed: 0, sampler: 'euler' }), { openModel }).pipe(toArray()),
+    );
+    const image = frames.find((f): f is FrameOf<'image'> => f.type === 'image')!;
+    expect(Array.from(out.image.data)).toEqual(Array.from((await decodePng(image.png)).data));
+  });
+
+  it('with dpm++2m noises to the σ of its own schedule: α·z₀ + σα·ε at t = 451, α = 1/√(σ² + 1)', async () => {
+    const stages = (sampler: string) => [
+      { use: 'decode-image' },
+      { use: 'vae-encode' },
+      { use: 'noise-to-strength', with: { strength: 0.5, steps: 10, seed: 7, sampler } },
+    ];
+    const [clean] = await runToEnd<LatentItem>({ stages: stages('dpm++2m').slice(0, 2) }, await files(), ctx);
+    const [noised] = await runToEnd<LatentItem>({ stages: stages('dpm++2m') }, await files(), ctx);
+    // DPM-Solver's leading spacing lays out 11 points ⌊1000/11⌋ = 90 apart, + steps_offset 1: 901, 811, …, 91; the
+    // last five remain. σ² = (1 − ᾱ)/ᾱ, so α = √ᾱ and σα = √(1 − ᾱ): the same VP latent DDIM would make at t = 451.
+    expect(noised.remaining).toEqual([451, 361, 271, 181, 91]);
+    const eps = createRng(7).fork('initial-noise').fillNormal(new Float32Array(noised.latents.data.length));
+    const a = alphaBar(451);
+    noised.latents.data.forEach((v, i) =>
+      expect(v).toBeCloseTo(Math.sqrt(a) * clean.latents.data[i] + Math.sqrt(1 - a) * eps[i], 4),
+    );
+    const [out] = await runToEnd<ImageItem>(sdedit(0.5, 10, 'dpm++2m'), await files(), ctx);
+    expect([out.image.width, out.image.height]).toEqual([64, 64]);
+  });
+
+  it('refuses to denoise a latent noised for another sampler, naming both stages', async () => {
+    await expect(runToEnd<ImageItem>(sdedit(0.5, 10, 'ddim', 'dpm++2m'), await files(), ctx)).rejects.toThrow(
+      /noise-to-strength and denoise must use the same sampler/,
     );
   });
 });

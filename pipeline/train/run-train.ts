@@ -8,6 +8,9 @@
  * A run can be killed at any moment and resumed (`resume: true`): it starts by sweeping the temp files a killed
  * writer left in `out`, a fresh run writes its step-0 state before its first step, and every checkpoint writes
  * its state last (checkpoint-files.ts), so `out` always holds a complete state to resume from.
+ *
+ * A run asked to stop (`options.signal`, e.g. on Ctrl-C) finishes the step in progress, checkpoints that state
+ * and completes without `done`: nothing trained is lost, and `resume` goes on from exactly there.
  */
 import {
   concat,
@@ -39,6 +42,7 @@ import { trainStep } from '../../stages/train-step.ts';
 import { validate } from '../../stages/validate.ts';
 import { generateOperator } from '../generate.ts';
 import { saveCheckpoint } from '../../stages/save-checkpoint.ts';
+import { stopCheckpoint } from './stop-checkpoint.ts';
 import { adamwInit } from '../../common/train/adamw.ts';
 import {
   readCheckpointState,
@@ -154,25 +158,45 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   return { ctx, id, state0, withVectors };
 };
 
-/** A training run as a stream of frames: loss per step, previews, validation, checkpoints, then done. */
-export const runTrain = (request: TrainRequest, deps: TrainDeps, description?: unknown): Observable<Frame> =>
+export interface TrainOptions {
+  /**
+   * Aborting it stops the run after the step in progress (its validation and checkpoint included): that state is
+   * checkpointed, a `checkpoint` frame names its step, and the stream completes without a `done` frame.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * A training run as a stream of frames: loss per step, previews, validation, checkpoints, then done — or, when
+ * `options.signal` aborts, a last checkpoint of the step it stopped at.
+ */
+export const runTrain = (
+  request: TrainRequest,
+  deps: TrainDeps,
+  description?: unknown,
+  { signal }: TrainOptions = {},
+): Observable<Frame> =>
   defer(() => setup(request, deps, description)).pipe(
     switchMap(({ ctx, id, state0, withVectors }) => {
       let last = state0;
+      let saved = state0.step; // the step of the newest complete checkpoint in `out`
       const write = (files: Record<string, Uint8Array>) => deps.writeFiles(request.out, files);
       const oneStep = pipe(
         trainStep(ctx),
         onStates(validate(ctx, withVectors, generateOperator)),
         onStates(saveCheckpoint(ctx, id, write)),
       );
+      const stopping = () => signal?.aborted === true;
       const loop = of(stateEvent(state0)).pipe(
         expand(
-          (e: TrainEvent) => (e.kind === 'state' && e.state.step < request.steps ? of(e.state).pipe(oneStep) : EMPTY),
+          (e: TrainEvent) =>
+            e.kind === 'state' && e.state.step < request.steps && !stopping() ? of(e.state).pipe(oneStep) : EMPTY,
           1,
         ),
         tap((e) => e.kind === 'state' && (last = e.state)),
         filter((e): e is Extract<TrainEvent, { kind: 'frame' }> => e.kind === 'frame'),
         map((e) => e.frame),
+        tap((f) => f.type === 'checkpoint' && (saved = f.step)),
       );
       const start: Frame = {
         type: 'progress',
@@ -196,7 +220,11 @@ export const runTrain = (request: TrainRequest, deps: TrainDeps, description?: u
           },
         }),
       );
-      return concat(of(start), loop, done);
+      // The loop checks the signal as each state arrives, so a stop lands after the step in progress.
+      const end = defer(() =>
+        stopping() && last.step < request.steps ? stopCheckpoint(ctx, id, write, last, saved) : done,
+      );
+      return concat(of(start), loop, end);
     }),
     mergeMap((f) => [f]),
   );

@@ -44,6 +44,12 @@ export const loadStepGraph = async (
   tableVectors: (ids: number[]) => Float32Array;
   fingerprint: string;
 }> => {
+  // SDXL needs both encoders' vectors and the UNet's added conditioning in the step graph: not built yet.
+  if (model.info.sdxl)
+    throw new PipelineError(
+      'bad_request',
+      `training on SDXL models is not supported yet ('${model.files.root}'); generation with SDXL embeddings is`,
+    );
   const teBytes = await model.files.readBytes('text_encoder/model.onnx');
   const unetBytes = await model.files.readBytes('unet/model.onnx');
   if (!teBytes || !unetBytes)

@@ -9,6 +9,7 @@ import { agreement, qualityScenes } from './drawing-quality.ts';
 import { recogniserAccuracy } from './recognise.ts';
 import { renderScene } from './render.ts';
 import { shapes } from './world.ts';
+import { captureOutput } from '../../test/support/capture-output.ts';
 
 const shippedRecogniser = new URL('../../weights/shipped/recogniser/model.onnx', import.meta.url);
 
@@ -54,7 +55,10 @@ describe('the drawing quality bar', () => {
     async () => {
       const out = mkdtempSync(join(tmpdir(), 'pw-drawing-'));
       try {
-        await evalCommand(['--drawing', '--model', 'tiny', '--prompts', '3', '--ddim-steps', '2', '--out', out]);
+        const { out: table } = await captureOutput(() =>
+          evalCommand(['--drawing', '--model', 'tiny', '--prompts', '3', '--ddim-steps', '2', '--out', out]),
+        );
+        expect(table).toContain('real scenes through the VAE');
         const q = JSON.parse(readFileSync(join(out, 'drawing.json'), 'utf8'));
         expect(q.prompts).toHaveLength(3);
         expect(q.chance.object).toBeCloseTo(1 / 14, 6);

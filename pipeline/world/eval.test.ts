@@ -9,6 +9,7 @@ import { conceptIdentity, meanCosine, obeys, promptConstraints, scoreSamples, ty
 import { recogniserHeads } from './recogniser.ts';
 import type { Recognition } from './recognise.ts';
 import { evalPromptTemplates } from './vocabulary.ts';
+import { captureOutput } from '../../test/support/capture-output.ts';
 
 const recognition = (
   features: number[],
@@ -160,24 +161,28 @@ describe('eval command', () => {
   it('runs end to end on tiny with tiny settings and writes the table, plot, grid and results', async () => {
     const out = mkdtempSync(join(tmpdir(), 'pw-eval-'));
     try {
-      await evalCommand([
-        '--model',
-        'tiny',
-        '--concepts',
-        'bullseye',
-        '--samples',
-        '2',
-        '--steps',
-        '3',
-        '--ddim-steps',
-        '3',
-        '--vectors',
-        '1',
-        '--runs',
-        '2',
-        '--out',
-        out,
-      ]);
+      const { out: table } = await captureOutput(() =>
+        evalCommand([
+          '--model',
+          'tiny',
+          '--concepts',
+          'bullseye',
+          '--samples',
+          '2',
+          '--steps',
+          '3',
+          '--ddim-steps',
+          '3',
+          '--vectors',
+          '1',
+          '--runs',
+          '2',
+          '--out',
+          out,
+        ]),
+      );
+      // The table goes to stdout, the same text as table.txt.
+      expect(table).toContain(readFileSync(join(out, 'table.txt'), 'utf8').trim());
       for (const f of ['table.txt', 'results.json', 'tradeoff.svg', 'tradeoff-identity.svg', 'samples.png'])
         expect(existsSync(join(out, f))).toBe(true);
       const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));

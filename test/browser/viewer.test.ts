@@ -4,73 +4,35 @@
  * `data-preview-steps`, `data-loss-points`, …); a screenshot of each test lands in test-artifacts/browser/.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import type { ServeHandle } from '../../adapters/serve.ts';
-import { conceptFolder } from '../train-helpers.ts';
-import { artifactsDir, chromiumPath, haveChromium, launchBrowser } from './browser.ts';
-import { startViewerServer } from './viewer-server.ts';
+import type { Page } from 'playwright-core';
+import { chromiumPath, haveChromium } from './browser.ts';
+import * as shared from './viewer-page.ts';
+import { dropFiles, settled, shot, startRig, steps, type ViewerRig } from './viewer-page.ts';
 
 if (!haveChromium)
   console.warn(
     `viewer tests skipped: no browser at ${chromiumPath} (apt-get install -y chromium, or set PSEUDOWORD_CHROMIUM)`,
   );
 
-const finished = ['done', 'error', 'cancelled', 'lost'];
-const steps = (csv: string | undefined) => (csv ? csv.split(',').map(Number) : []);
 const isIncreasing = (xs: number[]) => xs.every((x, i) => i === 0 || x > xs[i - 1]);
 
 describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
-  let server: ServeHandle;
-  let browser: Awaited<ReturnType<typeof launchBrowser>>;
-  let context: BrowserContext;
+  let rig: ViewerRig;
+  let server: ViewerRig['server'];
   let images: string;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    images = await conceptFolder(4, 64);
-    [server, browser] = await Promise.all([startViewerServer(images), launchBrowser()]);
-    context = browser.context;
+    rig = await startRig();
+    ({ server, images } = rig);
+    rig.pageErrors = pageErrors;
   });
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (images) rmSync(images, { recursive: true, force: true });
+    await rig?.close();
   });
 
-  const openPage = async (): Promise<Page> => {
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(server.url);
-    await page.waitForSelector('body[data-ready=true]');
-    return page;
-  };
-  const shot = (page: Page, name: string) =>
-    page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true });
-  /** Waits until the panel matching `selector` has finished, and returns its data attributes. */
-  const settled = async (
-    page: Page,
-    selector: string,
-    timeout = 90_000,
-  ): Promise<Record<string, string | undefined>> => {
-    await page.waitForFunction(
-      ([s, end]) => end.includes((document.querySelector(s) as HTMLElement | null)?.dataset.status ?? ''),
-      [selector, finished] as const,
-      { timeout },
-    );
-    return page.$eval(
-      selector,
-      (e) =>
-        ({ ...(e as HTMLElement).dataset, message: e.querySelector('.message')?.textContent ?? '' }) as Record<
-          string,
-          string | undefined
-        >,
-    );
-  };
-  const fillTrainForm = async (page: Page, values: Record<string, string>) => {
-    for (const [name, value] of Object.entries(values)) await page.fill(`#train-form [name=${name}]`, value);
-  };
+  const openPage = (): Promise<Page> => shared.openPage(rig);
+  const fillTrainForm = (page: Page, values: Record<string, string>) => shared.fillForm(page, 'train', values);
 
   test('loads the page, reports the server healthy and lists the swappable stages it registers', async () => {
     const page = await openPage();
@@ -106,7 +68,7 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
       steps(await page.$$eval('.run .strip canvas', (cs) => cs.map((c) => (c as HTMLElement).dataset.step).join(','))),
     ).toEqual(seen);
     expect(run.images).toBe('1');
-    const image = await page.$eval('.run .final img', async (img) => {
+    const image = await page.$eval('.run .result img', async (img) => {
       await (img as HTMLImageElement).decode();
       return { w: (img as HTMLImageElement).naturalWidth, h: (img as HTMLImageElement).naturalHeight };
     });
@@ -143,18 +105,7 @@ describe.skipIf(!haveChromium)('the viewer in headless Chromium', () => {
   test('trains on images dropped onto the page with a swapped optimizer, showing loss points, a validation grid as it denoises, and checkpoints', async () => {
     const page = await openPage();
     // A drop as the browser delivers it: a DragEvent whose DataTransfer holds the files.
-    const files = readdirSync(images).map((name) => ({
-      name,
-      b64: readFileSync(join(images, name)).toString('base64'),
-    }));
-    await page.evaluate((files) => {
-      const dt = new DataTransfer();
-      for (const f of files)
-        dt.items.add(new File([Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0))], f.name, { type: 'image/png' }));
-      document
-        .querySelector('#drop-zone')!
-        .dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    }, files);
+    const files = await dropFiles(page, images);
     expect(await page.getAttribute('#drop-zone', 'data-files')).toBe(String(files.length));
     const sent: string[] = [];
     page.on('request', (r) => r.url().endsWith('/v1/train') && sent.push(r.headers()['content-type'] ?? ''));

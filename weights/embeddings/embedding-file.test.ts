@@ -93,13 +93,42 @@ describe('reading embedding files written by other tools', () => {
   });
 });
 
+describe('SDXL embedding files', () => {
+  test('reads the {clip_l, clip_g} pair A1111 and ComfyUI load as one token named by the file, both widths kept', () => {
+    const l = Float32Array.from({ length: 2 * 3 }, (_, i) => i / 4);
+    const g = Float32Array.from({ length: 2 * 5 }, (_, i) => -i / 8);
+    const bytes = writeSafetensors({ clip_l: { shape: [2, 3], data: l }, clip_g: { shape: [2, 5], data: g } });
+    const e = readEmbedding(bytes, { fileName: 'embeddings/cat-toy.safetensors' });
+    expect([e.token, e.count, e.dim, e.clipG?.dim, e.layout]).toEqual(['cat-toy', 2, 3, 5, 'sdxl']);
+    expect([Array.from(e.vectors), Array.from(e.clipG!.vectors)]).toEqual([Array.from(l), Array.from(g)]);
+  });
+
+  test('writes an embedding with clip_g vectors as that pair, and reads it back', () => {
+    const l = Float32Array.of(1, 2, 3);
+    const g = Float32Array.of(4, 5, 6, 7);
+    const bytes = writeEmbedding({ token: 'x', vectors: l, count: 1, dim: 3, clipG: { vectors: g, dim: 4 } });
+    expect(headerOf(bytes)).toBe(
+      '{"clip_g":{"dtype":"F32","shape":[1,4],"data_offsets":[0,16]},"clip_l":{"dtype":"F32","shape":[1,3],"data_offsets":[16,28]}}',
+    );
+    expect(readEmbedding(bytes, { fileName: 'x.safetensors' })).toEqual({
+      token: 'x',
+      vectors: l,
+      count: 1,
+      dim: 3,
+      clipG: { vectors: g, dim: 4 },
+      layout: 'sdxl',
+    });
+  });
+});
+
 describe('refusing embedding files it cannot use', () => {
   const two = { shape: [1, 2], data: Float32Array.of(1, 2) };
   const cases: Array<[string, Uint8Array, string]> = [
+    ['half an SDXL pair', writeSafetensors({ clip_g: two }), 'emb.safetensors holds clip_g but no clip_l'],
     [
-      'an SDXL pair',
-      writeSafetensors({ clip_l: two, clip_g: two }),
-      'emb.safetensors is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet',
+      'an SDXL pair of different counts',
+      writeSafetensors({ clip_l: two, clip_g: { shape: [2, 1], data: Float32Array.of(1, 2) } }),
+      'emb.safetensors: clip_l holds 1 vectors but clip_g 2',
     ],
     [
       'several unrelated tensors',

@@ -6,10 +6,13 @@
  *     kohya      { "emb_params": F32[n, dim] }     the token is the file name
  *     a1111      { "string_to_param.*": F32[n, dim] }  __metadata__ { "name": token, "step": "N" }
  *
+ *     sdxl       { "clip_l": F32[n, width₁], "clip_g": F32[n, width₂] }   the token is the file name
+ *
  * Reading tells the layout from the keys, the way diffusers' and A1111's loaders do; a bare [dim] tensor is one
  * vector. `torch.save` files (`.pt`/`.bin`: A1111's and the official repo's dicts, diffusers' one-key dict) are
- * read too, through a restricted unpickler. SDXL pairs `{clip_l, clip_g}`, legacy pickles and PNG embeddings get
- * clear refusals.
+ * read too, through a restricted unpickler. The SDXL pair is what kohya's sdxl_train_textual_inversion writes and
+ * A1111 and ComfyUI load (ANCHORS.md §2): clip_l for SDXL's first text encoder, clip_g for its second. Legacy
+ * pickles and PNG embeddings get clear refusals.
  */
 import { PipelineError } from '../../common/errors.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
@@ -19,19 +22,24 @@ import { PyObject } from './unpickle.ts';
 /** Which tool's key layout a file uses. */
 export type EmbeddingLayout = 'diffusers' | 'kohya' | 'a1111';
 
-/** A learned token: `count` vectors of width `dim`, row-major in `vectors`. */
+/**
+ * A learned token: `count` vectors of width `dim`, row-major in `vectors`. An SDXL embedding holds `count` vectors
+ * for each text encoder: `vectors`/`dim` are clip_l's (text_encoder), `clipG` text_encoder_2's.
+ */
 export interface Embedding {
   token: string;
   vectors: Float32Array;
   count: number;
   dim: number;
+  /** SDXL's second set: `count` vectors of width `clipG.dim` for text_encoder_2. */
+  clipG?: { vectors: Float32Array; dim: number };
   /** training step it was saved at, when the file says */
   step?: number;
 }
 
 /** An embedding as read from a file, with the layout it was in. */
 export interface ReadEmbedding extends Embedding {
-  layout: EmbeddingLayout;
+  layout: EmbeddingLayout | 'sdxl';
 }
 
 /** How to read a file: its name (messages, and the token of kohya files) and an optional token override. */
@@ -42,6 +50,8 @@ export interface ReadEmbeddingOptions {
 }
 
 const KOHYA_KEY = 'emb_params';
+const SDXL_L = 'clip_l';
+const SDXL_G = 'clip_g';
 const A1111_KEY = 'string_to_param.*';
 
 const bad = (message: string) => new PipelineError('bad_embedding', message);
@@ -73,9 +83,10 @@ const parseStep = (s: unknown): number | undefined => {
 
 /** The key holding the vectors among a file's keys, and the layout it says (as diffusers' and A1111's loaders). */
 const pickKey = (keys: string[], fileName: string): { key: string; layout: EmbeddingLayout } => {
-  if (keys.includes('clip_l') || keys.includes('clip_g'))
+  // Safetensors pairs are read before this; a torch.save'd pair is not (SDXL tools share safetensors).
+  if (keys.includes(SDXL_L) || keys.includes(SDXL_G))
     throw bad(
-      `${fileName} is an SDXL embedding (clip_l/clip_g); SDXL embeddings need an SDXL model, which pseudoword does not support yet`,
+      `${fileName} is an SDXL embedding (clip_l/clip_g) saved with torch.save; pseudoword reads SDXL pairs from safetensors: convert it (safetensors.torch.save_file) and load that`,
     );
   if (keys.includes(KOHYA_KEY)) return { key: KOHYA_KEY, layout: 'kohya' };
   // A flattened A1111/official dict may also carry string_to_token.* (an int id): only the params matter.
@@ -143,6 +154,64 @@ const findTensor = (bytes: Uint8Array, fileName: string): Found => {
   return fromSafetensors(bytes, fileName);
 };
 
+/** An SDXL pair's two tensors, when the file is a safetensors holding clip_l or clip_g; else undefined. */
+const sdxlPair = (bytes: Uint8Array, fileName: string) => {
+  if (bytes[8] !== 0x7b) return undefined;
+  const file = readSafetensors(bytes, fileName);
+  const byName = new Map(file.tensors.map((t) => [t.name, t]));
+  if (!byName.has(SDXL_L) && !byName.has(SDXL_G)) return undefined;
+  for (const [have, lack] of [
+    [SDXL_L, SDXL_G],
+    [SDXL_G, SDXL_L],
+  ])
+    if (!byName.has(lack)) throw bad(`${fileName} holds ${have} but no ${lack}; an SDXL embedding holds both`);
+  return { file, l: byName.get(SDXL_L)!, g: byName.get(SDXL_G)! };
+};
+
+/** A tensor's shape as [vectors, width] and its values, refused when it is no embedding (read only once shaped). */
+const checked = (fileName: string, key: string, shape: number[], read: () => Float32Array) => {
+  if (shape.length < 1 || shape.length > 2)
+    throw bad(
+      `${fileName}: tensor '${key}' has shape [${shape.join(', ')}]; an embedding is [vectors, width] or [width]`,
+    );
+  const [count, dim] = shape.length === 1 ? [1, shape[0]] : shape;
+  if (count < 1 || dim < 1)
+    throw bad(`${fileName}: tensor '${key}' has shape [${shape.join(', ')}], which holds no vector`);
+  const vectors = read();
+  const nonFinite = vectors.findIndex((v) => !Number.isFinite(v));
+  if (nonFinite >= 0)
+    throw bad(
+      `${fileName}: vector ${Math.floor(nonFinite / dim)} of '${key}' holds ${vectors[nonFinite]} at index ${nonFinite % dim}`,
+    );
+  return { count, dim, vectors };
+};
+
+/** `{clip_l, clip_g}`: one token (the file name's, as A1111 and ComfyUI name them) with both encoders' vectors. */
+const readSdxlPair = (
+  p: NonNullable<ReturnType<typeof sdxlPair>>,
+  fileName: string,
+  token: string | undefined,
+): ReadEmbedding => {
+  const l = checked(fileName, SDXL_L, p.l.shape, () => p.file.float32(SDXL_L));
+  const g = checked(fileName, SDXL_G, p.g.shape, () => p.file.float32(SDXL_G));
+  if (l.count !== g.count)
+    throw bad(
+      `${fileName}: clip_l holds ${l.count} vectors but clip_g ${g.count}; an SDXL embedding has as many of each`,
+    );
+  const chosen = token ?? tokenFromFileName(fileName);
+  if (chosen.trim() === '') throw bad(`${fileName}: the embedding's token is empty; pass a token`);
+  const step = parseStep(p.file.metadata.step);
+  return {
+    token: chosen,
+    vectors: l.vectors,
+    count: l.count,
+    dim: l.dim,
+    clipG: { vectors: g.vectors, dim: g.dim },
+    layout: 'sdxl',
+    ...(step !== undefined ? { step } : {}),
+  };
+};
+
 /**
  * Reads a textual-inversion embedding file — diffusers, kohya or A1111 layout, as safetensors or as a torch.save
  * `.pt`/`.bin` — into float32 vectors.
@@ -151,20 +220,10 @@ const findTensor = (bytes: Uint8Array, fileName: string): Found => {
  * [e.token, e.count, e.dim, e.layout] // ['<cat-toy>', 1, 768, 'diffusers']
  */
 export const readEmbedding = (bytes: Uint8Array, { fileName, token }: ReadEmbeddingOptions): ReadEmbedding => {
+  const pair = sdxlPair(bytes, fileName);
+  if (pair) return readSdxlPair(pair, fileName, token);
   const f = findTensor(bytes, fileName);
-  if (f.shape.length < 1 || f.shape.length > 2)
-    throw bad(
-      `${fileName}: tensor '${f.key}' has shape [${f.shape.join(', ')}]; an embedding is [vectors, width] or [width]`,
-    );
-  const [count, dim] = f.shape.length === 1 ? [1, f.shape[0]] : f.shape;
-  if (count < 1 || dim < 1)
-    throw bad(`${fileName}: tensor '${f.key}' has shape [${f.shape.join(', ')}], which holds no vector`);
-  const vectors = f.vectors();
-  const nonFinite = vectors.findIndex((v) => !Number.isFinite(v));
-  if (nonFinite >= 0)
-    throw bad(
-      `${fileName}: vector ${Math.floor(nonFinite / dim)} of '${f.key}' holds ${vectors[nonFinite]} at index ${nonFinite % dim}`,
-    );
+  const { count, dim, vectors } = checked(fileName, f.key, f.shape, f.vectors);
   const chosen = token ?? f.token ?? tokenFromFileName(fileName);
   if (chosen.trim() === '') throw bad(`${fileName}: the embedding's token is empty; pass a token`);
   return { token: chosen, vectors, count, dim, layout: f.layout, ...(f.step !== undefined ? { step: f.step } : {}) };
@@ -175,11 +234,24 @@ export const readEmbedding = (bytes: Uint8Array, { fileName, token }: ReadEmbedd
  * @example
  * writeEmbedding({ token: '<cat-toy>', vectors, count: 1, dim: 768 }) // diffusers learned_embeds.safetensors
  * writeEmbedding({ token: 'cat-toy', vectors, count: 1, dim: 768, step: 3000 }, 'a1111')
+ * writeEmbedding({ token: 'cat-toy', vectors, count: 1, dim: 768, clipG: { vectors: g, dim: 1280 } }) // {clip_l, clip_g}
  */
 export const writeEmbedding = (embedding: Embedding, layout: EmbeddingLayout = 'diffusers'): Uint8Array => {
-  const { token, vectors, count, dim, step } = embedding;
+  const { token, vectors, count, dim, step, clipG } = embedding;
   if (vectors.length !== count * dim)
     throw bad(`embedding '${token}' has ${vectors.length} values, not ${count} × ${dim}`);
+  // An SDXL embedding is always written as the pair every SDXL tool reads (the token is the file name).
+  if (clipG) {
+    if (clipG.vectors.length !== count * clipG.dim)
+      throw bad(`embedding '${token}' has ${clipG.vectors.length} clip_g values, not ${count} × ${clipG.dim}`);
+    return writeSafetensors(
+      {
+        [SDXL_L]: { shape: [count, dim], data: vectors },
+        [SDXL_G]: { shape: [count, clipG.dim], data: clipG.vectors },
+      },
+      step !== undefined ? { step: String(step) } : undefined,
+    );
+  }
   const tensor = { shape: [count, dim], data: vectors };
   if (layout === 'kohya') return writeSafetensors({ [KOHYA_KEY]: tensor });
   if (layout === 'a1111')

@@ -7,6 +7,7 @@
  * const big = buildUnet(sd15UnetConfig);                   // an 859.5 M-parameter random UNet, data on demand
  */
 export { buildTinyModel, tinyModelVersion, type TinyModelOptions } from './build-tiny-model.ts';
+export { buildTinyXlModel, tinyXlModelVersion, tinyXlUnetConfig } from './build-tiny-xl-model.ts';
 export { buildModel, type BuildOptions, type BuiltModel } from './built-model.ts';
 export { buildUnet } from './unet.ts';
 export { headsAt, sd15UnetConfig, tinyUnetConfig, unetConfigJson, type UnetConfig } from './unet-config.ts';

@@ -24,6 +24,12 @@ export interface UnetConfig {
    * UNet can tell where it draws. Written to config.json as `pseudoword_coordinates`.
    */
   coordinates?: boolean;
+  /**
+   * SDXL's `addition_embed_type: "text_time"`: the UNet also takes `text_embeds` [B, textEmbedsDim] (the pooled,
+   * projected prompt) and `time_ids` [B, 6], embedded with `addition_time_embed_dim` = timeEmbedDim and added to
+   * the timestep embedding; `projection_class_embeddings_input_dim` = textEmbedsDim + 6·timeEmbedDim.
+   */
+  addition?: { textEmbedsDim: number; timeEmbedDim: number };
 }
 
 /** The embedded `tiny` model's UNet: two levels (32, 64), attention at both, 2 heads, text width 64. */
@@ -83,4 +89,11 @@ export const unetConfigJson = (c: UnetConfig, sampleSize: number) => ({
   up_block_types: [...c.crossAttention].reverse().map((a) => (a ? 'CrossAttnUpBlock2D' : 'UpBlock2D')),
   use_linear_projection: c.useLinearProjection,
   ...(c.coordinates ? { pseudoword_coordinates: true } : {}),
+  ...(c.addition
+    ? {
+        addition_embed_type: 'text_time',
+        addition_time_embed_dim: c.addition.timeEmbedDim,
+        projection_class_embeddings_input_dim: c.addition.textEmbedsDim + 6 * c.addition.timeEmbedDim,
+      }
+    : {}),
 });

@@ -1,7 +1,8 @@
 /**
  * A UNet2DConditionModel graph from an SD-like config, with Optimum's interface:
  * `sample` float32 [batch, 4, height, width], `timestep` float32 [steps] (steps = batch, or 1 to broadcast),
- * `encoder_hidden_states` float32 [batch, sequence, crossAttentionDim] → `out_sample` [batch, 4, height, width].
+ * `encoder_hidden_states` float32 [batch, sequence, crossAttentionDim] → `out_sample` [batch, 4, height, width];
+ * with `addition` (SDXL) also `text_embeds` [batch, textEmbedsDim] and `time_ids` [batch, 6].
  * Weights go to an external-data file (as Optimum saves UNets), generated chunk by chunk on demand.
  */
 import { buildModel, type BuildOptions, type BuiltModel } from './built-model.ts';
@@ -12,7 +13,7 @@ import { silu } from './layers/activations.ts';
 import { resnetBlock } from './layers/resnet-block.ts';
 import { transformer2d } from './layers/transformer-2d.ts';
 import { downsample, upsample } from './layers/sampling.ts';
-import { timeEmbedding } from './layers/time-embedding.ts';
+import { addedTimeTextEmbedding, TIME_IDS, timeEmbedding } from './layers/time-embedding.ts';
 import { addCoordinates } from './layers/coordinates.ts';
 import { headsAt, type UnetConfig } from './unet-config.ts';
 
@@ -21,9 +22,20 @@ const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
   const sample = b.input('sample', 'float32', ['batch', c.inChannels, 'height', 'width']);
   const timestep = b.input('timestep', 'float32', ['steps']);
   const text = b.input('encoder_hidden_states', 'float32', ['batch', 'sequence', c.crossAttentionDim]);
+  const added = c.addition && {
+    textEmbeds: b.input('text_embeds', 'float32', ['batch', c.addition.textEmbedsDim]),
+    timeIds: b.input('time_ids', 'float32', ['batch', TIME_IDS]),
+  };
   const boc = c.blockOutChannels;
   const n = boc.length;
-  const temb = { value: silu(ctx, 'resnets.temb_act', timeEmbedding(ctx, timestep, boc[0])), channels: 4 * boc[0] };
+  let t = timeEmbedding(ctx, timestep, boc[0]);
+  // SDXL: emb = time_embedding(t) + add_embedding([text_embeds, time_ids embedded]), before the resnets' SiLU.
+  if (c.addition && added) {
+    const widths = { textWidth: c.addition.textEmbedsDim, timeWidth: c.addition.timeEmbedDim, outWidth: 4 * boc[0] };
+    const aug = addedTimeTextEmbedding(ctx, added.textEmbeds, added.timeIds, widths);
+    t = b.op('Add', [t, aug], {}, { name: 'add_embedding/Add' });
+  }
+  const temb = { value: silu(ctx, 'resnets.temb_act', t), channels: 4 * boc[0] };
   const resnet = (name: string, x: string, inC: number, outC: number) =>
     resnetBlock(ctx, name, x, { inChannels: inC, outChannels: outC, groups: c.normGroups, eps: c.normEps, temb });
   const attend = (name: string, x: string, ch: number, heads: number) =>

@@ -15,8 +15,12 @@ import { openModel } from '../../open-model.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { projectRoot } from '../../project-paths.ts';
 import { writeFileAtomic } from '../../fs.ts';
-import { helpText, num, parse, type CommandSpec } from '../args.ts';
+import { fromFlags, helpText, num, parse, type CommandSpec } from '../args.ts';
 import { progressBar } from '../progress-bar.ts';
+
+// The concepts whose example images are in the tree: the world defines more (for eval), but the demo trains on
+// these folders, so --help offers only what `--concept` accepts.
+const available = Object.keys(concepts).filter((k) => existsSync(join(projectRoot, 'examples', 'concepts', k)));
 
 export const spec: CommandSpec = {
   name: 'demo',
@@ -27,7 +31,7 @@ export const spec: CommandSpec = {
       type: 'string',
       default: 'ringed-star',
       arg: 'name',
-      help: `an example under examples/concepts/ (${Object.keys(concepts).join(', ')})`,
+      help: `an example under examples/concepts/ (${available.join(', ')})`,
     },
     steps: { type: 'string', default: '400', arg: 'n', help: 'textual-inversion steps' },
     vectors: { type: 'string', default: '1', arg: 'n', help: 'vectors for the new word' },
@@ -54,31 +58,33 @@ export const run = async (argv: string[]) => {
   const concept = (concepts as Record<string, (typeof concepts)[keyof typeof concepts]>)[v.concept];
   const images = join(projectRoot, 'examples', 'concepts', v.concept);
   if (!concept || !existsSync(images))
-    throw new PipelineError('bad_request', `--concept must be one of ${Object.keys(concepts).join(', ')}`);
+    throw new PipelineError('bad_request', `--concept must be one of ${available.join(', ')}`);
   const token = `<${concept.name}>`;
   const out = resolve(v.out);
   const steps = num(v.steps, 'steps', { int: true, min: 1 })!;
   const log = (m: string) => process.stderr.write(`${m}\n`);
   log(`learning ${token} from ${images} (initialised from '${concept.initializer}')`);
   const bar = progressBar('training');
-  const request = parseTrainRequest({
-    model: v.model,
-    images,
-    token,
-    init: concept.initializer,
-    vectors: num(v.vectors, 'vectors', { int: true, min: 1 }),
-    steps,
-    batch: 4,
-    lr: num(v.lr, 'lr', { min: 0 })!,
-    maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 })!,
-    captions: !v.templates,
-    validateEvery: Math.max(1, Math.floor(steps / 4)),
-    validationImages: 2,
-    validationSteps: 20,
-    saveEvery: 0,
-    out,
-    seed: 0,
-  });
+  const request = fromFlags(spec, () =>
+    parseTrainRequest({
+      model: v.model,
+      images,
+      token,
+      init: concept.initializer,
+      vectors: num(v.vectors, 'vectors', { int: true, min: 1 }),
+      steps,
+      batch: 4,
+      lr: num(v.lr, 'lr', { min: 0 })!,
+      maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 })!,
+      captions: !v.templates,
+      validateEvery: Math.max(1, Math.floor(steps / 4)),
+      validationImages: 2,
+      validationSteps: 20,
+      saveEvery: 0,
+      out,
+      seed: 0,
+    }),
+  );
   await lastValueFrom(
     runTrain(request, trainDeps(log)).pipe(
       tap((f) => {

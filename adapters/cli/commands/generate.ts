@@ -5,16 +5,25 @@ import { loadEmbeddingsInto } from '../../load-embeddings.ts';
 import { openModel } from '../../open-model.ts';
 import { runGenerate } from '../../../pipeline/generate.ts';
 import { parseGenerateRequest } from '../../../common/requests.ts';
-import { helpText, num, parse, type CommandSpec } from '../args.ts';
+import { fromFlags, helpText, num, parse, type CommandSpec } from '../args.ts';
 import { progressBar } from '../progress-bar.ts';
+import { warnIfCut } from '../long-prompt.ts';
+import { cropFlag, sizeFlag } from '../size-flags.ts';
+import type { SdModel } from '../../../weights/model-folder.ts';
 import { readFileSync } from 'node:fs';
 
 export const spec: CommandSpec = {
   name: 'generate',
-  summary: 'Generate an image from a prompt (DDIM with classifier-free guidance), streaming progress.',
+  summary:
+    'Generate an image from a prompt (DDIM, Euler, Euler-a or DPM++ 2M with classifier-free guidance), streaming progress.',
   usage: 'generate --prompt "a photo of a cat" [--model tiny|<dir>] [options]',
   options: {
-    model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: "model folder (Optimum ONNX layout) or 'tiny'" },
+    model: {
+      type: 'string',
+      default: 'tiny',
+      arg: 'dir|tiny|tiny-xl',
+      help: "model folder (Optimum ONNX layout), 'tiny' or 'tiny-xl' (the embedded SDXL-structured model)",
+    },
     prompt: { type: 'string', short: 'p', arg: 'text', help: 'the prompt (required)' },
     'negative-prompt': { type: 'string', default: '', arg: 'text', help: 'negative prompt (the unconditional branch)' },
     steps: { type: 'string', default: '50', arg: 'n', help: 'denoising steps' },
@@ -23,6 +32,11 @@ export const spec: CommandSpec = {
     width: { type: 'string', arg: 'px', help: "image width (default: the model's)" },
     height: { type: 'string', arg: 'px', help: "image height (default: the model's)" },
     eta: { type: 'string', default: '0', arg: 'η', help: 'DDIM η (0 deterministic)' },
+    sampler: {
+      type: 'string',
+      arg: 'ddim|euler|euler-a|dpm++2m|dpm++2m-karras',
+      help: "sampler (default: the model folder's scheduler; also ddpm-ancestral, euler-karras, euler-a-karras)",
+    },
     pipeline: { type: 'string', arg: 'file.json', help: 'pipeline description (sampler, preview) as JSON' },
     embeddings: {
       type: 'string',
@@ -31,6 +45,17 @@ export const spec: CommandSpec = {
       help: 'textual-inversion embedding file(s) to load (repeatable)',
     },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the model runs' },
+    'original-size': {
+      type: 'string',
+      arg: 'WxH',
+      help: 'SDXL micro-conditioning: the original image size (default: the image size)',
+    },
+    crop: { type: 'string', arg: 'left,top', help: 'SDXL micro-conditioning: the crop corner in pixels (default 0,0)' },
+    'target-size': {
+      type: 'string',
+      arg: 'WxH',
+      help: 'SDXL micro-conditioning: the target size (default: the image size)',
+    },
     out: { type: 'string', short: 'o', default: 'out.png', arg: 'file.png', help: 'where to write the image' },
   },
 };
@@ -38,27 +63,43 @@ export const spec: CommandSpec = {
 export const run = async (argv: string[]) => {
   const { values: v, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
-  const request = parseGenerateRequest({
-    model: v.model,
-    prompt: v.prompt ?? '',
-    negativePrompt: v['negative-prompt'],
-    steps: num(v.steps, 'steps', { int: true }),
-    guidance: num(v.guidance, 'guidance'),
-    seed: num(v.seed, 'seed', { int: true }),
-    width: num(v.width, 'width', { int: true }) ?? null,
-    height: num(v.height, 'height', { int: true }) ?? null,
-    eta: num(v.eta, 'eta'),
-    device: v.device,
-    embeddings: v.embeddings ?? [],
-  });
+  const request = fromFlags(spec, () =>
+    parseGenerateRequest({
+      model: v.model,
+      prompt: v.prompt ?? '',
+      negativePrompt: v['negative-prompt'],
+      steps: num(v.steps, 'steps', { int: true }),
+      guidance: num(v.guidance, 'guidance'),
+      seed: num(v.seed, 'seed', { int: true }),
+      width: num(v.width, 'width', { int: true }) ?? null,
+      height: num(v.height, 'height', { int: true }) ?? null,
+      eta: num(v.eta, 'eta'),
+      sampler: v.sampler ?? null,
+      device: v.device,
+      embeddings: v.embeddings ?? [],
+      originalSize: sizeFlag(v['original-size'], 'original-size'),
+      crop: cropFlag(v.crop),
+      targetSize: sizeFlag(v['target-size'], 'target-size'),
+    }),
+  );
   const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : {};
   const bar = progressBar('denoising');
   const log = (m: string) => process.stderr.write(`${m}\n`);
+  const warnCut = (model: SdModel, final: boolean) => {
+    if (!final) return model;
+    warnIfCut(log, model.tokenizer, '--prompt', request.prompt);
+    warnIfCut(log, model.tokenizer, '--negative-prompt', request.negativePrompt);
+    return model;
+  };
   let written = '';
   await lastValueFrom(
     runGenerate(
       request,
-      { openModel: (name, device) => openModel(name, device, log), withEmbeddings: loadEmbeddingsInto },
+      {
+        // The prompts are checked against the tokenizer the run uses: with the embeddings' tokens, once loaded.
+        openModel: async (name, device) => warnCut(await openModel(name, device, log), !request.embeddings.length),
+        withEmbeddings: async (model, files) => warnCut(await loadEmbeddingsInto(model, files), true),
+      },
       description,
     ).pipe(
       tap((f) => {

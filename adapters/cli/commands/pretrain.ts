@@ -11,7 +11,7 @@ import { phaseStart } from '../../../pipeline/pretrain/pretrain-frames.ts';
 import type { Phase } from '../../../pipeline/pretrain/train-loop.ts';
 import { defaultRecipe } from '../../../pipeline/pretrain/pretrain-config.ts';
 import { defaultSamplePrompts, parsePretrainRequest, recipeOf } from '../../../pipeline/pretrain/pretrain-request.ts';
-import { helpText, num, parse, type CommandSpec } from '../args.ts';
+import { fromFlags, helpText, num, parse, type CommandSpec } from '../args.ts';
 
 export const spec: CommandSpec = {
   name: 'pretrain',
@@ -70,20 +70,22 @@ export const spec: CommandSpec = {
 export const run = async (argv: string[]) => {
   const { values: v, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
-  const request = parsePretrainRequest({
-    seed: num(v.seed, 'seed', { int: true }),
-    scale: num(v.scale, 'scale'),
-    vaeSteps: num(v['vae-steps'], 'vae-steps', { int: true }),
-    decoderSteps: num(v['decoder-steps'], 'decoder-steps', { int: true }),
-    diffusionSteps: num(v['diffusion-steps'], 'diffusion-steps', { int: true }),
-    dataset: num(v.dataset, 'dataset', { int: true }),
-    checkpointEvery: num(v['checkpoint-every'], 'checkpoint-every', { int: true }),
-    resume: Boolean(v.resume),
-    samples: (v.samples as string)
-      .split('|')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  });
+  const request = fromFlags(spec, () =>
+    parsePretrainRequest({
+      seed: num(v.seed, 'seed', { int: true }),
+      scale: num(v.scale, 'scale'),
+      vaeSteps: num(v['vae-steps'], 'vae-steps', { int: true }),
+      decoderSteps: num(v['decoder-steps'], 'decoder-steps', { int: true }),
+      diffusionSteps: num(v['diffusion-steps'], 'diffusion-steps', { int: true }),
+      dataset: num(v.dataset, 'dataset', { int: true }),
+      checkpointEvery: num(v['checkpoint-every'], 'checkpoint-every', { int: true }),
+      resume: Boolean(v.resume),
+      samples: (v.samples as string)
+        .split('|')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    }),
+  );
   const recipe = recipeOf(request);
   const [out, work] = [resolve(v.out), resolve(v.work)];
   const every = num(v['log-every'], 'log-every', { int: true })!;

@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { runTrain } from '../../../pipeline/train/run-train.ts';
 import { parseTrainRequest } from '../../../common/train/train-request.ts';
-import { trainDeps } from '../../train-deps.ts';
-import { helpText, num, parse, type CommandSpec } from '../args.ts';
+import { fromFlags, helpText, num, parse, withFlagName, type CommandSpec } from '../args.ts';
+import { prepareOut } from '../existing-run.ts';
 import { progressBar } from '../progress-bar.ts';
+import { stopOnSignals } from '../stop-on-signals.ts';
+import { watchedDeps } from '../watched-train-deps.ts';
 
 export const spec: CommandSpec = {
   name: 'train',
@@ -53,7 +55,12 @@ export const spec: CommandSpec = {
       help: 'validation loss + images every N steps (0 = off)',
     },
     'validation-prompt': { type: 'string', arg: 'text', help: 'prompt for validation images ({} = the token)' },
-    'save-every': { type: 'string', default: '500', arg: 'n', help: 'checkpoint every N steps (0 = only at the end)' },
+    'save-every': {
+      type: 'string',
+      default: '100',
+      arg: 'n',
+      help: 'checkpoint every N steps (0 = only at the end); Ctrl-C also saves the step it stops at',
+    },
     layout: {
       type: 'string',
       default: 'diffusers',
@@ -69,6 +76,7 @@ export const spec: CommandSpec = {
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the model runs' },
     out: { type: 'string', short: 'o', default: 'out/embedding', arg: 'dir', help: 'output folder' },
     resume: { type: 'boolean', help: 'continue from the training state in --out' },
+    overwrite: { type: 'boolean', help: 'start over in an --out that holds a run, deleting its checkpoints' },
     'resume-with-changes': {
       type: 'boolean',
       help: "with --resume: go on even though --seed, --lr or the schedule differ from the checkpoint's",
@@ -79,55 +87,81 @@ export const spec: CommandSpec = {
 export const run = async (argv: string[]) => {
   const { values: v, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
-  const request = parseTrainRequest({
-    model: v.model,
-    images: v.images,
-    token: v.token,
-    init: v.init,
-    vectors: num(v.vectors, 'vectors', { int: true }),
-    steps: num(v.steps, 'steps', { int: true }),
-    lr: num(v.lr, 'lr'),
-    scaleLr: Boolean(v['scale-lr']),
-    schedule: v.schedule,
-    warmup: num(v.warmup, 'warmup', { int: true }),
-    batch: num(v.batch, 'batch', { int: true }),
-    accumulate: num(v.accumulate, 'accumulate', { int: true }),
-    weightDecay: num(v['weight-decay'], 'weight-decay'),
-    clipGradNorm: num(v['clip-grad-norm'], 'clip-grad-norm'),
-    maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 }),
-    minSnrGamma: num(v['min-snr-gamma'], 'min-snr-gamma'),
-    resolution: num(v.resolution, 'resolution', { int: true }) ?? null,
-    property: v.property,
-    captions: Boolean(v.captions),
-    repeats: num(v.repeats, 'repeats', { int: true }),
-    validateEvery: num(v['validate-every'], 'validate-every', { int: true }),
-    validationPrompt: v['validation-prompt'] ?? null,
-    saveEvery: num(v['save-every'], 'save-every', { int: true }),
-    layout: v.layout,
-    seed: num(v.seed, 'seed', { int: true }),
-    device: v.device,
-    out: resolve(v.out),
-    resume: Boolean(v.resume),
-    resumeWithChanges: Boolean(v['resume-with-changes']),
-  });
-  const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : undefined;
-  const bar = progressBar('training');
-  const log = (m: string) => process.stderr.write(`${m}\n`);
-  let files: string[] = [];
-  await lastValueFrom(
-    runTrain(request, trainDeps(log), description).pipe(
-      tap((f) => {
-        if (f.type === 'loss')
-          bar.update(f.step, request.steps, `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`);
-        if (f.type === 'validation') log(`\nstep ${f.step}: validation loss ${f.loss?.toFixed(5)}`);
-        if (f.type === 'checkpoint') files = f.files;
-        if (f.type === 'done') {
-          bar.done();
-          const best = f.summary.best as { step: number; loss: number } | null;
-          if (best) log(`best validation loss ${best.loss.toFixed(5)} at step ${best.step}`);
-        }
-      }),
-    ),
+  const request = fromFlags(spec, () =>
+    parseTrainRequest({
+      model: v.model,
+      images: v.images,
+      token: v.token,
+      init: v.init,
+      vectors: num(v.vectors, 'vectors', { int: true }),
+      steps: num(v.steps, 'steps', { int: true }),
+      lr: num(v.lr, 'lr'),
+      scaleLr: Boolean(v['scale-lr']),
+      schedule: v.schedule,
+      warmup: num(v.warmup, 'warmup', { int: true }),
+      batch: num(v.batch, 'batch', { int: true }),
+      accumulate: num(v.accumulate, 'accumulate', { int: true }),
+      weightDecay: num(v['weight-decay'], 'weight-decay'),
+      clipGradNorm: num(v['clip-grad-norm'], 'clip-grad-norm'),
+      maxNormRatio: num(v['max-norm-ratio'], 'max-norm-ratio', { min: 0 }),
+      minSnrGamma: num(v['min-snr-gamma'], 'min-snr-gamma'),
+      resolution: num(v.resolution, 'resolution', { int: true }) ?? null,
+      property: v.property,
+      captions: Boolean(v.captions),
+      repeats: num(v.repeats, 'repeats', { int: true }),
+      validateEvery: num(v['validate-every'], 'validate-every', { int: true }),
+      validationPrompt: v['validation-prompt'] ?? null,
+      saveEvery: num(v['save-every'], 'save-every', { int: true }),
+      layout: v.layout,
+      seed: num(v.seed, 'seed', { int: true }),
+      device: v.device,
+      out: resolve(v.out),
+      resume: Boolean(v.resume),
+      resumeWithChanges: Boolean(v['resume-with-changes']),
+    }),
   );
+  const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : undefined;
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const removed = prepareOut(request.out, { resume: request.resume, overwrite: Boolean(v.overwrite) });
+  if (removed) log(`--overwrite: removed ${removed} files of the run in ${request.out}`);
+  const { deps, found } = watchedDeps(request, description, log);
+  const stop = stopOnSignals(log);
+  const bar = progressBar('training');
+  let files: string[] = [];
+  let saved = 0;
+  let started = false;
+  let finished = false; // a Ctrl-C after the last step stops nothing
+  try {
+    await lastValueFrom(
+      runTrain(request, deps, description, { signal: stop.signal }).pipe(
+        tap((f) => {
+          // The first progress frame comes once setup has opened the model and read the images.
+          if (f.type === 'progress' && f.phase === 'train' && !started) {
+            started = true;
+            found(f.step);
+          }
+          if (f.type === 'loss')
+            bar.update(f.step, request.steps, `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`);
+          if (f.type === 'validation') log(`\nstep ${f.step}: validation loss ${f.loss?.toFixed(5)}`);
+          if (f.type === 'checkpoint') (files = f.files), (saved = f.step);
+          if (f.type === 'done') {
+            finished = true;
+            bar.done();
+            const best = f.summary.best as { step: number; loss: number } | null;
+            if (best) log(`best validation loss ${best.loss.toFixed(5)} at step ${best.step}`);
+          }
+        }),
+      ),
+    );
+  } catch (e) {
+    throw withFlagName(spec, e); // "images: '/x' is not a folder" → "--images '/x' is not a folder"
+  } finally {
+    stop.dispose();
+  }
+  if (stop.signal.aborted && !finished) {
+    bar.done();
+    log(`\nsaved step ${saved} — continue with --resume`);
+    process.exitCode = stop.exitCode(); // 130 after Ctrl-C, as shells report a run stopped by it
+  }
   process.stdout.write(`${files.join('\n')}\n`);
 };
