@@ -47,6 +47,9 @@ describe('textual inversion training on tiny', () => {
         .filter((f) => f.phase === 'train')
         .map((f) => f.step),
     ).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    // The start-up says what it does: the first frame is the image-encoding phase, before the first step.
+    expect(fs[0]).toMatchObject({ type: 'progress', phase: 'encode', step: 0, of: 6 });
+    expect(fs[1]).toMatchObject({ type: 'progress', phase: 'train', step: 0 });
     expect(of(fs, 'validation').map((f) => f.step)).toEqual([3, 6]);
     expect(of(fs, 'validation')[0].images).toHaveLength(1);
     expect(of(fs, 'checkpoint').map((f) => f.step)).toEqual([3, 6]);

@@ -22,9 +22,11 @@ import {
   from,
   lastValueFrom,
   map,
+  merge,
   mergeMap,
   of,
   pipe,
+  ReplaySubject,
   switchMap,
   tap,
   toArray,
@@ -82,8 +84,9 @@ export interface TrainDeps {
 const onStates = (op: OperatorFunction<TrainState, TrainEvent>): OperatorFunction<TrainEvent, TrainEvent> =>
   concatMap((e) => (e.kind === 'state' ? of(e.state).pipe(op) : of(e)));
 
-const setup = async (request: TrainRequest, deps: TrainDeps, description: unknown) => {
+const setup = async (request: TrainRequest, deps: TrainDeps, description: unknown, early: (f: Frame) => void) => {
   const runId = deps.newRunId?.() ?? crypto.randomUUID();
+  const started = Date.now();
   const model = await deps.openModel(request.model, request.device);
   if (!(await model.has('vae_encoder')))
     throw new PipelineError(
@@ -108,6 +111,8 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     tableRows,
     tableVectors,
   );
+  // The model is open; encoding the images (and their mirrors) is the rest of the start-up: say so.
+  early({ type: 'progress', runId, step: 0, of: request.steps, phase: 'encode', elapsedMs: Date.now() - started });
   const latents = await lastValueFrom(
     from(images).pipe(
       encodeTrainingImages(await model.session('vae_encoder'), {
@@ -176,55 +181,62 @@ export const runTrain = (
   description?: unknown,
   { signal }: TrainOptions = {},
 ): Observable<Frame> =>
-  defer(() => setup(request, deps, description)).pipe(
-    switchMap(({ ctx, id, state0, withVectors }) => {
-      let last = state0;
-      let saved = state0.step; // the step of the newest complete checkpoint in `out`
-      const write = (files: Record<string, Uint8Array>) => deps.writeFiles(request.out, files);
-      const oneStep = pipe(
-        trainStep(ctx),
-        onStates(validate(ctx, withVectors, generateOperator)),
-        onStates(saveCheckpoint(ctx, id, write)),
-      );
-      const stopping = () => signal?.aborted === true;
-      const loop = of(stateEvent(state0)).pipe(
-        expand(
-          (e: TrainEvent) =>
-            e.kind === 'state' && e.state.step < request.steps && !stopping() ? of(e.state).pipe(oneStep) : EMPTY,
-          1,
-        ),
-        tap((e) => e.kind === 'state' && (last = e.state)),
-        filter((e): e is Extract<TrainEvent, { kind: 'frame' }> => e.kind === 'frame'),
-        map((e) => e.frame),
-        tap((f) => f.type === 'checkpoint' && (saved = f.step)),
-      );
-      const start: Frame = {
-        type: 'progress',
+  defer(() => {
+    // Frames of the start-up (its phases), before the run's own; kept until merged in, then ended with the set-up.
+    const early = new ReplaySubject<Frame>();
+    const ready = from(setup(request, deps, description, (f) => early.next(f)).finally(() => early.complete()));
+    return merge(early, ready.pipe(switchMap(runSteps(request, deps, signal))));
+  }).pipe(mergeMap((f) => [f]));
+
+/** The run itself, once set up: the loop of steps, then `done` or a stop's last checkpoint. */
+const runSteps =
+  (request: TrainRequest, deps: TrainDeps, signal: AbortSignal | undefined) =>
+  ({ ctx, id, state0, withVectors }: Awaited<ReturnType<typeof setup>>): Observable<Frame> => {
+    let last = state0;
+    let saved = state0.step; // the step of the newest complete checkpoint in `out`
+    const write = (files: Record<string, Uint8Array>) => deps.writeFiles(request.out, files);
+    const oneStep = pipe(
+      trainStep(ctx),
+      onStates(validate(ctx, withVectors, generateOperator)),
+      onStates(saveCheckpoint(ctx, id, write)),
+    );
+    const stopping = () => signal?.aborted === true;
+    const loop = of(stateEvent(state0)).pipe(
+      expand(
+        (e: TrainEvent) =>
+          e.kind === 'state' && e.state.step < request.steps && !stopping() ? of(e.state).pipe(oneStep) : EMPTY,
+        1,
+      ),
+      tap((e) => e.kind === 'state' && (last = e.state)),
+      filter((e): e is Extract<TrainEvent, { kind: 'frame' }> => e.kind === 'frame'),
+      map((e) => e.frame),
+      tap((f) => f.type === 'checkpoint' && (saved = f.step)),
+    );
+    const start: Frame = {
+      type: 'progress',
+      runId: ctx.runId,
+      step: state0.step,
+      of: request.steps,
+      phase: 'train',
+      elapsedMs: 0,
+    };
+    const done = defer(() =>
+      of<Frame>({
+        type: 'done',
         runId: ctx.runId,
-        step: state0.step,
-        of: request.steps,
-        phase: 'train',
-        elapsedMs: 0,
-      };
-      const done = defer(() =>
-        of<Frame>({
-          type: 'done',
-          runId: ctx.runId,
-          summary: {
-            steps: last.step,
-            token: request.token,
-            vectors: ctx.tokens.length,
-            loss: last.last?.loss ?? null,
-            best: last.best ?? null,
-            out: request.out,
-          },
-        }),
-      );
-      // The loop checks the signal as each state arrives, so a stop lands after the step in progress.
-      const end = defer(() =>
-        stopping() && last.step < request.steps ? stopCheckpoint(ctx, id, write, last, saved) : done,
-      );
-      return concat(of(start), loop, end);
-    }),
-    mergeMap((f) => [f]),
-  );
+        summary: {
+          steps: last.step,
+          token: request.token,
+          vectors: ctx.tokens.length,
+          loss: last.last?.loss ?? null,
+          best: last.best ?? null,
+          out: request.out,
+        },
+      }),
+    );
+    // The loop checks the signal as each state arrives, so a stop lands after the step in progress.
+    const end = defer(() =>
+      stopping() && last.step < request.steps ? stopCheckpoint(ctx, id, write, last, saved) : done,
+    );
+    return concat(of(start), loop, end);
+  };
