@@ -13,11 +13,31 @@ import { keys, previewsKept } from './keys.ts';
 const encoder = new Encoder({ ignoreUndefined: true });
 const decoder = new Decoder();
 
-/** Appends one frame to its run's stream. */
-export const appendFrame = async (redis: Redis, id: string, frame: Frame): Promise<void> => {
+/**
+ * One append, atomic in Redis: the run's next sequence number becomes the entry's id (`0-n`) in whichever stream
+ * the frame goes to. One counter for both streams gives their entries one total order — Redis' own time-based ids
+ * tie between streams within a millisecond, and a reader merging them could put a `done` before a frame written
+ * earlier in the same millisecond.
+ */
+const appendScript = `
+local n = redis.call('INCR', KEYS[2])
+local id = '0-' .. n
+if ARGV[2] == '1' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], id, 'f', ARGV[1])
+else
+  redis.call('XADD', KEYS[1], id, 'f', ARGV[1])
+end
+return n`;
+
+/**
+ * Appends one frame to its run's streams. `keepAll` keeps droppable frames too (a stream pipeline's latents are its
+ * results, not previews).
+ */
+export const appendFrame = async (redis: Redis, id: string, frame: Frame, keepAll = false): Promise<void> => {
   const bytes = Buffer.from(encoder.encode(frame));
-  if (isDroppable(frame)) await redis.xadd(keys.previews(id), 'MAXLEN', '~', String(previewsKept), '*', 'f', bytes);
-  else await redis.xadd(keys.records(id), '*', 'f', bytes);
+  const droppable = !keepAll && isDroppable(frame);
+  const stream = droppable ? keys.previews(id) : keys.records(id);
+  await redis.eval(appendScript, 2, stream, keys.sequence(id), bytes, droppable ? '1' : '0', String(previewsKept));
 };
 
 type Entry = [id: Buffer, fields: Buffer[]];

@@ -11,6 +11,8 @@ export const keys = {
   run: (id: string) => `pw:run:${id}`,
   records: (id: string) => `pw:run:${id}:records`,
   previews: (id: string) => `pw:run:${id}:previews`,
+  /** Counter: the last sequence number given to one of the run's frames (their stream entry ids are `0-n`). */
+  sequence: (id: string) => `pw:run:${id}:seq`,
   /** Hash: file name → bytes of the run's latest checkpoint (embedding and training state). */
   files: (id: string) => `pw:run:${id}:files`,
   /** Hash: file name → bytes of the run's training images (and captions), so any worker can train. */

@@ -18,6 +18,7 @@ export const endRun = async (redis: Redis, id: string, state: EndState): Promise
     .expire(keys.records(id), runRetentionS)
     .expire(keys.previews(id), runRetentionS)
     .expire(keys.files(id), runRetentionS)
+    .expire(keys.sequence(id), runRetentionS)
     .exec();
 };
 

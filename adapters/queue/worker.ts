@@ -174,6 +174,8 @@ export const startWorker = async (o: WorkerOptions) => {
     // all kinds keeps the per-kind priorities meaningful for workers that take several kinds.
     if (!kinds.has(job.kind)) {
       await bull.moveToDelayed(Date.now() + handBackMs, token);
+      // Stay away while it comes due, so a worker that takes it gets it rather than this one, again and again.
+      await new Promise((r) => setTimeout(r, 4 * handBackMs));
       throw new DelayedError();
     }
     const { redis } = o;
@@ -203,7 +205,7 @@ export const startWorker = async (o: WorkerOptions) => {
         switchMap((run) => run),
         takeUntil(cancel),
         tap((f) => {
-          const append = appendFrame(redis, job.id, f);
+          const append = appendFrame(redis, job.id, f, job.kind === 'pipeline');
           append.catch(() => {}); // surfaced through `written` below
           written = written.then(() => append);
           last = f;
