@@ -33,7 +33,8 @@ describe.skipIf(!haveChromium)('the viewer keeps its runs truthful', () => {
     const phaseAtCancel = await page.getAttribute('.run[data-kind=train]', 'data-phase');
     await page.click('.run[data-kind=train] button.cancel');
     const run = await settled(page, '.run[data-kind=train]');
-    expect(['starting', 'load']).toContain(phaseAtCancel!);
+    // Still in its start-up: nothing sent yet, the model loading, or the images being encoded.
+    expect(['starting', 'load', 'encode']).toContain(phaseAtCancel!);
     expect(run.status).toBe('cancelled');
     expect(run.message).toStartWith('cancelled');
     const onServer = (await serverRuns(rig)).find((r) => r.id === run.runId);
