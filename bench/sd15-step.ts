@@ -3,7 +3,12 @@
  * weights built by the project) at 64×64 latents, against onnxruntime's forward of the same UNet. Each measurement
  * runs in its own process so its peak RSS is its own. Not in CI (it writes ~4 GB and takes minutes).
  *   npx bun bench/sd15-step.ts            (build once into .cache/models/sd15-random, then measure)
- * Goals (issue 4): step ≤ 2.2 × UNet forward; peak RSS ≤ 9 GiB.
+ * That command measures onnxruntime's default sessions, with the process's own malloc settings (bun is started
+ * directly, not through bin/pseudoword.js, which sets MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX). Other settings are
+ * named in the environment and printed with the figures: SD15_VARIANT=lowmem (no prepacking, no CPU arena), convT,
+ * flipstep, keepattn; SD15_RUNS (timed step runs, default 2).
+ * Prints, for the forward and the step: time (best run), session open time, peak RSS, user and system CPU time.
+ * Goals (issue 20): step ≤ 2.2 × UNet forward; peak RSS ≤ 9 GiB; step session open ≤ 2 × the forward's.
  */
 import { existsSync, mkdirSync, openSync, writeSync, closeSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,6 +53,16 @@ const write = (sub: string, m: BuiltModel) => {
 };
 
 const maxRssGiB = () => process.resourceUsage().maxRSS / 2 ** 20; // maxRSS is in KiB
+/** User and system CPU seconds this process has used (all threads). */
+const cpu = () => {
+  const u = process.resourceUsage();
+  return { userS: u.userCPUTime / 1e6, sysS: u.systemCPUTime / 1e6 };
+};
+/** The malloc settings this measurement ran with, as the environment gave them. */
+const mallocEnv = {
+  MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? null,
+  MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? null,
+};
 
 if (mode === 'build') {
   const t = performance.now();
@@ -62,7 +77,9 @@ const sample = tensor('float32', [1, 4, latent, latent], rng.fillNormal(new Floa
 const hidden = tensor('float32', [1, 77, 768], rng.fillNormal(new Float32Array(77 * 768)));
 
 if (mode === 'forward') {
+  const t0 = performance.now();
   const s = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'));
+  const openSessionMs = performance.now() - t0;
   const feeds = { sample, timestep: tensor('float32', [1], Float32Array.of(500)), encoder_hidden_states: hidden };
   await s.run(feeds);
   const times: number[] = [];
@@ -71,7 +88,7 @@ if (mode === 'forward') {
     await s.run(feeds);
     times.push(performance.now() - t);
   }
-  console.log(JSON.stringify({ mode, ms: Math.min(...times), peakRssGiB: maxRssGiB() }));
+  console.log(JSON.stringify({ mode, ms: Math.min(...times), openSessionMs, peakRssGiB: maxRssGiB(), ...cpu() }));
   process.exit(0);
 }
 
@@ -139,6 +156,7 @@ if (mode === 'step') {
       peakOpenGiB,
       rssOpenGiB,
       peakFirstRunGiB,
+      ...cpu(),
     }),
   );
   process.exit(0);
@@ -154,8 +172,15 @@ const self = (m: string) => {
 if (!existsSync(join(dir, 'unet', 'model.onnx'))) self('build');
 const fwd = self('forward');
 const step = self('step');
+const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 console.log(
-  `UNet forward ${(fwd.ms / 1000).toFixed(2)} s (peak ${fwd.peakRssGiB.toFixed(2)} GiB); training step ${(step.ms / 1000).toFixed(2)} s (peak ${step.peakRssGiB.toFixed(2)} GiB) → ratio ${(step.ms / fwd.ms).toFixed(2)} (goal ≤ 2.2; ≤ 9 GiB)`,
+  `settings: SD15_VARIANT=${process.env.SD15_VARIANT ?? ''} malloc ${JSON.stringify(mallocEnv)}\n` +
+    `UNet forward ${(fwd.ms / 1000).toFixed(2)} s (open ${sec(fwd.openSessionMs)}, peak ${fwd.peakRssGiB.toFixed(2)} GiB, ` +
+    `cpu user ${fwd.userS.toFixed(0)} s sys ${fwd.sysS.toFixed(0)} s)\n` +
+    `training step ${(step.ms / 1000).toFixed(2)} s (open ${sec(step.openSessionMs)}, peak ${step.peakRssGiB.toFixed(2)} GiB, ` +
+    `cpu user ${step.userS.toFixed(0)} s sys ${step.sysS.toFixed(0)} s)\n` +
+    `→ step/forward ${(step.ms / fwd.ms).toFixed(2)} (goal ≤ 2.2); peak ${step.peakRssGiB.toFixed(2)} GiB (goal ≤ 9); ` +
+    `open ratio ${(step.openSessionMs / fwd.openSessionMs).toFixed(1)} (goal ≤ 2)`,
 );
 console.log(
   JSON.stringify({
@@ -168,5 +193,10 @@ console.log(
     stepPeakRssGiB: step.peakRssGiB,
     stepGraphNodes: step.nodes,
     openSessionMs: step.openSessionMs,
+    forwardOpenSessionMs: fwd.openSessionMs,
+    forwardCpu: { userS: fwd.userS, sysS: fwd.sysS },
+    stepCpu: { userS: step.userS, sysS: step.sysS },
+    variant: process.env.SD15_VARIANT ?? '',
+    malloc: mallocEnv,
   }),
 );
