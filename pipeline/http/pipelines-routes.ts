@@ -79,7 +79,8 @@ export const pipelinesRoutes = (app: Hono, deps: PipelinesRoutesDeps): Hono => {
       const { submit } = deps;
       if (submit) {
         const input = body.frames ? await readInputWhole(body.frames, limits.queuedPipelineInputBytes) : [];
-        const res = frameResponse(req.signal, () => submit(runId, body.description, input));
+        // Every result frame, as in-process: a pipeline's latents are its results, never replaced by newer ones.
+        const res = frameResponse(req.signal, () => submit(runId, body.description, input), { keepAll: true });
         res.headers.set('x-run-id', runId);
         return res;
       }

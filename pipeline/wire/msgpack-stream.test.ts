@@ -118,6 +118,16 @@ describe('encodeFrames / decodeFrames', () => {
     expect(steps).toEqual([...steps].sort((a, b) => a - b));
   });
 
+  it('with keepAll gives a slow consumer every frame, droppable ones too, in order', async () => {
+    const { subject, source } = watched();
+    const stream = encodeFrames(source, { keepAll: true });
+    for (let step = 1; step <= 50; step++) subject.next(preview(step));
+    subject.next(done);
+    subject.complete();
+    const got = await collect(stream);
+    expect(got).toEqual([...Array.from({ length: 50 }, (_, i) => preview(i + 1)), done]);
+  });
+
   it('holds one pending preview, not a queue, while nobody reads', async () => {
     const { subject, source } = watched();
     const stream = encodeFrames(source);

@@ -10,7 +10,20 @@ import { PipelineError } from '../../common/errors.ts';
 import { parseFrame, type Frame } from '../../common/frames.ts';
 import { limits as L } from '../../common/limits.ts';
 import { endWithErrorFrame, errorFrameOf } from './end-with-error-frame.ts';
-import { latestWinsQueue } from './latest-wins-queue.ts';
+import { type LatestWinsQueue, latestWinsQueue } from './latest-wins-queue.ts';
+
+/** A queue with the latest-wins queue's interface that drops nothing. */
+const fifoQueue = (): Pick<LatestWinsQueue, 'push' | 'shift' | 'clear' | 'size'> => {
+  let pending: Frame[] = [];
+  return {
+    push: (f) => void pending.push(f),
+    shift: () => pending.shift(),
+    clear: () => void (pending = []),
+    get size() {
+      return pending.length;
+    },
+  };
+};
 
 /** How `encodeFrames` behaves at its edges. */
 export interface EncodeFramesOptions {
@@ -18,6 +31,11 @@ export interface EncodeFramesOptions {
   runId?: string;
   /** Aborting it counts as the consumer going away: the run is unsubscribed and the stream closes. */
   signal?: AbortSignal;
+  /**
+   * Keep droppable frames too, in order (a stream pipeline's latents are its results, not previews); the
+   * `maxPending` bound still stops a run whose consumer falls that far behind.
+   */
+  keepAll?: boolean;
   /**
    * Most frames that may wait for a consumer (droppable ones collapse, records do not). Past it the run is
    * stopped and the stream ends with a 'cancelled' error frame rather than growing without limit. Default 10 000.
@@ -34,7 +52,7 @@ export interface EncodeFramesOptions {
  */
 export const encodeFrames = (source: Observable<Frame>, opts: EncodeFramesOptions = {}): ReadableStream<Uint8Array> => {
   const { signal, maxPending = 10_000 } = opts;
-  const queue = latestWinsQueue();
+  const queue = opts.keepAll ? fifoQueue() : latestWinsQueue();
   // ignoreUndefined: an optional field set to undefined would otherwise arrive as nil, which the schema rejects.
   const encoder = new Encoder({ ignoreUndefined: true });
   let sub: Subscription | undefined;
