@@ -23,6 +23,7 @@ import type { Frame } from '../common/frames.ts';
 import { pipelinesRoutes } from '../pipeline/http/pipelines-routes.ts';
 import { decodeFrames } from '../pipeline/wire/msgpack-stream.ts';
 import { haveRedis, type RedisServer, startRedis } from './support/redis-server.ts';
+import { until } from './support/until.ts';
 
 if (!haveRedis) console.warn('skipped: redis-server is not installed (apt-get install redis-server)');
 
@@ -68,15 +69,6 @@ const runs = async (url = server.url, r = redis) => {
   const q = await queueRuns({ url, redis: r, pollMs: 100 });
   closers.push(() => q.close());
   return q;
-};
-/** `f`'s first defined value, asked every 50 ms for up to 10 s. */
-const eventually = async <T>(f: () => Promise<T | undefined>): Promise<T> => {
-  for (let i = 0; i < 200; i++) {
-    const v = await f();
-    if (v !== undefined) return v;
-    await Bun.sleep(50);
-  }
-  throw new Error('waited 10 s');
 };
 const all = (frames: import('rxjs').Observable<Frame>) => lastValueFrom(frames.pipe(toArray()));
 
@@ -147,7 +139,7 @@ describe.skipIf(!haveRedis)('the queue, bounded', () => {
     expect(last?.type).toBe('error');
     expect(transientCodes.has((last as { code: string }).code)).toBe(false);
     // The frame is written before BullMQ records the failure: wait for that.
-    const job = await eventually(async () => {
+    const job = await until('BullMQ to record the failure', async () => {
       const j = await q.queue.getJob(id);
       return (await j?.getState()) === 'failed' ? j : undefined;
     });

@@ -14,6 +14,7 @@ import type { Subprocess } from 'bun';
 import type { Frame } from '../common/frames.ts';
 import { decodeFrames } from '../pipeline/wire/msgpack-stream.ts';
 import { haveRedis, startRedis } from './support/redis-server.ts';
+import { until } from './support/until.ts';
 
 const project = join(import.meta.dir, '..');
 if (!haveRedis) console.warn('skipped: redis-server is not installed (apt-get install redis-server)');
@@ -83,15 +84,6 @@ const framesOf = async (res: Response) => {
   return out;
 };
 const statusOf = async (api: string, id: string) => (await (await fetch(`${api}/v1/runs/${id}`)).json()) as any;
-const until = async <T>(what: string, f: () => Promise<T | undefined>, ms = 60_000): Promise<T> => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`waited ${ms} ms for ${what}`);
-    await Bun.sleep(100);
-  }
-};
 const train = { token: '<disc>', init: 'circle', images: 'disc', steps: 300, saveEvery: 25, validateEvery: 0, seed: 5 };
 
 describe.skipIf(!haveRedis)('runs on a queue', () => {

@@ -157,6 +157,17 @@ export const queueRuns = async (o: QueueRunsOptions) => {
       });
   };
 
+  /** Adds a job under the run's id, with its kind's priority and the retry policy for transient errors. */
+  const enqueue = (job: RunJob) =>
+    queue.add(job.kind, job, {
+      jobId: job.id,
+      priority: priorities[job.kind],
+      attempts: o.attempts ?? 3,
+      backoff: { type: 'exponential', delay: 2000 },
+      removeOnComplete: 1000,
+      removeOnFail: 1000,
+    });
+
   /** Enqueues a run (training images ride along in Redis) and follows its frames, once subscribed. */
   const submit = (
     kind: RunKind,
@@ -181,14 +192,7 @@ export const queueRuns = async (o: QueueRunsOptions) => {
             );
           await redis.zadd(keys.runs, now, id);
           const job: RunJob = { kind, id, request, ...(pipeline !== undefined ? { pipeline } : {}) };
-          await queue.add(kind, job, {
-            jobId: id,
-            priority: priorities[kind],
-            attempts: o.attempts ?? 3,
-            backoff: { type: 'exponential', delay: 2000 },
-            removeOnComplete: 1000,
-            removeOnFail: 1000,
-          });
+          await enqueue(job);
         })(),
       ).pipe(switchMap(() => followFrames(redis, id))),
     );
@@ -210,14 +214,7 @@ export const queueRuns = async (o: QueueRunsOptions) => {
           await redis.hset(keys.run(id), { kind: 'pipeline', state: 'queued', createdAt: new Date().toISOString() });
           if (input.length) await redis.rpush(keys.inputs(id), ...input.map((b) => Buffer.from(b)));
           const job: RunJob = { kind: 'pipeline', id, request: {}, pipeline: description, roots };
-          await queue.add('pipeline', job, {
-            jobId: id,
-            priority: priorities.pipeline,
-            attempts: o.attempts ?? 3,
-            backoff: { type: 'exponential', delay: 2000 },
-            removeOnComplete: 1000,
-            removeOnFail: 1000,
-          });
+          await enqueue(job);
         })(),
       ).pipe(
         switchMap(() => followFrames(redis, id)),

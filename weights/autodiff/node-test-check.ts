@@ -15,7 +15,7 @@ import { readTensorProto } from '../onnx/tensor-proto.ts';
 import type { Session, SessionFactory } from '../session.ts';
 import { differentiate } from './differentiate.ts';
 import { directionalError } from './directional-error.ts';
-import { ruleTable } from './rule-table.ts';
+import { randomOps, ruleTable } from './rule-table.ts';
 import { toFloat64 } from './to-float64.ts';
 
 /** One test folder's bytes: its model and the TensorProto files of its first data set's inputs. */
@@ -41,14 +41,7 @@ export interface NodeTestOutcome {
 }
 
 /** Ops whose outputs are random draws (Dropout too, given a training_mode input). */
-const random = new Set([
-  'RandomNormal',
-  'RandomNormalLike',
-  'RandomUniform',
-  'RandomUniformLike',
-  'Bernoulli',
-  'Multinomial',
-]);
+const random = new Set<string>(randomOps);
 
 const floats = new Set<number>([DataType.FLOAT, DataType.DOUBLE]);
 

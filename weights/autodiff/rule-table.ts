@@ -25,6 +25,16 @@ import * as trig from './rules/trig.ts';
 /** A rule, no gradient at all ('zero'), or known and not handled ('unsupported'). */
 export type RuleEntry = Rule | 'zero' | 'unsupported';
 
+/** Ops whose outputs are random draws: nothing flows back through a sample (node tests skip them too). */
+export const randomOps = [
+  'RandomNormal',
+  'RandomNormalLike',
+  'RandomUniform',
+  'RandomUniformLike',
+  'Bernoulli',
+  'Multinomial',
+] as const;
+
 const zero = [
   'Shape',
   'Size',
@@ -52,12 +62,7 @@ const zero = [
   'Round',
   'Sign',
   'Hardmax',
-  'RandomNormal',
-  'RandomNormalLike',
-  'RandomUniform',
-  'RandomUniformLike',
-  'Bernoulli',
-  'Multinomial',
+  ...randomOps,
   'BitShift',
   'BitwiseAnd',
   'BitwiseOr',
