@@ -63,7 +63,12 @@ const fileMap = async (redis: Redis, key: string) => {
 };
 
 /** The run's frames, built by the same code an in-process server runs, with the worker's local dependencies. */
-const source = async (o: WorkerOptions, job: RunJob, log: (m: string) => void): Promise<Observable<Frame>> => {
+const source = async (
+  o: WorkerOptions,
+  job: RunJob,
+  log: (m: string) => void,
+  owned: () => boolean,
+): Promise<Observable<Frame>> => {
   const { redis } = o;
   const device = o.device ?? 'cpu';
   const out = join(o.outRoot, job.id);
@@ -99,6 +104,8 @@ const source = async (o: WorkerOptions, job: RunJob, log: (m: string) => void): 
         // Checkpoints go to local disk and to Redis; a worker taking the job over reads them from there.
         async writeFiles(dir, files) {
           const paths = await local.writeFiles(dir, files);
+          // A worker that lost the job's lock must not overwrite the checkpoint of the worker that took it over.
+          if (!owned()) return paths;
           const entries = Object.entries(files).flatMap(([name, bytes]) => [basename(name), Buffer.from(bytes)]);
           await redis.hset(keys.files(job.id), ...entries);
           await redis.hincrby(keys.run(job.id), 'checkpoints', 1);
@@ -163,6 +170,8 @@ export const startWorker = async (o: WorkerOptions) => {
   const log = o.log ?? (() => {});
   const kinds = new Set(o.kinds ?? JobKind.options);
   const cancels = new Map<string, Subject<void>>();
+  /** Jobs whose lock this worker failed to renew: another worker may hold them now, so this one stops writing. */
+  const lost = new Set<string>();
   const sub = o.redis.duplicate();
   sub.on('error', () => {});
   await sub.subscribe(keys.cancel);
@@ -201,10 +210,11 @@ export const startWorker = async (o: WorkerOptions) => {
       // Frames are sent as they come, without waiting for each reply: one connection keeps commands in order, so
       // Redis appends them in order; all of them are confirmed before the run's state is written.
       let written: Promise<unknown> = Promise.resolve();
-      const frames = defer(() => source(o, job, log)).pipe(
+      const frames = defer(() => source(o, job, log, () => !lost.has(job.id))).pipe(
         switchMap((run) => run),
         takeUntil(cancel),
         tap((f) => {
+          if (lost.has(job.id)) return;
           const append = appendFrame(redis, job.id, f, job.kind === 'pipeline');
           append.catch(() => {}); // surfaced through `written` below
           written = written.then(() => append);
@@ -213,6 +223,8 @@ export const startWorker = async (o: WorkerOptions) => {
       );
       await lastValueFrom(frames, { defaultValue: undefined });
       await written;
+      // Not ours any more: leave the run's state and frames to the worker that took it (no end written here).
+      if (lost.has(job.id)) throw new Error(`lost the lock of run ${job.id}; another worker continues it`);
       if (stopped) {
         await appendFrame(redis, job.id, { type: 'error', runId: job.id, code: 'cancelled', message: stopped });
         await endRun(redis, job.id, 'cancelled');
@@ -229,6 +241,7 @@ export const startWorker = async (o: WorkerOptions) => {
       }
       throw e;
     } finally {
+      lost.delete(job.id);
       clearTimeout(timer);
       cancels.delete(job.id);
     }
@@ -243,6 +256,15 @@ export const startWorker = async (o: WorkerOptions) => {
     maxStalledCount: 5,
   });
   worker.on('error', (e) => log(`worker: ${e.message}`));
+  // A lock not renewed in time (a stalled event loop, a Redis hiccup) lets another worker take the job from its
+  // last checkpoint: stop this run after its current step, so two workers never write one run.
+  worker.on('lockRenewalFailed', (ids) => {
+    for (const id of ids) {
+      lost.add(id);
+      log(`run ${id}: lost its lock; stopping it here, another worker continues it`);
+      cancels.get(id)?.next();
+    }
+  });
   worker.on('failed', async (job, e) => {
     // Out of attempts on a transient error: the run's stream still gets its end.
     if (!job || job.attemptsMade < (job.opts.attempts ?? 1) || e instanceof UnrecoverableError) return;
