@@ -9,7 +9,7 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lastValueFrom, of } from 'rxjs';
+import { last, lastValueFrom, map, of } from 'rxjs';
 import { diskModelFiles } from '../adapters/fs.ts';
 import { run as generateCommand } from '../adapters/cli/commands/generate.ts';
 import { run as inspectCommand } from '../adapters/cli/commands/inspect.ts';
@@ -19,7 +19,12 @@ import { decodePng } from '../common/image/png.ts';
 import type { Conditioned, GenerateJob } from '../common/generate-state.ts';
 import { parseGenerateRequest } from '../common/requests.ts';
 import { tensor } from '../common/tensor.ts';
+import { samplerForScheduler } from '../common/sampler-names.ts';
+import { samplerStages } from '../pipeline/sampler-stages.ts';
 import { textConditioning } from '../pipeline/text-conditioning.ts';
+import { denoise } from '../stages/denoise.ts';
+import { initialNoise } from '../stages/initial-noise.ts';
+import { predictNoise } from '../stages/predict-noise.ts';
 import { writeEmbedding } from '../weights/embeddings/embedding-file.ts';
 import { openModelFolder, type SdModel } from '../weights/model-folder.ts';
 import { runUnet } from '../weights/unet-io.ts';
@@ -42,6 +47,16 @@ const ref = JSON.parse(readFileSync(join(root, 'reference.json'), 'utf8')) as {
     context: Stored;
     pooled: Stored;
     unet: { sample: Stored; timestep: number[]; time_ids: number[]; out_sample: Stored };
+    euler: {
+      prompt: string;
+      negative_prompt: string;
+      steps: number;
+      guidance: number;
+      timesteps: number[];
+      init_noise_sigma: number;
+      x_T: Stored;
+      final: Stored;
+    };
   };
   inversion: {
     placeholder_id: number;
@@ -140,6 +155,40 @@ describe('a torch.onnx-exported SDXL folder in the Optimum layout', () => {
     } finally {
       await withEmbedding.release();
     }
+  });
+
+  test("denoises as StableDiffusionXLPipeline with the folder's Euler: 3 steps, CFG 5, the empty negative prompt encoded (rel-L2 ≤ 1e-5)", async () => {
+    const e = ref.generation.euler;
+    const request = parseGenerateRequest({
+      prompt: e.prompt,
+      negativePrompt: e.negative_prompt,
+      steps: e.steps,
+      guidance: e.guidance,
+    });
+    const job: GenerateJob = { runId: 'r', request, width: 64, height: 64, startedAt: 0 };
+    // generateOperator's stages with the folder's sampler; only the draw of x_T is replaced by torch's.
+    const sampler = samplerStages(samplerForScheduler(model.scheduler), model.scheduler);
+    expect(sampler.timesteps(e.steps)).toEqual(e.timesteps);
+    const scale = sampler.initScale?.(e.steps) ?? 1;
+    const xT = f32(e.x_T);
+    const final = await lastValueFrom(
+      of(job).pipe(
+        await textConditioning(model, await model.session('text_encoder')),
+        initialNoise({ channels: 4, vaeScale: 8, timesteps: sampler.timesteps, scale: sampler.initScale }),
+        map((s) => ({
+          ...s,
+          latents: tensor(
+            'float32',
+            xT.dims,
+            xT.data.map((v) => v * scale),
+          ),
+        })),
+        denoise(predictNoise(await model.session('unet')), sampler.update),
+        last(),
+      ),
+    );
+    expect(final.step).toBe(e.steps);
+    expect(relL2(final.latents.data as Float32Array, e.final.data)).toBeLessThanOrEqual(1e-5);
   });
 
   test('pseudoword generate --model <folder> --embeddings <clip_l/clip_g file> writes a 64×64 image that the token changes', async () => {
