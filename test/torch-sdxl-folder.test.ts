@@ -115,6 +115,14 @@ describe('a torch.onnx-exported SDXL folder in the Optimum layout', () => {
     });
     const { out } = await captureOutput(() => inspectCommand([dir, '--json']));
     expect(JSON.parse(out).sdxl.padTokens).toEqual(['<|endoftext|>', '!']);
+    const text = await captureOutput(() => inspectCommand([dir]));
+    expect(text.out).toStartWith(
+      [
+        'SDXL: context 80 = text_encoder 32 wide (2 layers, from hidden_states.1) + text_encoder_2 48 wide (3 layers, from hidden_states.2)',
+        "  pooled: text_embeds 40 wide, pooled at argmax(input_ids) (the config's legacy eos_token_id 2); time ids 6 × 8",
+        '  pad tokens: tokenizer "<|endoftext|>", tokenizer_2 "!"; empty negative prompt: encoded',
+      ].join('\n'),
+    );
   });
 
   test("tokenizes the prompt as torch's CLIPTokenizer rows: <|endoftext|> padding for tokenizer, '!' for tokenizer_2", () => {
