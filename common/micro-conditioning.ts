@@ -6,6 +6,7 @@
  * ids unless told otherwise.
  */
 import type { GenerateRequest } from './requests.ts';
+import { tensor, type Tensor } from './tensor.ts';
 
 /**
  * The six time ids of a request drawn at `width`×`height`.
@@ -19,6 +20,10 @@ export const sdxlTimeIds = (r: MicroConditioning, width: number, height: number)
   const target = r.targetSize ?? { width, height };
   return [original.height, original.width, crop.top, crop.left, target.height, target.width];
 };
+
+/** `sdxlTimeIds` as the UNet's [1, 6] float32 `time_ids` input. */
+export const sdxlTimeIdsTensor = (r: MicroConditioning, width: number, height: number): Tensor<'float32'> =>
+  tensor('float32', [1, 6], Float32Array.from(sdxlTimeIds(r, width, height)));
 
 type MicroConditioning = Pick<GenerateRequest, 'originalSize' | 'crop' | 'targetSize'>;
 

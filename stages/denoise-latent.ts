@@ -1,10 +1,10 @@
 import { concatMap, last, map, of, tap, type OperatorFunction } from 'rxjs';
 import { PipelineError } from '../common/errors.ts';
-import type { Denoising, Predicted } from '../common/generate-state.ts';
+import type { Conditioned, Denoising, Predicted } from '../common/generate-state.ts';
+import { sdxlTimeIdsTensor } from '../common/micro-conditioning.ts';
 import type { GenerateRequest } from '../common/requests.ts';
 import type { LatentItem } from '../common/stream-items.ts';
 import type { Session } from '../weights/session.ts';
-import type { Tensor } from '../common/tensor.ts';
 import { denoise } from './denoise.ts';
 import { predictNoise } from './predict-noise.ts';
 
@@ -16,8 +16,11 @@ export interface DenoiseLatentOptions {
     readonly update: OperatorFunction<Predicted, Denoising>;
     timesteps(numSteps: number): readonly number[];
   };
-  /** Text-encoder states of the prompt and the negative prompt, [1, 77, D] each. */
-  readonly text: { readonly cond: Tensor<'float32'>; readonly uncond: Tensor<'float32'> };
+  /**
+   * Text-encoder states of the prompt and the negative prompt, [1, 77, D] each; for SDXL also the pooled prompts
+   * (`added`; its time ids are replaced by each latent's, from its pixel size and the request).
+   */
+  readonly text: Pick<Conditioned, 'cond' | 'uncond' | 'added'>;
   /** Guidance, η and prompts; `steps` and `seed` are taken from each latent. */
   readonly request: GenerateRequest;
   readonly runId: string;
@@ -47,13 +50,17 @@ export const denoiseLatent = (o: DenoiseLatentOptions): OperatorFunction<LatentI
         `latent ${item.name ?? item.index}: its timesteps (${remaining.slice(0, 3).join(', ')}, …) are not this sampler's; noise-to-strength and denoise must use the same sampler`,
       );
     const [, , h, w] = item.latents.dims;
+    const request = { ...o.request, steps, seed: item.seed ?? o.request.seed };
+    const [width, height] = [w * o.vaeScale, h * o.vaeScale];
     const start: Denoising = {
       runId: o.runId,
-      request: { ...o.request, steps, seed: item.seed ?? o.request.seed },
-      width: w * o.vaeScale,
-      height: h * o.vaeScale,
+      request,
+      width,
+      height,
       startedAt: Date.now(),
       ...o.text,
+      // SDXL's micro-conditioning defaults to the image's own size, as in diffusers' img2img pipeline.
+      ...(o.text.added ? { added: { ...o.text.added, timeIds: sdxlTimeIdsTensor(request, width, height) } } : {}),
       step: steps - remaining.length,
       of: steps,
       remaining,

@@ -1,6 +1,6 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
 import type { Conditioned, TokenizedXl } from '../common/generate-state.ts';
-import { sdxlTimeIds } from '../common/micro-conditioning.ts';
+import { sdxlTimeIdsTensor } from '../common/micro-conditioning.ts';
 import { tensor, type Tensor } from '../common/tensor.ts';
 import type { SdxlInfo } from '../weights/model-info.ts';
 import { runSdxlTextEncoders } from '../weights/sdxl-text-io.ts';
@@ -25,7 +25,7 @@ export const encodeTextXl = (
     const ids1 = zeros ? [condIds] : [condIds, uncondIds];
     const ids2 = zeros ? [condIds2] : [condIds2, uncondIds2];
     const [c, u] = await runSdxlTextEncoders(encoders, info, ids1, ids2);
-    const timeIds = tensor('float32', [1, 6], Float32Array.from(sdxlTimeIds(job.request, job.width, job.height)));
+    const timeIds = sdxlTimeIdsTensor(job.request, job.width, job.height);
     return {
       ...job,
       cond: c.context,

@@ -15,13 +15,16 @@ import { run as generateCommand } from '../adapters/cli/commands/generate.ts';
 import { run as inspectCommand } from '../adapters/cli/commands/inspect.ts';
 import { loadEmbeddingsInto } from '../adapters/load-embeddings.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
-import { decodePng } from '../common/image/png.ts';
+import { decodePng, encodePng } from '../common/image/png.ts';
 import type { Conditioned, GenerateJob } from '../common/generate-state.ts';
 import { parseGenerateRequest } from '../common/requests.ts';
 import { tensor } from '../common/tensor.ts';
 import { samplerForScheduler } from '../common/sampler-names.ts';
 import { samplerStages } from '../pipeline/sampler-stages.ts';
 import { textConditioning } from '../pipeline/text-conditioning.ts';
+import { denoiseStage } from '../pipeline/stream-pipelines/diffusion-stages.ts';
+import { contextOn, runToEnd } from '../pipeline/stream-pipelines/test-helpers.ts';
+import type { ImageItem } from '../common/stream-items.ts';
 import { denoise } from '../stages/denoise.ts';
 import { initialNoise } from '../stages/initial-noise.ts';
 import { predictNoise } from '../stages/predict-noise.ts';
@@ -197,6 +200,48 @@ describe('a torch.onnx-exported SDXL folder in the Optimum layout', () => {
     );
     expect(final.step).toBe(e.steps);
     expect(relL2(final.latents.data as Float32Array, e.final.data)).toBeLessThanOrEqual(1e-5);
+  });
+
+  test("image-to-image's denoise stage runs the SDXL conditioning too: torch's x_T with every timestep left ends where torch's loop does", async () => {
+    const e = ref.generation.euler;
+    const ctx = contextOn(async () => model);
+    const settings = denoiseStage.settings.parse({
+      prompt: e.prompt,
+      negativePrompt: e.negative_prompt,
+      guidance: e.guidance,
+    });
+    const scale = samplerStages(samplerForScheduler(model.scheduler), model.scheduler).initScale?.(e.steps) ?? 1;
+    const xT = f32(e.x_T);
+    const item = {
+      index: 0,
+      name: 'x_T',
+      latents: tensor(
+        'float32',
+        xT.dims,
+        xT.data.map((v) => v * scale),
+      ),
+      timestep: e.timesteps[0],
+      remaining: e.timesteps,
+      steps: e.steps,
+    };
+    const out = await lastValueFrom(of(item).pipe(await denoiseStage.create(settings, ctx)));
+    expect(relL2(out.latents.data as Float32Array, e.final.data)).toBeLessThanOrEqual(1e-5);
+    // And a whole SDEdit run on the folder: VAE encoder (latent_parameters), noise, denoise, decoder.
+    const card = { width: 64, height: 64, channels: 4 as const, data: new Uint8Array(64 * 64 * 4).fill(200) };
+    const [img] = await runToEnd<ImageItem>(
+      {
+        stages: [
+          { use: 'decode-image' },
+          { use: 'vae-encode' },
+          { use: 'noise-to-strength', with: { strength: 0.5, steps: 4, seed: 0 } },
+          { use: 'denoise', with: { prompt: e.prompt } },
+          { use: 'vae-decode' },
+        ],
+      },
+      [{ index: 0, name: 'card.png', bytes: await encodePng(card) }],
+      ctx,
+    );
+    expect([img.image.width, img.image.height]).toEqual([64, 64]);
   });
 
   test('pseudoword generate --model <folder> --embeddings <clip_l/clip_g file> writes a 64×64 image that the token changes', async () => {

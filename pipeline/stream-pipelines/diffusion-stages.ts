@@ -5,13 +5,12 @@
 import { firstValueFrom, of } from 'rxjs';
 import { z } from 'zod';
 import { denoiseLatent } from '../../stages/denoise-latent.ts';
-import { encodeText } from '../../stages/encode-text.ts';
 import { noiseToStrength } from '../../stages/noise-to-strength.ts';
-import { tokenizePrompts } from '../../stages/tokenize-prompts.ts';
 import { GenerateRequest } from '../../common/requests.ts';
 import type { SchedulerConfig } from '../../common/numerics/scheduler-config.ts';
 import { samplerByName, samplerForScheduler, type SamplerName } from '../../common/sampler-names.ts';
 import { samplerStages } from '../sampler-stages.ts';
+import { textConditioning } from '../text-conditioning.ts';
 import { defineStage } from './stage-definition.ts';
 
 // A sampler by name, or the one the model folder's scheduler class picks (as generate does).
@@ -55,9 +54,11 @@ export const denoiseStage = defineStage({
     const model = await ctx.model();
     const request = GenerateRequest.parse({ ...s, model: 'tiny' });
     const [textEncoder, unet] = await Promise.all([model.session('text_encoder'), model.session('unet')]);
-    // The prompt is the same for every latent: encode it once per run.
+    // The prompt is the same for every latent: encode it once per run, as generate does for the model's family
+    // (SDXL: both encoders and the pooled prompt; denoiseLatent sets the time ids from each latent's size).
     const job = { runId: ctx.runId, request, width: 0, height: 0, startedAt: Date.now() };
-    const text = await firstValueFrom(of(job).pipe(tokenizePrompts(model.tokenizer), encodeText(textEncoder)));
+    const { cond, uncond, added } = await firstValueFrom(of(job).pipe(await textConditioning(model, textEncoder)));
+    const text = { cond, uncond, ...(added ? { added } : {}) };
     return denoiseLatent({
       unet,
       sampler: samplerOf(s.sampler, model.scheduler),
