@@ -13,6 +13,7 @@ import { gridSample } from './rules/grid-sample.ts';
 import * as index from './rules/index.ts';
 import { movedByGrid } from './rules/index-grid.ts';
 import * as loss from './rules/loss.ts';
+import * as loop from './rules/loop.ts';
 import * as mm from './rules/matmul.ts';
 import * as norm from './rules/norm.ts';
 import * as pool from './rules/pool.ts';
@@ -35,6 +36,13 @@ export const randomOps = [
   'Multinomial',
 ] as const;
 
+/**
+ * Ops with no gradient: their outputs are integers, booleans or shapes, or they are piecewise constant in their
+ * float inputs — Floor, Ceil, Round, Sign, Hardmax and QuantizeLinear (Y = saturate(round(X/scale) + zero_point))
+ * are flat between their jumps, so the true derivative is 0 almost everywhere (and undefined on the jumps, a set of
+ * measure zero). A QuantizeLinear → DequantizeLinear chain therefore passes no gradient to X: the straight-through
+ * estimator (dX = dY) is a training heuristic, not this derivative, and is not what `pseudoword grad` computes.
+ */
 const zero = [
   'Shape',
   'Size',
@@ -62,6 +70,7 @@ const zero = [
   'Round',
   'Sign',
   'Hardmax',
+  'QuantizeLinear',
   ...randomOps,
   'BitShift',
   'BitwiseAnd',
@@ -76,12 +85,9 @@ const zero = [
  * few whose rules are not written yet (said so).
  */
 export const unsupportedWhy: Readonly<Record<string, string>> = {
-  Loop: 'its body is a subgraph run a data-dependent number of times; unroll it in the export',
   If: 'its branches are subgraphs; export the branch taken',
-  Scan: 'its body is a subgraph; unroll it in the export',
   Unique: 'its outputs change size where values tie, and every tie is a discontinuity',
   NonMaxSuppression: 'it returns selected indices: piecewise constant in the boxes and scores',
-  QuantizeLinear: 'rounding to integers is piecewise constant: its gradient is zero almost everywhere',
   RoiAlign: 'the gradient of bilinear pooling over data-dependent boxes is not written',
   LpNormalization: 'not written (X/‖X‖ₚ)',
   Col2Im: 'not written (the adjoint of Im2Col)',
@@ -197,6 +203,8 @@ const rules: Record<string, Rule> = {
   LSTM: recurrent.lstm,
   GRU: recurrent.gru,
   GridSample: gridSample,
+  Loop: loop.loop,
+  Scan: loop.scan,
   Det: mm.det,
   Tile: movedByGrid,
   DepthToSpace: movedByGrid,
