@@ -5,6 +5,7 @@
  */
 import { f } from '../onnx/builder.ts';
 import type { CaseInput, GradCase } from './check-grads.ts';
+import { loopBody, scanBody } from './grad-case-bodies.ts';
 
 /** A named row with its tolerance (relative L2 against central differences). */
 export interface GradRow extends GradCase {
@@ -863,6 +864,33 @@ export const gradCases: GradRow[] = [
     opset: 16,
     attrs: { mode: 'nearest' },
     inputs: [x([1, 2, 3, 4]), fixed([1, 2, 3, 2])],
+    tol: T,
+  },
+  {
+    name: 'Loop over a constant three steps: carried states and a per-step output',
+    op: 'Loop',
+    opset: 13,
+    outputs: 3,
+    attrs: { body: loopBody },
+    inputs: [i64([3], []), { dims: [], kind: 'const', dtype: 'bool', values: [1] }, x([2]), x([2])],
+    tol: T,
+  },
+  {
+    name: 'Scan with a reversed input and per-step outputs stacked on axis 1',
+    op: 'Scan',
+    opset: 13,
+    outputs: 2,
+    attrs: { body: scanBody, num_scan_inputs: 1, scan_input_directions: [1], scan_output_axes: [1] },
+    inputs: [x([2]), x([3, 2])],
+    tol: T,
+  },
+  {
+    name: 'Scan along input axis 1 with a reversed output',
+    op: 'Scan',
+    opset: 13,
+    outputs: 2,
+    attrs: { body: scanBody, num_scan_inputs: 1, scan_input_axes: [1], scan_output_directions: [1] },
+    inputs: [x([2]), x([2, 4])],
     tol: T,
   },
   {
