@@ -24,7 +24,9 @@ export const placeShapeNodes = (nodes: Node[], shapeNodes: ReadonlySet<Node>): N
 /** Every name the subgraphs of `n` (Loop, Scan, If bodies) read, their own included: what they keep alive outside. */
 const readInside = (n: Node): string[] =>
   n.attributes.flatMap((a) =>
-    [...(a.g ? [a.g] : []), ...(a.graphs ?? [])].flatMap((g) => g.nodes.flatMap((m) => [...m.inputs, ...readInside(m)])),
+    [...(a.g ? [a.g] : []), ...(a.graphs ?? [])].flatMap((g) =>
+      g.nodes.flatMap((m) => [...m.inputs, ...readInside(m)]),
+    ),
   );
 
 /**

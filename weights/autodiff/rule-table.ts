@@ -19,6 +19,7 @@ import * as norm from './rules/norm.ts';
 import * as pool from './rules/pool.ts';
 import * as pw from './rules/piecewise.ts';
 import * as red from './rules/reduce.ts';
+import { roiAlign } from './rules/roi-align.ts';
 import * as recurrent from './rules/recurrent.ts';
 import * as shape from './rules/shape.ts';
 import * as trig from './rules/trig.ts';
@@ -88,7 +89,6 @@ export const unsupportedWhy: Readonly<Record<string, string>> = {
   If: 'its branches are subgraphs; export the branch taken',
   Unique: 'its outputs change size where values tie, and every tie is a discontinuity',
   NonMaxSuppression: 'it returns selected indices: piecewise constant in the boxes and scores',
-  RoiAlign: 'the gradient of bilinear pooling over data-dependent boxes is not written',
   LpNormalization: 'not written (X/‖X‖ₚ)',
   Col2Im: 'not written (the adjoint of Im2Col)',
 };
@@ -203,6 +203,7 @@ const rules: Record<string, Rule> = {
   LSTM: recurrent.lstm,
   GRU: recurrent.gru,
   GridSample: gridSample,
+  RoiAlign: roiAlign,
   Loop: loop.loop,
   Scan: loop.scan,
   Det: mm.det,

@@ -49,14 +49,15 @@ const renameNode = (n: Node, at: (v: string) => string, name: string): Node => (
  * names `g` reads from outside stay. `at` maps any of `g`'s names to its new one.
  */
 export const renameInto = (g: Graph, bind: ReadonlyMap<string, string>, fresh: (base: string) => string) => {
+  // A suffix keeps copied names clear of names the caller adds later (the driver's `<wrt>_grad` outputs).
+  const own = (base: string) => fresh(`${base}/sub`);
   const map = new Map(bind);
-  for (const v of g.inputs)
-    if (!map.has(v.name)) throw new Error(`renameInto: graph input '${v.name}' is not bound`);
-  for (const t of g.initializers) if (!map.has(t.name)) map.set(t.name, fresh(t.name));
-  for (const n of g.nodes) for (const o of n.outputs) if (o) map.set(o, fresh(o));
+  for (const v of g.inputs) if (!map.has(v.name)) throw new Error(`renameInto: graph input '${v.name}' is not bound`);
+  for (const t of g.initializers) if (!map.has(t.name)) map.set(t.name, own(t.name));
+  for (const n of g.nodes) for (const o of n.outputs) if (o) map.set(o, own(o));
   const at = (v: string) => map.get(v) ?? v;
   return {
-    nodes: g.nodes.map((n) => renameNode(n, at, fresh(n.name || n.opType))),
+    nodes: g.nodes.map((n) => renameNode(n, at, own(n.name || n.opType))),
     initializers: g.initializers.filter((t) => !bind.has(t.name)).map((t) => renameTensorProto(t, at(t.name))),
     at,
   };
@@ -78,7 +79,9 @@ export const graphVjp = (g: Graph, opset: number, outs: readonly GraphOutput[], 
   });
   const terms = outs.map((o, k) => b.op('ReduceSum', [b.op('Mul', [o.name, cts[k]])], { keepdims: 0 }));
   const loss = terms.length === 1 ? terms[0] : b.op('Sum', terms);
-  graph.outputs = [{ name: loss, type: { elemType: outs[0]?.type.elemType ?? DataType.FLOAT, shape: [] }, unknown: [] }];
+  graph.outputs = [
+    { name: loss, type: { elemType: outs[0]?.type.elemType ?? DataType.FLOAT, shape: [] }, unknown: [] },
+  ];
   const model: Model = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: opset }],

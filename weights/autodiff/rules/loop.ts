@@ -23,7 +23,15 @@ class Body {
   constructor(private readonly c: VjpContext) {}
   op(opType: string, inputs: string[], attributes: Node['attributes'] = []): string {
     const out = this.c.fresh(`${this.c.node.name || this.c.node.opType}/bwd_${opType}`);
-    this.nodes.push({ name: this.c.fresh(`${out}_node`), opType, domain: '', inputs, outputs: [out], attributes, unknown: [] });
+    this.nodes.push({
+      name: this.c.fresh(`${out}_node`),
+      opType,
+      domain: '',
+      inputs,
+      outputs: [out],
+      attributes,
+      unknown: [],
+    });
     return out;
   }
   /** Gather along `axis` at the int64 scalar `at`. */
@@ -36,7 +44,8 @@ const typeOf = (c: VjpContext, v: string, dropAxis?: number): TensorType => {
   const s = c.shape(v);
   return {
     elemType: c.elem(v),
-    shape: s && dropAxis !== undefined ? s.filter((_, k) => k !== dropAxis) : dropAxis === undefined ? (s ?? null) : null,
+    shape:
+      s && dropAxis !== undefined ? s.filter((_, k) => k !== dropAxis) : dropAxis === undefined ? (s ?? null) : null,
   };
 };
 
@@ -45,7 +54,15 @@ const stacking = (c: VjpContext, g: Graph, inputs: readonly string[]): Graph => 
   const nodes = [...g.nodes];
   const outs = inputs.map((i) => {
     const o = c.fresh(`${i}/stacked`);
-    nodes.push({ name: c.fresh(`${i}/stack`), opType: 'Identity', domain: '', inputs: [i], outputs: [o], attributes: [], unknown: [] });
+    nodes.push({
+      name: c.fresh(`${i}/stack`),
+      opType: 'Identity',
+      domain: '',
+      inputs: [i],
+      outputs: [o],
+      attributes: [],
+      unknown: [],
+    });
     return { name: o, unknown: [] };
   });
   return { ...g, nodes, outputs: [...g.outputs, ...outs] };
@@ -73,7 +90,10 @@ interface Step {
 
 const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dXs: (string | undefined)[] } => {
   const fl = s.stateTypes.map((t) => floats.has(t.elemType));
-  const wrt = [...s.states.filter((_, j) => fl[j]), ...s.xs.filter((x) => floats.has(x.type.elemType)).map((x) => x.name)];
+  const wrt = [
+    ...s.states.filter((_, j) => fl[j]),
+    ...s.xs.filter((x) => floats.has(x.type.elemType)).map((x) => x.name),
+  ];
   const outs: GraphOutput[] = [
     ...s.nextStates.flatMap((n, j) => (fl[j] ? [{ name: n, type: s.stateTypes[j] }] : [])),
     ...s.zs.filter((z) => z.gy).map((z) => ({ name: z.name, type: z.type })),
@@ -115,12 +135,28 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
   const stepGrads = grads.slice(nf);
   const bodyB: Graph = {
     name: 'backward',
-    nodes: [...b.nodes, ...r.nodes, { name: c.fresh('bwd_cond_node'), opType: 'Identity', domain: '', inputs: [cond], outputs: [c.fresh('bwd_cond_out')], attributes: [], unknown: [] }],
+    nodes: [
+      ...b.nodes,
+      ...r.nodes,
+      {
+        name: c.fresh('bwd_cond_node'),
+        opType: 'Identity',
+        domain: '',
+        inputs: [cond],
+        outputs: [c.fresh('bwd_cond_out')],
+        attributes: [],
+        unknown: [],
+      },
+    ],
     initializers: [...b.initializers, ...r.initializers],
     inputs: [
       { name: k, type: { elemType: DataType.INT64, shape: [] }, unknown: [] },
       { name: cond, type: { elemType: DataType.BOOL, shape: [] }, unknown: [] },
-      ...dIn.map((d, j) => ({ name: d, type: { elemType: s.stateTypes.filter((_, i) => fl[i])[j].elemType, shape: null }, unknown: [] })),
+      ...dIn.map((d, j) => ({
+        name: d,
+        type: { elemType: s.stateTypes.filter((_, i) => fl[i])[j].elemType, shape: null },
+        unknown: [],
+      })),
     ],
     outputs: [],
     valueInfo: [],
@@ -131,11 +167,17 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
   const fxs = s.xs.filter((x) => floats.has(x.type.elemType));
   bodyB.outputs = [
     { name: condOut, type: { elemType: DataType.BOOL, shape: [] }, unknown: [] },
-    ...grads.slice(0, nf).map((g, j) => ({ name: g, type: { elemType: fTypes[j].elemType, shape: null }, unknown: [] })),
+    ...grads
+      .slice(0, nf)
+      .map((g, j) => ({ name: g, type: { elemType: fTypes[j].elemType, shape: null }, unknown: [] })),
     ...stepGrads.map((g, j) => ({ name: g, type: { elemType: fxs[j].type.elemType, shape: null }, unknown: [] })),
     { name: t, type: { elemType: DataType.INT64, shape: [] }, unknown: [] },
   ];
-  const inits = s.states.flatMap((st, j) => (fl[j] ? [s.gFinal[j] ?? c.emit('Gather', [c.zerosLike(s.stacks[j]), c.scalarOfType(0, DataType.INT64)], { axis: 0 })] : []));
+  const inits = s.states.flatMap((st, j) =>
+    fl[j]
+      ? [s.gFinal[j] ?? c.emit('Gather', [c.zerosLike(s.stacks[j]), c.scalarOfType(0, DataType.INT64)], { axis: 0 })]
+      : [],
+  );
   const res = c.emitN('Loop', [s.T, '', ...inits], nf + stepGrads.length + 1, { body: bodyB });
   res.slice(0, -1).forEach((v, j) => c.sameElem(v, j < nf ? inits[j] : fxs[j - nf].from.v));
   const tStack = res[res.length - 1]; // T − 1 − k at k
@@ -202,7 +244,12 @@ export const scan: Rule = (c) => {
     const v = c.attr<number[]>(name, []);
     return Array.from({ length: n }, (_, j) => v[j] ?? 0);
   };
-  const [inAx, inDir, outAx, outDir] = [ints('scan_input_axes', M), ints('scan_input_directions', M), ints('scan_output_axes', K), ints('scan_output_directions', K)];
+  const [inAx, inDir, outAx, outDir] = [
+    ints('scan_input_axes', M),
+    ints('scan_input_directions', M),
+    ints('scan_output_axes', K),
+    ints('scan_output_directions', K),
+  ];
   const norm = (a: number, v: string) => (a < 0 ? a + c.rank(v) : a);
   const states = body.inputs.slice(0, N).map((v) => v.name);
   const again = stacking(c, body, states);
