@@ -859,6 +859,38 @@ export const gradCases: GradRow[] = [
     tol: T,
   },
   {
+    name: 'GridSample bicubic with zero padding, image and grid',
+    op: 'GridSample',
+    opset: 16,
+    attrs: { mode: 'bicubic' },
+    inputs: [x([1, 2, 4, 5]), x([1, 3, 2, 2])],
+    eps: 1e-3,
+    tol: T,
+  },
+  {
+    name: 'GridSample bicubic with border padding and aligned corners',
+    op: 'GridSample',
+    opset: 16,
+    attrs: { mode: 'bicubic', padding_mode: 'border', align_corners: 1 },
+    inputs: [x([2, 1, 4, 4]), x([2, 2, 3, 2])],
+    eps: 1e-3,
+    tol: T,
+  },
+  {
+    name: 'GridSample bicubic with reflection padding',
+    op: 'GridSample',
+    opset: 16,
+    attrs: { mode: 'bicubic', padding_mode: 'reflection' },
+    inputs: [
+      x([1, 2, 3, 4]),
+      x([1, 3, 3, 2], {
+        values: [-1.7, 0.3, 2.4, -0.9, 0.6, 1.3, -0.2, -2.3, 1.1, 0.45, -1.15, 0.8, 3.1, -0.6, 0.15, 1.75, -2.9, 0.05],
+      }),
+    ],
+    eps: 1e-3,
+    tol: T,
+  },
+  {
     name: 'GridSample nearest, image only',
     op: 'GridSample',
     opset: 16,
