@@ -898,6 +898,8 @@ export const gradCases: GradRow[] = [
     inputs: [x([1, 2, 3, 4]), fixed([1, 2, 3, 2])],
     tol: T,
   },
+  { name: 'LpNormalization (p = 2) along axis 1', op: 'LpNormalization', attrs: { axis: 1 }, inputs: [x([2, 3, 2])], tol: T },
+  { name: 'LpNormalization (p = 1), last axis', op: 'LpNormalization', attrs: { p: 1 }, inputs: [away([3, 4])], tol: T },
   {
     name: 'RoiAlign (avg, half_pixel) with respect to the image and the rois',
     op: 'RoiAlign',

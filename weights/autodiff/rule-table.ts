@@ -19,6 +19,7 @@ import * as norm from './rules/norm.ts';
 import * as pool from './rules/pool.ts';
 import * as pw from './rules/piecewise.ts';
 import * as red from './rules/reduce.ts';
+import { lpNormalization } from './rules/lp-normalization.ts';
 import { roiAlign } from './rules/roi-align.ts';
 import * as recurrent from './rules/recurrent.ts';
 import * as shape from './rules/shape.ts';
@@ -87,9 +88,9 @@ const zero = [
  */
 export const unsupportedWhy: Readonly<Record<string, string>> = {
   If: 'its branches are subgraphs; export the branch taken',
-  Unique: 'its outputs change size where values tie, and every tie is a discontinuity',
+  Unique:
+    'it has one output entry per distinct value, so at a tie any perturbation that separates the tied inputs adds an entry: Y and its size jump there, and no derivative exists (between ties Y only permutes X, but whether X has ties is known only at run time)',
   NonMaxSuppression: 'it returns selected indices: piecewise constant in the boxes and scores',
-  LpNormalization: 'not written (X/‖X‖ₚ)',
   Col2Im: 'not written (the adjoint of Im2Col)',
 };
 
@@ -204,6 +205,7 @@ const rules: Record<string, Rule> = {
   GRU: recurrent.gru,
   GridSample: gridSample,
   RoiAlign: roiAlign,
+  LpNormalization: lpNormalization,
   Loop: loop.loop,
   Scan: loop.scan,
   Det: mm.det,

@@ -173,7 +173,7 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
     ...stepGrads.map((g, j) => ({ name: g, type: { elemType: fxs[j].type.elemType, shape: null }, unknown: [] })),
     { name: t, type: { elemType: DataType.INT64, shape: [] }, unknown: [] },
   ];
-  const inits = s.states.flatMap((st, j) =>
+  const inits = s.states.flatMap((_, j) =>
     fl[j]
       ? [s.gFinal[j] ?? c.emit('Gather', [c.zerosLike(s.stacks[j]), c.scalarOfType(0, DataType.INT64)], { axis: 0 })]
       : [],
