@@ -19,6 +19,7 @@ import * as norm from './rules/norm.ts';
 import * as pool from './rules/pool.ts';
 import * as pw from './rules/piecewise.ts';
 import * as red from './rules/reduce.ts';
+import { col2im } from './rules/col2im.ts';
 import { lpNormalization } from './rules/lp-normalization.ts';
 import { roiAlign } from './rules/roi-align.ts';
 import * as recurrent from './rules/recurrent.ts';
@@ -91,7 +92,6 @@ export const unsupportedWhy: Readonly<Record<string, string>> = {
   Unique:
     'it has one output entry per distinct value, so at a tie any perturbation that separates the tied inputs adds an entry: Y and its size jump there, and no derivative exists (between ties Y only permutes X, but whether X has ties is known only at run time)',
   NonMaxSuppression: 'it returns selected indices: piecewise constant in the boxes and scores',
-  Col2Im: 'not written (the adjoint of Im2Col)',
 };
 
 const rules: Record<string, Rule> = {
@@ -205,6 +205,7 @@ const rules: Record<string, Rule> = {
   GRU: recurrent.gru,
   GridSample: gridSample,
   RoiAlign: roiAlign,
+  Col2Im: col2im,
   LpNormalization: lpNormalization,
   Loop: loop.loop,
   Scan: loop.scan,
