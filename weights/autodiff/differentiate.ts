@@ -15,7 +15,7 @@ import { activity, topoOrder } from '../onnx/graph-walk.ts';
 import { VjpContext } from './rule-context.ts';
 import { broadcasting, ruleTable, type RuleEntry, unsupportedWhy } from './rule-table.ts';
 import { isDifferentiable, ValueFacts } from './shape-infer.ts';
-import { carryCaptures } from './loop-captures.ts';
+import { branchReadsAsInputs, carryCaptures } from './loop-captures.ts';
 import { toHalf } from '../../common/numerics/half.ts';
 import { unbroadcast } from './unbroadcast.ts';
 
@@ -58,7 +58,8 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     valueInfo: [...g0.valueInfo],
   };
   const opset = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
-  let order = topoOrder(graph);
+  // If nodes appear with their branches' outer reads as inputs (loop-captures.ts); the graph keeps the real ones.
+  let order = topoOrder(graph).map(branchReadsAsInputs);
   const produced = new Set(order.flatMap((n) => n.outputs));
   const declared = new Set([...graph.inputs.map((i) => i.name), ...graph.initializers.map((t) => t.name)]);
   if (!produced.has(opts.of) && !declared.has(opts.of))

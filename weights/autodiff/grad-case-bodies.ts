@@ -70,3 +70,14 @@ export const scanBody = body(
     ['z', F, [2]],
   ],
 );
+
+/** If branches reading x1 and x2 from outside: then y = sin(x1)·x2, else y = x1·x1 (x2 unread). */
+export const ifThen = body(
+  [],
+  [
+    ['Sin', ['x1'], 'sin_x1'],
+    ['Mul', ['sin_x1', 'x2'], 'then_y'],
+  ],
+  [['then_y', F, [2, 3]]],
+);
+export const ifElse = body([], [['Mul', ['x1', 'x1'], 'else_y']], [['else_y', F, [2, 3]]]);

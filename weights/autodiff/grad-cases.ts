@@ -5,7 +5,7 @@
  */
 import { f } from '../onnx/builder.ts';
 import type { CaseInput, GradCase } from './check-grads.ts';
-import { loopBody, scanBody } from './grad-case-bodies.ts';
+import { ifElse, ifThen, loopBody, scanBody } from './grad-case-bodies.ts';
 
 /** A named row with its tolerance (relative L2 against central differences). */
 export interface GradRow extends GradCase {
@@ -956,6 +956,17 @@ export const gradCases: GradRow[] = [
     eps: 1e-3,
     tol: T,
   },
+  ...[1, 0].map(
+    (taken): GradRow => ({
+      name: `If taking its ${taken ? 'then' : 'else'} branch, operands read from outside`,
+      op: 'If',
+      opset: 13,
+      readsByName: true,
+      attrs: { then_branch: ifThen, else_branch: ifElse },
+      inputs: [{ dims: [], kind: 'const', dtype: 'bool', values: [taken] }, x([2, 3]), x([2, 3])],
+      tol: T,
+    }),
+  ),
   {
     name: 'Loop over a constant three steps: carried states and a per-step output',
     op: 'Loop',

@@ -1,4 +1,9 @@
 /**
+ * Outer values that a subgraph reads by name (not through the node's inputs) are invisible to the driver.
+ * If's branches read all their operands that way: `branchReadsAsInputs` gives the driver a view of an If node with
+ * those reads appended as inputs (the graph keeps the real node), so activity analysis sees them and rules/if.ts
+ * returns their gradients.
+ *
  * Outer values that a Loop or Scan body reads by name (not through the node's inputs) are invisible to the driver,
  * so no gradient could reach them. Where such a value lies on a gradient path, the node is rewritten to carry it as
  * one more state passed through unchanged (body: v_in → Identity → v_out): the same forward values, and now the
@@ -71,4 +76,13 @@ export const carryCaptures = (
     });
   }
   return out;
+};
+
+/** An If node as the driver sees it: its branches' outer reads appended to its inputs (other nodes unchanged). */
+export const branchReadsAsInputs = (n: Node): Node => {
+  if ((n.domain && n.domain !== 'ai.onnx') || n.opType !== 'If') return n;
+  const reads = new Set<string>();
+  for (const a of n.attributes) if (a.g) for (const r of outerReads(a.g)) reads.add(r);
+  const extra = [...reads].filter((r) => !n.inputs.includes(r));
+  return extra.length ? { ...n, inputs: [...n.inputs, ...extra] } : n;
 };

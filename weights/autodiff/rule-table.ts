@@ -12,6 +12,7 @@ import * as fourier from './rules/fourier.ts';
 import { gridSample } from './rules/grid-sample.ts';
 import * as index from './rules/index.ts';
 import { movedByGrid } from './rules/index-grid.ts';
+import { ifRule } from './rules/if.ts';
 import * as loss from './rules/loss.ts';
 import * as loop from './rules/loop.ts';
 import * as mm from './rules/matmul.ts';
@@ -88,7 +89,6 @@ const zero = [
  * few whose rules are not written yet (said so).
  */
 export const unsupportedWhy: Readonly<Record<string, string>> = {
-  If: 'its branches are subgraphs; export the branch taken',
   Unique:
     'it has one output entry per distinct value, so at a tie any perturbation that separates the tied inputs adds an entry: Y and its size jump there, and no derivative exists (between ties Y only permutes X, but whether X has ties is known only at run time)',
   NonMaxSuppression: 'it returns selected indices: piecewise constant in the boxes and scores',
@@ -207,6 +207,7 @@ const rules: Record<string, Rule> = {
   RoiAlign: roiAlign,
   Col2Im: col2im,
   LpNormalization: lpNormalization,
+  If: ifRule,
   Loop: loop.loop,
   Scan: loop.scan,
   Det: mm.det,
