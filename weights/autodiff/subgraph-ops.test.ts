@@ -28,7 +28,48 @@ const earlyExitBody = (): Graph => {
   return g.graph;
 };
 
+/**
+ * A Scan inside a Scan's body: the outer step t = tanh(s + xₜ) feeds an inner Scan over xₜ's two entries,
+ * u ← u·xₜ[i]·w, with w read by name from the top graph two scopes up; s ← u.
+ */
+const nestedScanBody = (): Graph => {
+  const inner = new GraphBuilder();
+  inner.input('u_in', 'float32', [2]);
+  inner.input('piece', 'float32', [1]);
+  inner.op('Mul', [inner.op('Mul', ['u_in', 'piece']), 'w'], {}, { outputs: ['u_out'] });
+  inner.output('u_out', 'float32', [2]);
+  const g = new GraphBuilder();
+  g.input('s_in', 'float32', [2]);
+  g.input('x_in', 'float32', [2]);
+  const t = g.op('Tanh', [g.op('Add', ['s_in', 'x_in'])]);
+  const pieces = g.op('Reshape', ['x_in', g.constI64([2, 1])]);
+  g.opN('Scan', [t, pieces], 1, { body: inner.graph, num_scan_inputs: 1 }, { outputs: ['s_out'] });
+  g.op('Identity', ['s_out'], {}, { outputs: ['z'] });
+  g.output('s_out', 'float32', [2]);
+  g.output('z', 'float32', [2]);
+  return g.graph;
+};
+
 describe('gradients through subgraphs and piecewise-constant ops', () => {
+  test('a Scan nested in a Scan body, reading a differentiated value two scopes up, passes the check', async () => {
+    const b = new GraphBuilder();
+    b.input('s', 'float32', [2]);
+    b.input('x', 'float32', [3, 2]);
+    b.input('w', 'float32', [2]);
+    const [sf, zs] = b.opN('Scan', ['s', 'x'], 2, { body: nestedScanBody(), num_scan_inputs: 1 });
+    b.output(sf, 'float32', [2]);
+    b.output(zs, 'float32', [3, 2]);
+    const o = await checkNodeTest(
+      ortSessionFactory,
+      asCase('nested_scan', b, 13, [
+        ['s', f32([2], [0.3, -0.6])],
+        ['x', f32([3, 2], [0.9, -0.4, 1.2, 0.5, -0.8, 0.7])],
+        ['w', f32([2], [1.1, 0.8])],
+      ]),
+    );
+    expect(o).toMatchObject({ status: 'pass' });
+  });
+
   test('a Loop that its condition stops after 3 of 10 steps, reading a differentiated value by name, passes the check', async () => {
     const b = new GraphBuilder();
     b.input('y', 'float32', [2]);

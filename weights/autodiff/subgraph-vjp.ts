@@ -25,24 +25,53 @@ export interface GraphVjp {
   opset: number;
 }
 
-/** `g`'s references renamed by `at` throughout, nested subgraphs included (ONNX names are unique across scopes). */
-export const renameRefs = (g: Graph, at: (v: string) => string): Graph => ({
-  ...g,
-  inputs: g.inputs.map((v) => ({ ...v, name: at(v.name) })),
-  outputs: g.outputs.map((v) => ({ ...v, name: at(v.name) })),
-  initializers: g.initializers.map((t) => (at(t.name) === t.name ? t : renameTensorProto(t, at(t.name)))),
-  nodes: g.nodes.map((n) => renameNode(n, at, n.name)),
-});
+/**
+ * `g` (a subgraph) with its reads of outer names renamed by `at`, nested subgraphs included; names `g` defines
+ * itself are its own and stay (a body may reuse a name its outer graph also has).
+ */
+export const renameRefs = (g: Graph, at: (v: string) => string): Graph => {
+  const local = new Set([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+  for (const n of g.nodes) for (const o of n.outputs) local.add(o);
+  const inner = (v: string) => (local.has(v) ? v : at(v));
+  return {
+    ...g,
+    outputs: g.outputs.map((v) => ({ ...v, name: inner(v.name) })),
+    nodes: g.nodes.map((n) => renameNode(n, inner, n.name)),
+  };
+};
 
-const renameNode = (n: Node, at: (v: string) => string, name: string): Node => ({
-  ...n,
-  name,
-  inputs: n.inputs.map((v) => (v ? at(v) : v)),
-  outputs: n.outputs.map((v) => (v ? at(v) : v)),
-  attributes: n.attributes.map((a) =>
-    a.g || a.graphs ? { ...a, g: a.g && renameRefs(a.g, at), graphs: a.graphs?.map((s) => renameRefs(s, at)) } : a,
-  ),
-});
+const renameNode = (n: Node, at: (v: string) => string, name: string, fresh?: (base: string) => string): Node => {
+  const sub = (g: Graph) => (fresh ? renameDeep(g, at, fresh) : renameRefs(g, at));
+  return {
+    ...n,
+    name,
+    inputs: n.inputs.map((v) => (v ? at(v) : v)),
+    outputs: n.outputs.map((v) => (v ? at(v) : v)),
+    attributes: n.attributes.map((a) =>
+      a.g || a.graphs ? { ...a, g: a.g && sub(a.g), graphs: a.graphs?.map(sub) } : a,
+    ),
+  };
+};
+
+/**
+ * `g` (a subgraph) with every name it defines made fresh, at any depth, and its outer reads renamed by `at`:
+ * onnxruntime refuses a subgraph that defines a name an enclosing graph also defines, and bodies differentiated
+ * separately reuse names (each by its own builder).
+ */
+const renameDeep = (g: Graph, at: (v: string) => string, fresh: (base: string) => string): Graph => {
+  const map = new Map<string, string>();
+  for (const v of g.inputs) map.set(v.name, fresh(v.name));
+  for (const t of g.initializers) map.set(t.name, fresh(t.name));
+  for (const n of g.nodes) for (const o of n.outputs) if (o) map.set(o, fresh(o));
+  const inner = (v: string) => map.get(v) ?? at(v);
+  return {
+    ...g,
+    inputs: g.inputs.map((v) => ({ ...v, name: inner(v.name) })),
+    initializers: g.initializers.map((t) => renameTensorProto(t, inner(t.name))),
+    outputs: g.outputs.map((v) => ({ ...v, name: inner(v.name) })),
+    nodes: g.nodes.map((n) => renameNode(n, inner, fresh(n.name || n.opType), fresh)),
+  };
+};
 
 /**
  * `g`'s nodes and initializers with `g`'s inputs replaced by `bind` and every other name `g` defines made fresh;
@@ -57,7 +86,7 @@ export const renameInto = (g: Graph, bind: ReadonlyMap<string, string>, fresh: (
   for (const n of g.nodes) for (const o of n.outputs) if (o) map.set(o, own(o));
   const at = (v: string) => map.get(v) ?? v;
   return {
-    nodes: g.nodes.map((n) => renameNode(n, at, own(n.name || n.opType))),
+    nodes: g.nodes.map((n) => renameNode(n, at, own(n.name || n.opType), own)),
     initializers: g.initializers.filter((t) => !bind.has(t.name)).map((t) => renameTensorProto(t, at(t.name))),
     at,
   };

@@ -14,6 +14,12 @@ import { DataType, type Graph, type Node, type TensorType } from '../../onnx/pro
 import type { Rule, VjpContext } from '../rule-context.ts';
 import { type GraphOutput, graphVjp, renameInto } from '../subgraph-vjp.ts';
 
+/**
+ * A prefix for the names this rule creates: its node's first output, unique across all scopes (ONNX), so names made
+ * here never shadow those a nested Loop's rule made inside a body differentiated earlier.
+ */
+const tag = (c: VjpContext) => c.node.outputs.find(Boolean) ?? c.node.name;
+
 const floats = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
 
 /** A body under construction: nodes added with fresh output names (unique across scopes, as ONNX requires). */
@@ -22,7 +28,7 @@ class Body {
   initializers: Graph['initializers'] = [];
   constructor(private readonly c: VjpContext) {}
   op(opType: string, inputs: string[], attributes: Node['attributes'] = []): string {
-    const out = this.c.fresh(`${this.c.node.name || this.c.node.opType}/bwd_${opType}`);
+    const out = this.c.fresh(`${tag(this.c)}/bwd_${opType}`);
     this.nodes.push({
       name: this.c.fresh(`${out}_node`),
       opType,
@@ -111,11 +117,11 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
   c.requireOpset(vjp.opset);
 
   const b = new Body(c);
-  const k = c.fresh('bwd_step');
-  const cond = c.fresh('bwd_cond');
+  const k = c.fresh(`${tag(c)}/bwd_step`);
+  const cond = c.fresh(`${tag(c)}/bwd_cond`);
   const last = c.emit('Sub', [s.T, c.scalarOfType(1, DataType.INT64)]);
   const t = b.op('Sub', [last, k]);
-  const dIn = s.states.flatMap((_, j) => (fl[j] ? [c.fresh('bwd_dstate')] : []));
+  const dIn = s.states.flatMap((_, j) => (fl[j] ? [c.fresh(`${tag(c)}/bwd_dstate`)] : []));
   const bind = new Map<string, string>();
   let fj = 0;
   s.states.forEach((st, j) => bind.set(st, b.take(s.stacks[j], t)));
@@ -139,11 +145,11 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
       ...b.nodes,
       ...r.nodes,
       {
-        name: c.fresh('bwd_cond_node'),
+        name: c.fresh(`${tag(c)}/bwd_cond_node`),
         opType: 'Identity',
         domain: '',
         inputs: [cond],
-        outputs: [c.fresh('bwd_cond_out')],
+        outputs: [c.fresh(`${tag(c)}/bwd_cond_out`)],
         attributes: [],
         unknown: [],
       },
