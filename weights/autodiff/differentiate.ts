@@ -86,7 +86,8 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
       (v) => isDifferentiable(facts.get(v)?.elem ?? 0),
     );
   // Loop/Scan bodies reading varied outer values carry them as states instead (loop-captures.ts).
-  const swapped = carryCaptures(order, analyse().varied, (base) => new GraphBuilder(graph).fresh(base));
+  let namer: GraphBuilder | undefined; // made on first use: most graphs have no Loop or Scan
+  const swapped = carryCaptures(order, analyse().varied, (base) => (namer ??= new GraphBuilder(graph)).fresh(base));
   if (swapped.size) {
     graph.nodes = graph.nodes.map((n) => swapped.get(n) ?? n);
     order = order.map((n) => swapped.get(n) ?? n);

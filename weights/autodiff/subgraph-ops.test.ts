@@ -94,6 +94,22 @@ describe('gradients through subgraphs and piecewise-constant ops', () => {
     expect(o).toMatchObject({ status: 'pass' });
   });
 
+  test("a Loop that runs no step passes its final state's gradient straight to the initial one", async () => {
+    const b = new GraphBuilder();
+    b.input('y', 'float32', [2]);
+    b.input('w', 'float32', [2]);
+    const [yf] = b.opN('Loop', [b.constI64(0), '', 'y'], 2, { body: earlyExitBody() });
+    b.output(b.op('Mul', [yf, 'w']), 'float32', [2], 'out');
+    const o = await checkNodeTest(
+      ortSessionFactory,
+      asCase('loop_no_step', b, 13, [
+        ['y', f32([2], [0.4, -1.1])],
+        ['w', f32([2], [1.3, 0.7])],
+      ]),
+    );
+    expect(o).toMatchObject({ status: 'pass' });
+  });
+
   test('QuantizeLinear → DequantizeLinear passes zero to X (its true derivative) and Σ dY·q to the scale', async () => {
     // x at multiples of the scale: every finite-difference step stays between two rounding jumps.
     const b = new GraphBuilder();

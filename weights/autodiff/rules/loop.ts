@@ -90,6 +90,8 @@ interface Step {
   /** Outer values: T (int64 scalar), the stacks of the states. */
   T: string;
   stacks: string[];
+  /** The states' initial values (outside). */
+  initials: string[];
   /** Outer cotangents of the final states (undefined: zero). */
   gFinal: (string | undefined)[];
 }
@@ -181,7 +183,7 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
   ];
   const inits = s.states.flatMap((_, j) =>
     fl[j]
-      ? [s.gFinal[j] ?? c.emit('Gather', [c.zerosLike(s.stacks[j]), c.scalarOfType(0, DataType.INT64)], { axis: 0 })]
+      ? [s.gFinal[j] ?? c.zerosLike(s.initials[j])] // (zeros like the initial state: T may be 0)
       : [],
   );
   const res = c.emitN('Loop', [s.T, '', ...inits], nf + stepGrads.length + 1, { body: bodyB });
@@ -221,6 +223,7 @@ export const loop: Rule = (c) => {
     body,
     states,
     stateTypes: c.node.inputs.slice(2).map((v) => typeOf(c, v)),
+    initials: c.node.inputs.slice(2),
     xs: [],
     iter: [body.inputs[0].name, body.inputs[1].name],
     nextStates: body.outputs.slice(1, 1 + N).map((v) => v.name),
@@ -276,6 +279,7 @@ export const scan: Rule = (c) => {
     body,
     states,
     stateTypes: c.node.inputs.slice(0, N).map((v) => typeOf(c, v)),
+    initials: c.node.inputs.slice(0, N),
     xs: body.inputs.slice(N).map((v, i) => {
       const outer = c.x(N + i);
       const axis = norm(inAx[i], outer);
