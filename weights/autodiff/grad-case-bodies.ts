@@ -81,3 +81,13 @@ export const ifThen = body(
   [['then_y', F, [2, 3]]],
 );
 export const ifElse = body([], [['Mul', ['x1', 'x1'], 'else_y']], [['else_y', F, [2, 3]]]);
+
+/** Scan body without states: per step zₜ = sin(xₜ)·xₜ. */
+export const statelessScanBody = body(
+  [['x_in', F, [2]]],
+  [
+    ['Sin', ['x_in'], 'sin_x'],
+    ['Mul', ['sin_x', 'x_in'], 'z'],
+  ],
+  [['z', F, [2]]],
+);

@@ -5,7 +5,7 @@
  */
 import { f } from '../onnx/builder.ts';
 import type { CaseInput, GradCase } from './check-grads.ts';
-import { ifElse, ifThen, loopBody, scanBody } from './grad-case-bodies.ts';
+import { ifElse, ifThen, loopBody, scanBody, statelessScanBody } from './grad-case-bodies.ts';
 
 /** A named row with its tolerance (relative L2 against central differences). */
 export interface GradRow extends GradCase {
@@ -983,6 +983,14 @@ export const gradCases: GradRow[] = [
     outputs: 2,
     attrs: { body: scanBody, num_scan_inputs: 1, scan_input_directions: [1], scan_output_axes: [1] },
     inputs: [x([2]), x([3, 2])],
+    tol: T,
+  },
+  {
+    name: 'Scan without states (a map over steps)',
+    op: 'Scan',
+    opset: 13,
+    attrs: { body: statelessScanBody, num_scan_inputs: 1 },
+    inputs: [x([3, 2])],
     tol: T,
   },
   {
