@@ -6,11 +6,12 @@
  * count of steps that really ran); the backward Loop's body gathers sₜ, xₜ and z̄ₜ at t = T − 1 − k and runs the
  * body's own VJP (the body differentiated by the driver, subgraph-vjp.ts). Outer values the body reads and the
  * gradient reaches are made loop-carried first (loop-captures.ts), so their gradients sum over the steps.
- * Limits (refused, said so): Scan-8 (batched, with sequence_lens; opset 9 made it per-sequence), states whose shape
- * changes from step to step (they cannot be stacked), and sequence-typed (opset 13+) loop values.
+ * Limits: Scan-8 (batched, with sequence_lens) is refused, said so; a state whose shape changes from step to step
+ * cannot be stacked (onnxruntime fails when it runs the stacking op); sequence-typed (opset 13+) loop values are not
+ * handled (the node tests with them have no float tensor to differentiate).
  */
 import { attr } from '../../onnx/builder.ts';
-import { DataType, type Graph, type Node, type TensorType } from '../../onnx/proto.ts';
+import { AttrType, DataType, type Graph, type Node, type TensorType } from '../../onnx/proto.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
 import { type GraphOutput, graphVjp, renameInto } from '../subgraph-vjp.ts';
 
@@ -42,7 +43,7 @@ class Body {
   }
   /** Gather along `axis` at the int64 scalar `at`. */
   take(v: string, at: string, axis = 0): string {
-    return this.op('Gather', [v, at], [{ name: 'axis', type: 2, i: axis, unknown: [] }]);
+    return this.op('Gather', [v, at], [{ name: 'axis', type: AttrType.INT, i: axis, unknown: [] }]);
   }
 }
 
