@@ -7,6 +7,7 @@
 import { GraphBuilder } from '../onnx/builder.ts';
 import { DataType, type Dim, emptyGraph } from '../onnx/proto.ts';
 import { tensor } from '../../common/tensor.ts';
+import { toHalf } from '../../common/numerics/half.ts';
 import type { VjpContext } from './rule-context.ts';
 import { graphVjp } from './subgraph-vjp.ts';
 
@@ -32,15 +33,15 @@ export class Decomposition {
   }
   /** A scalar of the forward's float type. */
   k(v: number): string {
-    return this.elem === DataType.DOUBLE
-      ? this.b.initializer('k', tensor('float64', [], Float64Array.of(v)))
-      : this.b.initializer('k', tensor('float32', [], Float32Array.of(v)));
+    return this.consts([v], []);
   }
-  /** A constant of the forward's float type with the given dims. */
+  /** A constant of the forward's float type (float64, float16, else float32) with the given dims. */
   consts(values: number[], dims: number[]): string {
-    return this.elem === DataType.DOUBLE
-      ? this.b.initializer('k', tensor('float64', dims, Float64Array.from(values)))
-      : this.b.initializer('k', tensor('float32', dims, Float32Array.from(values)));
+    if (this.elem === DataType.DOUBLE)
+      return this.b.initializer('k', tensor('float64', dims, Float64Array.from(values)));
+    if (this.elem === DataType.FLOAT16)
+      return this.b.initializer('k', tensor('float16', dims, Uint16Array.from(values, toHalf)));
+    return this.b.initializer('k', tensor('float32', dims, Float32Array.from(values)));
   }
   ints(values: number[]): string {
     return this.b.constI64(values, [values.length], 'i');

@@ -1134,6 +1134,16 @@ export const gradCases: GradRow[] = [
   { name: 'ReduceMean in float16', op: 'ReduceMean', half: true, attrs: { axes: [1] }, inputs: [x([2, 8])], tol: H },
   { name: 'Gather in float16', op: 'Gather', half: true, inputs: [x([3, 4]), i64([0, 2, 0])], tol: H },
   {
+    name: 'RoiAlign in float16',
+    op: 'RoiAlign',
+    half: true,
+    opset: 16,
+    attrs: { output_height: 2, output_width: 2, sampling_ratio: 2 },
+    inputs: [x([1, 2, 5, 5]), x([2, 4], { values: [0.6, 1.1, 4.3, 3.8, 1.3, 0.2, 3.1, 4.7] }), i64([0, 0])],
+    eps: 1e-2,
+    tol: H,
+  },
+  {
     name: 'Resize in float16',
     op: 'Resize',
     half: true,
