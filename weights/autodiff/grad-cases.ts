@@ -1134,6 +1134,16 @@ export const gradCases: GradRow[] = [
   { name: 'ReduceMean in float16', op: 'ReduceMean', half: true, attrs: { axes: [1] }, inputs: [x([2, 8])], tol: H },
   { name: 'Gather in float16', op: 'Gather', half: true, inputs: [x([3, 4]), i64([0, 2, 0])], tol: H },
   {
+    name: 'GridSample bicubic in float16',
+    op: 'GridSample',
+    half: true,
+    opset: 16,
+    attrs: { mode: 'bicubic' },
+    inputs: [x([1, 2, 4, 5]), x([1, 3, 2, 2])],
+    eps: 1e-2,
+    tol: H,
+  },
+  {
     name: 'RoiAlign in float16',
     op: 'RoiAlign',
     half: true,

@@ -112,6 +112,12 @@ export const nnShapeRules: Record<string, InferRule> = {
       : { elem: x?.elem ?? 0 },
   ],
   LpNormalization: same,
+  // Col2Im: [N, C·∏block / ∏block, …image_shape] in X's type.
+  Col2Im: (_n, [x, img, block]) => {
+    const [v, b, c] = [numbersOf(img), numbersOf(block), x?.shape?.[1]];
+    const cs = typeof c === 'number' && b ? c / b.reduce((p, q) => p * q, 1) : null;
+    return [{ elem: x?.elem ?? 0, shape: v && x?.shape ? [x.shape[0], cs, ...v] : undefined }];
+  },
   // DFT: the axis keeps its length (⌊n/2⌋ + 1 bins one-sided), the last axis holds (re, im).
   DFT: (n, [x, len, ax], opset) => {
     if (!x?.shape) return [{ elem: x?.elem ?? 0 }];
