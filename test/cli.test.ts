@@ -121,6 +121,16 @@ describe('the pseudoword command', () => {
     expect(j.unet.gradientsOf).toEqual(['out_sample']);
     for (const c of ['text_encoder', 'unet']) expect(j[c].gradients.missing).toEqual([]);
     expect(cli('inspect', 'tiny').out).not.toContain('fails');
+    // Each ruled op with ONNX node tests shows how its gradient fared on them (node-test-coverage.ts).
+    expect(j.unet.nodeTests.find((r: { op: string }) => r.op === 'Conv')).toMatchObject({ op: 'Conv', cases: 6 });
+  });
+
+  test('prints the gradient coverage: the node-test table, gradient-free ops and each refusal with its reason', () => {
+    const r = cli('grad', '--coverage');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\| \*\*all\*\* \| \d+ \| \d+ \(/);
+    expect(r.out).toContain('QuantizeLinear');
+    expect(r.out).toContain('Unique: it has one output entry per distinct value');
   });
 
   test('reports a missing model folder as not_found', () => {

@@ -15,6 +15,7 @@ import { activity, topoOrder } from '../onnx/graph-walk.ts';
 import { VjpContext } from './rule-context.ts';
 import { broadcasting, ruleTable, type RuleEntry, unsupportedWhy } from './rule-table.ts';
 import { isDifferentiable, ValueFacts } from './shape-infer.ts';
+import { branchReadsAsInputs, carryCaptures } from './loop-captures.ts';
 import { toHalf } from '../../common/numerics/half.ts';
 import { unbroadcast } from './unbroadcast.ts';
 
@@ -57,7 +58,8 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     valueInfo: [...g0.valueInfo],
   };
   const opset = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
-  const order = topoOrder(graph);
+  // If nodes appear with their branches' outer reads as inputs (loop-captures.ts); the graph keeps the real ones.
+  let order = topoOrder(graph).map(branchReadsAsInputs);
   const produced = new Set(order.flatMap((n) => n.outputs));
   const declared = new Set([...graph.inputs.map((i) => i.name), ...graph.initializers.map((t) => t.name)]);
   if (!produced.has(opts.of) && !declared.has(opts.of))
@@ -75,13 +77,23 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
       graph.inputs.push({ name: w, type: { elemType: init.dataType, shape: [...init.dims] }, unknown: [] });
   }
   const facts = ValueFacts.forGraph(graph, opset, order);
-  const { active, varied } = activity(
-    order,
-    opts.wrt,
-    opts.of,
-    (n) => entryOf(n) !== 'zero',
-    (v) => isDifferentiable(facts.get(v)?.elem ?? 0),
-  );
+  const analyse = () =>
+    activity(
+      order,
+      opts.wrt,
+      opts.of,
+      (n) => entryOf(n) !== 'zero',
+      (v) => isDifferentiable(facts.get(v)?.elem ?? 0),
+    );
+  // Loop/Scan bodies reading varied outer values carry them as states instead (loop-captures.ts).
+  let namer: GraphBuilder | undefined; // made on first use: most graphs have no Loop or Scan
+  const swapped = carryCaptures(order, analyse().varied, (base) => (namer ??= new GraphBuilder(graph)).fresh(base));
+  if (swapped.size) {
+    graph.nodes = graph.nodes.map((n) => swapped.get(n) ?? n);
+    order = order.map((n) => swapped.get(n) ?? n);
+    for (const n of swapped.values()) facts.infer(n);
+  }
+  const { active, varied } = analyse();
 
   // For error messages: walk back from a node to the wrt value that makes it active.
   const producer = new Map(order.flatMap((n) => n.outputs.map((o) => [o, n] as const)));

@@ -21,7 +21,18 @@ export const placeShapeNodes = (nodes: Node[], shapeNodes: ReadonlySet<Node>): N
   return [...head, ...rest.flatMap((n) => [n, ...n.outputs.flatMap((o) => after.get(o) ?? [])])];
 };
 
-/** Drops nodes from index `from` on whose outputs nothing reads, and initializers from `fromInit` on likewise. */
+/** Every name the subgraphs of `n` (Loop, Scan, If bodies) read, their own included: what they keep alive outside. */
+const readInside = (n: Node): string[] =>
+  n.attributes.flatMap((a) =>
+    [...(a.g ? [a.g] : []), ...(a.graphs ?? [])].flatMap((g) =>
+      g.nodes.flatMap((m) => [...m.inputs, ...readInside(m)]),
+    ),
+  );
+
+/**
+ * Drops nodes from index `from` on whose outputs nothing reads, and initializers from `fromInit` on likewise (a
+ * subgraph's reads of outer values count as reads).
+ */
 export const dropUnused = (g: Graph, from: number, fromInit: number): void => {
   const keep = new Set(g.outputs.map((o) => o.name));
   const live: Node[] = [];
@@ -30,6 +41,7 @@ export const dropUnused = (g: Graph, from: number, fromInit: number): void => {
     if (k < from || n.outputs.some((o) => keep.has(o))) {
       live.push(n);
       for (const i of n.inputs) keep.add(i);
+      for (const i of readInside(n)) keep.add(i);
     }
   }
   g.nodes = live.reverse();

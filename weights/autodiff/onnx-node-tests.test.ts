@@ -7,13 +7,15 @@ import {
   readOnnxNodeTest,
 } from '../../test/support/onnx-node-tests.ts';
 import { checkNodeTest, type NodeTestOutcome } from './node-test-check.ts';
-import { counted } from './node-test-table.ts';
+import { nodeTestCoverage } from './node-test-coverage.ts';
+import { counted, opRows } from './node-test-table.ts';
 
 /**
- * The share of counted node-test cases whose gradients pass today, 620 of 632 (`npx bun bench/autodiff-node-tests.ts`
- * prints the table): raise it as rules land, never lower it.
+ * The share of counted node-test cases whose gradients pass today, 626 of 632 (`npx bun bench/autodiff-node-tests.ts`
+ * prints the table; the rest are Unique ×5, refused for want of a derivative at ties, and one opset-8 Scan): raise
+ * it as rules land, never lower it.
  */
-const passFloor = 0.981;
+const passFloor = 0.99;
 
 const have = haveOnnxNodeTests();
 if (!have)
@@ -42,6 +44,12 @@ describe('the autodiff on ONNX backend node tests', () => {
   test('every refusal names its reason, never a bare missing rule', () => {
     const bare = outcomes.filter((o) => o.status === 'refused' && /add a rule/.test(o.reason ?? ''));
     expect(bare.map((o) => `${o.name}: ${o.reason}`)).toEqual([]);
+  });
+
+  test('the committed coverage table (printed by inspect and grad --coverage) is what this run measures', () => {
+    const strip = (rows: readonly { op: string; cases: number; pass: number; other: string }[]) =>
+      rows.map(({ op, cases, pass, other }) => ({ op, cases, pass, other }));
+    expect(strip(nodeTestCoverage)).toEqual(strip(opRows(outcomes)));
   });
 
   test(`at least ${passFloor} of the cases of differentiable ops pass the finite-difference check`, () => {

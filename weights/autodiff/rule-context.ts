@@ -4,10 +4,11 @@
  * I/O/GO/GI in TypeScript. A rule returns one gradient name per input, undefined where none flows; the driver
  * sums fan-out and undoes broadcasting, so rules stay short.
  */
-import type { Dim, Node } from '../onnx/proto.ts';
+import type { Dim, Graph, Node } from '../onnx/proto.ts';
 import { attr } from '../onnx/builder.ts';
 import { PipelineError } from '../../common/errors.ts';
 import type { Attrs, GradEmitter, GradOptions } from './grad-emitter.ts';
+import { inlineGraph } from './subgraph-vjp.ts';
 
 /** A VJP rule: cotangents of the outputs in, cotangents of the inputs out. */
 export type Rule = (c: VjpContext) => readonly (string | undefined)[];
@@ -136,6 +137,20 @@ export class VjpContext {
   }
   castLike(v: string, like: string): string {
     return this.e.castLike(v, like);
+  }
+
+  /** A name unused in the graph being written (for values inside subgraphs the rule builds). */
+  fresh(base: string): string {
+    return this.e.b.fresh(base);
+  }
+  /** Records that `v` has `like`'s element type (for outputs of ops inference does not know, like Loop). */
+  sameElem(v: string, like: string): string {
+    this.e.facts.set(v, { ...this.e.facts.get(v), elem: this.e.elem(like) });
+    return v;
+  }
+  /** Copies graph `g` into the backward section, its inputs bound to values here; its outputs' names here. */
+  inline(g: Graph, bind: ReadonlyMap<string, string>): string[] {
+    return inlineGraph(this.e, g, bind);
   }
 
   /** The rank of `v`; rules that need it fail clearly when static inference could not tell. */

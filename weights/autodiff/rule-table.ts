@@ -12,12 +12,17 @@ import * as fourier from './rules/fourier.ts';
 import { gridSample } from './rules/grid-sample.ts';
 import * as index from './rules/index.ts';
 import { movedByGrid } from './rules/index-grid.ts';
+import { ifRule } from './rules/if.ts';
 import * as loss from './rules/loss.ts';
+import * as loop from './rules/loop.ts';
 import * as mm from './rules/matmul.ts';
 import * as norm from './rules/norm.ts';
 import * as pool from './rules/pool.ts';
 import * as pw from './rules/piecewise.ts';
 import * as red from './rules/reduce.ts';
+import { col2im } from './rules/col2im.ts';
+import { lpNormalization } from './rules/lp-normalization.ts';
+import { roiAlign } from './rules/roi-align.ts';
 import * as recurrent from './rules/recurrent.ts';
 import * as shape from './rules/shape.ts';
 import * as trig from './rules/trig.ts';
@@ -35,6 +40,13 @@ export const randomOps = [
   'Multinomial',
 ] as const;
 
+/**
+ * Ops with no gradient: their outputs are integers, booleans or shapes, or they are piecewise constant in their
+ * float inputs — Floor, Ceil, Round, Sign, Hardmax and QuantizeLinear (Y = saturate(round(X/scale) + zero_point))
+ * are flat between their jumps, so the true derivative is 0 almost everywhere (and undefined on the jumps, a set of
+ * measure zero). A QuantizeLinear → DequantizeLinear chain therefore passes no gradient to X: the straight-through
+ * estimator (dX = dY) is a training heuristic, not this derivative, and is not what `pseudoword grad` computes.
+ */
 const zero = [
   'Shape',
   'Size',
@@ -62,6 +74,7 @@ const zero = [
   'Round',
   'Sign',
   'Hardmax',
+  'QuantizeLinear',
   ...randomOps,
   'BitShift',
   'BitwiseAnd',
@@ -76,15 +89,9 @@ const zero = [
  * few whose rules are not written yet (said so).
  */
 export const unsupportedWhy: Readonly<Record<string, string>> = {
-  Loop: 'its body is a subgraph run a data-dependent number of times; unroll it in the export',
-  If: 'its branches are subgraphs; export the branch taken',
-  Scan: 'its body is a subgraph; unroll it in the export',
-  Unique: 'its outputs change size where values tie, and every tie is a discontinuity',
+  Unique:
+    'it has one output entry per distinct value, so at a tie any perturbation that separates the tied inputs adds an entry: Y and its size jump there, and no derivative exists (between ties Y only permutes X, but whether X has ties is known only at run time)',
   NonMaxSuppression: 'it returns selected indices: piecewise constant in the boxes and scores',
-  QuantizeLinear: 'rounding to integers is piecewise constant: its gradient is zero almost everywhere',
-  RoiAlign: 'the gradient of bilinear pooling over data-dependent boxes is not written',
-  LpNormalization: 'not written (X/‖X‖ₚ)',
-  Col2Im: 'not written (the adjoint of Im2Col)',
 };
 
 const rules: Record<string, Rule> = {
@@ -197,6 +204,12 @@ const rules: Record<string, Rule> = {
   LSTM: recurrent.lstm,
   GRU: recurrent.gru,
   GridSample: gridSample,
+  RoiAlign: roiAlign,
+  Col2Im: col2im,
+  LpNormalization: lpNormalization,
+  If: ifRule,
+  Loop: loop.loop,
+  Scan: loop.scan,
   Det: mm.det,
   Tile: movedByGrid,
   DepthToSpace: movedByGrid,

@@ -98,6 +98,26 @@ export const parseEinsum = (eq: string, nIn: number): { ins: string[]; out: stri
 
 /** Inference rules for network ops, keyed by op type. */
 export const nnShapeRules: Record<string, InferRule> = {
+  // RoiAlign: [rois, C, output_height, output_width] in X's type.
+  RoiAlign: (n, [x, rois]) => [
+    {
+      elem: x?.elem ?? 0,
+      shape: [rois?.shape?.[0] ?? null, x?.shape?.[1] ?? null, attr(n, 'output_height', 1), attr(n, 'output_width', 1)],
+    },
+  ],
+  // GridSample (2-D): [N, C, grid's Ho, Wo] in X's type.
+  GridSample: (_n, [x, grid]) => [
+    x?.shape?.length === 4 && grid?.shape?.length === 4
+      ? { elem: x.elem, shape: [x.shape[0], x.shape[1], grid.shape[1], grid.shape[2]] }
+      : { elem: x?.elem ?? 0 },
+  ],
+  LpNormalization: same,
+  // Col2Im: [N, C·∏block / ∏block, …image_shape] in X's type.
+  Col2Im: (_n, [x, img, block]) => {
+    const [v, b, c] = [numbersOf(img), numbersOf(block), x?.shape?.[1]];
+    const cs = typeof c === 'number' && b ? c / b.reduce((p, q) => p * q, 1) : null;
+    return [{ elem: x?.elem ?? 0, shape: v && x?.shape ? [x.shape[0], cs, ...v] : undefined }];
+  },
   // DFT: the axis keeps its length (⌊n/2⌋ + 1 bins one-sided), the last axis holds (re, im).
   DFT: (n, [x, len, ax], opset) => {
     if (!x?.shape) return [{ elem: x?.elem ?? 0 }];

@@ -147,6 +147,10 @@ export const shapeRules: Record<string, InferRule> = {
   Sigmoid: same,
   Tanh: same,
   Relu: same,
+  // X's shape, in the zero point's integer type (uint8 without one).
+  QuantizeLinear: (_n, [x, , zp]) => [x && { elem: zp?.elem || DataType.UINT8, shape: x.shape }],
+  // X's shape, in the scale's float type.
+  DequantizeLinear: (_n, [x, scale]) => [x && { elem: scale?.elem || DataType.FLOAT, shape: x.shape }],
   LeakyRelu: same,
   Elu: same,
   Gelu: same,

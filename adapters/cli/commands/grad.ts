@@ -4,23 +4,29 @@ import { decodeModel, encodeModel } from '../../../weights/onnx/proto.ts';
 import { differentiate } from '../../../weights/autodiff/differentiate.ts';
 import { PipelineError } from '../../../common/errors.ts';
 import { helpText, parse, type CommandSpec } from '../args.ts';
+import { coverageReport } from '../../../weights/autodiff/coverage-report.ts';
 
 export const spec: CommandSpec = {
   name: 'grad',
   summary: 'Differentiate an ONNX model: writes one model computing its outputs plus <input>_grad for each --wrt.',
-  usage: 'grad <model.onnx> --of <output> --wrt <input>[,<input>…] --out <grad.onnx>',
+  usage: 'grad <model.onnx> --of <output> --wrt <input>[,<input>…] --out <grad.onnx> | grad --coverage',
   options: {
     of: { type: 'string', arg: 'output', help: 'the scalar output to differentiate (a tensor output: its sum)' },
     wrt: { type: 'string', arg: 'names', help: 'comma-separated graph inputs or initializers' },
     keep: { type: 'string', arg: 'names', help: 'comma-separated intermediate values to expose as outputs too' },
     out: { type: 'string', short: 'o', arg: 'file', help: 'where to write the differentiated model' },
     'no-recompute': { type: 'boolean', help: 'keep forward activations instead of recomputing cheap ones' },
+    coverage: {
+      type: 'boolean',
+      help: "print which ops have gradients: the per-op table on ONNX's node tests, gradient-free ops, refusals",
+    },
   },
 };
 
 export const run = async (argv: string[]) => {
   const { values: v, positionals, help } = parse(spec, argv);
   if (help) return void process.stdout.write(helpText(spec));
+  if (v.coverage) return void process.stdout.write(coverageReport());
   const input = positionals[0];
   if (!input || !v.of || !v.wrt || !v.out)
     throw new PipelineError(

@@ -7,6 +7,8 @@ import { describeModel, type ModelDescription } from '../../../weights/onnx/desc
 import { helpText, parse, type CommandSpec } from '../args.ts';
 import { PipelineError } from '../../../common/errors.ts';
 import { ruleCoverage } from '../../../weights/autodiff/rule-coverage.ts';
+import { nodeTestRowsOf } from '../../../weights/autodiff/coverage-report.ts';
+import type { OpRow } from '../../../weights/autodiff/node-test-table.ts';
 import { isEmbeddedModel } from '../../../weights/embedded-models.ts';
 import { describeSdxlFolder, sdxlSummary } from '../../../weights/sdxl-info.ts';
 import { diskModelFiles } from '../../fs.ts';
@@ -34,7 +36,7 @@ const gradientOutputs = (component: string, m: Model): string[] => {
 
 const fmt = (
   name: string,
-  d: ModelDescription & { gradients: ReturnType<typeof ruleCoverage>; gradientsOf: string[] },
+  d: ModelDescription & { gradients: ReturnType<typeof ruleCoverage>; gradientsOf: string[]; nodeTests: OpRow[] },
 ) => {
   const dims = (x: ModelDescription['inputs'][number]) =>
     `${x.name}: ${x.dtype}[${(x.dims ?? ['?']).map((v) => v ?? '?').join(', ')}]`;
@@ -51,6 +53,11 @@ const fmt = (
       ? `  CANNOT RUN on CPU: ${d.cannotRunOnCpu.map((o) => `${o.domain}.${o.opType} (node '${o.firstNode}')`).join(', ')}`
       : '  runs on CPU: yes',
     `  gradients: rules for ${d.gradients.rule.join(' ') || '—'}; gradient-free ${d.gradients.zero.join(' ') || '—'}${d.gradients.missing.length ? `; NO RULE for ${d.gradients.missing.join(' ')} (on the path to ${d.gradientsOf.join(', ')}: differentiating it fails)` : ''}${d.gradients.offPath.length ? `; no rule for ${d.gradients.offPath.join(' ')}, which ${d.gradientsOf.join(', ')} does not depend on (never differentiated)` : ''}`,
+    ...(d.nodeTests.length
+      ? [
+          `  node tests: ${d.nodeTests.map((r) => `${r.op} ${r.pass}/${r.cases}`).join(' · ')} (gradients on ONNX's backend node tests; all ops: pseudoword grad --coverage)`,
+        ]
+      : []),
   ].join('\n');
 };
 
@@ -70,7 +77,11 @@ export const run = async (argv: string[]) => {
     const m = decodeModel(readFile(p));
     graphs[name] = m.graph;
     const of = gradientOutputs(name, m);
-    return [name, { ...describeModel(m), gradients: ruleCoverage(m, of), gradientsOf: of }] as const;
+    const gradients = ruleCoverage(m, of);
+    return [
+      name,
+      { ...describeModel(m), gradients, gradientsOf: of, nodeTests: nodeTestRowsOf(gradients.rule) },
+    ] as const;
   });
   const sdxl = graphs.text_encoder_2 ? await describeSdxlFolder(diskModelFiles(path), graphs) : undefined;
   if (v.json)

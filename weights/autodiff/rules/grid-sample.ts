@@ -9,6 +9,7 @@
  */
 import { DataType } from '../../onnx/proto.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
+import { gridSampleCubic } from './grid-sample-cubic.ts';
 
 const i64 = (c: VjpContext, v: string) => c.emit('Cast', [v], { to: DataType.INT64 });
 
@@ -17,6 +18,7 @@ export const gridSample: Rule = (c) => {
   const [x, grid, g] = [c.x(0), c.x(1), c.gy(0)!];
   const mode = c.attr('mode', 'bilinear');
   const pad = c.attr('padding_mode', 'zeros');
+  if (mode === 'bicubic' || mode === 'cubic') return gridSampleCubic(c);
   if (mode !== 'bilinear' && mode !== 'linear' && mode !== 'nearest') c.fail(`in mode '${mode}' (not written)`);
   if (pad !== 'zeros' && pad !== 'border' && pad !== 'reflection') c.fail(`with padding '${pad}' (not written)`);
   const xs = c.shape(x);

@@ -1,0 +1,88 @@
+/**
+ * Outer values that a subgraph reads by name (not through the node's inputs) are invisible to the driver.
+ * If's branches read all their operands that way: `branchReadsAsInputs` gives the driver a view of an If node with
+ * those reads appended as inputs (the graph keeps the real node), so activity analysis sees them and rules/if.ts
+ * returns their gradients.
+ *
+ * Outer values that a Loop or Scan body reads by name (not through the node's inputs) are invisible to the driver,
+ * so no gradient could reach them. Where such a value lies on a gradient path, the node is rewritten to carry it as
+ * one more state passed through unchanged (body: v_in → Identity → v_out): the same forward values, and now the
+ * body's use of v at every step sends its gradient back along the state, summed over the steps (rules/loop.ts).
+ */
+import { attr } from '../onnx/builder.ts';
+import type { Graph, Node } from '../onnx/proto.ts';
+import { renameRefs } from './subgraph-vjp.ts';
+
+/** Names a graph reads that it does not define (its own nested subgraphs' outer reads included). */
+export const outerReads = (g: Graph): Set<string> => {
+  const defined = new Set([...g.inputs.map((v) => v.name), ...g.initializers.map((t) => t.name)]);
+  for (const n of g.nodes) for (const o of n.outputs) defined.add(o);
+  const reads = new Set<string>();
+  for (const n of g.nodes) {
+    for (const i of n.inputs) if (i && !defined.has(i)) reads.add(i);
+    for (const a of n.attributes)
+      for (const s of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])])
+        for (const r of outerReads(s)) if (!defined.has(r)) reads.add(r);
+  }
+  return reads;
+};
+
+/**
+ * Loop and Scan nodes whose bodies read any of `varied` from outside, each mapped to its rewrite carrying those
+ * values as pass-through states; `fresh` names the new values.
+ */
+export const carryCaptures = (
+  nodes: readonly Node[],
+  varied: ReadonlySet<string>,
+  fresh: (base: string) => string,
+): Map<Node, Node> => {
+  const out = new Map<Node, Node>();
+  for (const n of nodes) {
+    if ((n.domain && n.domain !== 'ai.onnx') || (n.opType !== 'Loop' && n.opType !== 'Scan')) continue;
+    const body = attr<Graph | undefined>(n, 'body', undefined);
+    if (!body) continue;
+    const caught = [...outerReads(body)].filter((v) => varied.has(v));
+    if (caught.length === 0) continue;
+    const inner = new Map(caught.map((v) => [v, fresh(`${v}/carried`)]));
+    const passed = caught.map((v) => fresh(`${v}/passed`));
+    const renamed = renameRefs(body, (v) => inner.get(v) ?? v);
+    const ins = caught.map((v) => ({ name: inner.get(v)!, unknown: [] }));
+    const outs = passed.map((p) => ({ name: p, unknown: [] }));
+    const ids: Node[] = caught.map((v, k) => ({
+      name: fresh(`${v}/pass`),
+      opType: 'Identity',
+      domain: '',
+      inputs: [inner.get(v)!],
+      outputs: [passed[k]],
+      attributes: [],
+      unknown: [],
+    }));
+    const finals = caught.map((v) => fresh(`${v}/final`));
+    // Loop: inputs (M, cond, states…), body (iter, cond, states…) → (cond, states…, scans…).
+    // Scan: inputs (states…, scans…), body (states…, scans…) → (states…, scans…); states end at N.
+    const N = n.opType === 'Loop' ? n.inputs.length - 2 : n.inputs.length - attr(n, 'num_scan_inputs', 0);
+    const [inAt, bodyInAt, bodyOutAt] = n.opType === 'Loop' ? [n.inputs.length, 2 + N, 1 + N] : [N, N, N];
+    const g: Graph = {
+      ...renamed,
+      inputs: [...renamed.inputs.slice(0, bodyInAt), ...ins, ...renamed.inputs.slice(bodyInAt)],
+      outputs: [...renamed.outputs.slice(0, bodyOutAt), ...outs, ...renamed.outputs.slice(bodyOutAt)],
+      nodes: [...renamed.nodes, ...ids],
+    };
+    out.set(n, {
+      ...n,
+      inputs: [...n.inputs.slice(0, inAt), ...caught, ...n.inputs.slice(inAt)],
+      outputs: [...n.outputs.slice(0, N), ...finals, ...n.outputs.slice(N)],
+      attributes: n.attributes.map((a) => (a.name === 'body' ? { ...a, g } : a)),
+    });
+  }
+  return out;
+};
+
+/** An If node as the driver sees it: its branches' outer reads appended to its inputs (other nodes unchanged). */
+export const branchReadsAsInputs = (n: Node): Node => {
+  if ((n.domain && n.domain !== 'ai.onnx') || n.opType !== 'If') return n;
+  const reads = new Set<string>();
+  for (const a of n.attributes) if (a.g) for (const r of outerReads(a.g)) reads.add(r);
+  const extra = [...reads].filter((r) => !n.inputs.includes(r));
+  return extra.length ? { ...n, inputs: [...n.inputs, ...extra] } : n;
+};

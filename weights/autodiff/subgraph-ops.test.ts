@@ -1,0 +1,144 @@
+import { describe, expect, test } from 'bun:test';
+import { ortSessionFactory } from '../../adapters/ort-session.ts';
+import { tensor, type Tensor } from '../../common/tensor.ts';
+import { GraphBuilder } from '../onnx/builder.ts';
+import { encodeModel, type Graph } from '../onnx/proto.ts';
+import { makeTensorProto } from '../onnx/tensor-proto.ts';
+import { differentiate } from './differentiate.ts';
+import { checkNodeTest } from './node-test-check.ts';
+
+/** A node-test case (model and input bytes) from a built model and its feeds, for checkNodeTest. */
+const asCase = (name: string, b: GraphBuilder, opset: number, feeds: [string, Tensor][]) => ({
+  name,
+  model: encodeModel(b.toModel(opset)),
+  inputs: feeds.map(([n, t]) => makeTensorProto(n, t).bytes),
+});
+const f32 = (dims: number[], v: number[]) => tensor('float32', dims, Float32Array.from(v));
+
+/** Loop body: y ← sin(y)·w with w read from outside by name; per step z = y²; continue while iter < 2. */
+const earlyExitBody = (): Graph => {
+  const g = new GraphBuilder();
+  const [iter, , y] = [g.input('iter', 'int64', []), g.input('cond_in', 'bool', []), g.input('y_in', 'float32', [2])];
+  const next = g.op('Mul', [g.op('Sin', [y]), 'w'], {}, { outputs: ['y_out'] });
+  g.op('Less', [iter, g.constI64(2)], {}, { outputs: ['cond_out'] });
+  g.op('Mul', [next, next], {}, { outputs: ['z'] });
+  g.output('cond_out', 'bool', []);
+  g.output('y_out', 'float32', [2]);
+  g.output('z', 'float32', null);
+  return g.graph;
+};
+
+/**
+ * A Scan inside a Scan's body: the outer step t = tanh(s + xₜ) feeds an inner Scan over xₜ's two entries,
+ * u ← u·xₜ[i]·w, with w read by name from the top graph two scopes up; s ← u.
+ */
+const nestedScanBody = (): Graph => {
+  const inner = new GraphBuilder();
+  inner.input('u_in', 'float32', [2]);
+  inner.input('piece', 'float32', [1]);
+  inner.op('Mul', [inner.op('Mul', ['u_in', 'piece']), 'w'], {}, { outputs: ['u_out'] });
+  inner.output('u_out', 'float32', [2]);
+  const g = new GraphBuilder();
+  g.input('s_in', 'float32', [2]);
+  g.input('x_in', 'float32', [2]);
+  const t = g.op('Tanh', [g.op('Add', ['s_in', 'x_in'])]);
+  const pieces = g.op('Reshape', ['x_in', g.constI64([2, 1])]);
+  g.opN('Scan', [t, pieces], 1, { body: inner.graph, num_scan_inputs: 1 }, { outputs: ['s_out'] });
+  g.op('Identity', ['s_out'], {}, { outputs: ['z'] });
+  g.output('s_out', 'float32', [2]);
+  g.output('z', 'float32', [2]);
+  return g.graph;
+};
+
+describe('gradients through subgraphs and piecewise-constant ops', () => {
+  test('a Scan nested in a Scan body, reading a differentiated value two scopes up, passes the check', async () => {
+    const b = new GraphBuilder();
+    b.input('s', 'float32', [2]);
+    b.input('x', 'float32', [3, 2]);
+    b.input('w', 'float32', [2]);
+    const [sf, zs] = b.opN('Scan', ['s', 'x'], 2, { body: nestedScanBody(), num_scan_inputs: 1 });
+    b.output(sf, 'float32', [2]);
+    b.output(zs, 'float32', [3, 2]);
+    const o = await checkNodeTest(
+      ortSessionFactory,
+      asCase('nested_scan', b, 13, [
+        ['s', f32([2], [0.3, -0.6])],
+        ['x', f32([3, 2], [0.9, -0.4, 1.2, 0.5, -0.8, 0.7])],
+        ['w', f32([2], [1.1, 0.8])],
+      ]),
+    );
+    expect(o).toMatchObject({ status: 'pass' });
+  });
+
+  test('a Loop that its condition stops after 3 of 10 steps, reading a differentiated value by name, passes the check', async () => {
+    const b = new GraphBuilder();
+    b.input('y', 'float32', [2]);
+    b.input('w', 'float32', [2]);
+    const [yf, zs] = b.opN(
+      'Loop',
+      [b.constI64(10), b.initializer('go', tensor('bool', [], Uint8Array.of(1))), 'y'],
+      2,
+      {
+        body: earlyExitBody(),
+      },
+    );
+    b.output(yf, 'float32', [2]);
+    b.output(zs, 'float32', null);
+    const o = await checkNodeTest(
+      ortSessionFactory,
+      asCase('loop_early_exit', b, 13, [
+        ['y', f32([2], [0.4, -1.1])],
+        ['w', f32([2], [1.3, 0.7])],
+      ]),
+    );
+    expect(o).toMatchObject({ status: 'pass' });
+  });
+
+  test("a Loop that runs no step passes its final state's gradient straight to the initial one", async () => {
+    const b = new GraphBuilder();
+    b.input('y', 'float32', [2]);
+    b.input('w', 'float32', [2]);
+    const [yf] = b.opN('Loop', [b.constI64(0), '', 'y'], 2, { body: earlyExitBody() });
+    b.output(b.op('Mul', [yf, 'w']), 'float32', [2], 'out');
+    const o = await checkNodeTest(
+      ortSessionFactory,
+      asCase('loop_no_step', b, 13, [
+        ['y', f32([2], [0.4, -1.1])],
+        ['w', f32([2], [1.3, 0.7])],
+      ]),
+    );
+    expect(o).toMatchObject({ status: 'pass' });
+  });
+
+  test('QuantizeLinear → DequantizeLinear passes zero to X (its true derivative) and Σ dY·q to the scale', async () => {
+    // x at multiples of the scale: every finite-difference step stays between two rounding jumps.
+    const b = new GraphBuilder();
+    b.input('x', 'float32', [2, 3]);
+    b.input('s', 'float32', []);
+    const q = b.op('QuantizeLinear', [
+      'x',
+      b.initializer('s0', f32([], [0.25])),
+      b.initializer('zp', tensor('int8', [], Int8Array.of(0))),
+    ]);
+    b.output(b.op('DequantizeLinear', [q, 's', 'zp']), 'float32', [2, 3], 'y');
+    const x = f32([2, 3], [0.5, -0.75, 1, 0, -0.25, 1.25]);
+    const o = await checkNodeTest(
+      ortSessionFactory,
+      asCase('fake_quant', b, 13, [
+        ['x', x],
+        ['s', f32([], [0.25])],
+      ]),
+    );
+    expect(o).toMatchObject({ status: 'pass' });
+    // L = Σ y: dL/dx is exactly 0, dL/ds = Σ q = Σ round(x / 0.25).
+    b.graph.outputs = [];
+    b.output(b.op('ReduceSum', ['y'], { keepdims: 0 }), 'float32', [], 'loss');
+    const m = differentiate(b.toModel(13), { of: 'loss', wrt: ['x', 's'] });
+    const s = await ortSessionFactory.create(encodeModel(m));
+    const out = await s.run({ x, s: f32([], [0.5]) });
+    await s.release();
+    expect(Array.from(out.x_grad.data as Float32Array)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(out.s_grad.data[0]).toBeCloseTo(2 - 3 + 4 + 0 - 1 + 5, 5);
+    expect(m.graph.nodes.some((n) => n.opType === 'QuantizeLinear')).toBe(true);
+  });
+});
