@@ -181,7 +181,7 @@ describe('the SDXL training-step graph (tiny-xl)', () => {
     const contextOnly = (await cutStep.run(feeds(v1, v2)))[O.grad2].data as Float32Array;
     const norm = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0));
     const diff = norm(full.map((x, i) => x - contextOnly[i]));
-    expect(diff).toBeGreaterThan(0.01 * norm(full));
+    expect(diff).toBeGreaterThan(0.1 * norm(full)); // measured: ≈ 0.95 — on tiny-xl the pooled path dominates
     expect(norm(contextOnly)).toBeGreaterThan(0);
   });
 });
