@@ -139,8 +139,8 @@ export const buildTrainGraphXl = (
   g.initializers = [...te1.initializers, ...te2.initializers, ...un.initializers];
   const fromText = new Set([context, `te2/${pooled.name}`]);
   g.inputs = [...te1.inputs, ...te2.inputs, ...un.inputs.filter((i) => !fromText.has(i.name))].map(fix);
-  // The encoders' declared output types, as priors for shape inference (which knows no rule for every op on the
-  // way, GatherND's batch_dims among them): the UNet's added-embedding Concat needs the pooled prompt's rank.
+  // The encoders' declared output types, as priors for shape inference where an exporter's ops on the way have no
+  // inference rule: the UNet's added-embedding Concat needs the pooled prompt's rank to build its gradient.
   g.valueInfo = [
     { ...hidden1, name: `te/${hidden1.name}` },
     { ...hidden2, name: `te2/${hidden2.name}` },
