@@ -5,8 +5,9 @@
  * of the crop taken from the resized image; `target_size` is the training resolution. Our training crop is
  * `prepareImagePixels`' center crop: resize so the shorter side is R (`resizeShorter`), then the R×R window at
  * ⌊(W′ − R)/2⌋, ⌊(H′ − R)/2⌋ (`centerCrop`). The mirrored sample is the mirror of that crop, which in the mirrored
- * resized image starts at W′ − R − left (diffusers' script writes `image.width − x1` there, which is off by the
- * crop's width; we give the corner of the crop the UNet actually sees).
+ * resized image starts at W′ − R − left. (diffusers' train_text_to_image_sdxl.py writes `x1 = image.width − x1`
+ * after cropping, when image.width is already R: R − left, the corner of no crop; we give the corner of the crop
+ * the UNet actually sees, as the issue asks.)
  */
 
 /** The six time ids [orig h, orig w, top, left, target h, target w] of an image and of its mirror. */
