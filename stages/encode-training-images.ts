@@ -6,6 +6,7 @@ import type { Session } from '../weights/session.ts';
 import { tensor, type Tensor } from '../common/tensor.ts';
 import { runVaeEncoder } from '../weights/vae-io.ts';
 import { prepareImagePixels } from './prepare-image.ts';
+import { trainingTimeIds } from '../common/train/training-time-ids.ts';
 
 /** A training image as it arrives: file name, bytes, and the caption beside it if any. */
 export interface ImageFile {
@@ -58,5 +59,6 @@ export const encodeTrainingImages = (
     });
     const a = distribution(await runVaeEncoder(encoder, pixels), o.channels);
     const b = distribution(await runVaeEncoder(encoder, mirror(pixels)), o.channels);
-    return { name: f.name, caption: f.caption, mean: [a[0], b[0]], std: [a[1], b[1]] };
+    const timeIds = trainingTimeIds(img, o.resolution); // SDXL's micro-conditioning of this crop and its mirror
+    return { name: f.name, caption: f.caption, mean: [a[0], b[0]], std: [a[1], b[1]], timeIds };
   });

@@ -3,14 +3,13 @@ import { PipelineError } from '../common/errors.ts';
 import type { Frame } from '../common/frames.ts';
 import { adamwStep } from '../common/train/adamw.ts';
 import { learningRate } from '../common/train/lr-schedule.ts';
-import { capNorms } from '../common/train/norm-cap.ts';
 import { sampleBatch } from '../weights/training/sample-batch.ts';
 import { sgdStep } from '../common/train/sgd.ts';
 import type { TrainContext } from '../weights/training/train-context.ts';
 import { frameEvent, norm, stateEvent, type TrainEvent, type TrainState } from '../common/train/train-state.ts';
 import { trainInputs, trainOutputs } from '../weights/training/train-graph.ts';
-import { tensor } from '../common/tensor.ts';
 import { previewFrames } from '../weights/training/preview-frames.ts';
+import { capVectorNorms, stepGradient, vectorFeeds } from '../weights/training/xl-vectors.ts';
 
 /**
  * One optimizer update: `accumulate` micro-batches, each one onnxruntime run returning the loss and
@@ -23,14 +22,14 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
   return pipe(
     concatMap(async (s: TrainState): Promise<TrainEvent[]> => {
       const r = ctx.request;
-      const vectors = tensor('float32', [ctx.tokens.length, ctx.dim], s.vectors);
+      const vectors = vectorFeeds(ctx, s.vectors);
       const timestepInfo = ctx.step.inputs.find((i) => i.name === trainInputs.timestep)!;
       const grad = new Float32Array(s.vectors.length);
       let loss = 0;
       let preview: Frame[] = [];
       for (let micro = 0; micro < r.accumulate; micro++) {
         const batch = sampleBatch(ctx, r.seed, s.step, micro, timestepInfo);
-        const out = await ctx.step.run({ ...batch.feeds, [trainInputs.vectors]: vectors });
+        const out = await ctx.step.run({ ...batch.feeds, ...vectors });
         const l = (out[trainOutputs.loss].data as Float32Array)[0];
         if (!Number.isFinite(l))
           throw new PipelineError(
@@ -39,7 +38,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
             { step: s.step + 1 },
           );
         loss += l / r.accumulate;
-        const g = out[trainOutputs.grad].data as Float32Array;
+        const g = stepGradient(ctx, out);
         for (let i = 0; i < grad.length; i++) grad[i] += g[i] / r.accumulate;
         const due = r.previewEvery > 0 && (s.step + 1) % r.previewEvery === 0;
         if (micro === 0 && due)
@@ -70,7 +69,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
               eps: r.eps,
               weightDecay: r.weightDecay,
             });
-      capNorms(params, ctx.initVectors, ctx.dim, r.maxNormRatio);
+      capVectorNorms(ctx, params, r.maxNormRatio);
       // An update can overflow even when the loss was finite (a huge lr): never pass such vectors on to a checkpoint.
       if (!params.every(Number.isFinite))
         throw new PipelineError(

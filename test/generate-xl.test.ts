@@ -17,7 +17,6 @@ import { parseGenerateRequest } from '../common/requests.ts';
 import { tensor, type Tensor } from '../common/tensor.ts';
 import { runGenerate } from '../pipeline/generate.ts';
 import { textConditioning } from '../pipeline/text-conditioning.ts';
-import { loadStepGraph } from '../pipeline/train/train-setup.ts';
 import type { SdModel } from '../weights/model-folder.ts';
 
 const model = await openModel('tiny-xl');
@@ -150,17 +149,6 @@ describe('generation on tiny-xl, the embedded SDXL-structured model', () => {
     const message = err.message ?? '';
     expect(message).toContain('crop');
     expect(message).toContain('only SDXL models');
-  });
-});
-
-describe('training on tiny-xl', () => {
-  test('is refused up front with bad_request, not left to fail inside the step graph', async () => {
-    const err = await loadStepGraph(model).then(
-      () => undefined,
-      (e) => e,
-    );
-    expect(err?.code).toBe('bad_request');
-    expect(err?.message).toContain('training on SDXL models is not supported yet');
   });
 });
 

@@ -52,7 +52,10 @@ import {
   stateFileName,
   type CheckpointIdentity,
 } from '../../weights/training/checkpoint-files.ts';
-import { addPlaceholder, loadStepGraph, resolveSettings, templatesFor } from './train-setup.ts';
+import { resolveSettings, setupSdText, templatesFor } from './train-setup.ts';
+import { setupXlText } from './train-setup-xl.ts';
+import { xlInitializerFolder } from '../../weights/training/train-graph-xl.ts';
+import { trainedEmbedding } from '../../weights/training/xl-vectors.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { createDdim } from '../../common/numerics/ddim.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
@@ -99,17 +102,14 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const resolution = request.resolution ?? model.info.resolution;
   const channels = model.info.latentChannels;
   const h = resolution / model.info.vaeScale;
-  const { graph, tableRows, dim, tableVectors, fingerprint: modelId } = await loadStepGraph(model, [channels, h, h]);
+  const text = model.info.sdxl
+    ? await setupXlText(model, request, [channels, h, h])
+    : await setupSdText(model, request, [channels, h, h]);
+  const { tokenizer, tokens, tokenIds, initVectors, dim } = text;
   const step = await deps.openGraph(
-    graph,
-    (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`),
+    text.graph,
+    (init, loc) => model.files.path(`${xlInitializerFolder(init)}/${loc}`),
     request.device,
-  );
-  const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(
-    model.tokenizer,
-    request,
-    tableRows,
-    tableVectors,
   );
   // The model is open; encoding the images (and their mirrors) is the rest of the start-up: say so.
   early({ type: 'progress', runId, step: 0, of: request.steps, phase: 'encode', elapsedMs: Date.now() - started });
@@ -140,13 +140,15 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     templates: templatesFor(request.property),
     settings: resolveSettings(request, description, ddim.alphasCumprod.length),
     lr: request.scaleLr ? request.lr * request.batch * request.accumulate : request.lr,
+    ...(text.xl ? { xl: text.xl } : {}),
   };
   const id: CheckpointIdentity = {
     token: request.token,
     count: tokens.length,
     dim,
+    ...(text.xl ? { dim2: text.xl.dim2 } : {}),
     seed: request.seed,
-    model: modelId,
+    model: text.fingerprint,
     settings: { lr: ctx.lr, schedule: request.schedule, warmup: request.warmup, steps: request.steps },
   };
   await deps.sweepTemps?.(request.out);
@@ -157,9 +159,11 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     : { step: 0, vectors: initVectors, optimizer: adamwInit(initVectors.length) };
   // The step-0 state: a run killed before (or while) writing its first checkpoint still has a state to resume.
   if (!saved) await deps.writeFiles(request.out, { [stateFileName]: stateFile(state0, id) });
-  const encoder = prepareTextEncoder(model, deps.factory, deps.textEncoderOptions?.(model));
+  const options = deps.textEncoderOptions?.(model);
+  const encoder = prepareTextEncoder(model, deps.factory, options);
+  const encoder2 = text.xl ? prepareTextEncoder(model, deps.factory, options, 'text_encoder_2') : undefined;
   const withVectors = (vectors: Float32Array) =>
-    withEmbeddings(model, [{ token: request.token, vectors, count: tokens.length, dim }], deps.factory, { encoder });
+    withEmbeddings(model, [trainedEmbedding(request.token, vectors, id)], deps.factory, { encoder, encoder2 });
   return { ctx, id, state0, withVectors };
 };
 

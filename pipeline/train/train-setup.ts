@@ -7,7 +7,7 @@ import { objectTemplates, styleTemplates } from '../../common/train/templates.ts
 import { trainPipelineDescription } from '../../common/train/train-pipeline.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
 import { vectorTokens } from '../../weights/embeddings/expand-prompt.ts';
-import { injectVectors } from '../../weights/embeddings/inject-vectors.ts';
+import { injectVectors, type InjectedTextEncoder } from '../../weights/embeddings/inject-vectors.ts';
 import { copyTokenizer } from '../../weights/embeddings/with-embeddings.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import { decodeModel, type Model } from '../../weights/onnx/proto.ts';
@@ -44,26 +44,15 @@ export const loadStepGraph = async (
   tableVectors: (ids: number[]) => Float32Array;
   fingerprint: string;
 }> => {
-  // SDXL needs both encoders' vectors and the UNet's added conditioning in the step graph: not built yet.
+  // SDXL's step has both encoders' vectors and the UNet's added conditioning: see train-setup-xl.ts.
   if (model.info.sdxl)
-    throw new PipelineError(
-      'bad_request',
-      `training on SDXL models is not supported yet ('${model.files.root}'); generation with SDXL embeddings is`,
-    );
+    throw new PipelineError('bad_request', `'${model.files.root}' is an SDXL model; its step graph is setupXlText's`);
   const teBytes = await model.files.readBytes('text_encoder/model.onnx');
   const unetBytes = await model.files.readBytes('unet/model.onnx');
   if (!teBytes || !unetBytes)
     throw new PipelineError('bad_model', `'${model.files.root}' lacks text_encoder/model.onnx or unet/model.onnx`);
   const te = injectVectors(decodeModel(teBytes));
-  const tableProto = te.model.graph.initializers.find((t) => t.name === te.table)!;
-  const table = readTensorProto(tableProto, (loc, off, len) => model.files.readRange(`text_encoder/${loc}`, off, len));
-  const tableVectors = (ids: number[]) => {
-    const out = new Float32Array(ids.length * te.dim);
-    const data =
-      table.dtype === 'float32' ? (table.data as Float32Array) : Float32Array.from(table.data as ArrayLike<number>);
-    ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
-    return out;
-  };
+  const tableVectors = tableVectorsOf(te, model, 'text_encoder');
   // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
   return {
     fingerprint: await fingerprint(teBytes, unetBytes),
@@ -71,6 +60,23 @@ export const loadStepGraph = async (
     tableRows: te.tableRows,
     dim: te.dim,
     tableVectors,
+  };
+};
+
+/** Reads rows of an injected text encoder's frozen token table (the starting vectors of new tokens). */
+export const tableVectorsOf = (
+  te: InjectedTextEncoder,
+  model: SdModel,
+  component: 'text_encoder' | 'text_encoder_2',
+): ((ids: number[]) => Float32Array) => {
+  const tableProto = te.model.graph.initializers.find((t) => t.name === te.table)!;
+  const table = readTensorProto(tableProto, (loc, off, len) => model.files.readRange(`${component}/${loc}`, off, len));
+  const data =
+    table.dtype === 'float32' ? (table.data as Float32Array) : Float32Array.from(table.data as ArrayLike<number>);
+  return (ids: number[]) => {
+    const out = new Float32Array(ids.length * te.dim);
+    ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
+    return out;
   };
 };
 
@@ -100,6 +106,31 @@ export const addPlaceholder = (
   // A phrase spreads over the vectors: vector i starts as the embedding of init token ⌊i·k/n⌋ (n vectors, k tokens).
   const initVectors = tableVectors(tokens.map((_, i) => initIds[Math.floor((i * initIds.length) / tokens.length)]));
   return { tokenizer, tokens, tokenIds, initVectors };
+};
+
+/** A run's step graph and placeholder tokens, whichever the model's family (SDXL's: train-setup-xl.ts). */
+export interface TrainText {
+  graph: Model;
+  /** Identifies the model's graphs in checkpoints. */
+  fingerprint: string;
+  tokenizer: ClipTokenizer;
+  tokens: string[];
+  tokenIds: number[];
+  dim: number;
+  /** The state's starting vectors (SDXL: text_encoder's [n, dim] then text_encoder_2's [n, dim2]). */
+  initVectors: Float32Array;
+  xl?: TrainContext['xl'];
+}
+
+/** The SD1.x/SD2.x step graph and the placeholder tokens of a request. */
+export const setupSdText = async (
+  model: SdModel,
+  r: TrainRequest,
+  latent: [number, number, number],
+): Promise<TrainText> => {
+  const { graph, tableRows, dim, tableVectors, fingerprint } = await loadStepGraph(model, latent);
+  const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, r, tableRows, tableVectors);
+  return { graph, fingerprint, tokenizer, tokens, tokenIds, dim, initVectors };
 };
 
 export const templatesFor = (property: 'object' | 'style') => (property === 'style' ? styleTemplates : objectTemplates);

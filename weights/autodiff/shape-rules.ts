@@ -241,6 +241,13 @@ export const shapeRules: Record<string, InferRule> = {
     return [{ elem: x.elem, shape, value }];
   },
   GatherElements: (_n, [x, i]) => [{ elem: x?.elem ?? 0, shape: i?.shape }],
+  // GatherND: indices[..., k] pick k-deep slices after `batch_dims` shared leading axes:
+  // out = indices.shape[:-1] ++ data.shape[batch_dims + k:].
+  GatherND: (n, [x, i]) => {
+    const k = i?.shape?.[i.shape.length - 1];
+    if (!x?.shape || !i?.shape || typeof k !== 'number') return [{ elem: x?.elem ?? 0 }];
+    return [{ elem: x.elem, shape: [...i.shape.slice(0, -1), ...x.shape.slice(attr(n, 'batch_dims', 0) + k)] }];
+  },
   ScatterND: same,
   ScatterElements: same,
   Scatter: same,

@@ -18,7 +18,8 @@ export interface UnetConfig {
   normGroups: number;
   normEps: number;
   useLinearProjection: boolean;
-  transformerLayers: number;
+  /** Transformer blocks per attention (SDXL's `transformer_layers_per_block` is per level: [1, 2, 10]). */
+  transformerLayers: number | number[];
   /**
    * Not in diffusers: add a learned projection of each pixel's (x, y) to conv_in's output (CoordConv), so a small
    * UNet can tell where it draws. Written to config.json as `pseudoword_coordinates`.
@@ -61,6 +62,30 @@ export const sd15UnetConfig: UnetConfig = {
   useLinearProjection: false,
   transformerLayers: 1,
 };
+
+/**
+ * stabilityai/stable-diffusion-xl-base-1.0's unet/config.json — 2,567,463,684 parameters: no attention at the first
+ * level, 1/2/10 transformer blocks per attention by level (the mid block takes the deepest's), linear projections,
+ * context 768 + 1280, and the text_time added embedding (pooled 1280, time ids 6 × 256).
+ */
+export const sdxlUnetConfig: UnetConfig = {
+  inChannels: 4,
+  outChannels: 4,
+  blockOutChannels: [320, 640, 1280],
+  layersPerBlock: 2,
+  crossAttention: [false, true, true],
+  heads: [5, 10, 20],
+  crossAttentionDim: 2048,
+  normGroups: 32,
+  normEps: 1e-5,
+  useLinearProjection: true,
+  transformerLayers: [1, 2, 10],
+  addition: { textEmbedsDim: 1280, timeEmbedDim: 256 },
+};
+
+/** The transformer blocks per attention at level `i`. */
+export const transformerLayersAt = (c: UnetConfig, i: number): number =>
+  typeof c.transformerLayers === 'number' ? c.transformerLayers : c.transformerLayers[i];
 
 /** The heads of level `i`. */
 export const headsAt = (c: UnetConfig, i: number): number => (typeof c.heads === 'number' ? c.heads : c.heads[i]);

@@ -3,7 +3,7 @@ import { decodeModel } from '../onnx/proto.ts';
 import { opCensus } from '../onnx/op-census.ts';
 import { collectExternal } from './params.ts';
 import { buildUnet } from './unet.ts';
-import { sd15UnetConfig, tinyUnetConfig, unetConfigJson } from './unet-config.ts';
+import { sd15UnetConfig, sdxlUnetConfig, tinyUnetConfig, unetConfigJson } from './unet-config.ts';
 import { buildTextEncoder } from './text-encoder.ts';
 import { buildVaeDecoder, buildVaeEncoder } from './vae.ts';
 
@@ -16,6 +16,18 @@ describe('the SD layer builders', () => {
     expect(unet.parameters).toBe(859_520_964);
     // Everything but biases and norm gains under 1 KiB lives in model.onnx_data.
     expect(unet.external!.byteLength).toBeGreaterThan(0.999 * 4 * unet.parameters);
+  });
+
+  test("build SDXL base's UNet (2,567,463,684 parameters) and its encoders, CLIP-L (123,060,480) and bigG with projection (694,659,840)", () => {
+    // Per-level transformer depths [1, 2, 10], no attention at the first level, linear projections, the text_time
+    // added embedding: the count matches stabilityai/stable-diffusion-xl-base-1.0's only if every part is there.
+    expect(buildUnet(sdxlUnetConfig).parameters).toBe(2_567_463_684);
+    const text = { vocabSize: 49408, maxPositions: 77, eps: 1e-5, hiddenStates: true };
+    const ext = { externalData: 'model.onnx_data' } as const;
+    const l = { ...text, hiddenSize: 768, layers: 12, heads: 12, intermediateSize: 3072 };
+    const g = { ...text, hiddenSize: 1280, layers: 32, heads: 20, intermediateSize: 5120, hiddenAct: 'gelu' as const };
+    expect(buildTextEncoder(l, ext).parameters).toBe(123_060_480);
+    expect(buildTextEncoder({ ...g, projectionDim: 1280 }, ext).parameters).toBe(694_659_840);
   });
 
   test("build SD1.x's VAE (83,653,863 parameters) and CLIP ViT-L/14 text encoder (123,060,480) from their configs", () => {

@@ -15,7 +15,7 @@ import { transformer2d } from './layers/transformer-2d.ts';
 import { downsample, upsample } from './layers/sampling.ts';
 import { addedTimeTextEmbedding, TIME_IDS, timeEmbedding } from './layers/time-embedding.ts';
 import { addCoordinates } from './layers/coordinates.ts';
-import { headsAt, type UnetConfig } from './unet-config.ts';
+import { headsAt, transformerLayersAt, type UnetConfig } from './unet-config.ts';
 
 const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
   const { b } = ctx;
@@ -38,14 +38,14 @@ const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
   const temb = { value: silu(ctx, 'resnets.temb_act', t), channels: 4 * boc[0] };
   const resnet = (name: string, x: string, inC: number, outC: number) =>
     resnetBlock(ctx, name, x, { inChannels: inC, outChannels: outC, groups: c.normGroups, eps: c.normEps, temb });
-  const attend = (name: string, x: string, ch: number, heads: number) =>
+  const attend = (name: string, x: string, ch: number, level: number) =>
     transformer2d(ctx, name, x, text, {
       channels: ch,
-      heads,
+      heads: headsAt(c, level),
       crossAttentionDim: c.crossAttentionDim,
       groups: c.normGroups,
       useLinearProjection: c.useLinearProjection,
-      layers: c.transformerLayers,
+      layers: transformerLayersAt(c, level),
     });
 
   let h = conv2d(ctx, 'conv_in', sample, c.inChannels, boc[0]);
@@ -57,7 +57,7 @@ const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
     outC = boc[i];
     for (let j = 0; j < c.layersPerBlock; j++) {
       h = resnet(`down_blocks.${i}.resnets.${j}`, h, j === 0 ? inC : outC, outC);
-      if (c.crossAttention[i]) h = attend(`down_blocks.${i}.attentions.${j}`, h, outC, headsAt(c, i));
+      if (c.crossAttention[i]) h = attend(`down_blocks.${i}.attentions.${j}`, h, outC, i);
       skips.push({ value: h, channels: outC });
     }
     if (i < n - 1) {
@@ -68,7 +68,7 @@ const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
 
   const deepest = boc[n - 1];
   h = resnet('mid_block.resnets.0', h, deepest, deepest);
-  h = attend('mid_block.attentions.0', h, deepest, headsAt(c, n - 1));
+  h = attend('mid_block.attentions.0', h, deepest, n - 1);
   h = resnet('mid_block.resnets.1', h, deepest, deepest);
 
   const reversed = [...boc].reverse();
@@ -81,7 +81,7 @@ const buildUnetGraph = (ctx: LayerContext, c: UnetConfig) => {
       const skip = skips.pop()!;
       const cat = b.op('Concat', [h, skip.value], { axis: 1 }, { name: `up_blocks.${i}.resnets.${j}/Concat` });
       h = resnet(`up_blocks.${i}.resnets.${j}`, cat, (j === 0 ? prevOut : outC) + skip.channels, outC);
-      if (c.crossAttention[level]) h = attend(`up_blocks.${i}.attentions.${j}`, h, outC, headsAt(c, level));
+      if (c.crossAttention[level]) h = attend(`up_blocks.${i}.attentions.${j}`, h, outC, level);
     }
     if (i < n - 1) h = upsample(ctx, `up_blocks.${i}.upsamplers.0`, h, outC);
   }

@@ -12,6 +12,7 @@
 import { PipelineError } from '../../common/errors.ts';
 import { writeEmbedding, type EmbeddingLayout } from '../embeddings/embedding-file.ts';
 import type { TrainState } from '../../common/train/train-state.ts';
+import { trainedEmbedding } from './xl-vectors.ts';
 
 export const stateFileName = 'training-state.json';
 export const embeddingFileName = 'learned_embeds.safetensors';
@@ -41,6 +42,8 @@ export interface CheckpointIdentity {
   token: string;
   count: number;
   dim: number;
+  /** SDXL: text_encoder_2's width (the state's vectors hold both sets; the embedding is `{clip_l, clip_g}`). */
+  dim2?: number;
   seed: number;
   model: string; // fingerprint of the model graphs
   /** Absent in states written before it was recorded; such states are resumed without comparing them. */
@@ -67,10 +70,7 @@ export const checkpointFiles = (
   layout: EmbeddingLayout,
   final: boolean,
 ): Record<string, Uint8Array> => {
-  const embedding = writeEmbedding(
-    { token: id.token, vectors: state.vectors, count: id.count, dim: id.dim, step: state.step },
-    layout,
-  );
+  const embedding = writeEmbedding(trainedEmbedding(id.token, state.vectors, id, state.step), layout);
   // Write order: the embeddings, then the state (see the top of this file). No key is an integer, so the
   // object keeps this order.
   return {
@@ -121,7 +121,7 @@ export const readCheckpointState = (
   } catch {
     throw new PipelineError('bad_request', `${stateFileName} is not valid JSON; cannot resume`);
   }
-  for (const k of ['token', 'count', 'dim', 'model'] as const)
+  for (const k of ['token', 'count', 'dim', 'dim2', 'model'] as const)
     if (j[k] !== id[k])
       throw new PipelineError(
         'bad_request',

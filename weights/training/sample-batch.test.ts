@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'bun:test';
 import { trainInputs } from './train-graph.ts';
+import { trainInputsXl } from './train-graph-xl.ts';
 import { sampleBatch } from './sample-batch.ts';
 import type { TrainContext } from './train-context.ts';
 import { mirrorCaption } from '../../common/train/templates.ts';
@@ -51,6 +52,35 @@ describe('training micro-batches', () => {
   it('uses the templates, unmirrored, when captions are off', () => {
     const b = sampleBatch(context(1, false), 0, 1, 0, { name: trainInputs.timestep, dtype: 'int64', shape: ['batch'] });
     expect(new Set(b.prompts)).toEqual(new Set(['a photo of a <c> on the left']));
+  });
+});
+
+describe('SDXL micro-batches', () => {
+  it('feed tokenizer_2’s ids and each sample’s time ids — of its image or of the mirror, as drawn', () => {
+    const base = context(0.5, false);
+    const ctx = {
+      ...base,
+      latents: [
+        {
+          ...base.latents[0],
+          timeIds: [
+            [96, 128, 0, 10, 64, 64],
+            [96, 128, 0, 11, 64, 64],
+          ],
+        },
+      ],
+      xl: { tokenizer2: { tokenize: () => ({ ids: new Array(77).fill(7) }) }, dim2: 4 },
+      step: { inputs: [...base.step.inputs, { name: trainInputsXl.ids2, dtype: 'int64', shape: ['batch', 77] }] },
+    } as unknown as TrainContext;
+    const b = sampleBatch(ctx, 0, 1, 0, { name: trainInputs.timestep, dtype: 'int64', shape: ['batch'] });
+    const target = b.feeds[trainInputs.target].data as Float32Array;
+    const timeIds = b.feeds[trainInputsXl.timeIds];
+    expect(timeIds.dims).toEqual([32, 6]);
+    const lefts = Array.from({ length: 32 }, (_, i) => (timeIds.data as Float32Array)[i * 6 + 3]);
+    expect(new Set(lefts)).toEqual(new Set([10, 11]));
+    lefts.forEach((left, i) => expect(left).toBe(target[i] === 1 ? 11 : 10));
+    const ids2 = b.feeds[trainInputsXl.ids2];
+    expect([ids2.dtype, ids2.dims, (ids2.data as BigInt64Array)[0]]).toEqual(['int64', [32, 77], 7n]);
   });
 });
 

@@ -11,6 +11,7 @@ import type { TrainContext } from './train-context.ts';
 import { fillTemplate, mirrorCaption } from '../../common/train/templates.ts';
 import { minSnrWeight } from '../../common/train/loss-weights.ts';
 import { trainInputs } from './train-graph.ts';
+import { xlFeeds } from './xl-vectors.ts';
 
 export interface MicroBatch {
   feeds: Record<string, Tensor>;
@@ -47,11 +48,13 @@ export const sampleBatch = (
   const weights = new Float32Array(B);
   const ts: number[] = [];
   const prompts: string[] = [];
+  const timeIds: number[][] = [];
   const s = ctx.model.info.scalingFactor;
   for (let b = 0; b < B; b++) {
     const img = ctx.latents[rng.int(ctx.latents.length)];
     const flip = rng.uniform() < ctx.settings.augment.flipProbability ? 1 : 0;
     prompts.push(promptFor(ctx, img.caption, flip, rng.int(ctx.templates.length)));
+    timeIds.push(img.timeIds?.[flip] ?? []);
     const t = perSample ? min + rng.int(tMax - min) : shared;
     ts.push(t);
     const ab = ctx.ddim.alphasCumprod[t];
@@ -86,6 +89,7 @@ export const sampleBatch = (
       [trainInputs.timestep]: timestep,
       [trainInputs.target]: tensor('float32', [B, C, h, w], target),
       [trainInputs.weights]: tensor('float32', [B], weights),
+      ...xlFeeds(ctx, prompts, timeIds),
     },
     first: { noisy: noisy.slice(0, n), t: ts[0], alphaBar: ctx.ddim.alphasCumprod[ts[0]] },
     prompts,

@@ -17,6 +17,11 @@ export interface CachedLatent {
   readonly caption?: string;
   readonly mean: [Float32Array, Float32Array];
   readonly std: [Float32Array, Float32Array];
+  /**
+   * SDXL's micro-conditioning of the image and of its mirror: original size (before resizing and cropping), crop
+   * top-left (of the crop actually taken), target size (the training resolution), each (height, width).
+   */
+  readonly timeIds?: [number[], number[]];
 }
 
 export interface TrainContext {
@@ -36,4 +41,9 @@ export interface TrainContext {
   readonly templates: readonly string[];
   readonly settings: Required<Omit<TrainPipelineDescription, 'kind'>>;
   readonly lr: number;
+  /**
+   * SDXL: text_encoder_2's tokenizer (with the placeholder tokens) and vector width. The state's vectors are then
+   * text_encoder's [n, dim] followed by text_encoder_2's [n, dim2] (see xl-vectors.ts).
+   */
+  readonly xl?: { readonly tokenizer2: ClipTokenizer; readonly dim2: number };
 }

@@ -17,6 +17,7 @@ import { GraphBuilder } from '../onnx/builder.ts';
 import { emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
 import { renameGraph } from '../onnx/rename-graph.ts';
 import { pruneDead } from '../onnx/prune-dead.ts';
+import { appendLoss, batchDims, composedModel, defaultOpset } from './train-loss.ts';
 
 export const trainInputs = {
   ids: 'input_ids',
@@ -28,9 +29,7 @@ export const trainInputs = {
 } as const;
 export const trainOutputs = { loss: 'loss', grad: `${vectorsInput}_grad`, prediction: 'prediction' } as const;
 
-const defaultOpset = (m: Model) => m.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
-
-const pick = (inputs: ValueInfo[], name: string, index: number, what: string): ValueInfo => {
+export const pick = (inputs: ValueInfo[], name: string, index: number, what: string): ValueInfo => {
   const v = inputs.find((i) => i.name === name) ?? inputs[index];
   if (!v) throw new PipelineError('bad_model', `${what} has no input '${name}'`);
   return v;
@@ -78,19 +77,6 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
   const prediction = `unet/${uOut.name}`;
 
   // One batch symbol for every batch-sized input (exporters name it differently per model: batch, steps, …).
-  const batchDims = (v: ValueInfo, rest?: (number | string | null)[]): ValueInfo =>
-    v.type?.shape
-      ? {
-          ...v,
-          type: {
-            ...v.type,
-            shape: [
-              typeof v.type.shape[0] === 'number' ? v.type.shape[0] : 'batch',
-              ...(rest ?? v.type.shape.slice(1)),
-            ],
-          },
-        }
-      : v;
   const fix = (v: ValueInfo): ValueInfo => {
     if (v.name === trainInputs.ids) return batchDims(v, o.sequence ? [o.sequence] : undefined);
     if (v.name === trainInputs.latents) return batchDims(v, o.latent);
@@ -105,42 +91,24 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
   g.initializers = [...te.initializers, ...un.initializers];
   g.inputs = [...te.inputs, ...un.inputs.filter((i) => i.name !== hidden)];
   const b = new GraphBuilder(g);
-  const f32 = uOut.type?.elemType === 10 ? b.op('Cast', [prediction], { to: 1 }, { name: 'loss/cast' }) : prediction;
   const latentShape = un.inputs.find((i) => i.name === trainInputs.latents)?.type?.shape ?? null;
-  b.input(trainInputs.target, 'float32', latentShape ?? ['batch', 4, 'height', 'width']);
-  b.input(trainInputs.weights, 'float32', ['batch']);
-  const diff = b.op('Sub', [f32, trainInputs.target], {}, { name: 'loss/diff' });
   const opset = Math.max(defaultOpset(textEncoder), defaultOpset(unet));
-  // ReduceMean's axes moved from an attribute to an input in opset 18.
-  const sq = b.op('Mul', [diff, diff], {}, { name: 'loss/sq' });
-  const perSample =
-    opset >= 18
-      ? b.op('ReduceMean', [sq, b.constI64([1, 2, 3], [3], 'loss/axes')], { keepdims: 0 }, { name: 'loss/per_sample' })
-      : b.op('ReduceMean', [sq], { axes: [1, 2, 3], keepdims: 0 }, { name: 'loss/per_sample' });
-  const weighted = b.op('Mul', [perSample, trainInputs.weights], {}, { name: 'loss/weighted' });
-  b.op('ReduceMean', [weighted], { keepdims: 0 }, { name: 'loss/mean', outputs: [trainOutputs.loss] });
+  appendLoss(b, {
+    prediction,
+    predictionType: uOut.type,
+    latentShape,
+    opset,
+    target: trainInputs.target,
+    weights: trainInputs.weights,
+    loss: trainOutputs.loss,
+  });
   b.op('Identity', [prediction], {}, { name: 'prediction', outputs: [trainOutputs.prediction] });
   g.outputs = [
     { name: trainOutputs.loss, type: { elemType: 1, shape: [] }, unknown: [] },
     { name: trainOutputs.prediction, type: uOut.type, unknown: [] },
   ];
   pruneDead(g);
-  const others = [...textEncoder.opsetImport, ...unet.opsetImport].filter(
-    (o) => o.domain !== '' && o.domain !== 'ai.onnx',
-  );
-  const composed: Model = {
-    ...unet,
-    irVersion: Math.max(textEncoder.irVersion, unet.irVersion),
-    opsetImport: [
-      { domain: '', version: opset },
-      ...others.filter((o, i) => others.findIndex((x) => x.domain === o.domain) === i),
-    ],
-    producerName: 'pseudoword',
-    producerVersion: '0.1.0',
-    docString: 'textual-inversion training step',
-    graph: g,
-    metadataProps: [],
-  };
+  const composed = composedModel([textEncoder, unet], g, 'textual-inversion training step');
   // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
   return o.forwardOnly ? composed : differentiate(composed, { ...o.grad, of: trainOutputs.loss, wrt: [vectorsInput] });
 };

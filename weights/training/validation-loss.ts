@@ -7,6 +7,7 @@ import { createRng } from '../../common/numerics/rng.ts';
 import { tensor } from '../../common/tensor.ts';
 import { timestepTensor } from '../unet-io.ts';
 import { trainInputs, trainOutputs } from './train-graph.ts';
+import { vectorFeeds, xlFeeds } from './xl-vectors.ts';
 import type { TrainContext } from './train-context.ts';
 import { fillTemplate } from '../../common/train/templates.ts';
 
@@ -18,7 +19,8 @@ export const validationLoss = async (ctx: TrainContext, vectors: Float32Array): 
   const s = ctx.model.info.scalingFactor;
   const tInfo = ctx.step.inputs.find((i) => i.name === trainInputs.timestep)!;
   const idsInfo = ctx.step.inputs.find((i) => i.name === trainInputs.ids)!;
-  const ids = ctx.tokenizer.tokenize(fillTemplate(ctx.templates[0], ctx.tokens.join(' ')), { length: 77 }).ids;
+  const prompt = fillTemplate(ctx.templates[0], ctx.tokens.join(' '));
+  const ids = ctx.tokenizer.tokenize(prompt, { length: 77 }).ids;
   const T = ctx.ddim.alphasCumprod.length;
   let total = 0;
   let count = 0;
@@ -42,7 +44,8 @@ export const validationLoss = async (ctx: TrainContext, vectors: Float32Array): 
             idsInfo.dtype === 'int64'
               ? tensor('int64', [1, 77], BigInt64Array.from(ids, BigInt))
               : tensor('int32', [1, 77], Int32Array.from(ids)),
-          [trainInputs.vectors]: tensor('float32', [ctx.tokens.length, ctx.dim], vectors),
+          ...vectorFeeds(ctx, vectors),
+          ...xlFeeds(ctx, [prompt], [img.timeIds?.[0] ?? []]),
           [trainInputs.latents]: tensor('float32', [1, C, h, w], noisy),
           [trainInputs.timestep]: timestepTensor(tInfo, t, 1),
           [trainInputs.target]: tensor('float32', [1, C, h, w], target),

@@ -12,9 +12,14 @@ import { watchedDeps } from '../watched-train-deps.ts';
 export const spec: CommandSpec = {
   name: 'train',
   summary: 'Learn a new word (textual inversion) for the concept in a few images; streams progress, saves embeddings.',
-  usage: 'train --images <dir> --token "<name>" --init <word> [--model tiny|<dir>] [options]',
+  usage: 'train --images <dir> --token "<name>" --init <word> [--model tiny|tiny-xl|<dir>] [options]',
   options: {
-    model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: "model folder (Optimum ONNX layout) or 'tiny'" },
+    model: {
+      type: 'string',
+      default: 'tiny',
+      arg: 'dir|tiny|tiny-xl',
+      help: "model folder (Optimum ONNX layout) or 'tiny'/'tiny-xl'. On SDXL both text encoders learn the token (one vector set each, from --init in each table) and the UNet gets time_ids per image: original size before resize/crop, the crop's top-left, target size = --resolution",
+    },
     images: {
       type: 'string',
       arg: 'dir',
@@ -65,7 +70,7 @@ export const spec: CommandSpec = {
       type: 'string',
       default: 'diffusers',
       arg: 'kind',
-      help: 'embedding file layout: diffusers | kohya | a1111',
+      help: 'embedding file layout: diffusers | kohya | a1111 (SDXL always writes {clip_l, clip_g})',
     },
     seed: { type: 'string', default: '0', arg: 'n', help: 'seed for sampling, noise and timesteps' },
     pipeline: {
