@@ -9,6 +9,17 @@ import { attr } from '../onnx/builder.ts';
 import { PipelineError } from '../../common/errors.ts';
 import type { Attrs, GradEmitter, GradOptions } from './grad-emitter.ts';
 
+/**
+ * What a rule may read of the rest of the graph: the forward nodes reading a value, and the summed cotangent of a
+ * value the reverse walk has already passed (a later forward value), for rules that use an identity across nodes.
+ */
+export interface GraphView {
+  consumers(v: string): readonly Node[];
+  cotangent(v: string): string | undefined;
+  /** Whether `v` is the differentiated output (seeded with 1, so its cotangent has a source beyond its readers). */
+  isSeed(v: string): boolean;
+}
+
 /** A VJP rule: cotangents of the outputs in, cotangents of the inputs out. */
 export type Rule = (c: VjpContext) => readonly (string | undefined)[];
 
@@ -26,7 +37,20 @@ export class VjpContext {
     private readonly grads: readonly (string | undefined)[],
     private readonly need: readonly boolean[],
     private readonly where: () => string,
+    private readonly view?: GraphView,
   ) {}
+
+  /** The forward nodes that read `v` (none known without a graph view). */
+  consumers(v: string): readonly Node[] {
+    return this.view?.consumers(v) ?? [];
+  }
+  /**
+   * The total cotangent of a forward value whose readers the reverse walk has already differentiated, when `v`
+   * is not the seed; undefined otherwise.
+   */
+  cotangentOf(v: string): string | undefined {
+    return this.view && !this.view.isSeed(v) ? this.view.cotangent(v) : undefined;
+  }
 
   get opset(): number {
     return this.e.opset;
