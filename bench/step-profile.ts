@@ -41,6 +41,9 @@ const { values } = parseArgs({
     'no-profile': { type: 'boolean', default: false },
     keepattn: { type: 'boolean', default: false },
     opt: { type: 'string', default: 'all' },
+    /** onnxruntime session config entries key=value (comma-separated), e.g. session.set_denormal_as_zero=1 */
+    config: { type: 'string', default: '' },
+    verbose: { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
@@ -156,6 +159,20 @@ interface Measured {
   optimised: Model;
   faultsPerRun: number;
 }
+/** --config entries (and lowmem's) as onnxruntime-node's nested `extra` (it joins the keys with '.'). */
+const configEntries = () => {
+  const entries = values.config
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => kv.split('='));
+  if (values.lowmem) entries.push(['session.disable_prepacking', '1']);
+  const extra: Record<string, Record<string, string>> = {};
+  for (const [k, v] of entries) {
+    const [head, ...rest] = k.split('.');
+    extra[head] = { ...extra[head], [rest.join('.')]: v };
+  }
+  return extra;
+};
 const open = async (label: string, m: Model) => {
   const path = join(work, `${label}.onnx`);
   writeFileSync(path, encodeModel(place(m)));
@@ -169,7 +186,9 @@ const open = async (label: string, m: Model) => {
     ...(values['no-arena'] ? { enableCpuMemArena: false } : {}),
     profileFilePrefix: join(work, label),
     optimizedModelFilePath: optimisedPath,
-    ...(values.lowmem ? { enableCpuMemArena: false, extra: { session: { disable_prepacking: '1' } } } : {}),
+    ...(values.lowmem ? { enableCpuMemArena: false } : {}),
+    extra: configEntries(),
+    ...(values.verbose && label === 'step' ? { logSeverityLevel: 0 as const, logVerbosityLevel: 0 } : {}),
   });
   const openMs = performance.now() - t0;
   const f = feeds(session.inputNames as string[]);
@@ -193,6 +212,10 @@ const finish = async (o: Opened): Promise<Measured> => {
     dur: number;
     args?: { op_name?: string };
   }[];
+  // Session events: loading and initialisation phases (where opening time goes).
+  const phases = events.filter((e) => e.cat === 'Session' && !e.name.endsWith('_run') && e.name !== 'model_run');
+  if (phases.length)
+    console.log(`${label} session phases: ${phases.map((e) => `${e.name} ${(e.dur / 1000).toFixed(0)} ms`).join(', ')}`);
   // Node events: `<node>_kernel_time` per run; the first (warm-up) run is included, so scale by runs/(runs+1).
   const byOp = new Map<string, { fwd: number; bwd: number; count: number }>();
   // Backward time by the forward node kind that emitted it (the name segment before '/grad', digits dropped).

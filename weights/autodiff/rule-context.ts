@@ -40,6 +40,23 @@ export class VjpContext {
     private readonly view?: GraphView,
   ) {}
 
+  /**
+   * The forward node's first `count` outputs, naming the optional ones it does not produce yet so that it does
+   * (for statistics an op computes anyway, e.g. LayerNormalization's Mean and InvStdDev): the forward then hands
+   * them to the backward instead of the backward computing them again.
+   */
+  forwardOutputs(count: number): string[] {
+    const n = this.node;
+    const missing = Array.from({ length: count }, (_, k) => !n.outputs[k]);
+    if (missing.some(Boolean)) {
+      n.outputs = Array.from({ length: Math.max(count, n.outputs.length) }, (_, k) =>
+        missing[k] ? this.e.b.fresh(`${n.name || n.opType}/output${k}`) : n.outputs[k],
+      );
+      this.e.facts.infer(n);
+    }
+    return n.outputs.slice(0, count);
+  }
+
   /** The forward nodes that read `v` (none known without a graph view). */
   consumers(v: string): readonly Node[] {
     return this.view?.consumers(v) ?? [];
