@@ -40,6 +40,8 @@ const { values } = parseArgs({
     'no-arena': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     keepattn: { type: 'boolean', default: false },
+    /** GradOptions.convInputGrad: flipped-conv (default), flipped-conv-per-step, conv-transpose */
+    conv: { type: 'string', default: 'flipped-conv' },
     opt: { type: 'string', default: 'all' },
     /** onnxruntime session config entries key=value (comma-separated), e.g. session.set_denormal_as_zero=1 */
     config: { type: 'string', default: '' },
@@ -47,7 +49,10 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
-const grad: GradOptions = values.keepattn ? { recomputeAttention: 'never' } : {};
+const grad: GradOptions = {
+  ...(values.keepattn ? { recomputeAttention: 'never' } : {}),
+  convInputGrad: values.conv as NonNullable<GradOptions['convInputGrad']>,
+};
 
 /** The composed forward and step graphs with weights inline, and the input sizes. */
 type Source = (init: string, location: string) => string;
@@ -182,12 +187,13 @@ const open = async (label: string, m: Model) => {
     executionProviders: ['cpu'],
     graphOptimizationLevel: values.opt as 'all',
     enableProfiling: !values['no-profile'],
-    ...(values['no-pattern'] ? { enableMemPattern: false } : {}),
-    ...(values['no-arena'] ? { enableCpuMemArena: false } : {}),
+    // Session knobs apply to the step alone: the forward is onnxruntime's default session, as in sd15-step.ts.
+    ...(values['no-pattern'] && label === 'step' ? { enableMemPattern: false } : {}),
+    ...(values['no-arena'] && label === 'step' ? { enableCpuMemArena: false } : {}),
     profileFilePrefix: join(work, label),
     optimizedModelFilePath: optimisedPath,
-    ...(values.lowmem ? { enableCpuMemArena: false } : {}),
-    extra: configEntries(),
+    ...(values.lowmem && label === 'step' ? { enableCpuMemArena: false } : {}),
+    extra: label === 'step' ? configEntries() : {},
     ...(values.verbose && label === 'step' ? { logSeverityLevel: 0 as const, logVerbosityLevel: 0 } : {}),
   });
   const openMs = performance.now() - t0;
@@ -215,7 +221,9 @@ const finish = async (o: Opened): Promise<Measured> => {
   // Session events: loading and initialisation phases (where opening time goes).
   const phases = events.filter((e) => e.cat === 'Session' && !e.name.endsWith('_run') && e.name !== 'model_run');
   if (phases.length)
-    console.log(`${label} session phases: ${phases.map((e) => `${e.name} ${(e.dur / 1000).toFixed(0)} ms`).join(', ')}`);
+    console.log(
+      `${label} session phases: ${phases.map((e) => `${e.name} ${(e.dur / 1000).toFixed(0)} ms`).join(', ')}`,
+    );
   // Node events: `<node>_kernel_time` per run; the first (warm-up) run is included, so scale by runs/(runs+1).
   const byOp = new Map<string, { fwd: number; bwd: number; count: number }>();
   // Backward time by the forward node kind that emitted it (the name segment before '/grad', digits dropped).
@@ -268,6 +276,7 @@ for (let k = 0; k < runs; k++)
   }
 const f = await finish(fo);
 const s = await finish(so);
+console.log(`peak RSS of the process (both sessions) ${(process.resourceUsage().maxRSS / 2 ** 20).toFixed(2)} GiB`);
 const sum = (m: Map<string, { fwd: number; bwd: number }>, k: 'fwd' | 'bwd') =>
   [...m.values()].reduce((a, r) => a + r[k], 0);
 
