@@ -5,7 +5,8 @@
  *   npx bun bench/sd15-step.ts            (build once into .cache/models/sd15-random, then measure)
  * That command measures onnxruntime's default sessions, with the process's own malloc settings (bun is started
  * directly, not through bin/pseudoword.js, which sets MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX). Other settings are
- * named in the environment and printed with the figures: SD15_VARIANT=lowmem (no prepacking, no CPU arena), convT,
+ * named in the environment and printed with the figures: SD15_VARIANT=lowmem (no prepacking, no CPU arena), noprepack
+ * (no prepacking, arena kept), convT,
  * flipstep, keepattn; SD15_RUNS (timed step runs, default 2).
  * Prints, for the forward and the step: time (best run), session open time, peak RSS, user and system CPU time.
  * Goals (issue 20): step ≤ 2.2 × UNet forward; peak RSS ≤ 9 GiB; step session open ≤ 2 × the forward's.
@@ -123,6 +124,7 @@ if (mode === 'step') {
   const built = performance.now();
   const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), {
     lowMemory: variant.includes('lowmem'),
+    ...(variant.includes('noprepack') ? { prepacking: false } : {}),
   });
   const opened = performance.now();
   // maxRSS at each phase: tells a peak reached while opening the session (initializers copied, constants folded)
