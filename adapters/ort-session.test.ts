@@ -56,6 +56,12 @@ describe('the onnxruntime options', () => {
     });
   });
 
+  test('drop pre-packed weights without dropping the arena when prepacking is off', () => {
+    const o = ortSessionOptions({ device: 'cpu', prepacking: false });
+    expect(o.extra).toEqual({ session: { disable_prepacking: '1' } });
+    expect(o.enableCpuMemArena).toBeUndefined();
+  });
+
   test('merge the low-memory and no-fallback session entries', () => {
     const o = ortSessionOptions({
       device: 'cuda',

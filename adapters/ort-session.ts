@@ -87,7 +87,7 @@ const strict = (o: SessionOptions) =>
 export const ortSessionOptions = (options: SessionOptions = {}): ort.InferenceSession.SessionOptions => {
   const device = options.device ?? 'cpu';
   const session: Record<string, string> = {
-    ...(options.lowMemory ? { disable_prepacking: '1' } : {}),
+    ...(options.lowMemory || options.prepacking === false ? { disable_prepacking: '1' } : {}),
     ...(device === 'cuda' && strict(options) ? { disable_cpu_ep_fallback: '1' } : {}),
   };
   return {

@@ -5,7 +5,8 @@
  *   npx bun bench/sd15-step.ts            (build once into .cache/models/sd15-random, then measure)
  * That command measures onnxruntime's default sessions, with the process's own malloc settings (bun is started
  * directly, not through bin/pseudoword.js, which sets MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX). Other settings are
- * named in the environment and printed with the figures: SD15_VARIANT=lowmem (no prepacking, no CPU arena), convT,
+ * named in the environment and printed with the figures: SD15_VARIANT=lowmem (no prepacking, no CPU arena), noprepack
+ * (no prepacking, arena kept), convT,
  * flipstep, keepattn; SD15_RUNS (timed step runs, default 2).
  * Prints, for the forward and the step: time (best run), session open time, peak RSS, user and system CPU time.
  * Goals (issue 20): step ≤ 2.2 × UNet forward; peak RSS ≤ 9 GiB; step session open ≤ 2 × the forward's.
@@ -58,6 +59,14 @@ const cpu = () => {
   const u = process.resourceUsage();
   return { userS: u.userCPUTime / 1e6, sysS: u.systemCPUTime / 1e6 };
 };
+/**
+ * CPU seconds (user + system, all threads) since `from`: a run's cost that other load on a shared machine inflates
+ * much less than its wall time (onnxruntime's spinning worker threads still count).
+ */
+const cpuSince = (from: { userS: number; sysS: number }) => {
+  const now = cpu();
+  return now.userS - from.userS + now.sysS - from.sysS;
+};
 /** The malloc settings this measurement ran with, as the environment gave them. */
 const mallocEnv = {
   MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? null,
@@ -83,12 +92,16 @@ if (mode === 'forward') {
   const feeds = { sample, timestep: tensor('float32', [1], Float32Array.of(500)), encoder_hidden_states: hidden };
   await s.run(feeds);
   const times: number[] = [];
+  const c0 = cpu();
   for (let i = 0; i < 3; i++) {
     const t = performance.now();
     await s.run(feeds);
     times.push(performance.now() - t);
   }
-  console.log(JSON.stringify({ mode, ms: Math.min(...times), openSessionMs, peakRssGiB: maxRssGiB(), ...cpu() }));
+  const cpuPerRunS = cpuSince(c0) / times.length;
+  console.log(
+    JSON.stringify({ mode, ms: Math.min(...times), cpuPerRunS, openSessionMs, peakRssGiB: maxRssGiB(), ...cpu() }),
+  );
   process.exit(0);
 }
 
@@ -111,6 +124,7 @@ if (mode === 'step') {
   const built = performance.now();
   const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), {
     lowMemory: variant.includes('lowmem'),
+    ...(variant.includes('noprepack') ? { prepacking: false } : {}),
   });
   const opened = performance.now();
   // maxRSS at each phase: tells a peak reached while opening the session (initializers copied, constants folded)
@@ -139,16 +153,19 @@ if (mode === 'step') {
   await s.run(feeds);
   const peakFirstRunGiB = maxRssGiB();
   const times: number[] = [];
+  const c0 = cpu();
   for (let i = 0; i < Number(process.env.SD15_RUNS ?? 2); i++) {
     const t = performance.now();
     await s.run(feeds);
     times.push(performance.now() - t);
   }
+  const cpuPerRunS = cpuSince(c0) / times.length;
   console.log(
     JSON.stringify({
       mode,
       variant,
       ms: Math.min(...times),
+      cpuPerRunS,
       buildGraphMs: built - t0,
       openSessionMs: opened - built,
       nodes: graph.graph.nodes.length,
@@ -179,7 +196,7 @@ console.log(
     `cpu user ${fwd.userS.toFixed(0)} s sys ${fwd.sysS.toFixed(0)} s)\n` +
     `training step ${(step.ms / 1000).toFixed(2)} s (open ${sec(step.openSessionMs)}, peak ${step.peakRssGiB.toFixed(2)} GiB, ` +
     `cpu user ${step.userS.toFixed(0)} s sys ${step.sysS.toFixed(0)} s)\n` +
-    `→ step/forward ${(step.ms / fwd.ms).toFixed(2)} (goal ≤ 2.2); peak ${step.peakRssGiB.toFixed(2)} GiB (goal ≤ 9); ` +
+    `→ step/forward ${(step.ms / fwd.ms).toFixed(2)} (goal ≤ 2.2; in CPU seconds per run ${step.cpuPerRunS.toFixed(1)} / ${fwd.cpuPerRunS.toFixed(1)} = ${(step.cpuPerRunS / fwd.cpuPerRunS).toFixed(2)}); peak ${step.peakRssGiB.toFixed(2)} GiB (goal ≤ 9); ` +
     `open ratio ${(step.openSessionMs / fwd.openSessionMs).toFixed(1)} (goal ≤ 2)`,
 );
 console.log(
@@ -189,6 +206,7 @@ console.log(
     forwardMs: fwd.ms,
     stepMs: step.ms,
     ratio: step.ms / fwd.ms,
+    cpuRatio: step.cpuPerRunS / fwd.cpuPerRunS,
     forwardPeakRssGiB: fwd.peakRssGiB,
     stepPeakRssGiB: step.peakRssGiB,
     stepGraphNodes: step.nodes,

@@ -44,9 +44,11 @@ const te = injectVectors(decodeModel((await model.files.readBytes('text_encoder/
 const unet = decodeModel((await model.files.readBytes('unet/model.onnx'))!);
 const source = (init: string, loc: string) =>
   model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`);
-const step = await openGraph(buildTrainGraph(te.model, unet, { latent: [4, 8, 8], sequence: 77 }), source);
+const h = model.info.resolution / model.info.vaeScale;
+const C = model.info.latentChannels;
+const step = await openGraph(buildTrainGraph(te.model, unet, { latent: [C, h, h], sequence: 77 }), source);
 const fwd = await openGraph(
-  buildTrainGraph(te.model, unet, { forwardOnly: true, latent: [4, 8, 8], sequence: 77 }),
+  buildTrainGraph(te.model, unet, { forwardOnly: true, latent: [C, h, h], sequence: 77 }),
   source,
 );
 const images = await conceptFolder(4, model.info.resolution);
@@ -60,10 +62,8 @@ const request = parseTrainRequest({
   saveEvery: 0,
   seed: 1,
 });
-const { tableRows, dim, tableVectors } = await loadStepGraph(model, [4, 8, 8]);
+const { tableRows, dim, tableVectors } = await loadStepGraph(model, [C, h, h]);
 const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
-const h = model.info.resolution / model.info.vaeScale;
-const C = model.info.latentChannels;
 const fake = {
   mean: [new Float32Array(C * h * h), new Float32Array(C * h * h)],
   std: [new Float32Array(C * h * h).fill(1), new Float32Array(C * h * h).fill(1)],

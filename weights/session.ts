@@ -36,6 +36,11 @@ export interface SessionOptions {
    */
   lowMemory?: boolean;
   /**
+   * Pre-packed weight copies (onnxruntime's default, true): false drops them while keeping the CPU arena — the
+   * half of `lowMemory` that costs no page faults per run (the arena keeps activation memory mapped).
+   */
+  prepacking?: boolean;
+  /**
    * With `device: 'cuda'`: whether nodes may run on the CPU. onnxruntime places shape arithmetic (Shape → Gather →
    * Concat chains, which every torch export has) on the CPU by design, and nodes the CUDA provider has no kernel for
    * too, so refusing makes most real exports fail to load. 'allowed' (default) keeps onnxruntime's placement;

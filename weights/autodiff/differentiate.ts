@@ -11,6 +11,7 @@ import { tensor } from '../../common/tensor.ts';
 import { GradEmitter, type GradOptions } from './grad-emitter.ts';
 import { dropUnused, placeShapeNodes } from './graph-tidy.ts';
 import { rematerialize } from './remat.ts';
+import { scaleThroughMatMul } from './scale-through-matmul.ts';
 import { activity, topoOrder } from '../onnx/graph-walk.ts';
 import { VjpContext } from './rule-context.ts';
 import { broadcasting, ruleTable, type RuleEntry, unsupportedWhy } from './rule-table.ts';
@@ -137,13 +138,23 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
   push(opts.of, onesLike(em, opts.of)); // dL/dL = 1
 
   const cotangentOf = new Map<Node, string>();
+  // For rules that read across nodes (rules/attention-softmax.ts): readers of each value, settled cotangents.
+  const readers = new Map<string, Node[]>();
+  for (const n of order) for (const i of new Set(n.inputs)) if (i) readers.set(i, [...(readers.get(i) ?? []), n]);
+  const settled = new Map<string, string>();
+  const view = {
+    consumers: (v: string) => readers.get(v) ?? [],
+    cotangent: (v: string) => settled.get(v),
+    isSeed: (v: string) => v === opts.of,
+  };
   for (const n of [...active].reverse()) {
     const gys = n.outputs.map((o) => (varied.has(o) ? total(o) : undefined));
+    n.outputs.forEach((o, k) => gys[k] !== undefined && settled.set(o, gys[k]!));
     if (gys.every((x) => x === undefined)) continue;
     em.setPrefix(`${n.name || n.opType}/grad`);
     const need = n.inputs.map((i) => varied.has(i));
     const first = graph.nodes.length;
-    const gx = (entryOf(n) as Exclude<RuleEntry, string>)(new VjpContext(em, n, gys, need, where(n)));
+    const gx = (entryOf(n) as Exclude<RuleEntry, string>)(new VjpContext(em, n, gys, need, where(n), view));
     n.inputs.forEach((inp, k) => {
       if (need[k] && gx[k]) push(inp, broadcasting.has(n.opType) ? unbroadcast(em, gx[k]!, inp) : gx[k]!);
     });
@@ -180,6 +191,7 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     attention: opts.recomputeAttention ?? 'auto',
     cotangentOf,
   });
+  scaleThroughMatMul(graph, fromNode, em, new Set(graph.outputs.map((o) => o.name)));
   dropUnused(graph, fromNode, fromInit);
   graph.nodes = placeShapeNodes(graph.nodes, em.shapeNodes);
   const raised = em.opset > opset;

@@ -10,6 +10,17 @@ import { PipelineError } from '../../common/errors.ts';
 import type { Attrs, GradEmitter, GradOptions } from './grad-emitter.ts';
 import { inlineGraph } from './subgraph-vjp.ts';
 
+/**
+ * What a rule may read of the rest of the graph: the forward nodes reading a value, and the summed cotangent of a
+ * value the reverse walk has already passed (a later forward value), for rules that use an identity across nodes.
+ */
+export interface GraphView {
+  consumers(v: string): readonly Node[];
+  cotangent(v: string): string | undefined;
+  /** Whether `v` is the differentiated output (seeded with 1, so its cotangent has a source beyond its readers). */
+  isSeed(v: string): boolean;
+}
+
 /** A VJP rule: cotangents of the outputs in, cotangents of the inputs out. */
 export type Rule = (c: VjpContext) => readonly (string | undefined)[];
 
@@ -27,7 +38,37 @@ export class VjpContext {
     private readonly grads: readonly (string | undefined)[],
     private readonly need: readonly boolean[],
     private readonly where: () => string,
+    private readonly view?: GraphView,
   ) {}
+
+  /**
+   * The forward node's first `count` outputs, naming the optional ones it does not produce yet so that it does
+   * (for statistics an op computes anyway, e.g. LayerNormalization's Mean and InvStdDev): the forward then hands
+   * them to the backward instead of the backward computing them again.
+   */
+  forwardOutputs(count: number): string[] {
+    const n = this.node;
+    const missing = Array.from({ length: count }, (_, k) => !n.outputs[k]);
+    if (missing.some(Boolean)) {
+      n.outputs = Array.from({ length: Math.max(count, n.outputs.length) }, (_, k) =>
+        missing[k] ? this.e.b.fresh(`${n.name || n.opType}/output${k}`) : n.outputs[k],
+      );
+      this.e.facts.infer(n);
+    }
+    return n.outputs.slice(0, count);
+  }
+
+  /** The forward nodes that read `v` (none known without a graph view). */
+  consumers(v: string): readonly Node[] {
+    return this.view?.consumers(v) ?? [];
+  }
+  /**
+   * The total cotangent of a forward value whose readers the reverse walk has already differentiated, when `v`
+   * is not the seed; undefined otherwise.
+   */
+  cotangentOf(v: string): string | undefined {
+    return this.view && !this.view.isSeed(v) ? this.view.cotangent(v) : undefined;
+  }
 
   get opset(): number {
     return this.e.opset;

@@ -1,4 +1,5 @@
 /** Activations and masks: Sigmoid Tanh Relu LeakyRelu Softplus Gelu Clip Softmax LogSoftmax. */
+import { attentionRowSum } from './attention-softmax.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
 
 // dX = dY·Y·(1 − Y)
@@ -86,10 +87,12 @@ const softmaxAxes = (c: VjpContext): number[] => {
   return Array.from({ length: r - a }, (_, k) => a + k);
 };
 
-// dX = Y·(dY − Σ(dY·Y)), the sum over the softmax axis in float32 for float16 models
+// dX = Y·(dY − Σ(dY·Y)), the sum over the softmax axis in float32 for float16 models; in attention (Y·V) the
+// sum is Σ dO·O over the head width instead (attention-softmax.ts)
 export const softmax: Rule = (c) => {
   const [y, g] = [c.y(0), c.gy(0)!];
-  const s = c.castLike(c.reduceSum(c.f32(c.emit('Mul', [g, y])), softmaxAxes(c), true), y);
+  const axes = softmaxAxes(c);
+  const s = attentionRowSum(c, axes) ?? c.castLike(c.reduceSum(c.f32(c.emit('Mul', [g, y])), axes, true), y);
   return [c.emit('Mul', [y, c.emit('Sub', [g, s])])];
 };
 
