@@ -75,6 +75,7 @@ export class Decomposition {
     if (used.length === 0 || wrt.length === 0) return wrt.map(() => undefined);
     const graph = { ...this.b.graph, outputs: [] };
     const v = graphVjp(
+      c.differentiator(),
       graph,
       this.opset,
       used.map(({ o }) => ({ name: o, type: { elemType: this.elem, shape: null } })),

@@ -154,7 +154,9 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     em.setPrefix(`${n.name || n.opType}/grad`);
     const need = n.inputs.map((i) => varied.has(i));
     const first = graph.nodes.length;
-    const gx = (entryOf(n) as Exclude<RuleEntry, string>)(new VjpContext(em, n, gys, need, where(n), view));
+    const gx = (entryOf(n) as Exclude<RuleEntry, string>)(
+      new VjpContext(em, n, gys, need, where(n), view, differentiate),
+    );
     n.inputs.forEach((inp, k) => {
       if (need[k] && gx[k]) push(inp, broadcasting.has(n.opType) ? unbroadcast(em, gx[k]!, inp) : gx[k]!);
     });

@@ -8,7 +8,7 @@ import type { Dim, Graph, Node } from '../onnx/proto.ts';
 import { attr } from '../onnx/builder.ts';
 import { PipelineError } from '../../common/errors.ts';
 import type { Attrs, GradEmitter, GradOptions } from './grad-emitter.ts';
-import { inlineGraph } from './subgraph-vjp.ts';
+import { type Differentiator, inlineGraph } from './subgraph-vjp.ts';
 
 /**
  * What a rule may read of the rest of the graph: the forward nodes reading a value, and the summed cotangent of a
@@ -39,7 +39,18 @@ export class VjpContext {
     private readonly need: readonly boolean[],
     private readonly where: () => string,
     private readonly view?: GraphView,
+    private readonly differentiate?: Differentiator,
   ) {}
+
+  /** The driver, for rules that differentiate a subgraph. */
+  differentiator(): Differentiator {
+    if (!this.differentiate)
+      throw new PipelineError(
+        'internal',
+        `the rule for ${this.node.opType} needs the driver to differentiate a subgraph`,
+      );
+    return this.differentiate;
+  }
 
   /**
    * The forward node's first `count` outputs, naming the optional ones it does not produce yet so that it does

@@ -8,7 +8,6 @@
 import { GraphBuilder } from '../onnx/builder.ts';
 import { DataType, type Graph, type Model, type Node, type TensorType } from '../onnx/proto.ts';
 import { renameTensorProto } from '../onnx/tensor-proto.ts';
-import { differentiate } from './differentiate.ts';
 import type { GradEmitter } from './grad-emitter.ts';
 
 /** One output of the graph and the type of its cotangent (its own type). */
@@ -93,10 +92,22 @@ export const renameInto = (g: Graph, bind: ReadonlyMap<string, string>, fresh: (
 };
 
 /**
+ * The driver itself, handed to rules that differentiate a subgraph (Loop/Scan/If bodies, decompositions): passed in
+ * rather than imported, so that the rules do not import the driver that imports the rule table.
+ */
+export type Differentiator = (model: Model, opts: { of: string; wrt: readonly string[] }) => Model;
+
+/**
  * The VJP graph of `g` (run at `opset`) for the outputs `outs` with respect to its inputs `wrt`: `g`'s inputs plus
  * one cotangent input per output, the gradients `<wrt>_grad` among its outputs.
  */
-export const graphVjp = (g: Graph, opset: number, outs: readonly GraphOutput[], wrt: readonly string[]): GraphVjp => {
+export const graphVjp = (
+  differentiate: Differentiator,
+  g: Graph,
+  opset: number,
+  outs: readonly GraphOutput[],
+  wrt: readonly string[],
+): GraphVjp => {
   // The declared types of the outputs stay as priors for shape inference.
   const valueInfo = [...g.valueInfo, ...g.outputs.filter((o) => o.type?.shape)];
   const graph: Graph = { ...g, nodes: [...g.nodes], inputs: [...g.inputs], outputs: [], valueInfo };

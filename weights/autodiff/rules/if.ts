@@ -26,7 +26,7 @@ const branchVjp = (c: VjpContext, branch: Graph, wanted: string[], zeros: string
       ...branch,
       inputs: wrt.map((w) => ({ name: w, type: { elemType: c.elem(w), shape: c.shape(w) ?? null }, unknown: [] })),
     };
-    const v = graphVjp(typed, c.opset, outs, wrt);
+    const v = graphVjp(c.differentiator(), typed, c.opset, outs, wrt);
     c.requireOpset(v.opset);
     // Inside the backward branch the operands and the cotangents are outer values, read by their own names.
     const bind = new Map<string, string>([

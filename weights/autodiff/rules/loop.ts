@@ -116,7 +116,7 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
       return { ...v, type: j >= 0 ? s.stateTypes[j] : (x?.type ?? v.type) };
     }),
   };
-  const vjp = graphVjp(typed, c.opset, outs, wrt);
+  const vjp = graphVjp(c.differentiator(), typed, c.opset, outs, wrt);
   c.requireOpset(vjp.opset);
 
   const b = new Body(c);
