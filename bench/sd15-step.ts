@@ -11,7 +11,7 @@
  * Prints, for the forward and the step: time (best run), session open time, peak RSS, user and system CPU time.
  * Goals (issue 20): step ≤ 2.2 × UNet forward; peak RSS ≤ 9 GiB; step session open ≤ 2 × the forward's.
  */
-import { existsSync, mkdirSync, openSync, writeSync, closeSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir } from '../adapters/project-paths.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
@@ -20,6 +20,7 @@ import { buildUnet } from '../weights/tiny/unet.ts';
 import { sd15UnetConfig } from '../weights/tiny/unet-config.ts';
 import { buildTextEncoder } from '../weights/tiny/text-encoder.ts';
 import type { BuiltModel } from '../weights/tiny/built-model.ts';
+import { maxRssGiB, writeBuiltModel } from './built-model-files.ts';
 import { decodeModel } from '../weights/onnx/proto.ts';
 import { readFile } from '../adapters/fs.ts';
 import { injectVectors } from '../weights/embeddings/inject-vectors.ts';
@@ -41,19 +42,7 @@ const clipL = {
   eps: 1e-5,
 };
 
-const write = (sub: string, m: BuiltModel) => {
-  mkdirSync(join(dir, sub), { recursive: true });
-  if (m.external) {
-    const p = join(dir, sub, m.external.location);
-    const fd = openSync(`${p}.tmp`, 'w');
-    for (const chunk of m.external.chunks(64 << 20)) writeSync(fd, chunk);
-    closeSync(fd);
-    renameSync(`${p}.tmp`, p);
-  }
-  writeFileSync(join(dir, sub, 'model.onnx'), m.model);
-};
-
-const maxRssGiB = () => process.resourceUsage().maxRSS / 2 ** 20; // maxRSS is in KiB
+const write = (sub: string, m: BuiltModel) => writeBuiltModel(dir, sub, m);
 /** User and system CPU seconds this process has used (all threads). */
 const cpu = () => {
   const u = process.resourceUsage();

@@ -13,7 +13,7 @@
  * and the step/forward ratio — from the two processes, and from the two alternated in the step's process (after its
  * peak RSS is read), which is the one to trust on a shared machine.
  */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openGraph } from '../adapters/graph-session.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
@@ -24,6 +24,7 @@ import { tensor } from '../common/tensor.ts';
 import { injectVectors } from '../weights/embeddings/inject-vectors.ts';
 import { decodeModel } from '../weights/onnx/proto.ts';
 import type { BuiltModel } from '../weights/tiny/built-model.ts';
+import { maxRssGiB, writeBuiltModel } from './built-model-files.ts';
 import { buildTextEncoder, type TextEncoderConfig } from '../weights/tiny/text-encoder.ts';
 import { buildUnet } from '../weights/tiny/unet.ts';
 import { sdxlUnetConfig, type UnetConfig } from '../weights/tiny/unet-config.ts';
@@ -69,20 +70,7 @@ const bigG: TextEncoderConfig = {
 };
 const dir = join(cacheDir(), 'models', `sdxl-random-${headWidth}`);
 
-const write = (sub: string, m: BuiltModel) => {
-  mkdirSync(join(dir, sub), { recursive: true });
-  if (m.external) {
-    const p = join(dir, sub, m.external.location);
-    const fd = openSync(`${p}.tmp`, 'w');
-    for (const chunk of m.external.chunks(64 << 20)) writeSync(fd, chunk);
-    closeSync(fd);
-    renameSync(`${p}.tmp`, p);
-  }
-  writeFileSync(join(dir, sub, 'model.onnx'), m.model);
-  return m.parameters;
-};
-
-const maxRssGiB = () => process.resourceUsage().maxRSS / 2 ** 20; // maxRSS is in KiB
+const write = (sub: string, m: BuiltModel) => writeBuiltModel(dir, sub, m);
 const cpu = () => {
   const u = process.resourceUsage();
   return { userS: u.userCPUTime / 1e6, sysS: u.systemCPUTime / 1e6 };
