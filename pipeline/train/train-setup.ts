@@ -2,6 +2,7 @@
  * Sets a training run up: the step graph composed from the model's components, the placeholder tokens and their
  * starting vectors, and the settings resolved from request flags and a pipeline description.
  */
+import { floatArray } from '../../common/numerics/half.ts';
 import { PipelineError } from '../../common/errors.ts';
 import { objectTemplates, styleTemplates } from '../../common/train/templates.ts';
 import { trainPipelineDescription } from '../../common/train/train-pipeline.ts';
@@ -59,8 +60,13 @@ export const loadStepGraph = async (
   const table = readTensorProto(tableProto, (loc, off, len) => model.files.readRange(`text_encoder/${loc}`, off, len));
   const tableVectors = (ids: number[]) => {
     const out = new Float32Array(ids.length * te.dim);
+    // A float16 table holds IEEE half bits: widen them (the vectors are float32 masters).
     const data =
-      table.dtype === 'float32' ? (table.data as Float32Array) : Float32Array.from(table.data as ArrayLike<number>);
+      table.dtype === 'float32'
+        ? (table.data as Float32Array)
+        : table.dtype === 'float16'
+          ? floatArray(table.data as Uint16Array)
+          : Float32Array.from(table.data as ArrayLike<number>);
     ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
     return out;
   };

@@ -14,7 +14,8 @@ import { differentiate } from '../autodiff/differentiate.ts';
 import type { GradOptions } from '../autodiff/grad-emitter.ts';
 import { vectorsInput } from '../embeddings/inject-vectors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
-import { emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
+import { DataType, emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
+import { widenHalfInputs } from '../onnx/widen-half-inputs.ts';
 import { renameGraph } from '../onnx/rename-graph.ts';
 import { pruneDead } from '../onnx/prune-dead.ts';
 
@@ -27,6 +28,8 @@ export const trainInputs = {
   weights: 'loss_weights',
 } as const;
 export const trainOutputs = { loss: 'loss', grad: `${vectorsInput}_grad`, prediction: 'prediction' } as const;
+/** The loss-scale input of a float16 step graph (see `lossScale` below and common/train/loss-scale.ts). */
+export const lossScaleInput = 'loss_scale';
 
 const defaultOpset = (m: Model) => m.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
 
@@ -52,6 +55,12 @@ export interface TrainGraphOptions {
   sequence?: number;
   /** Autodiff choices (conv input-gradient form, recomputation). */
   grad?: GradOptions;
+  /**
+   * Add a float32 scalar input `loss_scale` that multiplies the loss before differentiation (the gradient output
+   * is then scale × ∂loss/∂vectors; the `loss` output stays unscaled). Default: when the UNet is float16, where
+   * small gradients underflow half precision without it.
+   */
+  lossScale?: boolean;
 }
 
 export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOptions = {}): Model => {
@@ -105,7 +114,10 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
   g.initializers = [...te.initializers, ...un.initializers];
   g.inputs = [...te.inputs, ...un.inputs.filter((i) => i.name !== hidden)];
   const b = new GraphBuilder(g);
-  const f32 = uOut.type?.elemType === 10 ? b.op('Cast', [prediction], { to: 1 }, { name: 'loss/cast' }) : prediction;
+  const half = uOut.type?.elemType === DataType.FLOAT16;
+  const f32 = half ? b.op('Cast', [prediction], { to: 1 }, { name: 'loss/cast' }) : prediction;
+  // A float16 export's float inputs (latents, a float timestep) are fed in float32 and cast at the graph input.
+  if (half) widenHalfInputs(g);
   const latentShape = un.inputs.find((i) => i.name === trainInputs.latents)?.type?.shape ?? null;
   b.input(trainInputs.target, 'float32', latentShape ?? ['batch', 4, 'height', 'width']);
   b.input(trainInputs.weights, 'float32', ['batch']);
@@ -119,12 +131,17 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
       : b.op('ReduceMean', [sq], { axes: [1, 2, 3], keepdims: 0 }, { name: 'loss/per_sample' });
   const weighted = b.op('Mul', [perSample, trainInputs.weights], {}, { name: 'loss/weighted' });
   b.op('ReduceMean', [weighted], { keepdims: 0 }, { name: 'loss/mean', outputs: [trainOutputs.loss] });
-  b.op('Identity', [prediction], {}, { name: 'prediction', outputs: [trainOutputs.prediction] });
+  b.op('Identity', [f32], {}, { name: 'prediction', outputs: [trainOutputs.prediction] });
   g.outputs = [
     { name: trainOutputs.loss, type: { elemType: 1, shape: [] }, unknown: [] },
-    { name: trainOutputs.prediction, type: uOut.type, unknown: [] },
+    { name: trainOutputs.prediction, type: uOut.type && { ...uOut.type, elemType: DataType.FLOAT }, unknown: [] },
   ];
   pruneDead(g);
+  // After pruning: the scaled loss is no output, only where the backward pass starts.
+  const scaled =
+    (o.lossScale ?? half)
+      ? b.op('Mul', [trainOutputs.loss, b.input(lossScaleInput, 'float32', [])], {}, { name: 'loss/scaled' })
+      : trainOutputs.loss;
   const others = [...textEncoder.opsetImport, ...unet.opsetImport].filter(
     (o) => o.domain !== '' && o.domain !== 'ai.onnx',
   );
@@ -142,5 +159,5 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
     metadataProps: [],
   };
   // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
-  return o.forwardOnly ? composed : differentiate(composed, { ...o.grad, of: trainOutputs.loss, wrt: [vectorsInput] });
+  return o.forwardOnly ? composed : differentiate(composed, { ...o.grad, of: scaled, wrt: [vectorsInput] });
 };
