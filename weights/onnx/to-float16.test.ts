@@ -32,6 +32,9 @@ const build = (): Model => {
   y = b.op('Add', [y, zeros]);
   y = b.op('Mul', [y, 'w']);
   y = b.op('Max', [y, b.constF(-1e9, undefined, 'mask')]);
+  // Scales computed in the graph (a Constant node, float16 after conversion) need a Cast back to float32.
+  const same = b.op('Constant', [], { value: tensor('float32', [4], Float32Array.of(1, 1, 1, 1)) });
+  y = b.op('Resize', [y, '', same], { mode: 'nearest' }, { name: 'resize_same' });
   b.output(y, 'float32', [1, 2, 4, 4], 'y');
   return b.toModel(17);
 };
@@ -51,11 +54,12 @@ describe('the float16 converter', () => {
     expect(type('shape')).toBe(DataType.INT64);
     expect(g.inputs.map((i) => i.type?.elemType)).toEqual([DataType.FLOAT16, DataType.INT64]);
     expect(g.outputs[0].type?.elemType).toBe(DataType.FLOAT16);
-    // Resize's scales get a Cast to float32 in front; Range runs in float32 between Casts.
-    const resize = g.nodes.find((n) => n.opType === 'Resize')!;
-    const producer = g.nodes.find((n) => n.outputs[0] === resize.inputs[2])!;
-    expect(producer.opType).toBe('Cast');
-    expect(producer.attributes[0].i).toBe(DataType.FLOAT);
+    // Resize's scales stay a float32 initializer, read as they are; Range runs in float32 between Casts.
+    expect(type('scales')).toBe(DataType.FLOAT);
+    expect(g.nodes.find((n) => n.opType === 'Resize')!.inputs[2]).toBe('scales');
+    const computed = g.nodes.find((n) => n.name === 'resize_same')!;
+    const producer = g.nodes.find((n) => n.outputs[0] === computed.inputs[2])!;
+    expect([producer.opType, producer.attributes[0].i]).toEqual(['Cast', DataType.FLOAT]);
     const range = g.nodes.find((n) => n.opType === 'Range')!;
     expect(range.inputs.every((v) => g.nodes.find((n) => n.outputs[0] === v)?.opType === 'Cast')).toBe(true);
     // −1e9 is clamped to half's largest finite magnitude, not turned into −inf.

@@ -9,7 +9,7 @@
  *   stay float32 and are cast to float16 right after the graph input (for float32 master vectors and the like);
  * - `Cast(to=float)` and `dtype=float` attributes (RandomNormal, EyeLike…) now make float16;
  * - the inputs ONNX requires in float32 whatever the data type (Resize's `roi` and `scales`, Upsample's `scales`)
- *   get a `Cast(to=float)` in front, so they stay valid wherever their value came from;
+ *   stay float32: an initializer read only there is left as it is, any other value gets a `Cast(to=float)`;
  * - int64/int32/bool tensors (shapes, ids, masks) are left as they are.
  *
  * Initializers whose data was external are written to one new external file (`externalName`), so a big UNet
@@ -101,6 +101,8 @@ class Converter {
     return a;
   }
 
+  /** Float32 initializers left as they are (read only at float32 slots). */
+  private kept32 = new Set<string>();
   /** Values known to be float32 in the source graph (initializers, inputs, Constants, Casts to float). */
   private readonly floats = new Set<string>();
 
@@ -166,7 +168,7 @@ class Converter {
       const slots = float32Slots[n.opType];
       if (slots)
         inputs = inputs.map((v, k) => {
-          if (!slots.includes(k) || v === '') return v;
+          if (!slots.includes(k) || v === '' || this.kept32.has(v)) return v;
           return this.cast(v, DataType.FLOAT, `${n.name || n.opType}/in${k}`, out);
         });
     }
@@ -174,10 +176,20 @@ class Converter {
   }
 
   graph(g: Graph, keepInputs: readonly string[]): Graph {
+    const outer = this.kept32; // a subgraph (If/Loop body) has its own
     for (const t of g.initializers) if (t.dataType === DataType.FLOAT) this.floats.add(t.name);
     for (const v of g.inputs) if (v.type?.elemType === DataType.FLOAT) this.floats.add(v.name);
+    // Initializers read only where ONNX wants float32 (Resize's scales) stay float32 and need no Cast.
+    const readers = new Map<string, boolean>();
+    for (const n of g.nodes)
+      n.inputs.forEach((v, k) => {
+        const at32 = (n.domain === '' || n.domain === 'ai.onnx') && (float32Slots[n.opType]?.includes(k) ?? false);
+        readers.set(v, (readers.get(v) ?? true) && at32);
+      });
+    for (const v of g.outputs) readers.set(v.name, false);
+    this.kept32 = new Set([...readers].filter(([v, only32]) => only32 && this.floats.has(v)).map(([v]) => v));
     const initializers = g.initializers.map((t) => {
-      if (t.dataType !== DataType.FLOAT) return t;
+      if (t.dataType !== DataType.FLOAT || this.kept32.has(t.name)) return t;
       if (t.external && !this.o.external)
         throw new PipelineError('bad_model', `initializer '${t.name}' is external and no reader was given`);
       return this.tensorProto(
@@ -198,6 +210,7 @@ class Converter {
     };
     // Kept inputs: float32 at the edge, cast to float16 right after.
     if (keepInputs.length) widenHalfInputs(graph, keepInputs);
+    this.kept32 = outer;
     return graph;
   }
 }
