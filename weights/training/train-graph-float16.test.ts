@@ -4,7 +4,7 @@
  * stores (weights, activations, backward values) is rounded by up to 2⁻¹¹ ≈ 4.9e-4 relative, onnxruntime's CPU
  * provider computes each op in float32 between those roundings, and the gradient passes through some sixty stored
  * values forward and back; independent roundings add like √60 · 4.9e-4 ≈ 4e-3, so 1e-2 leaves a margin of 2.5
- * without hiding a wrong rule (a missing term or a wrong sign is an O(1) error). Measured: 2.5e-3 (tiny, scale
+ * without hiding a wrong rule (a missing term or a wrong sign is an O(1) error). Measured: 2.7e-3 (tiny, scale
  * 2¹⁶) and 1.3e-3 (the torch-made SD1 folder, scale 2¹⁶; 2.3e-3 unscaled, where small gradients underflow).
  */
 import { describe, expect, test } from 'bun:test';
