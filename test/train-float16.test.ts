@@ -95,4 +95,35 @@ describe('textual inversion on a float16 export of tiny', () => {
     expect(end.vectors).not.toBe(saved.vectors);
     expect(end.lossScale).toEqual({ scale, goodSteps: good });
   });
+
+  test('the train command says when a step was skipped on overflow', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'pseudoword-fp16-cli-'));
+    await train({ out, steps: 1, saveEvery: 1 });
+    writeFileSync(
+      join(out, 'training-state.json'),
+      JSON.stringify({ ...state(out), lossScale: { scale: 2 ** 40, goodSteps: 0 } }),
+    );
+    const args = ['--model', model, '--images', images, '--token', '<disc>', '--init', 'circle', '--lr', '0.05'];
+    const p = Bun.spawnSync(
+      [
+        process.execPath,
+        join(import.meta.dir, '..', 'adapters', 'cli', 'main.ts'),
+        'train',
+        ...args,
+        '--steps',
+        '2',
+        '--validate-every',
+        '0',
+        '--out',
+        out,
+        '--resume',
+      ],
+      { stdout: 'pipe', stderr: 'pipe' },
+    );
+    expect(p.exitCode).toBe(0);
+    expect(p.stderr.toString()).toContain('training 2/2 loss');
+    expect(p.stderr.toString()).toContain(
+      'gradient overflow at loss scale 1099511627776: update skipped, scale halved',
+    );
+  });
 });
