@@ -5,6 +5,7 @@
  */
 import type { Frame } from '../frames.ts';
 import type { AdamWState } from './adamw.ts';
+import type { LossScaleState } from './loss-scale.ts';
 
 export interface TrainState {
   /** Optimizer updates done. */
@@ -16,6 +17,8 @@ export interface TrainState {
   readonly last?: { loss: number; lr: number; gradNorm: number };
   /** Best deterministic validation loss so far. */
   readonly best?: { step: number; loss: number };
+  /** The dynamic loss scaler's state (float16 step graphs only). */
+  readonly lossScale?: LossScaleState;
 }
 
 /** What the loop emits: the next state (fed back) or a frame (sent out). */

@@ -2,6 +2,7 @@
  * Sets a training run up: the step graph composed from the model's components, the placeholder tokens and their
  * starting vectors, and the settings resolved from request flags and a pipeline description.
  */
+import { floatArray } from '../../common/numerics/half.ts';
 import { PipelineError } from '../../common/errors.ts';
 import { objectTemplates, styleTemplates } from '../../common/train/templates.ts';
 import { trainPipelineDescription } from '../../common/train/train-pipeline.ts';
@@ -71,8 +72,13 @@ export const tableVectorsOf = (
 ): ((ids: number[]) => Float32Array) => {
   const tableProto = te.model.graph.initializers.find((t) => t.name === te.table)!;
   const table = readTensorProto(tableProto, (loc, off, len) => model.files.readRange(`${component}/${loc}`, off, len));
+  // A float16 table holds IEEE half bits: widen them (the vectors are float32 masters).
   const data =
-    table.dtype === 'float32' ? (table.data as Float32Array) : Float32Array.from(table.data as ArrayLike<number>);
+    table.dtype === 'float32'
+      ? (table.data as Float32Array)
+      : table.dtype === 'float16'
+        ? floatArray(table.data as Uint16Array)
+        : Float32Array.from(table.data as ArrayLike<number>);
   return (ids: number[]) => {
     const out = new Float32Array(ids.length * te.dim);
     ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));

@@ -11,6 +11,7 @@
  */
 import { PipelineError } from '../../common/errors.ts';
 import { writeEmbedding, type EmbeddingLayout } from '../embeddings/embedding-file.ts';
+import { parseLossScale } from '../../common/train/loss-scale.ts';
 import type { TrainState } from '../../common/train/train-state.ts';
 import { trainedEmbedding } from './xl-vectors.ts';
 
@@ -60,6 +61,7 @@ export const stateFile = (state: TrainState, id: CheckpointIdentity): Uint8Array
     last: state.last ?? null,
     vectors: b64(state.vectors),
     optimizer: { step: state.optimizer.step, m: b64(state.optimizer.m), v: b64(state.optimizer.v) },
+    ...(state.lossScale ? { lossScale: state.lossScale } : {}),
   };
   return new TextEncoder().encode(JSON.stringify(json));
 };
@@ -147,6 +149,7 @@ export const readCheckpointState = (
     },
     ...(j.best ? { best: j.best } : {}),
     ...(j.last ? { last: j.last } : {}),
+    ...(parseLossScale(j.lossScale) ? { lossScale: parseLossScale(j.lossScale) } : {}),
   };
 };
 

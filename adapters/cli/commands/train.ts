@@ -146,7 +146,14 @@ export const run = async (argv: string[]) => {
             found(f.step);
           }
           if (f.type === 'loss')
-            bar.update(f.step, request.steps, `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`);
+            bar.update(
+              f.step,
+              request.steps,
+              // A float16 model's step whose scaled gradient overflowed updates nothing (README: float16 exports).
+              f.phase === 'overflow'
+                ? `loss ${f.loss.toFixed(4)} gradient overflow at loss scale ${f.terms?.lossScale}: update skipped, scale halved`
+                : `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`,
+            );
           if (f.type === 'validation') log(`\nstep ${f.step}: validation loss ${f.loss?.toFixed(5)}`);
           if (f.type === 'checkpoint') (files = f.files), (saved = f.step);
           if (f.type === 'done') {
