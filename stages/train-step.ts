@@ -23,7 +23,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
   return pipe(
     concatMap(async (s: TrainState): Promise<TrainEvent[]> => {
       const r = ctx.request;
-      const vectors = tensor('float32', [ctx.tokens.length, ctx.dim], s.vectors);
+      const vectors = tensor('float32', [s.vectors.length / ctx.dim, ctx.dim], s.vectors);
       const timestepInfo = ctx.step.inputs.find((i) => i.name === trainInputs.timestep)!;
       const grad = new Float32Array(s.vectors.length);
       let loss = 0;
@@ -50,6 +50,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
             out[trainOutputs.prediction].data as Float32Array,
           );
       }
+      ctx.inversion?.gradient(grad, s.vectors); // dti: the tangent part only
       const gradNorm = norm(grad);
       if (!Number.isFinite(gradNorm))
         throw new PipelineError(
@@ -71,6 +72,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
               weightDecay: r.weightDecay,
             });
       capNorms(params, ctx.initVectors, ctx.dim, r.maxNormRatio);
+      ctx.inversion?.update(params); // dti: back onto the sphere
       // An update can overflow even when the loss was finite (a huge lr): never pass such vectors on to a checkpoint.
       if (!params.every(Number.isFinite))
         throw new PipelineError(

@@ -16,6 +16,10 @@ export interface TrainState {
   readonly last?: { loss: number; lr: number; gradNorm: number };
   /** Best deterministic validation loss so far. */
   readonly best?: { step: number; loss: number };
+  /** The vectors of the best validation step (kept only when early stopping is on). */
+  readonly bestVectors?: Float32Array;
+  /** Set when early stopping ends the run at this step (common/train/early-stop.ts); never saved. */
+  readonly earlyStop?: { step: number; patience: number };
 }
 
 /** What the loop emits: the next state (fed back) or a frame (sent out). */

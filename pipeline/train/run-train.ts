@@ -53,6 +53,9 @@ import {
   type CheckpointIdentity,
 } from '../../weights/training/checkpoint-files.ts';
 import { addPlaceholder, loadStepGraph, resolveSettings, templatesFor } from './train-setup.ts';
+import { inversionHooks } from '../../weights/methods/inversion-method.ts';
+import { preparePPlusUnet } from '../../weights/embeddings/with-p-plus-embeddings.ts';
+import { earlyStopEnd } from './early-stop-end.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { createDdim } from '../../common/numerics/ddim.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
@@ -99,18 +102,25 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const resolution = request.resolution ?? model.info.resolution;
   const channels = model.info.latentChannels;
   const h = resolution / model.info.vaeScale;
-  const { graph, tableRows, dim, tableVectors, fingerprint: modelId } = await loadStepGraph(model, [channels, h, h]);
+  const choice = resolveSettings(request, description, 1).inversion;
+  const {
+    graph,
+    tableRows,
+    dim,
+    tableVectors,
+    layers,
+    fingerprint: modelId,
+  } = await loadStepGraph(model, [channels, h, h], { choice, vectors: request.vectors });
   const step = await deps.openGraph(
     graph,
     (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`),
     request.device,
   );
-  const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(
-    model.tokenizer,
-    request,
-    tableRows,
-    tableVectors,
-  );
+  const placeholder = addPlaceholder(model.tokenizer, request, tableRows, tableVectors);
+  const { tokenizer, tokens, tokenIds } = placeholder;
+  // The method's starting vectors: dti rescales the initializer's, p-plus repeats them for every layer.
+  const inversion = inversionHooks(choice, { dim, tableRows, tableVectors, layers });
+  const initVectors = inversion.start(placeholder.initVectors);
   // The model is open; encoding the images (and their mirrors) is the rest of the start-up: say so.
   early({ type: 'progress', runId, step: 0, of: request.steps, phase: 'encode', elapsedMs: Date.now() - started });
   const latents = await lastValueFrom(
@@ -140,6 +150,7 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     templates: templatesFor(request.property),
     settings: resolveSettings(request, description, ddim.alphasCumprod.length),
     lr: request.scaleLr ? request.lr * request.batch * request.accumulate : request.lr,
+    inversion,
   };
   const id: CheckpointIdentity = {
     token: request.token,
@@ -148,6 +159,8 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     seed: request.seed,
     model: modelId,
     settings: { lr: ctx.lr, schedule: request.schedule, warmup: request.warmup, steps: request.steps },
+    ...(choice.use !== 'ti' ? { method: choice.use } : {}),
+    ...(layers ? { layers } : {}),
   };
   await deps.sweepTemps?.(request.out);
   const saved = request.resume ? await deps.readFile(`${request.out}/${stateFileName}`) : undefined;
@@ -158,8 +171,24 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   // The step-0 state: a run killed before (or while) writing its first checkpoint still has a state to resume.
   if (!saved) await deps.writeFiles(request.out, { [stateFileName]: stateFile(state0, id) });
   const encoder = prepareTextEncoder(model, deps.factory, deps.textEncoderOptions?.(model));
+  // p-plus validates with the UNet rewritten for per-layer conditioning, opened once for the run.
+  const unet = layers ? preparePPlusUnet(model, deps.factory, deps.textEncoderOptions?.(model)) : undefined;
+  const n = tokens.length * dim;
   const withVectors = (vectors: Float32Array) =>
-    withEmbeddings(model, [{ token: request.token, vectors, count: tokens.length, dim }], deps.factory, { encoder });
+    withEmbeddings(
+      model,
+      [
+        {
+          token: request.token,
+          vectors: vectors.subarray(0, n),
+          count: tokens.length,
+          dim,
+          ...(layers ? { perLayer: { layers, vectors } } : {}),
+        },
+      ],
+      deps.factory,
+      { encoder, unet },
+    );
   return { ctx, id, state0, withVectors };
 };
 
@@ -204,7 +233,9 @@ const runSteps =
     const loop = of(stateEvent(state0)).pipe(
       expand(
         (e: TrainEvent) =>
-          e.kind === 'state' && e.state.step < request.steps && !stopping() ? of(e.state).pipe(oneStep) : EMPTY,
+          e.kind === 'state' && e.state.step < request.steps && !stopping() && !e.state.earlyStop
+            ? of(e.state).pipe(oneStep)
+            : EMPTY,
         1,
       ),
       tap((e) => e.kind === 'state' && (last = e.state)),
@@ -231,12 +262,18 @@ const runSteps =
           loss: last.last?.loss ?? null,
           best: last.best ?? null,
           out: request.out,
+          method: ctx.inversion?.use ?? 'ti',
+          ...(last.earlyStop ? { earlyStop: last.earlyStop } : {}),
         },
       }),
     );
     // The loop checks the signal as each state arrives, so a stop lands after the step in progress.
     const end = defer(() =>
-      stopping() && last.step < request.steps ? stopCheckpoint(ctx, id, write, last, saved) : done,
+      stopping() && last.step < request.steps
+        ? stopCheckpoint(ctx, id, write, last, saved)
+        : last.earlyStop
+          ? concat(earlyStopEnd(ctx, id, write, last), done)
+          : done,
     );
     return concat(of(start), loop, end);
   };

@@ -16,6 +16,9 @@ import type { ClipTokenizer } from '../../weights/tokenizer/clip-tokenizer.ts';
 import { fingerprint } from '../../weights/training/checkpoint-files.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { buildTrainGraph } from '../../weights/training/train-graph.ts';
+import type { InversionChoice } from '../../common/train/train-pipeline.ts';
+import { packLayers, splitCrossAttention } from '../../weights/methods/p-plus-unet.ts';
+import { tileIdsPerLayer } from '../../weights/methods/p-plus-text-encoder.ts';
 
 /** Resolves request flags and an optional description into the stage settings. */
 export const resolveSettings = (
@@ -30,6 +33,7 @@ export const resolveSettings = (
       d.lossWeighting ?? (r.minSnrGamma > 0 ? { use: 'min-snr', gamma: r.minSnrGamma } : { use: 'uniform' }),
     optimizer: d.optimizer ?? { use: 'adamw' },
     augment: d.augment ?? { flipProbability: r.flipProbability },
+    inversion: d.inversion ?? { use: r.method },
   };
 };
 
@@ -37,8 +41,12 @@ export const resolveSettings = (
 export const loadStepGraph = async (
   model: SdModel,
   latent?: [number, number, number],
+  /** The inversion method and the vectors per token (p-plus rewrites both graphs). */
+  method?: { choice: InversionChoice; vectors: number },
 ): Promise<{
   graph: Model;
+  /** p-plus: the UNet's cross-attention layers, one vector set each. */
+  layers?: string[];
   tableRows: number;
   dim: number;
   tableVectors: (ids: number[]) => Float32Array;
@@ -64,10 +72,20 @@ export const loadStepGraph = async (
     ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
     return out;
   };
+  const unet = decodeModel(unetBytes);
+  const split = method?.choice.use === 'p-plus' ? splitCrossAttention(unet) : undefined;
+  const graph = split
+    ? buildTrainGraph(
+        tileIdsPerLayer(te.model, { tableRows: te.tableRows, vectors: method!.vectors, layers: split.layers.length }),
+        packLayers(split, 'batch', 77),
+        { latent, sequence: 77 },
+      )
+    : buildTrainGraph(te.model, unet, { latent, sequence: 77 });
   // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
   return {
     fingerprint: await fingerprint(teBytes, unetBytes),
-    graph: buildTrainGraph(te.model, decodeModel(unetBytes), { latent, sequence: 77 }),
+    graph,
+    ...(split ? { layers: split.layers } : {}),
     tableRows: te.tableRows,
     dim: te.dim,
     tableVectors,

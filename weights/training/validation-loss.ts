@@ -42,7 +42,7 @@ export const validationLoss = async (ctx: TrainContext, vectors: Float32Array): 
             idsInfo.dtype === 'int64'
               ? tensor('int64', [1, 77], BigInt64Array.from(ids, BigInt))
               : tensor('int32', [1, 77], Int32Array.from(ids)),
-          [trainInputs.vectors]: tensor('float32', [ctx.tokens.length, ctx.dim], vectors),
+          [trainInputs.vectors]: tensor('float32', [vectors.length / ctx.dim, ctx.dim], vectors),
           [trainInputs.latents]: tensor('float32', [1, C, h, w], noisy),
           [trainInputs.timestep]: timestepTensor(tInfo, t, 1),
           [trainInputs.target]: tensor('float32', [1, C, h, w], target),
