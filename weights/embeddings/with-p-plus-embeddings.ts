@@ -86,10 +86,11 @@ export const withPPlusEmbeddings = async (
   const perLayer = loaded.map((e) => {
     if (!e.perLayer) return expandToPPlus(e, unet.layers);
     const theirs = e.perLayer.layers;
-    if (theirs.join('\n') !== unet.layers.join('\n'))
+    const differ = theirs.findIndex((l, i) => l !== unet.layers[i]);
+    if (theirs.length !== unet.layers.length || differ >= 0)
       throw new PipelineError(
         'bad_embedding',
-        `${e.fileName ?? e.token} is a P+ embedding for ${theirs.length} cross-attention layers (${theirs.slice(0, 2).join(', ')}, …), but this UNet has ${unet.layers.length} (${unet.layers.slice(0, 2).join(', ')}, …)`,
+        `${e.fileName ?? e.token} is a P+ embedding for ${theirs.length} cross-attention layers, but this UNet has ${unet.layers.length}${differ >= 0 ? ` (the file's layer ${differ + 1} is '${theirs[differ]}', the UNet's is '${unet.layers[differ] ?? 'none'}')` : ''}`,
         { token: e.token, layers: theirs.length, modelLayers: unet.layers.length },
       );
     return e as Embedding & { perLayer: NonNullable<Embedding['perLayer']> };
