@@ -39,8 +39,8 @@ const generate = async (embeddings: string[], prompt = 'a photo of a <disc>') =>
       withEmbeddings: loadEmbeddingsInto,
     }).pipe(toArray()),
   );
-  const image = fs.find((f) => f.type === 'image');
-  if (!image || image.type !== 'image') throw new Error(`no image: ${JSON.stringify(fs.at(-1))}`);
+  const image = fs.find((f): f is Extract<Frame, { type: 'image' }> => f.type === 'image');
+  if (!image) throw new Error(`no image: ${JSON.stringify(fs.at(-1))}`);
   return image.png;
 };
 

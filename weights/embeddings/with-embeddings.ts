@@ -16,7 +16,6 @@ import {
   feeding,
   prepareTextEncoder,
   vectorsTensor,
-  type WithEmbeddingsOptions,
 } from './prepared-text-encoder.ts';
 import { refuseSdxlFiles, withSdxlEmbeddings } from './with-sdxl-embeddings.ts';
 import { withPPlusEmbeddings, type WithPPlusOptions } from './with-p-plus-embeddings.ts';

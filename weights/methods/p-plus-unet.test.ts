@@ -28,7 +28,7 @@ const compare = async (model: SdModel, sameEverywhere: boolean) => {
   const bytes = (await model.files.readBytes('unet/model.onnx'))!;
   const split = splitCrossAttention(decodeModel(bytes));
   const packed = packLayers(split, 'sequence');
-  const source = (init: string, loc: string) => model.files.path(`unet/${loc}`);
+  const source = (_init: string, loc: string) => model.files.path(`unet/${loc}`);
   const rewritten = await openGraph(packed, source);
   const original = await model.session('unet');
   const rng = createRng(5);
