@@ -10,13 +10,7 @@ import type { Component, SdModel } from '../model-folder.ts';
 import type { SessionFactory } from '../session.ts';
 import type { Embedding } from './embedding-file.ts';
 import { registerEmbedding } from './expand-prompt.ts';
-import {
-  copyTokenizer,
-  expanding,
-  feeding,
-  prepareTextEncoder,
-  vectorsTensor,
-} from './prepared-text-encoder.ts';
+import { copyTokenizer, expanding, feeding, prepareTextEncoder, vectorsTensor } from './prepared-text-encoder.ts';
 import { refuseSdxlFiles, withSdxlEmbeddings } from './with-sdxl-embeddings.ts';
 import { withPPlusEmbeddings, type WithPPlusOptions } from './with-p-plus-embeddings.ts';
 
