@@ -86,6 +86,20 @@ describe('every inversion method on tiny', () => {
     });
   }
 
+  test("p-plus with two vectors per token keeps each layer's two rows together, and its file generates", async () => {
+    const out = outDir();
+    await train({ out, method: 'p-plus', vectors: 2, steps: 2 });
+    const file = join(out, 'learned_embeds.safetensors');
+    const e = readEmbedding(readFileSync(file), { fileName: file });
+    expect([e.count, e.perLayer?.layers.length, e.perLayer?.vectors.length]).toEqual([2, 7, 7 * 2 * e.dim]);
+    // Trained layers differ from one another (each got its own gradient).
+    const n = 2 * e.dim;
+    expect(Array.from(e.perLayer!.vectors.subarray(0, n))).not.toEqual(
+      Array.from(e.perLayer!.vectors.subarray(n, 2 * n)),
+    );
+    expect((await generate([file])).byteLength).toBeGreaterThan(100);
+  });
+
   test('refuses to resume a run with another method, naming both', async () => {
     const out = outDir();
     await train({ out, steps: 1 });
