@@ -57,6 +57,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
       const unscaled = scaler && unscale(grad, scaler);
       if (unscaled && !unscaled.grad) return skippedStep(ctx, s, loss, scaler.scale, unscaled.next);
       if (unscaled?.grad) grad.set(unscaled.grad);
+      ctx.inversion?.gradient(grad, s.vectors); // dti: the tangent part only
       const gradNorm = norm(grad);
       if (!Number.isFinite(gradNorm))
         throw new PipelineError(
@@ -78,6 +79,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
               weightDecay: r.weightDecay,
             });
       capVectorNorms(ctx, params, r.maxNormRatio);
+      ctx.inversion?.update(params); // dti: back onto the sphere
       // An update can overflow even when the loss was finite (a huge lr): never pass such vectors on to a checkpoint.
       if (!params.every(Number.isFinite))
         throw new PipelineError(

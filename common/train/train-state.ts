@@ -19,6 +19,10 @@ export interface TrainState {
   readonly best?: { step: number; loss: number };
   /** The dynamic loss scaler's state (float16 step graphs only). */
   readonly lossScale?: LossScaleState;
+  /** The vectors of the best validation step (kept only when early stopping is on). */
+  readonly bestVectors?: Float32Array;
+  /** Set when early stopping ends the run at this step (common/train/early-stop.ts); never saved. */
+  readonly earlyStop?: { step: number; patience: number };
 }
 
 /** What the loop emits: the next state (fed back) or a frame (sent out). */
