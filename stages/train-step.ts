@@ -11,6 +11,7 @@ import { frameEvent, norm, stateEvent, type TrainEvent, type TrainState } from '
 import { trainInputs, trainOutputs } from '../weights/training/train-graph.ts';
 import { tensor } from '../common/tensor.ts';
 import { previewFrames } from '../weights/training/preview-frames.ts';
+import { addLoraGrad, loraUpdate, pivotalFeeds } from '../weights/lora/pivotal-step.ts';
 
 /**
  * One optimizer update: `accumulate` micro-batches, each one onnxruntime run returning the loss and
@@ -28,9 +29,14 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
       const grad = new Float32Array(s.vectors.length);
       let loss = 0;
       let preview: Frame[] = [];
+      // Pivotal tuning: the LoRA's weights are fed and its gradient gathered beside the vectors'.
+      const lora =
+        ctx.lora && s.lora
+          ? { feeds: pivotalFeeds(ctx.lora, s.lora), grad: new Float32Array(s.lora.params.length) }
+          : undefined;
       for (let micro = 0; micro < r.accumulate; micro++) {
         const batch = sampleBatch(ctx, r.seed, s.step, micro, timestepInfo);
-        const out = await ctx.step.run({ ...batch.feeds, [trainInputs.vectors]: vectors });
+        const out = await ctx.step.run({ ...batch.feeds, [trainInputs.vectors]: vectors, ...lora?.feeds });
         const l = (out[trainOutputs.loss].data as Float32Array)[0];
         if (!Number.isFinite(l))
           throw new PipelineError(
@@ -41,6 +47,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
         loss += l / r.accumulate;
         const g = out[trainOutputs.grad].data as Float32Array;
         for (let i = 0; i < grad.length; i++) grad[i] += g[i] / r.accumulate;
+        if (lora && ctx.lora) addLoraGrad(ctx.lora, out, lora.grad, 1 / r.accumulate);
         const due = r.previewEvery > 0 && (s.step + 1) % r.previewEvery === 0;
         if (micro === 0 && due)
           preview = await previewFrames(
@@ -78,7 +85,21 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
           `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`,
           { step: s.step + 1 },
         );
-      const next: TrainState = { ...s, step: s.step + 1, vectors: params, optimizer, last: { loss, lr, gradNorm } };
+      const adapter = lora && ctx.lora && s.lora ? loraUpdate(ctx.lora, s.lora, lora.grad, s.step, r) : undefined;
+      if (adapter && !adapter.state.params.every(Number.isFinite))
+        throw new PipelineError(
+          'numeric',
+          `the LoRA weights became non-finite at step ${s.step + 1} (lr ${adapter.lr}); training stopped, the last checkpoint is kept`,
+          { step: s.step + 1 },
+        );
+      const next: TrainState = {
+        ...s,
+        step: s.step + 1,
+        vectors: params,
+        optimizer,
+        last: { loss, lr, gradNorm },
+        ...(adapter ? { lora: adapter.state } : {}),
+      };
       const lossFrame: Frame = {
         type: 'loss',
         runId: ctx.runId,

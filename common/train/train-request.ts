@@ -53,6 +53,17 @@ export const TrainRequest = z.strictObject({
   /** Resume even though the seed, lr or schedule differ from what the checkpoint recorded. */
   resumeWithChanges: z.boolean().default(false),
   device: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** What is learned: `ti` (the vectors) or `pivotal` (the vectors and a LoRA on the UNet, `lora` below). */
+  method: z.enum(['ti', 'pivotal']).default('ti'),
+  /** pivotal's LoRA: rank, alpha (default = rank), the fraction of the run it trains in, its learning rate. */
+  lora: z
+    .strictObject({
+      rank: z.int().min(1).max(1024).default(4),
+      alpha: z.number().positive().optional(),
+      fraction: z.number().gt(0).max(1).default(0.5),
+      lr: z.number().positive().default(1e-4),
+    })
+    .prefault({}),
 });
 export type TrainRequest = z.infer<typeof TrainRequest>;
 export type TrainRequestInput = z.input<typeof TrainRequest>;

@@ -16,6 +16,8 @@ export interface TrainState {
   readonly last?: { loss: number; lr: number; gradNorm: number };
   /** Best deterministic validation loss so far. */
   readonly best?: { step: number; loss: number };
+  /** Pivotal tuning: the LoRA's flat weights and its own AdamW state (weights/lora/pivotal-step.ts). */
+  readonly lora?: { readonly params: Float32Array; readonly optimizer: AdamWState };
 }
 
 /** What the loop emits: the next state (fed back) or a frame (sent out). */

@@ -57,6 +57,8 @@ import type { TrainContext } from '../../weights/training/train-context.ts';
 import { createDdim } from '../../common/numerics/ddim.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
 import { stateEvent, type TrainEvent, type TrainState } from '../../common/train/train-state.ts';
+import { pivotalStart } from '../../weights/lora/pivotal-step.ts';
+import { initLoraState, pivotalIdentity, pivotalValidationModel } from './pivotal-setup.ts';
 
 export interface TrainDeps {
   openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
@@ -99,7 +101,18 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const resolution = request.resolution ?? model.info.resolution;
   const channels = model.info.latentChannels;
   const h = resolution / model.info.vaeScale;
-  const { graph, tableRows, dim, tableVectors, fingerprint: modelId } = await loadStepGraph(model, [channels, h, h]);
+  // The learning method is known before the graph is built: pivotal tuning adds LoRA branches to the UNet.
+  const inversion = resolveSettings(request, description, 1).inversion;
+  const loraShape =
+    inversion.use === 'pivotal' ? { rank: inversion.rank, alpha: inversion.alpha ?? inversion.rank } : undefined;
+  const {
+    graph,
+    tableRows,
+    dim,
+    tableVectors,
+    fingerprint: modelId,
+    loraLayers,
+  } = await loadStepGraph(model, [channels, h, h], loraShape);
   const step = await deps.openGraph(
     graph,
     (init, loc) => model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`),
@@ -140,6 +153,17 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     templates: templatesFor(request.property),
     settings: resolveSettings(request, description, ddim.alphasCumprod.length),
     lr: request.scaleLr ? request.lr * request.batch * request.accumulate : request.lr,
+    ...(inversion.use === 'pivotal' && loraShape && loraLayers
+      ? {
+          lora: {
+            shape: loraShape,
+            layers: loraLayers,
+            fraction: inversion.fraction,
+            lr: inversion.lr,
+            start: pivotalStart(request.steps, inversion.fraction),
+          },
+        }
+      : {}),
   };
   const id: CheckpointIdentity = {
     token: request.token,
@@ -148,18 +172,30 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     seed: request.seed,
     model: modelId,
     settings: { lr: ctx.lr, schedule: request.schedule, warmup: request.warmup, steps: request.steps },
+    ...(ctx.lora ? { lora: pivotalIdentity(ctx.lora) } : {}),
   };
   await deps.sweepTemps?.(request.out);
   const saved = request.resume ? await deps.readFile(`${request.out}/${stateFileName}`) : undefined;
   if (request.resume && !saved) throw new PipelineError('not_found', `resume: no ${stateFileName} in '${request.out}'`);
   const state0: TrainState = saved
     ? readCheckpointState(saved, id, { allowChanges: request.resumeWithChanges })
-    : { step: 0, vectors: initVectors, optimizer: adamwInit(initVectors.length) };
+    : {
+        step: 0,
+        vectors: initVectors,
+        optimizer: adamwInit(initVectors.length),
+        ...(ctx.lora ? { lora: initLoraState(ctx.lora, request.seed) } : {}),
+      };
   // The step-0 state: a run killed before (or while) writing its first checkpoint still has a state to resume.
   if (!saved) await deps.writeFiles(request.out, { [stateFileName]: stateFile(state0, id) });
   const encoder = prepareTextEncoder(model, deps.factory, deps.textEncoderOptions?.(model));
-  const withVectors = (vectors: Float32Array) =>
-    withEmbeddings(model, [{ token: request.token, vectors, count: tokens.length, dim }], deps.factory, { encoder });
+  const withVectors = pivotalValidationModel(
+    ctx,
+    (vectors: Float32Array) =>
+      withEmbeddings(model, [{ token: request.token, vectors, count: tokens.length, dim }], deps.factory, {
+        encoder,
+      }),
+    (unet) => deps.openGraph(unet, (_, loc) => model.files.path(`unet/${loc}`), request.device),
+  );
   return { ctx, id, state0, withVectors };
 };
 

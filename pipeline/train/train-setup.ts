@@ -16,6 +16,8 @@ import type { ClipTokenizer } from '../../weights/tokenizer/clip-tokenizer.ts';
 import { fingerprint } from '../../weights/training/checkpoint-files.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { buildTrainGraph } from '../../weights/training/train-graph.ts';
+import { addLora, type LoraShape } from '../../weights/lora/add-lora.ts';
+import { loraInputNames, type LoraLayerSpec } from '../../weights/lora/lora-params.ts';
 
 /** Resolves request flags and an optional description into the stage settings. */
 export const resolveSettings = (
@@ -30,6 +32,7 @@ export const resolveSettings = (
       d.lossWeighting ?? (r.minSnrGamma > 0 ? { use: 'min-snr', gamma: r.minSnrGamma } : { use: 'uniform' }),
     optimizer: d.optimizer ?? { use: 'adamw' },
     augment: d.augment ?? { flipProbability: r.flipProbability },
+    inversion: d.inversion ?? (r.method === 'pivotal' ? { use: 'pivotal', ...r.lora } : { use: 'ti' }),
   };
 };
 
@@ -37,12 +40,15 @@ export const resolveSettings = (
 export const loadStepGraph = async (
   model: SdModel,
   latent?: [number, number, number],
+  lora?: LoraShape,
 ): Promise<{
   graph: Model;
   tableRows: number;
   dim: number;
   tableVectors: (ids: number[]) => Float32Array;
   fingerprint: string;
+  /** With `lora`: the layers that got a LoRA branch, in the order of the flat weights. */
+  loraLayers?: LoraLayerSpec[];
 }> => {
   // SDXL needs both encoders' vectors and the UNet's added conditioning in the step graph: not built yet.
   if (model.info.sdxl)
@@ -65,9 +71,19 @@ export const loadStepGraph = async (
     return out;
   };
   // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
+  // Pivotal tuning: the UNet gets LoRA branches whose weights are inputs, differentiated with the vectors.
+  const unet = decodeModel(unetBytes);
+  const pivotal = lora ? addLora(unet, lora) : undefined;
   return {
     fingerprint: await fingerprint(teBytes, unetBytes),
-    graph: buildTrainGraph(te.model, decodeModel(unetBytes), { latent, sequence: 77 }),
+    graph: buildTrainGraph(te.model, pivotal?.model ?? unet, {
+      latent,
+      sequence: 77,
+      ...(pivotal ? { unetWrt: loraInputNames(pivotal.layers) } : {}),
+    }),
+    ...(pivotal
+      ? { loraLayers: pivotal.layers.map(({ path, inFeatures, outFeatures }) => ({ path, inFeatures, outFeatures })) }
+      : {}),
     tableRows: te.tableRows,
     dim: te.dim,
     tableVectors,

@@ -10,6 +10,7 @@ import type { TrainRequest } from '../../common/train/train-request.ts';
 import type { SdModel } from '../model-folder.ts';
 import type { Session } from '../session.ts';
 import type { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
+import type { PivotalContext } from '../lora/pivotal-step.ts';
 
 /** One training image after the VAE: the latent distribution N(mean, std²) of the image and of its mirror. */
 export interface CachedLatent {
@@ -36,4 +37,6 @@ export interface TrainContext {
   readonly templates: readonly string[];
   readonly settings: Required<Omit<TrainPipelineDescription, 'kind'>>;
   readonly lr: number;
+  /** Pivotal tuning's LoRA (absent for plain textual inversion). */
+  readonly lora?: PivotalContext;
 }

@@ -52,6 +52,11 @@ export interface TrainGraphOptions {
   sequence?: number;
   /** Autodiff choices (conv input-gradient form, recomputation). */
   grad?: GradOptions;
+  /**
+   * UNet inputs to differentiate with respect to as well, named as in the UNet (pivotal tuning's LoRA weights);
+   * their gradients come out as `unet/<name>_grad`.
+   */
+  unetWrt?: readonly string[];
 }
 
 export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOptions = {}): Model => {
@@ -142,5 +147,11 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
     metadataProps: [],
   };
   // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
-  return o.forwardOnly ? composed : differentiate(composed, { ...o.grad, of: trainOutputs.loss, wrt: [vectorsInput] });
+  return o.forwardOnly
+    ? composed
+    : differentiate(composed, {
+        ...o.grad,
+        of: trainOutputs.loss,
+        wrt: [vectorsInput, ...(o.unetWrt ?? []).map((n) => `unet/${n}`)],
+      });
 };
