@@ -29,5 +29,5 @@ export const loadLoraInto = async (model: SdModel, loras: GenerateRequest['lora'
 /** `file[:scale]` as the CLI takes it: a trailing `:number` is the scale (default 1). */
 export const parseLoraFlag = (v: string): { file: string; scale: number } => {
   const m = /^(.*):(-?\d+(?:\.\d+)?(?:e-?\d+)?)$/i.exec(v);
-  return m && m[1] ? { file: m[1], scale: Number(m[2]) } : { file: v, scale: 1 };
+  return m?.[1] ? { file: m[1], scale: Number(m[2]) } : { file: v, scale: 1 };
 };

@@ -41,7 +41,7 @@ export const linearLayers = (unet: Model): LinearLayer[] => {
   for (const n of unet.graph.nodes) {
     if ((n.domain !== '' && n.domain !== 'ai.onnx') || (n.opType !== 'MatMul' && n.opType !== 'Gemm')) continue;
     const w = inits.get(n.inputs[1]);
-    if (!w || w.dims.length !== 2 || (w.dataType !== 1 && w.dataType !== 10)) continue;
+    if (w?.dims.length !== 2 || (w.dataType !== 1 && w.dataType !== 10)) continue;
     if (n.opType === 'Gemm' && attr(n, 'transA', 0) !== 0) continue;
     const path = modulePath(n.name);
     if (!path || seen.has(path)) continue;
