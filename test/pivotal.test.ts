@@ -18,6 +18,8 @@ import { parseGenerateRequest } from '../common/requests.ts';
 import { parseTrainRequest } from '../common/train/train-request.ts';
 import { runGenerate } from '../pipeline/generate.ts';
 import { runTrain } from '../pipeline/train/run-train.ts';
+import { drawPrompt } from '../pipeline/world/eval.ts';
+import { learnPivotal, pivotalModel } from '../pipeline/world/pivotal-method.ts';
 import { readSafetensors } from '../weights/embeddings/safetensors.ts';
 import { linearLayers } from '../weights/lora/lora-layers.ts';
 import { readLora } from '../weights/lora/lora-file.ts';
@@ -168,6 +170,32 @@ describe('pivotal tuning on tiny', () => {
       code: 'bad_embedding',
       details: { key: wrong },
     });
+  });
+});
+
+describe('pivotal tuning as an eval method', () => {
+  test('learnPivotal trains with eval settings and pivotalModel draws with the word and the LoRA', async () => {
+    const cfg = {
+      model: 'tiny',
+      concepts: [],
+      samples: 1,
+      tiSteps: 2,
+      vectors: [1],
+      ddimSteps: 2,
+      guidance: 5,
+      lr: 0.005,
+      seed: 0,
+      out: outDir(),
+      device: 'cpu' as const,
+    };
+    const learned = await learnPivotal(deps, cfg, 'disc', images, 'circle', 1, { rank: 2, fraction: 1 });
+    expect(learned.token).toBe('<disc>');
+    expect(learned.embedding.endsWith('learned_embeds.safetensors')).toBe(true);
+    expect(learned.lora.endsWith('lora.safetensors')).toBe(true);
+    const model = await pivotalModel(tiny, learned, { withEmbeddings: loadEmbeddingsInto, withLora: loadLoraInto });
+    const image = await drawPrompt(model, cfg, 'a photo of a <disc>', 0);
+    expect([image.width, image.height]).toEqual([tiny.info.resolution, tiny.info.resolution]);
+    await model.release();
   });
 });
 
