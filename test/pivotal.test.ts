@@ -103,6 +103,31 @@ describe('pivotal tuning on tiny', () => {
     expect(file(out, 'training-state.json')).toEqual(file(reference, 'training-state.json'));
   });
 
+  test('before the LoRA half it is plain textual inversion, and validation draws with the current LoRA merged in', async () => {
+    // Two steps, fraction 0.5: step 1 is textual inversion, step 2 updates the LoRA for the first time. Every
+    // gradient is taken while B = 0, so the vectors equal a ti run's bit for bit; only the LoRA differs.
+    const run = async (method: string) => {
+      const out = outDir();
+      const fs = await train({
+        out,
+        steps: 2,
+        saveEvery: 0,
+        method,
+        validateEvery: 2,
+        validationImages: 1,
+        validationSteps: 2,
+      });
+      const v = fs.find((f) => f.type === 'validation');
+      return { out, v: v as Extract<Frame, { type: 'validation' }> };
+    };
+    const ti = await run('ti');
+    const pivotal = await run('pivotal');
+    expect(file(pivotal.out, 'learned_embeds.safetensors')).toEqual(file(ti.out, 'learned_embeds.safetensors'));
+    expect(ups(file(pivotal.out, 'lora.safetensors')).some((b) => b.some((x) => x !== 0))).toBe(true);
+    expect(pivotal.v.loss).not.toBe(ti.v.loss);
+    expect(pivotal.v.images[0].png).not.toEqual(ti.v.images[0].png);
+  });
+
   test('a resume with another LoRA rank is refused, naming it', async () => {
     const out = outDir();
     await train({ out, steps: 1, saveEvery: 0 });
