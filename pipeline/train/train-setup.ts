@@ -70,10 +70,10 @@ export const loadStepGraph = async (
     ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
     return out;
   };
-  // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
   // Pivotal tuning: the UNet gets LoRA branches whose weights are inputs, differentiated with the vectors.
   const unet = decodeModel(unetBytes);
   const pivotal = lora ? addLora(unet, lora) : undefined;
+  // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
   return {
     fingerprint: await fingerprint(teBytes, unetBytes),
     graph: buildTrainGraph(te.model, pivotal?.model ?? unet, {
