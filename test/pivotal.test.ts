@@ -103,7 +103,7 @@ describe('pivotal tuning on tiny', () => {
     expect(file(out, 'training-state.json')).toEqual(file(reference, 'training-state.json'));
   });
 
-  test('before the LoRA half it is plain textual inversion, and validation draws with the current LoRA merged in', async () => {
+  test('before the LoRA half it is plain textual inversion, and validation draws with the current LoRA', async () => {
     // Two steps, fraction 0.5: step 1 is textual inversion, step 2 updates the LoRA for the first time. Every
     // gradient is taken while B = 0, so the vectors equal a ti run's bit for bit; only the LoRA differs.
     const run = async (method: string) => {
