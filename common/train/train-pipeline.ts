@@ -34,7 +34,7 @@ export const trainPipelineDescription = z.strictObject({
   /**
    * What is learned: `ti` the word's vectors (textual inversion); `pivotal` the vectors plus a LoRA (rank r, scale
    * alpha/r, default alpha = r) on the UNet's attention projections, trained with its own AdamW at `lr` during the
-   * last `fraction` of the run (see weights/lora/pivotal-schedule.ts for why the last).
+   * last `fraction` of the run (see weights/lora/pivotal-step.ts for why the last).
    */
   inversion: z
     .discriminatedUnion('use', [
