@@ -18,6 +18,7 @@ import { admitSize, generationBytes, trainingBytes } from '../weights/memory-est
 import type { SdModel } from '../weights/model-folder.ts';
 import type { ModelInfo } from '../weights/model-info.ts';
 import { loadEmbeddingsInto } from './load-embeddings.ts';
+import { loadLoraInto } from './load-lora.ts';
 import { openModel } from './open-model.ts';
 import { pretrainJob } from './pretrain-job.ts';
 import { diskProbe, readRegularFile } from './safe-files.ts';
@@ -103,6 +104,7 @@ export const serverApp = async (o: ServerOptions) => {
   const generateDeps = {
     openModel: open,
     withEmbeddings: loadEmbeddingsInto,
+    withLora: loadLoraInto,
     admit: (model: SdModel, w: number, h: number, req: GenerateRequest) => admitGeneration(model.info, w, h, req),
   };
   const redis = o.queue ? await connectRedis(o.queue) : undefined;

@@ -26,6 +26,8 @@ export const limits = {
   safetensorsHeaderBytes: 100_000_000,
   /** An embedding file named in a request: real ones are kilobytes (A1111 `.pt` files with optimizer state, a few MB). */
   embeddingFileBytes: 64 * 2 ** 20,
+  /** A LoRA file named in a request: SD1 UNet LoRAs are a few MB at rank 4, about 150 MB at rank 128. */
+  loraFileBytes: 512 * 2 ** 20,
   /** One training image file read from a folder. */
   imageFileBytes: 64 * 2 ** 20,
   /** A small model-folder file (configs, tokenizer vocabularies and merges). */

@@ -27,6 +27,7 @@ describe('GenerateRequest', () => {
       sampler: null,
       previewEvery: 1,
       embeddings: [],
+      lora: [],
       device: 'cpu',
       originalSize: null,
       crop: null,

@@ -33,6 +33,11 @@ export const GenerateRequest = z.strictObject({
   sampler: z.enum(samplerNames).nullable().default(null),
   previewEvery: z.int().min(0).default(1),
   embeddings: z.array(z.string().min(1)).default([]),
+  /** LoRA files (kohya/A1111 or diffusers keys) merged into the UNet, each at its scale. */
+  lora: z
+    .array(z.strictObject({ file: z.string().min(1), scale: z.number().min(-16).max(16).default(1) }))
+    .max(16)
+    .default([]),
   device: z.enum(['cpu', 'cuda']).default('cpu'),
   // SDXL's micro-conditioning (diffusers' original_size, crops_coords_top_left, target_size); null means what
   // diffusers uses: the image's own size, and crop (0, 0). Refused for models without it.

@@ -8,6 +8,7 @@ import {
   concat,
   connect,
   defer,
+  finalize,
   ignoreElements,
   last,
   merge,
@@ -40,6 +41,8 @@ export interface GenerateDeps {
   openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
   /** Loads textual-inversion embeddings into a model for one request; returns the model to use. */
   withEmbeddings?(model: SdModel, files: string[]): Promise<SdModel>;
+  /** Merges LoRA files into the model's UNet for one request; returns the model to use. */
+  withLora?(model: SdModel, loras: GenerateRequest['lora']): Promise<SdModel>;
   /**
    * Refuses a size the model or the host cannot take (a server's memory estimate, weights/memory-estimate.ts),
    * after the model opens and before anything runs; it throws a PipelineError.
@@ -117,14 +120,22 @@ const prepare = (
   description: unknown,
   runId: string,
   startedAt: number,
-): Observable<Frame> =>
-  defer(async () => {
+): Observable<Frame> => {
+  // A model with LoRA merged in owns its UNet session: released when the run ends, however it ends.
+  let lora: SdModel | undefined;
+  return defer(async () => {
     const desc = generatePipelineDescription.parse(description);
+    lora = undefined;
     let model = await deps.openModel(request.model, request.device);
     if (request.embeddings.length) {
       if (!deps.withEmbeddings)
         throw new PipelineError('bad_request', 'embeddings: this server cannot load embedding files');
       model = await deps.withEmbeddings(model, request.embeddings);
+    }
+    if (request.lora.length) {
+      if (!deps.withLora) throw new PipelineError('bad_request', 'lora: this server cannot load LoRA files');
+      model = await deps.withLora(model, request.lora);
+      lora = model;
     }
     const width = request.width ?? model.info.resolution;
     const height = request.height ?? model.info.resolution;
@@ -159,4 +170,6 @@ const prepare = (
         ),
       ),
     ),
+    finalize(() => void lora?.release()),
   );
+};

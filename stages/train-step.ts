@@ -12,6 +12,7 @@ import { lossScaleFeed, takesLossScale } from '../weights/training/loss-scale-fe
 import { initialLossScale, unscale } from '../common/train/loss-scale.ts';
 import { previewFrames } from '../weights/training/preview-frames.ts';
 import { capVectorNorms, stepGradient, vectorFeeds } from '../weights/training/xl-vectors.ts';
+import { addLoraGrad, loraUpdate, pivotalFeeds } from '../weights/lora/pivotal-step.ts';
 
 /**
  * One optimizer update: `accumulate` micro-batches, each one onnxruntime run returning the loss and
@@ -32,9 +33,14 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
       const scaleFeed = scaler ? lossScaleFeed(ctx.step, scaler.scale) : {};
       let loss = 0;
       let preview: Frame[] = [];
+      // Pivotal tuning: the LoRA's weights are fed and its gradient gathered beside the vectors'.
+      const lora =
+        ctx.lora && s.lora
+          ? { feeds: pivotalFeeds(ctx.lora, s.lora), grad: new Float32Array(s.lora.params.length) }
+          : undefined;
       for (let micro = 0; micro < r.accumulate; micro++) {
         const batch = sampleBatch(ctx, r.seed, s.step, micro, timestepInfo);
-        const out = await ctx.step.run({ ...batch.feeds, ...vectors, ...scaleFeed });
+        const out = await ctx.step.run({ ...batch.feeds, ...vectors, ...scaleFeed, ...lora?.feeds });
         const l = (out[trainOutputs.loss].data as Float32Array)[0];
         if (!Number.isFinite(l))
           throw new PipelineError(
@@ -45,6 +51,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
         loss += l / r.accumulate;
         const g = stepGradient(ctx, out);
         for (let i = 0; i < grad.length; i++) grad[i] += g[i] / r.accumulate;
+        if (lora && ctx.lora) addLoraGrad(ctx.lora, out, lora.grad, 1 / r.accumulate);
         const due = r.previewEvery > 0 && (s.step + 1) % r.previewEvery === 0;
         if (micro === 0 && due)
           preview = await previewFrames(
@@ -54,9 +61,13 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
             out[trainOutputs.prediction].data as Float32Array,
           );
       }
+      // Under a loss scale the LoRA's gradient is scaled too: an overflow in either skips the whole update.
       const unscaled = scaler && unscale(grad, scaler);
-      if (unscaled && !unscaled.grad) return skippedStep(ctx, s, loss, scaler.scale, unscaled.next);
+      const unscaledLora = scaler && lora ? unscale(lora.grad, scaler) : undefined;
+      const overflow = [unscaled, unscaledLora].find((u) => u && !u.grad);
+      if (scaler && overflow) return skippedStep(ctx, s, loss, scaler.scale, overflow.next);
       if (unscaled?.grad) grad.set(unscaled.grad);
+      if (unscaledLora?.grad) lora?.grad.set(unscaledLora.grad);
       ctx.inversion?.gradient(grad, s.vectors); // dti: the tangent part only
       const gradNorm = norm(grad);
       if (!Number.isFinite(gradNorm))
@@ -87,6 +98,13 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
           `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`,
           { step: s.step + 1 },
         );
+      const adapter = lora && ctx.lora && s.lora ? loraUpdate(ctx.lora, s.lora, lora.grad, s.step, r) : undefined;
+      if (adapter && !adapter.state.params.every(Number.isFinite))
+        throw new PipelineError(
+          'numeric',
+          `the LoRA weights became non-finite at step ${s.step + 1} (lr ${adapter.lr}); training stopped, the last checkpoint is kept`,
+          { step: s.step + 1 },
+        );
       const next: TrainState = {
         ...s,
         step: s.step + 1,
@@ -94,6 +112,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
         optimizer,
         last: { loss, lr, gradNorm },
         ...(unscaled ? { lossScale: unscaled.next } : {}),
+        ...(adapter ? { lora: adapter.state } : {}),
       };
       const lossFrame: Frame = {
         type: 'loss',

@@ -11,7 +11,8 @@ import { afterValidation } from '../common/train/early-stop.ts';
 import type { SdModel } from '../weights/model-folder.ts';
 
 /** Builds a model view whose prompts use the given vectors for the placeholder (see `withEmbeddings`). */
-export type ModelWithVectors = (vectors: Float32Array) => Promise<SdModel>;
+/** The model with the current vectors (and, in pivotal tuning, the current LoRA merged into its UNet). */
+export type ModelWithVectors = (vectors: Float32Array, lora?: TrainState['lora']) => Promise<SdModel>;
 
 /** Builds the generation operator for a model and a description: the composition layer passes its own. */
 export type GenerateOperator = (
@@ -63,13 +64,13 @@ export const validate = (
     const due = r.validateEvery > 0 && (s.step % r.validateEvery === 0 || s.step === r.steps);
     if (!due) return of(stateEvent(s));
     return defer(async () => {
-      const loss = await validationLoss(ctx, s.vectors);
+      const loss = await validationLoss(ctx, s.vectors, s.lora);
       const next = afterValidation(s, loss, { patience: r.earlyStop, every: r.validateEvery, steps: r.steps });
       const prompt = fillTemplate(r.validationPrompt ?? ctx.templates[0], r.token);
       const images: FrameOf<'image'>[] = [];
       const live =
         r.validationImages > 0
-          ? generateAll(ctx, generate, await withVectors(s.vectors), prompt, images)
+          ? generateAll(ctx, generate, await withVectors(s.vectors, s.lora), prompt, images)
           : of<TrainEvent>();
       const summary = defer(() =>
         of(

@@ -27,6 +27,7 @@ import { parsePretrainRequest } from '../../pipeline/pretrain/pretrain-request.t
 import { runTrain } from '../../pipeline/train/run-train.ts';
 import { stateFileName } from '../../weights/training/checkpoint-files.ts';
 import { loadEmbeddingsInto } from '../load-embeddings.ts';
+import { loadLoraInto } from '../load-lora.ts';
 import { openModel } from '../open-model.ts';
 import { pretrainJob } from '../pretrain-job.ts';
 import { diskProbe } from '../safe-files.ts';
@@ -76,7 +77,11 @@ const source = async (
   if (job.kind === 'generate') {
     const request = parseGenerateRequest({ ...job.request, device });
     const open = (n: string, d: 'cpu' | 'cuda') => openModel(n, d, log);
-    return runGenerate(request, { openModel: open, withEmbeddings: loadEmbeddingsInto, newRunId }, job.pipeline ?? {});
+    return runGenerate(
+      request,
+      { openModel: open, withEmbeddings: loadEmbeddingsInto, withLora: loadLoraInto, newRunId },
+      job.pipeline ?? {},
+    );
   }
   if (job.kind === 'train') {
     const saved = await fileMap(redis, keys.files(job.id));

@@ -32,14 +32,24 @@ export const trainPipelineDescription = z.strictObject({
     .optional(),
   augment: z.strictObject({ flipProbability: z.number().min(0).max(1) }).optional(),
   /**
-   * What is learned and how (weights/methods/): `ti` the paper's vectors; `dti` their direction only, the norm held
-   * at the vocabulary's mean (directional textual inversion); `p-plus` one vector set per cross-attention layer (P+).
+   * What is learned and how (weights/methods/, weights/lora/): `ti` the paper's vectors; `dti` their direction only,
+   * the norm held at the vocabulary's mean (directional textual inversion); `p-plus` one vector set per
+   * cross-attention layer (P+); `pivotal` the vectors plus a LoRA (rank r, scale alpha/r, default alpha = r) on the
+   * UNet's attention projections, trained with its own AdamW at `lr` during the last `fraction` of the run (see
+   * weights/lora/pivotal-step.ts for why the last).
    */
   inversion: z
     .discriminatedUnion('use', [
       z.strictObject({ use: z.literal('ti') }),
       z.strictObject({ use: z.literal('dti') }),
       z.strictObject({ use: z.literal('p-plus') }),
+      z.strictObject({
+        use: z.literal('pivotal'),
+        rank: z.int().min(1).max(1024).default(4),
+        alpha: z.number().positive().optional(),
+        fraction: z.number().gt(0).max(1).default(0.5),
+        lr: z.number().positive().default(1e-4),
+      }),
     ])
     .optional(),
 });

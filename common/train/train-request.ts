@@ -53,13 +53,25 @@ export const TrainRequest = z.strictObject({
   /** Resume even though the seed, lr or schedule differ from what the checkpoint recorded. */
   resumeWithChanges: z.boolean().default(false),
   device: z.enum(['cpu', 'cuda']).default('cpu'),
-  /** The inversion method (the pipeline description's `inversion` slot overrides it): ti, dti or p-plus. */
-  method: z.enum(['ti', 'dti', 'p-plus']).default('ti'),
+  /**
+   * The inversion method (the pipeline description's `inversion` slot overrides it): ti, dti, p-plus or pivotal
+   * (the vectors and a LoRA on the UNet, `lora` below).
+   */
+  method: z.enum(['ti', 'dti', 'p-plus', 'pivotal']).default('ti'),
   /**
    * Stop when the deterministic validation loss has not improved for this many validation rounds, keeping the best
    * step's vectors as the result (0 = off; needs validateEvery > 0).
    */
   earlyStop: z.int().min(0).default(0),
+  /** pivotal's LoRA: rank, alpha (default = rank), the fraction of the run it trains in, its learning rate. */
+  lora: z
+    .strictObject({
+      rank: z.int().min(1).max(1024).default(4),
+      alpha: z.number().positive().optional(),
+      fraction: z.number().gt(0).max(1).default(0.5),
+      lr: z.number().positive().default(1e-4),
+    })
+    .prefault({}),
 });
 export type TrainRequest = z.infer<typeof TrainRequest>;
 export type TrainRequestInput = z.input<typeof TrainRequest>;

@@ -23,6 +23,8 @@ export interface TrainState {
   readonly bestVectors?: Float32Array;
   /** Set when early stopping ends the run at this step (common/train/early-stop.ts); never saved. */
   readonly earlyStop?: { step: number; patience: number };
+  /** Pivotal tuning: the LoRA's flat weights and its own AdamW state (weights/lora/pivotal-step.ts). */
+  readonly lora?: { readonly params: Float32Array; readonly optimizer: AdamWState };
 }
 
 /** What the loop emits: the next state (fed back) or a frame (sent out). */

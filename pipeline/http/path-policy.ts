@@ -197,6 +197,10 @@ export const checkGeneratePaths = async (req: GenerateRequest, paths: PathPolicy
   ...req,
   model: await paths.model(req.model),
   embeddings: await checkEmbeddings(req.embeddings, paths),
+  // LoRA files are read from the same folders as embeddings (under the same size cap for now).
+  lora: await Promise.all(
+    req.lora.map(async (l, i) => ({ ...l, file: await paths.embedding(l.file, `lora[${i}].file`) })),
+  ),
 });
 
 /**

@@ -63,6 +63,8 @@ import type { TrainContext } from '../../weights/training/train-context.ts';
 import { createDdim } from '../../common/numerics/ddim.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
 import { stateEvent, type TrainEvent, type TrainState } from '../../common/train/train-state.ts';
+import { pivotalStart } from '../../weights/lora/pivotal-step.ts';
+import { initLoraState, pivotalIdentity, pivotalValidationModel } from './pivotal-setup.ts';
 
 export interface TrainDeps {
   openModel(name: string, device: 'cpu' | 'cuda'): Promise<SdModel>;
@@ -150,6 +152,17 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     lr: request.scaleLr ? request.lr * request.batch * request.accumulate : request.lr,
     ...(text.xl ? { xl: text.xl } : {}),
     inversion,
+    ...(choice.use === 'pivotal' && text.lora
+      ? {
+          lora: {
+            shape: text.lora.shape,
+            layers: text.lora.layers,
+            fraction: choice.fraction,
+            lr: choice.lr,
+            start: pivotalStart(request.steps, choice.fraction),
+          },
+        }
+      : {}),
   };
   const id: CheckpointIdentity = {
     token: request.token,
@@ -161,13 +174,19 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     settings: { lr: ctx.lr, schedule: request.schedule, warmup: request.warmup, steps: request.steps },
     ...(choice.use !== 'ti' ? { method: choice.use } : {}),
     ...(layers ? { layers } : {}),
+    ...(ctx.lora ? { lora: pivotalIdentity(ctx.lora) } : {}),
   };
   await deps.sweepTemps?.(request.out);
   const saved = request.resume ? await deps.readFile(`${request.out}/${stateFileName}`) : undefined;
   if (request.resume && !saved) throw new PipelineError('not_found', `resume: no ${stateFileName} in '${request.out}'`);
   const state0: TrainState = saved
     ? readCheckpointState(saved, id, { allowChanges: request.resumeWithChanges })
-    : { step: 0, vectors: initVectors, optimizer: adamwInit(initVectors.length) };
+    : {
+        step: 0,
+        vectors: initVectors,
+        optimizer: adamwInit(initVectors.length),
+        ...(ctx.lora ? { lora: initLoraState(ctx.lora, request.seed) } : {}),
+      };
   // The step-0 state: a run killed before (or while) writing its first checkpoint still has a state to resume.
   if (!saved) await deps.writeFiles(request.out, { [stateFileName]: stateFile(state0, id) });
   const options = deps.textEncoderOptions?.(model);
@@ -175,8 +194,13 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const encoder2 = text.xl ? prepareTextEncoder(model, deps.factory, options, 'text_encoder_2') : undefined;
   // p-plus validates with the UNet rewritten for per-layer conditioning, opened once for the run.
   const unet = layers ? preparePPlusUnet(model, deps.factory, options) : undefined;
-  const withVectors = (vectors: Float32Array) =>
-    withEmbeddings(model, [trainedEmbedding(request.token, vectors, id)], deps.factory, { encoder, encoder2, unet });
+  // pivotal validates with the current LoRA merged into the UNet (pivotalValidationModel).
+  const withVectors = pivotalValidationModel(
+    ctx,
+    (vectors: Float32Array) =>
+      withEmbeddings(model, [trainedEmbedding(request.token, vectors, id)], deps.factory, { encoder, encoder2, unet }),
+    (graph) => deps.openGraph(graph, (_, loc) => model.files.path(`unet/${loc}`), request.device),
+  );
   return { ctx, id, state0, withVectors };
 };
 

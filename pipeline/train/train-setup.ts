@@ -21,6 +21,8 @@ import type { InversionChoice } from '../../common/train/train-pipeline.ts';
 import { packLayers, splitCrossAttention } from '../../weights/methods/p-plus-unet.ts';
 import { tileIdsPerLayer } from '../../weights/methods/p-plus-text-encoder.ts';
 import type { MethodModel } from '../../weights/methods/inversion-method.ts';
+import { addLora, type LoraShape } from '../../weights/lora/add-lora.ts';
+import { loraInputNames, type LoraLayerSpec } from '../../weights/lora/lora-params.ts';
 
 /** Resolves request flags and an optional description into the stage settings. */
 export const resolveSettings = (
@@ -35,7 +37,7 @@ export const resolveSettings = (
       d.lossWeighting ?? (r.minSnrGamma > 0 ? { use: 'min-snr', gamma: r.minSnrGamma } : { use: 'uniform' }),
     optimizer: d.optimizer ?? { use: 'adamw' },
     augment: d.augment ?? { flipProbability: r.flipProbability },
-    inversion: d.inversion ?? { use: r.method },
+    inversion: d.inversion ?? (r.method === 'pivotal' ? { use: 'pivotal', ...r.lora } : { use: r.method }),
   };
 };
 
@@ -53,6 +55,8 @@ export const loadStepGraph = async (
   dim: number;
   tableVectors: (ids: number[]) => Float32Array;
   fingerprint: string;
+  /** pivotal: the LoRA's shape and the layers that got a branch, in the order of the flat weights. */
+  lora?: StepLora;
 }> => {
   // SDXL's step has both encoders' vectors and the UNet's added conditioning: see train-setup-xl.ts.
   if (model.info.sdxl)
@@ -64,19 +68,35 @@ export const loadStepGraph = async (
   const te = injectVectors(decodeModel(teBytes));
   const tableVectors = tableVectorsOf(te, model, 'text_encoder');
   const unet = decodeModel(unetBytes);
-  const split = method?.choice.use === 'p-plus' ? splitCrossAttention(unet) : undefined;
+  const choice = method?.choice;
+  const split = choice?.use === 'p-plus' ? splitCrossAttention(unet) : undefined;
+  // Pivotal tuning: the UNet gets LoRA branches whose weights are inputs, differentiated with the vectors.
+  const loraShape = choice?.use === 'pivotal' ? { rank: choice.rank, alpha: choice.alpha ?? choice.rank } : undefined;
+  const pivotal = loraShape ? addLora(unet, loraShape) : undefined;
   const graph = split
     ? buildTrainGraph(
         tileIdsPerLayer(te.model, { tableRows: te.tableRows, vectors: method!.vectors, layers: split.layers.length }),
         packLayers(split, 'batch', 77),
         { latent, sequence: 77 },
       )
-    : buildTrainGraph(te.model, unet, { latent, sequence: 77 });
+    : buildTrainGraph(te.model, pivotal?.model ?? unet, {
+        latent,
+        sequence: 77,
+        ...(pivotal ? { unetWrt: loraInputNames(pivotal.layers) } : {}),
+      });
   // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
   return {
     fingerprint: await fingerprint(teBytes, unetBytes),
     graph,
     ...(split ? { layers: split.layers } : {}),
+    ...(pivotal && loraShape
+      ? {
+          lora: {
+            shape: loraShape,
+            layers: pivotal.layers.map(({ path, inFeatures, outFeatures }) => ({ path, inFeatures, outFeatures })),
+          },
+        }
+      : {}),
     tableRows: te.tableRows,
     dim: te.dim,
     tableVectors,
@@ -147,6 +167,14 @@ export interface TrainText {
   xl?: TrainContext['xl'];
   /** What the inversion method's hooks read from the model (weights/methods/inversion-method.ts). */
   method: MethodModel;
+  /** pivotal: the LoRA branches the step graph has. */
+  lora?: StepLora;
+}
+
+/** The LoRA branches of a pivotal-tuning step graph. */
+export interface StepLora {
+  shape: LoraShape;
+  layers: LoraLayerSpec[];
 }
 
 /** The SD1.x/SD2.x step graph and the placeholder tokens of a request, for the method it chose. */
@@ -156,7 +184,7 @@ export const setupSdText = async (
   latent: [number, number, number],
   choice: InversionChoice,
 ): Promise<TrainText> => {
-  const { graph, tableRows, dim, tableVectors, fingerprint, layers } = await loadStepGraph(model, latent, {
+  const { graph, tableRows, dim, tableVectors, fingerprint, layers, lora } = await loadStepGraph(model, latent, {
     choice,
     vectors: r.vectors,
   });
@@ -170,6 +198,7 @@ export const setupSdText = async (
     dim,
     initVectors,
     method: { dim, tableRows, tableVectors, ...(layers ? { layers } : {}) },
+    ...(lora ? { lora } : {}),
   };
 };
 

@@ -1,15 +1,17 @@
 /**
  * The inversion methods `eval --methods` compares: each learns a word for a concept and says how to draw with it.
  * `ti`, `dti` and `p-plus` train through the inversion slot of the training pipeline (weights/methods/) with the
- * same request otherwise; a method that needs more than embedding files to draw (pivotal tuning's LoRA) supplies
- * `load`, and registers itself in `evalMethods` (or is passed in `EvalDeps.methods`).
+ * same request otherwise; `pivotal` trains the word and a LoRA (pivotal-method.ts) and supplies `load`, which
+ * applies both; other methods register in `evalMethods` or are passed in `EvalDeps.methods`.
  */
 import { filter, lastValueFrom, map } from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
 import { parseTrainRequest } from '../../common/train/train-request.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import { runTrain, type TrainDeps } from '../train/run-train.ts';
+import type { GenerateDeps } from '../generate.ts';
 import type { EvalConfig } from './eval.ts';
+import { learnPivotal, pivotalModel } from './pivotal-method.ts';
 
 /** What a method learned: the word to put in prompts, its files, and (optionally) how to load them. */
 export interface EvalInversion {
@@ -22,6 +24,8 @@ export interface EvalInversion {
 /** One inversion to run: a concept's images, its initializer word, and the vectors per token. */
 export interface InvertJob {
   train: TrainDeps;
+  /** How eval draws (a method's `load` uses its loaders, e.g. pivotal's LoRA). */
+  generate: GenerateDeps;
   cfg: EvalConfig;
   name: string;
   dir: string;
@@ -76,14 +80,25 @@ const slotMethod =
     return { word: token, embeddings: [file] };
   };
 
-/**
- * Every method `eval --methods` knows. `pivotal` (textual inversion + a LoRA on the UNet's attention) is listed
- * once its trainer is in the build: it adds its entry here, with a `load` that applies its LoRA.
- */
+/** Pivotal tuning (pivotal-method.ts): the word and a LoRA, drawn with both loaded. */
+const pivotalMethod: EvalMethod = async ({ train, generate, cfg, name, dir, init, vectors }) => {
+  const { withEmbeddings, withLora } = generate;
+  if (!withEmbeddings || !withLora)
+    throw new PipelineError('bad_request', 'methods: pivotal needs a generator that loads embeddings and LoRA files');
+  const learned = await learnPivotal(train, cfg, name, dir, init, vectors);
+  return {
+    word: learned.token,
+    embeddings: [learned.embedding],
+    load: (base) => pivotalModel(base, learned, { withEmbeddings, withLora }),
+  };
+};
+
+/** Every method `eval --methods` knows. */
 export const evalMethods: Record<string, EvalMethod> = {
   ti: slotMethod('ti'),
   dti: slotMethod('dti'),
   'p-plus': slotMethod('p-plus'),
+  pivotal: pivotalMethod,
 };
 
 /** The methods named, checked against the known ones. @throws PipelineError('bad_request') naming the unknown one. */

@@ -63,7 +63,7 @@ export interface EvalConfig {
 
 export interface EvalDeps {
   train: TrainDeps;
-  generate: Required<Pick<GenerateDeps, 'openModel' | 'withEmbeddings'>>;
+  generate: Required<Pick<GenerateDeps, 'openModel' | 'withEmbeddings'>> & Pick<GenerateDeps, 'withLora'>;
   recogniser: Session;
   log?: (message: string) => void;
   /** Methods besides (or instead of) the built-in ones, by name (eval-methods.ts). */
@@ -263,7 +263,15 @@ export const runEval = async (cfg: EvalConfig, deps: EvalDeps): Promise<EvalRow[
           log(`${name}: ${method}, ${v} vector${v > 1 ? 's' : ''}, ${cfg.tiSteps} steps${of}`);
           const invert = available[method];
           if (!invert) throw new PipelineError('bad_request', `methods: unknown inversion method '${method}'`);
-          const learned = await invert({ train: deps.train, cfg: rcfg, name, dir, init, vectors: v });
+          const learned = await invert({
+            train: deps.train,
+            generate: deps.generate,
+            cfg: rcfg,
+            name,
+            dir,
+            init,
+            vectors: v,
+          });
           methods.push({ method: methodRow(method, v), ...learned });
         }
       methods.push({ method: 'init-word', word: init, embeddings: [] });

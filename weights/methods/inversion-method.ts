@@ -78,5 +78,5 @@ export const inversionHooks = (choice: InversionChoice, m: MethodModel): Inversi
       },
     };
   }
-  return { use: 'ti', ...none, start: (init) => init };
+  return { use: choice.use, ...none, start: (init) => init };
 };

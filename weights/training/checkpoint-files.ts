@@ -14,6 +14,8 @@ import { writeEmbedding, type EmbeddingLayout } from '../embeddings/embedding-fi
 import { parseLossScale } from '../../common/train/loss-scale.ts';
 import type { TrainState } from '../../common/train/train-state.ts';
 import { trainedEmbedding } from './xl-vectors.ts';
+import { loraFileName, writeLora } from '../lora/lora-file.ts';
+import type { LoraLayerSpec } from '../lora/lora-params.ts';
 
 export const stateFileName = 'training-state.json';
 export const embeddingFileName = 'learned_embeds.safetensors';
@@ -53,6 +55,17 @@ export interface CheckpointIdentity {
   method?: string;
   /** p-plus: the cross-attention layers, one vector set each (the vectors are [layers × count × dim]). */
   layers?: readonly string[];
+  /** Pivotal tuning's LoRA (absent for textual inversion): its shape, schedule and layers. */
+  lora?: LoraIdentity;
+}
+
+/** What fixes a pivotal run's LoRA: a resume with any other value is refused. */
+export interface LoraIdentity {
+  rank: number;
+  alpha: number;
+  fraction: number;
+  lr: number;
+  layers: LoraLayerSpec[];
 }
 
 /** The training state file's bytes. */
@@ -67,6 +80,18 @@ export const stateFile = (state: TrainState, id: CheckpointIdentity): Uint8Array
     ...(state.bestVectors ? { bestVectors: b64(state.bestVectors) } : {}),
     optimizer: { step: state.optimizer.step, m: b64(state.optimizer.m), v: b64(state.optimizer.v) },
     ...(state.lossScale ? { lossScale: state.lossScale } : {}),
+    ...(state.lora
+      ? {
+          loraState: {
+            params: b64(state.lora.params),
+            optimizer: {
+              step: state.lora.optimizer.step,
+              m: b64(state.lora.optimizer.m),
+              v: b64(state.lora.optimizer.v),
+            },
+          },
+        }
+      : {}),
   };
   return new TextEncoder().encode(JSON.stringify(json));
 };
@@ -78,11 +103,21 @@ export const checkpointFiles = (
   final: boolean,
 ): Record<string, Uint8Array> => {
   const embedding = embeddingBytes(state.vectors, state.step, id, layout);
+  // Pivotal tuning: the LoRA beside the embedding, kohya keys unless the layout is diffusers'.
+  const lora =
+    state.lora && id.lora
+      ? writeLora(
+          { shape: { rank: id.lora.rank, alpha: id.lora.alpha }, layers: id.lora.layers, params: state.lora.params },
+          layout === 'diffusers' ? 'diffusers' : 'kohya',
+        )
+      : undefined;
   // Write order: the embeddings, then the state (see the top of this file). No key is an integer, so the
   // object keeps this order.
   return {
     ...(final ? {} : { [`learned_embeds-steps-${state.step}.safetensors`]: embedding }),
     [embeddingFileName]: embedding,
+    ...(lora && !final ? { [`lora-steps-${state.step}.safetensors`]: lora } : {}),
+    ...(lora ? { [loraFileName]: lora } : {}),
     [stateFileName]: stateFile(state, id),
   };
 };
@@ -149,6 +184,12 @@ export const readCheckpointState = (
         'bad_request',
         `cannot resume: the checkpoint was made with ${k} ${JSON.stringify(j[k])}, this run has ${JSON.stringify(id[k])}`,
       );
+  if (JSON.stringify(j.lora ?? null) !== JSON.stringify(id.lora ?? null) || !!j.loraState !== !!id.lora)
+    throw new PipelineError(
+      'bad_request',
+      `cannot resume: the checkpoint was made with ${j.lora ? `a LoRA (rank ${j.lora.rank}, alpha ${j.lora.alpha}, fraction ${j.lora.fraction}, lr ${j.lora.lr}, ${j.lora.layers?.length} layers)` : 'no LoRA'}, this run has ${id.lora ? `rank ${id.lora.rank}, alpha ${id.lora.alpha}, fraction ${id.lora.fraction}, lr ${id.lora.lr}, ${id.lora.layers.length} layers` : 'none'}`,
+      { field: 'lora' },
+    );
   const changed = changedSettings(j, id);
   if (changed.length && !allowChanges)
     throw new PipelineError(
@@ -172,6 +213,21 @@ export const readCheckpointState = (
     ...(best32 ? { bestVectors: new Float32Array(best32.buffer, 0, best32.byteLength / 4) } : {}),
     ...(j.last ? { last: j.last } : {}),
     ...(parseLossScale(j.lossScale) ? { lossScale: parseLossScale(j.lossScale) } : {}),
+    ...(j.loraState ? { lora: readLoraState(j.loraState) } : {}),
+  };
+};
+
+const readLoraState = (l: { params: string; optimizer: { step: number; m: string; v: string } }) => {
+  const p = unb64(l.params);
+  const m = unb64(l.optimizer.m);
+  const v = unb64(l.optimizer.v);
+  return {
+    params: new Float32Array(p.buffer, 0, p.byteLength / 4),
+    optimizer: {
+      step: l.optimizer.step,
+      m: new Float64Array(m.buffer, 0, m.byteLength / 8),
+      v: new Float64Array(v.buffer, 0, v.byteLength / 8),
+    },
   };
 };
 

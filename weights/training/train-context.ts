@@ -11,6 +11,7 @@ import type { SdModel } from '../model-folder.ts';
 import type { Session } from '../session.ts';
 import type { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
 import type { InversionHooks } from '../methods/inversion-method.ts';
+import type { PivotalContext } from '../lora/pivotal-step.ts';
 
 /** One training image after the VAE: the latent distribution N(mean, std²) of the image and of its mirror. */
 export interface CachedLatent {
@@ -49,4 +50,6 @@ export interface TrainContext {
   readonly xl?: { readonly tokenizer2: ClipTokenizer; readonly dim2: number };
   /** The inversion method's hooks (weights/methods/); absent: plain textual inversion. */
   readonly inversion?: InversionHooks;
+  /** Pivotal tuning's LoRA (absent for plain textual inversion). */
+  readonly lora?: PivotalContext;
 }

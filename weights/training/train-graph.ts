@@ -58,6 +58,11 @@ export interface TrainGraphOptions {
    * small gradients underflow half precision without it.
    */
   lossScale?: boolean;
+  /**
+   * UNet inputs to differentiate with respect to as well, named as in the UNet (pivotal tuning's LoRA weights);
+   * their gradients come out as `unet/<name>_grad`.
+   */
+  unetWrt?: readonly string[];
 }
 
 export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOptions = {}): Model => {
@@ -121,5 +126,11 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
   const scaled = scaleLoss(b, trainOutputs.loss, o.lossScale ?? half);
   const composed = composedModel([textEncoder, unet], g, 'textual-inversion training step');
   // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
-  return o.forwardOnly ? composed : differentiate(composed, { ...o.grad, of: scaled, wrt: [vectorsInput] });
+  return o.forwardOnly
+    ? composed
+    : differentiate(composed, {
+        ...o.grad,
+        of: scaled,
+        wrt: [vectorsInput, ...(o.unetWrt ?? []).map((n) => `unet/${n}`)],
+      });
 };

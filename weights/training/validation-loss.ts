@@ -11,10 +11,11 @@ import { vectorFeeds, xlFeeds } from './xl-vectors.ts';
 import type { TrainContext } from './train-context.ts';
 import { lossScaleFeed } from './loss-scale-feed.ts';
 import { fillTemplate } from '../../common/train/templates.ts';
+import { type LoraState, pivotalFeeds } from '../lora/pivotal-step.ts';
 
 const fixedTimesteps = [150, 450, 750];
 
-export const validationLoss = async (ctx: TrainContext, vectors: Float32Array): Promise<number> => {
+export const validationLoss = async (ctx: TrainContext, vectors: Float32Array, lora?: LoraState): Promise<number> => {
   const [C, h, w] = ctx.latentDims;
   const n = C * h * w;
   const s = ctx.model.info.scalingFactor;
@@ -52,6 +53,8 @@ export const validationLoss = async (ctx: TrainContext, vectors: Float32Array): 
           [trainInputs.target]: tensor('float32', [1, C, h, w], target),
           [trainInputs.weights]: tensor('float32', [1], Float32Array.of(1)),
           ...lossScaleFeed(ctx.step),
+          // Pivotal tuning: the LoRA as it is now (its weights are inputs of the step graph).
+          ...(ctx.lora && lora ? pivotalFeeds(ctx.lora, lora) : {}),
         },
         [trainOutputs.loss],
       );

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { listFiles, writeFiles } from '../../fs.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
+import { loadLoraInto } from '../../load-lora.ts';
 import { openModel } from '../../open-model.ts';
 import { ortSessionFactory } from '../../ort-session.ts';
 import { projectRoot } from '../../project-paths.ts';
@@ -23,7 +24,7 @@ export const spec: CommandSpec = {
   summary:
     "The paper's protocol in miniature: textual inversion vs baselines on held-out concepts, scored by the world's recogniser.",
   usage:
-    'eval [--model tiny|<dir>] [--concepts name,…|<dir>,…] [--methods ti,dti,p-plus] [--samples 8] [--steps 500] [--ddim-steps 50] [--runs 1] [--out out/eval]\n       eval --drawing [--prompts 64] [--model tiny|<dir>] [--out out/eval]',
+    'eval [--model tiny|<dir>] [--concepts name,…|<dir>,…] [--methods ti,dti,p-plus,pivotal] [--samples 8] [--steps 500] [--ddim-steps 50] [--runs 1] [--out out/eval]\n       eval --drawing [--prompts 64] [--model tiny|<dir>] [--out out/eval]',
   options: {
     model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: "model folder (Optimum ONNX layout) or 'tiny'" },
     concepts: {
@@ -170,7 +171,11 @@ export const run = async (argv: string[]) => {
         train: trainDeps(log),
         recogniser,
         log,
-        generate: { openModel: (name, d) => openModel(name, d, log), withEmbeddings: loadEmbeddingsInto },
+        generate: {
+          openModel: (name, d) => openModel(name, d, log),
+          withEmbeddings: loadEmbeddingsInto,
+          withLora: loadLoraInto,
+        },
       },
     );
     const table = evalTable(rows);

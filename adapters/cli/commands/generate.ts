@@ -2,6 +2,7 @@ import { lastValueFrom, tap } from 'rxjs';
 import { resolve } from 'node:path';
 import { writeFileAtomic } from '../../fs.ts';
 import { loadEmbeddingsInto } from '../../load-embeddings.ts';
+import { loadLoraInto, parseLoraFlag } from '../../load-lora.ts';
 import { openModel } from '../../open-model.ts';
 import { runGenerate } from '../../../pipeline/generate.ts';
 import { parseGenerateRequest } from '../../../common/requests.ts';
@@ -44,6 +45,12 @@ export const spec: CommandSpec = {
       arg: 'file',
       help: 'textual-inversion embedding file(s) to load (repeatable)',
     },
+    lora: {
+      type: 'string',
+      multiple: true,
+      arg: 'file[:scale]',
+      help: 'LoRA file(s) merged into the UNet, kohya/A1111 or diffusers keys, at a scale (default 1; repeatable)',
+    },
     device: { type: 'string', default: 'cpu', arg: 'cpu|cuda', help: 'where the model runs' },
     'original-size': {
       type: 'string',
@@ -77,6 +84,7 @@ export const run = async (argv: string[]) => {
       sampler: v.sampler ?? null,
       device: v.device,
       embeddings: v.embeddings ?? [],
+      lora: (v.lora ?? []).map(parseLoraFlag),
       originalSize: sizeFlag(v['original-size'], 'original-size'),
       crop: cropFlag(v.crop),
       targetSize: sizeFlag(v['target-size'], 'target-size'),
@@ -99,6 +107,7 @@ export const run = async (argv: string[]) => {
         // The prompts are checked against the tokenizer the run uses: with the embeddings' tokens, once loaded.
         openModel: async (name, device) => warnCut(await openModel(name, device, log), !request.embeddings.length),
         withEmbeddings: async (model, files) => warnCut(await loadEmbeddingsInto(model, files), true),
+        withLora: loadLoraInto,
       },
       description,
     ).pipe(

@@ -47,7 +47,7 @@ export const spec: CommandSpec = {
       type: 'string',
       default: 'ti',
       arg: 'name',
-      help: 'inversion method: ti (textual inversion) | dti (direction only, norm held at the vocabulary mean) | p-plus (one vector set per cross-attention layer)',
+      help: 'inversion method: ti (textual inversion) | dti (direction only, norm held at the vocabulary mean) | p-plus (one vector set per cross-attention layer) | pivotal (the vectors plus a LoRA on the UNet, lora.safetensors beside the embedding; --lora-*)',
     },
     'early-stop': {
       type: 'string',
@@ -85,6 +85,24 @@ export const spec: CommandSpec = {
       help: 'embedding file layout: diffusers | kohya | a1111 (SDXL always writes {clip_l, clip_g})',
     },
     seed: { type: 'string', default: '0', arg: 'n', help: 'seed for sampling, noise and timesteps' },
+    'lora-rank': { type: 'string', default: '4', arg: 'r', help: 'pivotal: LoRA rank' },
+    'lora-alpha': {
+      type: 'string',
+      arg: 'a',
+      help: 'pivotal: LoRA alpha, the branch is scaled by alpha/rank (default: the rank)',
+    },
+    'lora-fraction': {
+      type: 'string',
+      default: '0.5',
+      arg: 'f',
+      help: 'pivotal: the LoRA trains during the last f of the steps (0 < f ≤ 1); the vectors train throughout',
+    },
+    'lora-lr': {
+      type: 'string',
+      default: '1e-4',
+      arg: 'lr',
+      help: "pivotal: the LoRA's learning rate (its own AdamW)",
+    },
     pipeline: {
       type: 'string',
       arg: 'file.json',
@@ -137,6 +155,12 @@ export const run = async (argv: string[]) => {
       resumeWithChanges: Boolean(v['resume-with-changes']),
       method: v.method,
       earlyStop: num(v['early-stop'], 'early-stop', { int: true }),
+      lora: {
+        rank: num(v['lora-rank'], 'lora-rank', { int: true, min: 1 }),
+        alpha: num(v['lora-alpha'], 'lora-alpha', { min: 0 }),
+        fraction: num(v['lora-fraction'], 'lora-fraction', { min: 0 }),
+        lr: num(v['lora-lr'], 'lora-lr', { min: 0 }),
+      },
     }),
   );
   const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : undefined;
