@@ -100,6 +100,36 @@ describe('gradients through subgraphs and piecewise-constant ops', () => {
     expect(o).toMatchObject({ status: 'pass', precision: 'float64' });
   });
 
+  test('an opset-8 Scan with a dynamic batch and time, read only through its scan output, passes the check', async () => {
+    const b = new GraphBuilder();
+    b.input('s', 'float32', ['B', 2]);
+    b.input('a', 'float32', ['B', 'T', 2]);
+    b.input('bb', 'float32', ['B', 'T', 2]);
+    b.input('w', 'float32', [2]);
+    const attrs = { body: scan8Body(), num_scan_inputs: 2, directions: [1, 0] };
+    const [, zs] = b.opN('Scan', [b.constI64([2, 3], [2], 'lens'), 's', 'a', 'bb'], 2, attrs);
+    b.output(zs, 'float32', ['B', 'T', 2]);
+    const { inputs } = scan8Case('feeds');
+    const o = await checkNodeTest(ortSessionFactory, { ...asCase('scan8_dynamic', b, 8, []), inputs });
+    expect(o).toMatchObject({ status: 'pass', precision: 'float64' });
+  });
+
+  test("an opset-8 Scan is refused, said so, when its body's gradient needs a later opset (Gather's: 16)", () => {
+    const g = new GraphBuilder();
+    g.input('s_in', 'float32', [2]);
+    g.input('a_t', 'float32', [2]);
+    g.op('Add', [g.op('Gather', ['s_in', g.constI64([1, 0], [2])], { axis: 0 }), 'a_t'], {}, { outputs: ['s_out'] });
+    g.output('s_out', 'float32', [2]);
+    const b = new GraphBuilder();
+    b.input('s', 'float32', [1, 2]);
+    b.input('a', 'float32', [1, 3, 2]);
+    const [sf] = b.opN('Scan', ['', 's', 'a'], 1, { body: g.graph, num_scan_inputs: 1 });
+    b.output(b.op('ReduceSum', [sf], { keepdims: 0 }), 'float32', [], 'loss');
+    expect(() => differentiate(b.toModel(8), { of: 'loss', wrt: ['s', 'a'] })).toThrow(
+      /Scan at opset 8 when the gradient needs opset 16/,
+    );
+  });
+
   test('a Scan nested in a Scan body, reading a differentiated value two scopes up, passes the check', async () => {
     const b = new GraphBuilder();
     b.input('s', 'float32', [2]);

@@ -410,7 +410,10 @@ const scan8: Rule = (c) => {
   };
   const outs = [...dStates, ...dXs.map((d, i) => d && pad(d, xs[i]))];
   c.requireOpset(e.opset);
-  if (c.opset > 8) c.fail(`at opset 8 when the gradient needs opset ${c.opset}, where Scan is another op`);
+  if (c.opset > 8)
+    c.fail(
+      `at opset 8 when the gradient needs opset ${c.opset}: the model at that opset would read it as a later Scan`,
+    );
   if (!outs.some(Boolean)) return [];
   const condOut = e.emit('Identity', [cond]);
   const kept = outs.filter((o): o is string => !!o);
