@@ -10,7 +10,7 @@ import { parseTrainRequest } from '../../common/train/train-request.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import { runTrain, type TrainDeps } from '../train/run-train.ts';
 import type { GenerateDeps } from '../generate.ts';
-import type { EvalConfig } from './eval.ts';
+import type { EvalConfig } from './eval-config.ts';
 import { learnPivotal, pivotalModel } from './pivotal-method.ts';
 
 /** What a method learned: the word to put in prompts, its files, and (optionally) how to load them. */

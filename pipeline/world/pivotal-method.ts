@@ -15,7 +15,7 @@ import type { SdModel } from '../../weights/model-folder.ts';
 import { embeddingFileName } from '../../weights/training/checkpoint-files.ts';
 import type { GenerateDeps } from '../generate.ts';
 import { runTrain, type TrainDeps } from '../train/run-train.ts';
-import type { EvalConfig } from './eval.ts';
+import type { EvalConfig } from './eval-config.ts';
 
 /** What a pivotal run left: the placeholder word, its embedding file and its LoRA file. */
 export interface PivotalConcept {

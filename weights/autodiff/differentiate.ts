@@ -59,8 +59,9 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     valueInfo: [...g0.valueInfo],
   };
   const opset = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
-  // If nodes appear with their branches' outer reads as inputs (loop-captures.ts); the graph keeps the real ones.
-  let order = topoOrder(graph).map(branchReadsAsInputs);
+  // If nodes (and opset-8 Scans) appear with their subgraphs' outer reads as inputs (loop-captures.ts); the graph
+  // keeps the real ones.
+  let order = topoOrder(graph).map((n) => branchReadsAsInputs(n, opset));
   const produced = new Set(order.flatMap((n) => n.outputs));
   const declared = new Set([...graph.inputs.map((i) => i.name), ...graph.initializers.map((t) => t.name)]);
   if (!produced.has(opts.of) && !declared.has(opts.of))
@@ -88,7 +89,12 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     );
   // Loop/Scan bodies reading varied outer values carry them as states instead (loop-captures.ts).
   let namer: GraphBuilder | undefined; // made on first use: most graphs have no Loop or Scan
-  const swapped = carryCaptures(order, analyse().varied, (base) => (namer ??= new GraphBuilder(graph)).fresh(base));
+  const swapped = carryCaptures(
+    order,
+    analyse().varied,
+    (base) => (namer ??= new GraphBuilder(graph)).fresh(base),
+    opset,
+  );
   if (swapped.size) {
     graph.nodes = graph.nodes.map((n) => swapped.get(n) ?? n);
     order = order.map((n) => swapped.get(n) ?? n);

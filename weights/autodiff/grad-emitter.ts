@@ -178,7 +178,15 @@ export class GradEmitter {
   dimOf(v: string, axis: number): string {
     const d = this.shape(v)?.[axis];
     if (typeof d === 'number') return this.ints([d]);
-    return this.emit('Slice', [this.shapeOf(v), this.ints([axis]), this.ints([axis + 1])]);
+    return this.sliceVector(this.shapeOf(v), axis, axis + 1);
+  }
+
+  /** Entries `from` to `to` (exclusive; past the end is the end) of a 1-D tensor; Slice took attributes before 10. */
+  sliceVector(v: string, from: number, to: number): string {
+    const end = Math.min(to, 2 ** 31 - 1);
+    return this.opset >= 10
+      ? this.emit('Slice', [v, this.ints([from]), this.ints([end])])
+      : this.emit('Slice', [v], { starts: [from], ends: [end] });
   }
 
   /** ReduceSum over `axes` (axes as an input from opset 13). Empty axes is the identity. */
@@ -226,8 +234,10 @@ export class GradEmitter {
     return this.zeros(this.shapeOf(v), this.elem(v));
   }
 
-  /** Zeros of the shape held by the int64 vector `shape`, in element type `e`. */
+  /** Zeros of the shape held by the int64 vector `shape`, in element type `e` (ConstantOfShape is opset 9: an
+   * Expand of a scalar zero before). */
   zeros(shape: string, e: number): string {
+    if (this.opset < 9) return this.emit('Expand', [this.scalar(0, e), shape]);
     const one =
       e === DataType.FLOAT16
         ? tensor('float16', [1], Uint16Array.of(0))

@@ -11,11 +11,11 @@ import { nodeTestCoverage } from './node-test-coverage.ts';
 import { counted, opRows } from './node-test-table.ts';
 
 /**
- * The share of counted node-test cases whose gradients pass today, 626 of 632 (`npx bun bench/autodiff-node-tests.ts`
- * prints the table; the rest are Unique ×5, refused for want of a derivative at ties, and one opset-8 Scan): raise
- * it as rules land, never lower it.
+ * The share of counted node-test cases whose gradients pass today, 627 of 632 (`npx bun bench/autodiff-node-tests.ts`
+ * prints the table; the rest are Unique ×5, refused for want of a derivative at ties): raise it as rules land,
+ * never lower it.
  */
-const passFloor = 0.99;
+const passFloor = 0.992;
 
 const have = haveOnnxNodeTests();
 if (!have)

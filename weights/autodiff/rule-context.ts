@@ -4,10 +4,11 @@
  * I/O/GO/GI in TypeScript. A rule returns one gradient name per input, undefined where none flows; the driver
  * sums fan-out and undoes broadcasting, so rules stay short.
  */
-import type { Dim, Graph, Node } from '../onnx/proto.ts';
-import { attr } from '../onnx/builder.ts';
+import { AttrType, type Dim, type Graph, type Node } from '../onnx/proto.ts';
+import { makeTensorProto } from '../onnx/tensor-proto.ts';
+import { attr, GraphBuilder } from '../onnx/builder.ts';
 import { PipelineError } from '../../common/errors.ts';
-import type { Attrs, GradEmitter, GradOptions } from './grad-emitter.ts';
+import { type Attrs, GradEmitter, type GradOptions } from './grad-emitter.ts';
 import { type Differentiator, inlineGraph } from './subgraph-vjp.ts';
 
 /**
@@ -81,8 +82,13 @@ export class VjpContext {
     return this.view && !this.view.isSeed(v) ? this.view.cotangent(v) : undefined;
   }
 
+  /** The default-domain opset the output model needs so far (rules may have raised the forward model's). */
   get opset(): number {
     return this.e.opset;
+  }
+  /** The forward model's own opset: which version of the node's op this is. */
+  get forwardOpset(): number {
+    return this.e.facts.opset;
   }
   /** The caller's choices between equivalent gradient forms. */
   get options(): GradOptions {
@@ -152,6 +158,10 @@ export class VjpContext {
   dimOf(v: string, axis: number): string {
     return this.e.dimOf(v, axis);
   }
+  /** Entries `from` to `to` of a 1-D tensor such as a shape (Slice's form for the opset). */
+  sliceVector(v: string, from: number, to: number): string {
+    return this.e.sliceVector(v, from, to);
+  }
   /** A Reshape target for `v`'s shape (a constant with one −1 when only one dim is dynamic). */
   reshapeTo(v: string): string {
     return this.e.reshapeTo(v);
@@ -189,6 +199,33 @@ export class VjpContext {
   }
   castLike(v: string, like: string): string {
     return this.e.castLike(v, like);
+  }
+
+  /**
+   * A context like this one whose ops go into `g`, a body the rule builds (its names still fresh across all scopes,
+   * as ONNX requires; its constants Constant nodes, since before IR 4 a graph's initializers had to be its inputs
+   * too); the rule raises its own opset to what the body asked for (`requireOpset(sub.opset)`).
+   */
+  inBody(g: Graph): VjpContext {
+    const b = new GraphBuilder(g);
+    b.fresh = (base) => this.e.b.fresh(base);
+    b.initializer = (base, t) => {
+      const name = b.fresh(base);
+      const value = { name: 'value', type: AttrType.TENSOR, t: makeTensorProto('', t), unknown: [] };
+      g.nodes.unshift({
+        name: `${name}_node`,
+        opType: 'Constant',
+        domain: '',
+        inputs: [],
+        outputs: [name],
+        attributes: [value],
+        unknown: [],
+      });
+      return name;
+    };
+    const e = new GradEmitter(b, this.e.facts, this.e.forward, this.e.options);
+    e.opset = this.e.opset;
+    return new VjpContext(e, this.node, this.grads, this.need, this.where, this.view, this.differentiate);
   }
 
   /** A name unused in the graph being written (for values inside subgraphs the rule builds). */

@@ -50,7 +50,86 @@ const nestedScanBody = (): Graph => {
   return g.graph;
 };
 
+/**
+ * Scan-8 body (per batch element): s ← tanh(s·w + aₜ), zₜ = s·bₜ, with w read by name from outside; a is scanned
+ * forward and b in reverse.
+ */
+const scan8Body = (): Graph => {
+  const g = new GraphBuilder();
+  g.input('s_in', 'float32', [2]);
+  g.input('a_t', 'float32', [2]);
+  g.input('b_t', 'float32', [2]);
+  g.op('Tanh', [g.op('Add', [g.op('Mul', ['s_in', 'w']), 'a_t'])], {}, { outputs: ['s_out'] });
+  g.op('Mul', ['s_out', 'b_t'], {}, { outputs: ['z_t'] });
+  g.output('s_out', 'float32', [2]);
+  g.output('z_t', 'float32', [2]);
+  return g.graph;
+};
+
+/** The opset-8 Scan over a batch of 2 (time on axis 1), with `lens` as its sequence_lens ('' for none). */
+const scan8Case = (name: string, lens?: number[]) => {
+  const b = new GraphBuilder();
+  b.input('s', 'float32', [2, 2]);
+  b.input('a', 'float32', [2, 3, 2]);
+  b.input('bb', 'float32', [2, 3, 2]);
+  b.input('w', 'float32', [2]);
+  const seq = lens ? b.constI64(lens, [2], 'lens') : '';
+  const [sf, zs] = b.opN('Scan', [seq, 's', 'a', 'bb'], 2, {
+    body: scan8Body(),
+    num_scan_inputs: 2,
+    directions: [0, 1],
+  });
+  b.output(sf, 'float32', [2, 2]);
+  b.output(zs, 'float32', [2, 3, 2]);
+  return asCase(name, b, 8, [
+    ['s', f32([2, 2], [0.3, -0.6, 0.1, 0.5])],
+    ['a', f32([2, 3, 2], [0.9, -0.4, 1.2, 0.5, -0.8, 0.7, 0.2, 0.3, -1.1, 0.6, 0.4, -0.2])],
+    ['bb', f32([2, 3, 2], [1.5, -0.7, 0.8, 1.1, -0.3, 0.9, -1.2, 0.4, 0.6, -0.5, 1.3, 0.2])],
+    ['w', f32([2], [1.1, 0.8])],
+  ]);
+};
+
 describe('gradients through subgraphs and piecewise-constant ops', () => {
+  test('an opset-8 Scan over a batch of 2, one input reversed, its body reading a differentiated value, passes the check', async () => {
+    const o = await checkNodeTest(ortSessionFactory, scan8Case('scan8_batch'));
+    expect(o).toMatchObject({ status: 'pass', precision: 'float64' });
+  });
+
+  test('an opset-8 Scan whose sequence_lens stop one batch element after 1 of 3 steps passes the check', async () => {
+    const o = await checkNodeTest(ortSessionFactory, scan8Case('scan8_lens', [3, 1]));
+    expect(o).toMatchObject({ status: 'pass', precision: 'float64' });
+  });
+
+  test('an opset-8 Scan with a dynamic batch and time, read only through its scan output, passes the check', async () => {
+    const b = new GraphBuilder();
+    b.input('s', 'float32', ['B', 2]);
+    b.input('a', 'float32', ['B', 'T', 2]);
+    b.input('bb', 'float32', ['B', 'T', 2]);
+    b.input('w', 'float32', [2]);
+    const attrs = { body: scan8Body(), num_scan_inputs: 2, directions: [1, 0] };
+    const [, zs] = b.opN('Scan', [b.constI64([2, 3], [2], 'lens'), 's', 'a', 'bb'], 2, attrs);
+    b.output(zs, 'float32', ['B', 'T', 2]);
+    const { inputs } = scan8Case('feeds');
+    const o = await checkNodeTest(ortSessionFactory, { ...asCase('scan8_dynamic', b, 8, []), inputs });
+    expect(o).toMatchObject({ status: 'pass', precision: 'float64' });
+  });
+
+  test("an opset-8 Scan is refused, said so, when its body's gradient needs a later opset (Gather's: 16)", () => {
+    const g = new GraphBuilder();
+    g.input('s_in', 'float32', [2]);
+    g.input('a_t', 'float32', [2]);
+    g.op('Add', [g.op('Gather', ['s_in', g.constI64([1, 0], [2])], { axis: 0 }), 'a_t'], {}, { outputs: ['s_out'] });
+    g.output('s_out', 'float32', [2]);
+    const b = new GraphBuilder();
+    b.input('s', 'float32', [1, 2]);
+    b.input('a', 'float32', [1, 3, 2]);
+    const [sf] = b.opN('Scan', ['', 's', 'a'], 1, { body: g.graph, num_scan_inputs: 1 });
+    b.output(b.op('ReduceSum', [sf], { keepdims: 0 }), 'float32', [], 'loss');
+    expect(() => differentiate(b.toModel(8), { of: 'loss', wrt: ['s', 'a'] })).toThrow(
+      /Scan at opset 8 when the gradient needs opset 16/,
+    );
+  });
+
   test('a Scan nested in a Scan body, reading a differentiated value two scopes up, passes the check', async () => {
     const b = new GraphBuilder();
     b.input('s', 'float32', [2]);

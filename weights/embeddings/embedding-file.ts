@@ -18,7 +18,8 @@ import { PipelineError } from '../../common/errors.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import { TorchTensor, torchLoad } from './torch-load.ts';
 import { PyObject } from './unpickle.ts';
-import { isPPlusFile, readPPlus, writePPlus, type PerLayerVectors } from './p-plus-file.ts';
+import type { Embedding } from './embedding.ts';
+import { isPPlusFile, readPPlus, writePPlus } from './p-plus-file.ts';
 
 /** Which tool's key layout a file uses. */
 export type EmbeddingLayout = 'diffusers' | 'kohya' | 'a1111';
@@ -27,18 +28,7 @@ export type EmbeddingLayout = 'diffusers' | 'kohya' | 'a1111';
  * A learned token: `count` vectors of width `dim`, row-major in `vectors`. An SDXL embedding holds `count` vectors
  * for each text encoder: `vectors`/`dim` are clip_l's (text_encoder), `clipG` text_encoder_2's.
  */
-export interface Embedding {
-  token: string;
-  vectors: Float32Array;
-  count: number;
-  dim: number;
-  /** SDXL's second set: `count` vectors of width `clipG.dim` for text_encoder_2. */
-  clipG?: { vectors: Float32Array; dim: number };
-  /** training step it was saved at, when the file says */
-  step?: number;
-  /** P+: one set of `count` vectors per cross-attention layer (p-plus-file.ts); `vectors` is the first layer's. */
-  perLayer?: PerLayerVectors;
-}
+export type { Embedding } from './embedding.ts';
 
 /** An embedding as read from a file, with the layout it was in. */
 export interface ReadEmbedding extends Embedding {

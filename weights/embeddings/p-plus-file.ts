@@ -13,16 +13,12 @@
  * draws exactly what the ordinary file draws.
  */
 import { PipelineError } from '../../common/errors.ts';
-import type { Embedding } from './embedding-file.ts';
+import type { Embedding, PerLayerVectors } from './embedding.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 
 export const pPlusMethod = 'p-plus';
 
-/** The per-layer sets of a P+ embedding: `vectors` is [L·count·dim], layer-major in `layers` order. */
-export interface PerLayerVectors {
-  layers: string[];
-  vectors: Float32Array;
-}
+export type { PerLayerVectors } from './embedding.ts';
 
 const bad = (message: string) => new PipelineError('bad_embedding', message);
 

@@ -6,13 +6,16 @@
  * count of steps that really ran); the backward Loop's body gathers sₜ, xₜ and z̄ₜ at t = T − 1 − k and runs the
  * body's own VJP (the body differentiated by the driver, subgraph-vjp.ts). Outer values the body reads and the
  * gradient reaches are made loop-carried first (loop-captures.ts), so their gradients sum over the steps.
- * Limits: Scan-8 (batched, with sequence_lens) is refused, said so; a state whose shape changes from step to step
- * cannot be stacked (onnxruntime fails when it runs the stacking op); sequence-typed (opset 13+) loop values are not
- * handled (the node tests with them have no float tensor to differentiate).
+ * Scan-8 (batched, with sequence_lens) runs that backward once per batch element (`scan8` below).
+ * Limits: a state whose shape changes from step to step cannot be stacked (onnxruntime fails when it runs the
+ * stacking op); sequence-typed (opset 13+) loop values are not handled (the node tests with them have no float
+ * tensor to differentiate); a Scan-8 whose gradient needs ops newer than opset 8 is refused (raising the model's
+ * opset would make it a Scan-9).
  */
 import { attr } from '../../onnx/builder.ts';
 import { AttrType, DataType, type Graph, type Node, type TensorType } from '../../onnx/proto.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
+import { passThrough } from '../loop-captures.ts';
 import { type GraphOutput, graphVjp, renameInto } from '../subgraph-vjp.ts';
 
 /**
@@ -26,7 +29,6 @@ const floats = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT1
 /** A body under construction: nodes added with fresh output names (unique across scopes, as ONNX requires). */
 class Body {
   nodes: Node[] = [];
-  initializers: Graph['initializers'] = [];
   constructor(private readonly c: VjpContext) {}
   op(opType: string, inputs: string[], attributes: Node['attributes'] = []): string {
     const out = this.c.fresh(`${tag(this.c)}/bwd_${opType}`);
@@ -88,9 +90,9 @@ interface Step {
   /** Body outputs: the next states, then per-step outputs with their outer cotangent (if any) and layout. */
   nextStates: string[];
   zs: { name: string; type: TensorType; gy?: string; axis: number; reverse: boolean }[];
-  /** Outer values: T (int64 scalar), the stacks of the states. */
+  /** Outer values: T (int64 scalar), the stacks of the states (none: the state stays its initial value). */
   T: string;
-  stacks: string[];
+  stacks: (string | undefined)[];
   /** The states' initial values (outside). */
   initials: string[];
   /** Outer cotangents of the final states (undefined: zero). */
@@ -127,7 +129,7 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
   const dIn = s.states.flatMap((_, j) => (fl[j] ? [c.fresh(`${tag(c)}/bwd_dstate`)] : []));
   const bind = new Map<string, string>();
   let fj = 0;
-  s.states.forEach((st, j) => bind.set(st, b.take(s.stacks[j], t)));
+  s.states.forEach((st, j) => bind.set(st, s.stacks[j] ? b.take(s.stacks[j]!, t) : s.initials[j]));
   for (const x of s.xs) bind.set(x.name, b.take(x.from.v, x.from.reverse ? k : t, x.from.axis));
   if (s.iter) {
     bind.set(s.iter[0], t);
@@ -145,6 +147,16 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
   const bodyB: Graph = {
     name: 'backward',
     nodes: [
+      // The VJP's constants as Constant nodes: before IR 4 a graph's initializers had to be its inputs too.
+      ...r.initializers.map((t) => ({
+        name: c.fresh(`${t.name}_node`),
+        opType: 'Constant',
+        domain: '',
+        inputs: [],
+        outputs: [t.name],
+        attributes: [{ name: 'value', type: AttrType.TENSOR, t, unknown: [] }],
+        unknown: [],
+      })),
       ...b.nodes,
       ...r.nodes,
       {
@@ -157,7 +169,7 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
         unknown: [],
       },
     ],
-    initializers: [...b.initializers, ...r.initializers],
+    initializers: [],
     inputs: [
       { name: k, type: { elemType: DataType.INT64, shape: [] }, unknown: [] },
       { name: cond, type: { elemType: DataType.BOOL, shape: [] }, unknown: [] },
@@ -187,7 +199,7 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
       ? [s.gFinal[j] ?? c.zerosLike(s.initials[j])] // (zeros like the initial state: T may be 0)
       : [],
   );
-  const res = c.emitN('Loop', [s.T, '', ...inits], nf + stepGrads.length + 1, { body: bodyB });
+  const res = emitLoop(c, s.T, inits, bodyB, nf + stepGrads.length + 1);
   res.slice(0, -1).forEach((v, j) => c.sameElem(v, j < nf ? inits[j] : fxs[j - nf].from.v));
   const tStack = res[res.length - 1]; // T − 1 − k at k
   fj = 0;
@@ -205,6 +217,24 @@ const backward = (c: VjpContext, s: Step): { dStates: (string | undefined)[]; dX
     return c.emit('Transpose', [v], { perm });
   });
   return { dStates, dXs };
+};
+
+/**
+ * A Loop over M steps, no condition, carrying `inits`, with `nOut` outputs; before opset 11 Loop needs one carried
+ * value at least, so where there is none it carries M as a dummy (dropped from the outputs).
+ */
+const emitLoop = (c: VjpContext, M: string, inits: string[], body: Graph, nOut: number): string[] => {
+  if (inits.length > 0 || c.opset >= 11) return c.emitN('Loop', [M, '', ...inits], nOut, { body });
+  const [dIn, dOut] = [c.fresh(`${tag(c)}/bwd_dummy`), c.fresh(`${tag(c)}/bwd_dummy_out`)];
+  const int = { elemType: DataType.INT64, shape: [] };
+  const id = { name: `${dOut}_node`, opType: 'Identity', domain: '', inputs: [dIn], outputs: [dOut] };
+  const g: Graph = {
+    ...body,
+    inputs: [...body.inputs, { name: dIn, type: int, unknown: [] }],
+    outputs: [body.outputs[0], { name: dOut, type: int, unknown: [] }, ...body.outputs.slice(1)],
+    nodes: [...body.nodes, { ...id, attributes: [], unknown: [] }],
+  };
+  return c.emitN('Loop', [M, '', M], nOut + 1, { body: g }).slice(1);
 };
 
 const graphAttr = (n: Node): Graph => attr<Graph | undefined>(n, 'body', undefined)!;
@@ -244,8 +274,7 @@ export const loop: Rule = (c) => {
 
 /** Scan (opset ≥ 9; see the file comment): states first, then the scanned inputs with their axes and directions. */
 export const scan: Rule = (c) => {
-  if (c.opset < 9)
-    c.fail('at opset 8 (batched, with sequence_lens: not written; opset 9 made Scan per sequence, re-export at ≥ 9)');
+  if (c.forwardOpset < 9) return scan8(c);
   const body = graphAttr(c.node);
   const M = c.attr('num_scan_inputs', 0);
   const N = c.node.inputs.length - M;
@@ -298,4 +327,107 @@ export const scan: Rule = (c) => {
     gFinal: Array.from({ length: N }, (_, j) => c.gy(j)),
   });
   return [...states.map((_, j) => dStates[j]), ...dXs];
+};
+
+/** `v`'s type without its first `n` axes (the batch; the batch and time). */
+const inner = (c: VjpContext, v: string, n: number): TensorType => ({
+  elemType: c.elem(v),
+  shape: c.shape(v)?.slice(n) ?? null,
+});
+
+/**
+ * Scan-8: states, scan inputs and scan outputs have a batch axis 0 (scan inputs and outputs time on axis 1), and
+ * element b runs ℓ_b steps (sequence_lens, else all T), a reversed input read from position ℓ_b − 1 down, its scan
+ * outputs zero from ℓ_b on. So element b is a Scan-9 of ℓ_b steps on its own slices, and its VJP is `backward` above
+ * on element b's slices of the inputs, of the cotangents and of the states a rerun Scan-8 stacks: a backward Loop
+ * over b runs it and stacks s̄₀[b] and x̄[b] (x̄[b, t] = 0 for t ≥ ℓ_b, read by no step). The body's outer reads
+ * (appended to the node's inputs, loop-captures.ts) become pass-through states of each element's Scan, their
+ * gradients summed over b.
+ */
+const scan8: Rule = (c) => {
+  const body = graphAttr(c.node);
+  const M = c.attr('num_scan_inputs', 0);
+  const N = body.inputs.length - M;
+  const K = body.outputs.length - N;
+  if (M === 0) c.fail('at opset 8 without scan inputs (nothing gives the sequence length)');
+  const [lens, real, reads] = [c.x(0), c.node.inputs.slice(0, 1 + N + M), c.node.inputs.slice(1 + N + M)];
+  const dirs = c.attr<number[]>('directions', []);
+  const carried = reads.filter((_, r) => c.needs(1 + N + M + r));
+  const S = N + carried.length;
+  const body2 = passThrough(body, carried, N, N, (base) => c.fresh(base));
+  const states = body.inputs.slice(0, N).map((v) => v.name);
+  const again = { body: stacking(c, body, states), num_scan_inputs: M, directions: dirs.length ? dirs : undefined };
+  const stacks = N ? c.emitN('Scan', real, N + K + N, again).slice(N + K) : [];
+  const x0 = c.x(1 + N);
+  const [B, T] = [0, 1].map((a) => c.emit('Reshape', [c.dimOf(x0, a), c.ints([])]));
+
+  const [bi, cond] = [c.fresh(`${tag(c)}/bwd_batch`), c.fresh(`${tag(c)}/bwd_batch_cond`)];
+  const g: Graph = {
+    name: 'backward_batch',
+    nodes: [],
+    initializers: [],
+    inputs: [
+      { name: bi, type: { elemType: DataType.INT64, shape: [] }, unknown: [] },
+      { name: cond, type: { elemType: DataType.BOOL, shape: [] }, unknown: [] },
+    ],
+    outputs: [],
+    valueInfo: [],
+    unknown: [],
+  };
+  const e = c.inBody(g);
+  const at = (v: string) => e.emit('Gather', [v, bi], { axis: 0 });
+  const len = lens ? at(lens) : T;
+  const xs = real.slice(1 + N).map(at);
+  const gyAt = (k: number) => (c.gy(k) ? at(c.gy(k)!) : undefined);
+  const { dStates, dXs } = backward(e, {
+    body: body2,
+    states: body2.inputs.slice(0, S).map((v) => v.name),
+    stateTypes: [...real.slice(1, 1 + N).map((v) => inner(c, v, 1)), ...carried.map((v) => typeOf(c, v))],
+    initials: [...real.slice(1, 1 + N).map(at), ...carried],
+    xs: body2.inputs.slice(S).map((v, i) => ({
+      name: v.name,
+      type: inner(c, real[1 + N + i], 2),
+      from: { v: xs[i], axis: 0, reverse: dirs[i] === 1 },
+    })),
+    nextStates: body2.outputs.slice(0, S).map((v) => v.name),
+    zs: body2.outputs.slice(S).map((v, k) => ({
+      name: v.name,
+      type: v.type?.shape ? v.type : inner(c, c.y(N + k), 2),
+      gy: gyAt(N + k),
+      axis: 0,
+      reverse: false,
+    })),
+    T: len,
+    stacks: [...stacks.map(at), ...carried.map(() => undefined)],
+    gFinal: [...Array.from({ length: N }, (_, j) => gyAt(j)), ...carried.map(() => undefined)],
+  });
+  // x̄[b] has ℓ_b steps: zeros for the rest (T − ℓ_b of them).
+  const pad = (d: string, x: string) => {
+    if (!lens) return d;
+    const rest = e.emit('Reshape', [e.emit('Sub', [T, len]), e.ints([1])]);
+    const shape = e.emit('Concat', [rest, e.sliceVector(e.shapeOf(x), 1, Infinity)], { axis: 0 });
+    return e.emit('Concat', [d, e.emit('Expand', [e.scalarOfType(0, e.elem(d)), shape])], { axis: 0 });
+  };
+  const outs = [...dStates, ...dXs.map((d, i) => d && pad(d, xs[i]))];
+  c.requireOpset(e.opset);
+  if (c.opset > 8)
+    c.fail(
+      `at opset 8 when the gradient needs opset ${c.opset}: the model at that opset would read it as a later Scan`,
+    );
+  if (!outs.some(Boolean)) return [];
+  const condOut = e.emit('Identity', [cond]);
+  const kept = outs.filter((o): o is string => !!o);
+  g.outputs = [
+    { name: condOut, type: { elemType: DataType.BOOL, shape: [] }, unknown: [] },
+    ...kept.map((o) => ({ name: o, type: { elemType: e.elem(o), shape: null }, unknown: [] })),
+  ];
+  const res = emitLoop(c, B, [], g, kept.length);
+  const stacked = outs.map((o) => (o ? c.sameElem(res[kept.indexOf(o)], o) : undefined));
+  const dCarried = stacked.slice(N, S).map((d) => d && c.reduceSum(d, [0], false));
+  return [
+    undefined,
+    ...stacked.slice(0, N),
+    ...stacked.slice(S),
+    ...reads.map((r) => (carried.includes(r) ? dCarried[carried.indexOf(r)] : undefined)),
+  ];
 };
