@@ -14,8 +14,30 @@ import {
   type TextEncoderComponent,
 } from '../weights/embeddings/with-embeddings.ts';
 import type { SdModel } from '../weights/model-folder.ts';
+import { preparePPlusUnet, type PPlusUnet } from '../weights/embeddings/with-p-plus-embeddings.ts';
 
 const prepared = new WeakMap<SdModel, Map<TextEncoderComponent, Promise<PreparedTextEncoder>>>();
+const pPlusUnets = new WeakMap<SdModel, Promise<PPlusUnet>>();
+
+// A rewritten model with external data is written beside the original so its relative paths resolve.
+const besideOriginal = (model: SdModel) => ({
+  async writeModel(rel: string, bytes: Uint8Array) {
+    const path = model.files.path(rel);
+    writeFileAtomic(path, bytes);
+    return path;
+  },
+});
+
+/** The UNet rewritten for P+ files, built once per opened model. */
+const pPlusUnetOf = (model: SdModel): Promise<PPlusUnet> => {
+  let p = pPlusUnets.get(model);
+  if (!p) {
+    p = preparePPlusUnet(model, ortSessionFactory, besideOriginal(model));
+    p.catch(() => pPlusUnets.delete(model));
+    pPlusUnets.set(model, p);
+  }
+  return p;
+};
 
 const encoderOf = (model: SdModel, component: TextEncoderComponent = 'text_encoder'): Promise<PreparedTextEncoder> => {
   let byComponent = prepared.get(model);
@@ -51,5 +73,6 @@ export const loadEmbeddingsInto = async (model: SdModel, files: string[]): Promi
   }
   // SDXL files load into both text encoders; SD1/SD2 ones into the one.
   const encoder2 = model.info.sdxl ? encoderOf(model, 'text_encoder_2') : undefined;
-  return withEmbeddings(model, loaded, ortSessionFactory, { encoder: encoderOf(model), encoder2 });
+  const unet = loaded.some((e) => e.perLayer) ? pPlusUnetOf(model) : undefined;
+  return withEmbeddings(model, loaded, ortSessionFactory, { encoder: encoderOf(model), encoder2, unet });
 };

@@ -150,6 +150,7 @@ const outOfMemory = /out of memory|failed to allocate|bad_alloc|cudaErrorMemoryA
 const cpuFallbackRefused = /assigned to the default CPU EP, but fallback to CPU EP has been explicitly disabled/;
 const cudaUnavailable = /cuda|cudnn|cublas|provider|libonnxruntime_providers/i;
 const noKernel = /Could not find an implementation for|No Op registered for/;
+const halfRefused = /MLFloat16 data type is not supported[^.\n]*/;
 const missingFile = /File doesn't exist|No such file/i;
 const invalidModel =
   /protobuf parsing failed|invalid model|No graph was found|Unsupported model IR version|opset|ModelProto|INVALID_GRAPH|INVALID_PROTOBUF/i;
@@ -194,6 +195,15 @@ export const ortError = (e: unknown, ctx: OrtErrorContext): PipelineError => {
       details,
     );
   }
+  // A float16 kernel that exists but refuses a mode at run time (ScatterND/ScatterElements with reduction 'add'
+  // on the CPU): onnxruntime does not cast around it, since a kernel is registered (README: float16 exports).
+  const half = halfRefused.exec(raw);
+  if (half)
+    return new PipelineError(
+      'unsupported_op',
+      `onnxruntime's ${ctx.device === 'cuda' ? 'CUDA' : 'CPU'} provider cannot run ${op ?? 'an op'}${node ? ` (node '${node}')` : ''} in float16 (onnxruntime: "${half[0]}"). Use a float32 export, or --device cuda`,
+      { ...details, float16: true },
+    );
   if (ctx.phase === 'load' && missingFile.test(raw))
     return new PipelineError('not_found', `there is no model file${model}`, details);
   if (ctx.phase === 'load' && invalidModel.test(raw))

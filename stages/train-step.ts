@@ -8,6 +8,8 @@ import { sgdStep } from '../common/train/sgd.ts';
 import type { TrainContext } from '../weights/training/train-context.ts';
 import { frameEvent, norm, stateEvent, type TrainEvent, type TrainState } from '../common/train/train-state.ts';
 import { trainInputs, trainOutputs } from '../weights/training/train-graph.ts';
+import { lossScaleFeed, takesLossScale } from '../weights/training/loss-scale-feed.ts';
+import { initialLossScale, unscale } from '../common/train/loss-scale.ts';
 import { previewFrames } from '../weights/training/preview-frames.ts';
 import { capVectorNorms, stepGradient, vectorFeeds } from '../weights/training/xl-vectors.ts';
 
@@ -25,11 +27,14 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
       const vectors = vectorFeeds(ctx, s.vectors);
       const timestepInfo = ctx.step.inputs.find((i) => i.name === trainInputs.timestep)!;
       const grad = new Float32Array(s.vectors.length);
+      // A float16 step graph takes a loss scale (dynamic loss scaling, common/train/loss-scale.ts).
+      const scaler = takesLossScale(ctx.step) ? (s.lossScale ?? initialLossScale()) : undefined;
+      const scaleFeed = scaler ? lossScaleFeed(ctx.step, scaler.scale) : {};
       let loss = 0;
       let preview: Frame[] = [];
       for (let micro = 0; micro < r.accumulate; micro++) {
         const batch = sampleBatch(ctx, r.seed, s.step, micro, timestepInfo);
-        const out = await ctx.step.run({ ...batch.feeds, ...vectors });
+        const out = await ctx.step.run({ ...batch.feeds, ...vectors, ...scaleFeed });
         const l = (out[trainOutputs.loss].data as Float32Array)[0];
         if (!Number.isFinite(l))
           throw new PipelineError(
@@ -49,6 +54,10 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
             out[trainOutputs.prediction].data as Float32Array,
           );
       }
+      const unscaled = scaler && unscale(grad, scaler);
+      if (unscaled && !unscaled.grad) return skippedStep(ctx, s, loss, scaler.scale, unscaled.next);
+      if (unscaled?.grad) grad.set(unscaled.grad);
+      ctx.inversion?.gradient(grad, s.vectors); // dti: the tangent part only
       const gradNorm = norm(grad);
       if (!Number.isFinite(gradNorm))
         throw new PipelineError(
@@ -70,6 +79,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
               weightDecay: r.weightDecay,
             });
       capVectorNorms(ctx, params, r.maxNormRatio);
+      ctx.inversion?.update(params); // dti: back onto the sphere
       // An update can overflow even when the loss was finite (a huge lr): never pass such vectors on to a checkpoint.
       if (!params.every(Number.isFinite))
         throw new PipelineError(
@@ -77,7 +87,14 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
           `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`,
           { step: s.step + 1 },
         );
-      const next: TrainState = { ...s, step: s.step + 1, vectors: params, optimizer, last: { loss, lr, gradNorm } };
+      const next: TrainState = {
+        ...s,
+        step: s.step + 1,
+        vectors: params,
+        optimizer,
+        last: { loss, lr, gradNorm },
+        ...(unscaled ? { lossScale: unscaled.next } : {}),
+      };
       const lossFrame: Frame = {
         type: 'loss',
         runId: ctx.runId,
@@ -86,6 +103,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
         lr,
         gradNorm,
         embeddingNorm: norm(params),
+        ...(scaler ? { terms: { lossScale: scaler.scale } } : {}),
       };
       clock ??= { at: Date.now(), step: s.step };
       const elapsedMs = Date.now() - clock.at;
@@ -102,4 +120,38 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
     }),
     concatMap((events) => events),
   );
+};
+
+/**
+ * A float16 step whose scaled gradient overflowed: no update (vectors and optimizer moments as they were), the
+ * step counted (as torch's GradScaler counts it), the halved scale passed on. The loss frame says `phase:
+ * 'overflow'` with gradNorm 0 (nothing was applied). A scale driven below half's smallest subnormal means the
+ * overflow is not the scale's doing (a NaN in the forward pass): that stops the run.
+ */
+const skippedStep = (
+  ctx: TrainContext,
+  s: TrainState,
+  loss: number,
+  used: number,
+  lossScale: NonNullable<TrainState['lossScale']>,
+): TrainEvent[] => {
+  if (lossScale.scale < 2 ** -24)
+    throw new PipelineError(
+      'numeric',
+      `the gradient stayed non-finite while the loss scale fell to ${lossScale.scale} at step ${s.step + 1}; training stopped, the last checkpoint is kept`,
+      { step: s.step + 1 },
+    );
+  const lr = learningRate(ctx.request.schedule, ctx.lr, s.step, ctx.request.steps, ctx.request.warmup);
+  const next: TrainState = { ...s, step: s.step + 1, lossScale };
+  const frame: Frame = {
+    type: 'loss',
+    runId: ctx.runId,
+    step: next.step,
+    loss,
+    lr,
+    gradNorm: 0,
+    phase: 'overflow',
+    terms: { lossScale: used },
+  };
+  return [frameEvent(frame), stateEvent(next)];
 };

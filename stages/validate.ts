@@ -7,6 +7,7 @@ import type { TrainContext } from '../weights/training/train-context.ts';
 import { fillTemplate } from '../common/train/templates.ts';
 import { frameEvent, stateEvent, type TrainEvent, type TrainState } from '../common/train/train-state.ts';
 import { validationLoss } from '../weights/training/validation-loss.ts';
+import { afterValidation } from '../common/train/early-stop.ts';
 import type { SdModel } from '../weights/model-folder.ts';
 
 /** Builds a model view whose prompts use the given vectors for the placeholder (see `withEmbeddings`). */
@@ -63,7 +64,7 @@ export const validate = (
     if (!due) return of(stateEvent(s));
     return defer(async () => {
       const loss = await validationLoss(ctx, s.vectors);
-      const next: TrainState = { ...s, best: !s.best || loss < s.best.loss ? { step: s.step, loss } : s.best };
+      const next = afterValidation(s, loss, { patience: r.earlyStop, every: r.validateEvery, steps: r.steps });
       const prompt = fillTemplate(r.validationPrompt ?? ctx.templates[0], r.token);
       const images: FrameOf<'image'>[] = [];
       const live =

@@ -18,6 +18,7 @@ import { decodePng } from '../common/image/png.ts';
 import type { Frame } from '../common/frames.ts';
 import { openModelFolder } from '../weights/model-folder.ts';
 import { conceptFolder } from './train-helpers.ts';
+import { loadEmbeddingsInto } from '../adapters/load-embeddings.ts';
 
 const dir = join(import.meta.dir, 'fixtures', 'torch-sd', 'folder');
 const model = await openModelFolder(diskModelFiles(dir), ortSessionFactory);
@@ -67,4 +68,35 @@ describe('a torch.onnx-exported Stable Diffusion folder', () => {
     expect(fs.at(-1)!.type).toBe('done');
     expect(existsSync(join(out, 'learned_embeds.safetensors'))).toBe(true);
   });
+
+  for (const method of ['ti', 'dti', 'p-plus'] as const)
+    test(`trains with the ${method} inversion method for three steps, and its file generates`, async () => {
+      const out = mkdtempSync(join(tmpdir(), 'pseudoword-torch-sd-'));
+      const request = parseTrainRequest({
+        images: await conceptFolder(),
+        token: '<t>',
+        init: 'circle',
+        steps: 3,
+        validateEvery: 0,
+        previewEvery: 0,
+        saveEvery: 0,
+        method,
+        out,
+      });
+      const fs = await lastValueFrom(
+        runTrain(request, { ...trainDeps(), openModel: async () => model }).pipe(toArray()),
+      );
+      const losses = of(fs, 'loss');
+      expect(losses.map((f) => f.step)).toEqual([1, 2, 3]);
+      for (const f of losses) expect(Number.isFinite(f.loss) && f.gradNorm > 0).toBe(true);
+      expect(fs.at(-1)).toMatchObject({ type: 'done', summary: { method } });
+      const file = join(out, 'learned_embeds.safetensors');
+      const generated = await lastValueFrom(
+        runGenerate(parseGenerateRequest({ prompt: 'a photo of a <t>', steps: 2, seed: 1, embeddings: [file] }), {
+          openModel: async () => model,
+          withEmbeddings: loadEmbeddingsInto,
+        }).pipe(toArray()),
+      );
+      expect(of(generated, 'image')).toHaveLength(1);
+    });
 });

@@ -3,6 +3,7 @@
  * Read from the session, never assumed.
  */
 import { PipelineError } from '../common/errors.ts';
+import { floatArray } from '../common/numerics/half.ts';
 import type { Session } from './session.ts';
 import { tensor, type Tensor } from '../common/tensor.ts';
 
@@ -27,10 +28,12 @@ export const runTextEncoder = async (session: Session, rows: number[][]): Promis
   const outName = session.outputs.find((o) => o.name === 'last_hidden_state')?.name ?? session.outputs[0].name;
   const run = async (batch: number[][]) => {
     const out = (await session.run({ [name]: idsTensor(session, batch) }, [outName]))[outName];
+    // A float16 export's hidden states are widened here; the UNet narrows them again if it wants float16.
+    if (out.dtype === 'float16') return tensor('float32', out.dims, floatArray(out.data as Uint16Array));
     if (out.dtype !== 'float32')
       throw new PipelineError(
         'bad_model',
-        `text encoder output '${outName}' is ${out.dtype}; pseudoword needs float32`,
+        `text encoder output '${outName}' is ${out.dtype}; pseudoword needs float32 or float16`,
       );
     return out as Tensor<'float32'>;
   };

@@ -52,6 +52,10 @@ const commands: Record<string, { summary: string; load: () => Promise<{ run: (ar
     load: () => import('./commands/grad.ts'),
   },
   tokenize: { summary: 'print the CLIP token ids of a text', load: () => import('./commands/tokenize.ts') },
+  convert: {
+    summary: 'convert a model folder to float16 (as an Optimum --dtype fp16 export)',
+    load: () => import('./commands/convert.ts'),
+  },
 };
 
 const usage = () =>

@@ -31,5 +31,18 @@ export const trainPipelineDescription = z.strictObject({
     ])
     .optional(),
   augment: z.strictObject({ flipProbability: z.number().min(0).max(1) }).optional(),
+  /**
+   * What is learned and how (weights/methods/): `ti` the paper's vectors; `dti` their direction only, the norm held
+   * at the vocabulary's mean (directional textual inversion); `p-plus` one vector set per cross-attention layer (P+).
+   */
+  inversion: z
+    .discriminatedUnion('use', [
+      z.strictObject({ use: z.literal('ti') }),
+      z.strictObject({ use: z.literal('dti') }),
+      z.strictObject({ use: z.literal('p-plus') }),
+    ])
+    .optional(),
 });
+/** The inversion methods the slot offers, by name (the `--method` flag and the request's `method`). */
+export type InversionChoice = NonNullable<TrainPipelineDescription['inversion']>;
 export type TrainPipelineDescription = z.output<typeof trainPipelineDescription>;

@@ -53,6 +53,13 @@ export const TrainRequest = z.strictObject({
   /** Resume even though the seed, lr or schedule differ from what the checkpoint recorded. */
   resumeWithChanges: z.boolean().default(false),
   device: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** The inversion method (the pipeline description's `inversion` slot overrides it): ti, dti or p-plus. */
+  method: z.enum(['ti', 'dti', 'p-plus']).default('ti'),
+  /**
+   * Stop when the deterministic validation loss has not improved for this many validation rounds, keeping the best
+   * step's vectors as the result (0 = off; needs validateEvery > 0).
+   */
+  earlyStop: z.int().min(0).default(0),
 });
 export type TrainRequest = z.infer<typeof TrainRequest>;
 export type TrainRequestInput = z.input<typeof TrainRequest>;

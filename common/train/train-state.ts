@@ -5,6 +5,7 @@
  */
 import type { Frame } from '../frames.ts';
 import type { AdamWState } from './adamw.ts';
+import type { LossScaleState } from './loss-scale.ts';
 
 export interface TrainState {
   /** Optimizer updates done. */
@@ -16,6 +17,12 @@ export interface TrainState {
   readonly last?: { loss: number; lr: number; gradNorm: number };
   /** Best deterministic validation loss so far. */
   readonly best?: { step: number; loss: number };
+  /** The dynamic loss scaler's state (float16 step graphs only). */
+  readonly lossScale?: LossScaleState;
+  /** The vectors of the best validation step (kept only when early stopping is on). */
+  readonly bestVectors?: Float32Array;
+  /** Set when early stopping ends the run at this step (common/train/early-stop.ts); never saved. */
+  readonly earlyStop?: { step: number; patience: number };
 }
 
 /** What the loop emits: the next state (fed back) or a frame (sent out). */

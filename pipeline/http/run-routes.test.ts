@@ -227,6 +227,7 @@ describe('GET /v1/stages', () => {
     expect(uses(body.train.optimizer)).toEqual(['adamw', 'sgd']);
     expect(uses(body.train.timesteps)).toEqual(['uniform']);
     expect(uses(body.train.augment)).toEqual(['augment']);
+    expect(uses(body.train.inversion)).toEqual(['ti', 'dti', 'p-plus']);
     expect(body.train.optimizer[1].schema.properties.momentum).toMatchObject({
       type: 'number',
       default: 0.9,

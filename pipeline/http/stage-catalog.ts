@@ -35,6 +35,7 @@ const buildCatalog = () => {
       optimizer: alternativesOf(t.optimizer, 'optimizer'),
       timesteps: alternativesOf(t.timesteps, 'timesteps'),
       augment: alternativesOf(t.augment, 'augment'),
+      inversion: alternativesOf(t.inversion, 'inversion'),
     },
   };
 };

@@ -109,6 +109,18 @@ describe('POST /v1/train', () => {
     });
   });
 
+  it('takes the inversion method as a request field or as the pipeline slot, and names the field of a bad one', async () => {
+    const { app, seen } = setup();
+    expect((await app.request(...post({ ...base, images: 'cat', method: 'dti', earlyStop: 3 }))).status).toBe(200);
+    expect(seen.requests[0]).toMatchObject({ method: 'dti', earlyStop: 3 });
+    const pipeline = { inversion: { use: 'p-plus' } };
+    expect((await app.request(...post({ ...base, images: 'cat', pipeline }))).status).toBe(200);
+    expect(seen.pipelines[1]).toEqual({ kind: 'train', inversion: { use: 'p-plus' } });
+    const bad = await app.request(...post({ ...base, images: 'cat', method: 'lora' }));
+    expect(bad.status).toBe(400);
+    expect(await errorOf(bad)).toMatchObject({ code: 'bad_request', field: 'method' });
+  });
+
   it('takes a relative images path from the first root and an out folder inside the output root', async () => {
     const { app, seen } = setup();
     expect((await app.request(...post({ ...base, images: 'cat', out: 'mine/cat' }))).status).toBe(200);

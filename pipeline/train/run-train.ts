@@ -56,6 +56,9 @@ import { resolveSettings, setupSdText, templatesFor } from './train-setup.ts';
 import { setupXlText } from './train-setup-xl.ts';
 import { xlInitializerFolder } from '../../weights/training/train-graph-xl.ts';
 import { trainedEmbedding } from '../../weights/training/xl-vectors.ts';
+import { inversionHooks } from '../../weights/methods/inversion-method.ts';
+import { preparePPlusUnet } from '../../weights/embeddings/with-p-plus-embeddings.ts';
+import { earlyStopEnd } from './early-stop-end.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { createDdim } from '../../common/numerics/ddim.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
@@ -102,15 +105,20 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const resolution = request.resolution ?? model.info.resolution;
   const channels = model.info.latentChannels;
   const h = resolution / model.info.vaeScale;
+  const choice = resolveSettings(request, description, 1).inversion;
   const text = model.info.sdxl
-    ? await setupXlText(model, request, [channels, h, h])
-    : await setupSdText(model, request, [channels, h, h]);
-  const { tokenizer, tokens, tokenIds, initVectors, dim } = text;
+    ? await setupXlText(model, request, [channels, h, h], choice)
+    : await setupSdText(model, request, [channels, h, h], choice);
+  const { tokenizer, tokens, tokenIds, dim } = text;
+  const layers = text.method.layers;
   const step = await deps.openGraph(
     text.graph,
     (init, loc) => model.files.path(`${xlInitializerFolder(init)}/${loc}`),
     request.device,
   );
+  // The method's starting vectors: dti rescales the initializer's, p-plus repeats them for every layer.
+  const inversion = inversionHooks(choice, text.method);
+  const initVectors = inversion.start(text.initVectors);
   // The model is open; encoding the images (and their mirrors) is the rest of the start-up: say so.
   early({ type: 'progress', runId, step: 0, of: request.steps, phase: 'encode', elapsedMs: Date.now() - started });
   const latents = await lastValueFrom(
@@ -141,6 +149,7 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     settings: resolveSettings(request, description, ddim.alphasCumprod.length),
     lr: request.scaleLr ? request.lr * request.batch * request.accumulate : request.lr,
     ...(text.xl ? { xl: text.xl } : {}),
+    inversion,
   };
   const id: CheckpointIdentity = {
     token: request.token,
@@ -150,6 +159,8 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     seed: request.seed,
     model: text.fingerprint,
     settings: { lr: ctx.lr, schedule: request.schedule, warmup: request.warmup, steps: request.steps },
+    ...(choice.use !== 'ti' ? { method: choice.use } : {}),
+    ...(layers ? { layers } : {}),
   };
   await deps.sweepTemps?.(request.out);
   const saved = request.resume ? await deps.readFile(`${request.out}/${stateFileName}`) : undefined;
@@ -162,8 +173,10 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const options = deps.textEncoderOptions?.(model);
   const encoder = prepareTextEncoder(model, deps.factory, options);
   const encoder2 = text.xl ? prepareTextEncoder(model, deps.factory, options, 'text_encoder_2') : undefined;
+  // p-plus validates with the UNet rewritten for per-layer conditioning, opened once for the run.
+  const unet = layers ? preparePPlusUnet(model, deps.factory, options) : undefined;
   const withVectors = (vectors: Float32Array) =>
-    withEmbeddings(model, [trainedEmbedding(request.token, vectors, id)], deps.factory, { encoder, encoder2 });
+    withEmbeddings(model, [trainedEmbedding(request.token, vectors, id)], deps.factory, { encoder, encoder2, unet });
   return { ctx, id, state0, withVectors };
 };
 
@@ -208,7 +221,9 @@ const runSteps =
     const loop = of(stateEvent(state0)).pipe(
       expand(
         (e: TrainEvent) =>
-          e.kind === 'state' && e.state.step < request.steps && !stopping() ? of(e.state).pipe(oneStep) : EMPTY,
+          e.kind === 'state' && e.state.step < request.steps && !stopping() && !e.state.earlyStop
+            ? of(e.state).pipe(oneStep)
+            : EMPTY,
         1,
       ),
       tap((e) => e.kind === 'state' && (last = e.state)),
@@ -235,12 +250,18 @@ const runSteps =
           loss: last.last?.loss ?? null,
           best: last.best ?? null,
           out: request.out,
+          method: ctx.inversion?.use ?? 'ti',
+          ...(last.earlyStop ? { earlyStop: last.earlyStop } : {}),
         },
       }),
     );
     // The loop checks the signal as each state arrives, so a stop lands after the step in progress.
     const end = defer(() =>
-      stopping() && last.step < request.steps ? stopCheckpoint(ctx, id, write, last, saved) : done,
+      stopping() && last.step < request.steps
+        ? stopCheckpoint(ctx, id, write, last, saved)
+        : last.earlyStop
+          ? concat(earlyStopEnd(ctx, id, write, last), done)
+          : done,
     );
     return concat(of(start), loop, end);
   };

@@ -5,6 +5,7 @@
  */
 import { PipelineError } from '../../common/errors.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
+import type { InversionChoice } from '../../common/train/train-pipeline.ts';
 import { injectVectors, type InjectedTextEncoder } from '../../weights/embeddings/inject-vectors.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import { decodeModel } from '../../weights/onnx/proto.ts';
@@ -28,9 +29,17 @@ export const setupXlText = async (
   model: SdModel,
   request: TrainRequest,
   latent: [number, number, number],
+  choice: InversionChoice = { use: 'ti' },
 ): Promise<TrainText & { xl: NonNullable<TrainText['xl']> }> => {
   const info = model.info.sdxl;
   if (!info || !model.tokenizer2) throw new PipelineError('bad_model', `'${model.files.root}' is not an SDXL model`);
+  // The other methods' hooks and graph rewrites assume one encoder's [n, dim] vectors; SDXL's state holds two widths.
+  if (choice.use !== 'ti')
+    throw new PipelineError(
+      'bad_request',
+      `--method ${choice.use} trains SD1.x/SD2.x models; on SDXL ('${model.files.root}') only ti is built`,
+      { field: 'method' },
+    );
   const [b1, b2, bu] = await Promise.all(
     ['text_encoder/model.onnx', 'text_encoder_2/model.onnx', 'unet/model.onnx'].map((f) => read(model, f)),
   );
@@ -57,5 +66,6 @@ export const setupXlText = async (
     dim: te1.dim,
     xl: { tokenizer2: two.tokenizer, dim2: te2.dim },
     initVectors,
+    method: { dim: te1.dim, tableRows: te1.tableRows, tableVectors: tableVectorsOf(te1, model, 'text_encoder') },
   };
 };

@@ -2,6 +2,7 @@
  * Sets a training run up: the step graph composed from the model's components, the placeholder tokens and their
  * starting vectors, and the settings resolved from request flags and a pipeline description.
  */
+import { floatArray } from '../../common/numerics/half.ts';
 import { PipelineError } from '../../common/errors.ts';
 import { objectTemplates, styleTemplates } from '../../common/train/templates.ts';
 import { trainPipelineDescription } from '../../common/train/train-pipeline.ts';
@@ -16,6 +17,10 @@ import type { ClipTokenizer } from '../../weights/tokenizer/clip-tokenizer.ts';
 import { fingerprint } from '../../weights/training/checkpoint-files.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { buildTrainGraph } from '../../weights/training/train-graph.ts';
+import type { InversionChoice } from '../../common/train/train-pipeline.ts';
+import { packLayers, splitCrossAttention } from '../../weights/methods/p-plus-unet.ts';
+import { tileIdsPerLayer } from '../../weights/methods/p-plus-text-encoder.ts';
+import type { MethodModel } from '../../weights/methods/inversion-method.ts';
 
 /** Resolves request flags and an optional description into the stage settings. */
 export const resolveSettings = (
@@ -30,6 +35,7 @@ export const resolveSettings = (
       d.lossWeighting ?? (r.minSnrGamma > 0 ? { use: 'min-snr', gamma: r.minSnrGamma } : { use: 'uniform' }),
     optimizer: d.optimizer ?? { use: 'adamw' },
     augment: d.augment ?? { flipProbability: r.flipProbability },
+    inversion: d.inversion ?? { use: r.method },
   };
 };
 
@@ -37,8 +43,12 @@ export const resolveSettings = (
 export const loadStepGraph = async (
   model: SdModel,
   latent?: [number, number, number],
+  /** The inversion method and the vectors per token (p-plus rewrites both graphs). */
+  method?: { choice: InversionChoice; vectors: number },
 ): Promise<{
   graph: Model;
+  /** p-plus: the UNet's cross-attention layers, one vector set each. */
+  layers?: string[];
   tableRows: number;
   dim: number;
   tableVectors: (ids: number[]) => Float32Array;
@@ -53,10 +63,20 @@ export const loadStepGraph = async (
     throw new PipelineError('bad_model', `'${model.files.root}' lacks text_encoder/model.onnx or unet/model.onnx`);
   const te = injectVectors(decodeModel(teBytes));
   const tableVectors = tableVectorsOf(te, model, 'text_encoder');
+  const unet = decodeModel(unetBytes);
+  const split = method?.choice.use === 'p-plus' ? splitCrossAttention(unet) : undefined;
+  const graph = split
+    ? buildTrainGraph(
+        tileIdsPerLayer(te.model, { tableRows: te.tableRows, vectors: method!.vectors, layers: split.layers.length }),
+        packLayers(split, 'batch', 77),
+        { latent, sequence: 77 },
+      )
+    : buildTrainGraph(te.model, unet, { latent, sequence: 77 });
   // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
   return {
     fingerprint: await fingerprint(teBytes, unetBytes),
-    graph: buildTrainGraph(te.model, decodeModel(unetBytes), { latent, sequence: 77 }),
+    graph,
+    ...(split ? { layers: split.layers } : {}),
     tableRows: te.tableRows,
     dim: te.dim,
     tableVectors,
@@ -71,8 +91,13 @@ export const tableVectorsOf = (
 ): ((ids: number[]) => Float32Array) => {
   const tableProto = te.model.graph.initializers.find((t) => t.name === te.table)!;
   const table = readTensorProto(tableProto, (loc, off, len) => model.files.readRange(`${component}/${loc}`, off, len));
+  // A float16 table holds IEEE half bits: widen them (the vectors are float32 masters).
   const data =
-    table.dtype === 'float32' ? (table.data as Float32Array) : Float32Array.from(table.data as ArrayLike<number>);
+    table.dtype === 'float32'
+      ? (table.data as Float32Array)
+      : table.dtype === 'float16'
+        ? floatArray(table.data as Uint16Array)
+        : Float32Array.from(table.data as ArrayLike<number>);
   return (ids: number[]) => {
     const out = new Float32Array(ids.length * te.dim);
     ids.forEach((id, i) => out.set(data.subarray(id * te.dim, (id + 1) * te.dim), i * te.dim));
@@ -120,17 +145,32 @@ export interface TrainText {
   /** The state's starting vectors (SDXL: text_encoder's [n, dim] then text_encoder_2's [n, dim2]). */
   initVectors: Float32Array;
   xl?: TrainContext['xl'];
+  /** What the inversion method's hooks read from the model (weights/methods/inversion-method.ts). */
+  method: MethodModel;
 }
 
-/** The SD1.x/SD2.x step graph and the placeholder tokens of a request. */
+/** The SD1.x/SD2.x step graph and the placeholder tokens of a request, for the method it chose. */
 export const setupSdText = async (
   model: SdModel,
   r: TrainRequest,
   latent: [number, number, number],
+  choice: InversionChoice,
 ): Promise<TrainText> => {
-  const { graph, tableRows, dim, tableVectors, fingerprint } = await loadStepGraph(model, latent);
+  const { graph, tableRows, dim, tableVectors, fingerprint, layers } = await loadStepGraph(model, latent, {
+    choice,
+    vectors: r.vectors,
+  });
   const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, r, tableRows, tableVectors);
-  return { graph, fingerprint, tokenizer, tokens, tokenIds, dim, initVectors };
+  return {
+    graph,
+    fingerprint,
+    tokenizer,
+    tokens,
+    tokenIds,
+    dim,
+    initVectors,
+    method: { dim, tableRows, tableVectors, ...(layers ? { layers } : {}) },
+  };
 };
 
 export const templatesFor = (property: 'object' | 'style') => (property === 'style' ? styleTemplates : objectTemplates);

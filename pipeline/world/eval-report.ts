@@ -92,7 +92,18 @@ const methodGroups = (rows: readonly EvalRow[]): Map<string, EvalRow[]> => {
   return g;
 };
 
-const palette = ['#d62728', '#ff7f0e', '#1f77b4', '#2ca02c', '#9467bd', '#8c564b'];
+const palette = [
+  '#d62728',
+  '#ff7f0e',
+  '#1f77b4',
+  '#2ca02c',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#bcbd22',
+  '#7f7f7f',
+];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Each plot's title and vertical axis label, by the score it plots. */

@@ -16,15 +16,15 @@
  * `runs` > 1 the whole protocol repeats with seed + r·samples (a fresh inversion and fresh samples, disjoint seeds),
  * because one inversion's scores move a lot with its seed and a single run cannot tell variants apart.
  */
-import { concatMap, filter, from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
+import { concatMap, filter, from, lastValueFrom, mergeMap, toArray } from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
 import { runGenerate, type GenerateDeps } from '../generate.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
 import { decodeImage } from '../../common/image/decode-image.ts';
 import type { RgbaImage } from '../../common/image/image.ts';
 import { parseGenerateRequest } from '../../common/requests.ts';
-import { runTrain, type TrainDeps } from '../train/run-train.ts';
-import { parseTrainRequest } from '../../common/train/train-request.ts';
+import type { TrainDeps } from '../train/run-train.ts';
+import { evalMethods, methodRow, type EvalInversion, type EvalMethod } from './eval-methods.ts';
 import type { Session } from '../../weights/session.ts';
 import { parseCaption, type CaptionAttributes } from './caption.ts';
 import { concepts } from './concepts.ts';
@@ -57,6 +57,8 @@ export interface EvalConfig {
   /** Folder for the embeddings (the adapter's path syntax; joined with '/'). */
   out: string;
   device: 'cpu' | 'cuda';
+  /** Inversion methods to compare (eval-methods.ts): ['ti'] unless told. */
+  methods?: readonly string[];
 }
 
 export interface EvalDeps {
@@ -64,6 +66,8 @@ export interface EvalDeps {
   generate: Required<Pick<GenerateDeps, 'openModel' | 'withEmbeddings'>>;
   recogniser: Session;
   log?: (message: string) => void;
+  /** Methods besides (or instead of) the built-in ones, by name (eval-methods.ts). */
+  methods?: Record<string, EvalMethod>;
 }
 
 /** One row of the results table. */
@@ -71,7 +75,7 @@ export interface EvalRow {
   concept: string;
   /** Which repetition (0 … runs − 1); the real-images bound is scored once, in run 0. */
   run: number;
-  /** 'ti-1v', 'ti-3v', 'init-word', 'hand-caption' or 'real-images'. */
+  /** 'ti-1v', 'ti-3v' (other methods: 'dti-1v', 'p-plus-1v', …), 'init-word', 'hand-caption' or 'real-images'. */
   method: string;
   /** The word or phrase standing in for the concept in the prompts. */
   word: string;
@@ -170,11 +174,15 @@ export const drawPrompt = (
 const sampleImages = async (
   deps: EvalDeps,
   cfg: EvalConfig,
-  embeddings: string[],
+  learned: EvalInversion,
   word: string,
 ): Promise<RgbaImage[][]> => {
   const base = await deps.generate.openModel(cfg.model, cfg.device);
-  const model = embeddings.length ? await deps.generate.withEmbeddings(base, embeddings) : base;
+  const model = learned.load
+    ? await learned.load(base)
+    : learned.embeddings.length
+      ? await deps.generate.withEmbeddings(base, learned.embeddings)
+      : base;
   const out: RgbaImage[][] = [];
   for (const t of evalPromptTemplates) {
     const prompt = t.replace('{}', word);
@@ -188,49 +196,6 @@ const sampleImages = async (
     );
   }
   return out;
-};
-
-const invert = async (
-  deps: EvalDeps,
-  cfg: EvalConfig,
-  name: string,
-  dir: string,
-  init: string,
-  vectors: number,
-): Promise<{ file: string; token: string }> => {
-  const token = `<${name}>`;
-  const out = `${cfg.out}/embeddings/${name}-${vectors}v${(cfg.runs ?? 1) > 1 ? `-seed${cfg.seed}` : ''}`;
-  const request = parseTrainRequest({
-    model: cfg.model,
-    images: dir,
-    token,
-    init,
-    vectors,
-    steps: cfg.tiSteps,
-    lr: cfg.lr,
-    maxNormRatio: cfg.maxNormRatio ?? 0,
-    captions: cfg.captions ?? false,
-    seed: cfg.seed,
-    out,
-    device: cfg.device,
-    validateEvery: 0,
-    previewEvery: 0,
-    saveEvery: 0,
-    validationImages: 0,
-  });
-  const files = await lastValueFrom(
-    runTrain(request, deps.train).pipe(
-      filter((f) => f.type === 'checkpoint' || f.type === 'error'),
-      map((f) => {
-        if (f.type === 'error') throw new PipelineError('internal', `inverting ${name}: ${f.message}`);
-        return (f as { files: string[] }).files;
-      }),
-    ),
-  );
-  const file =
-    files.find((f) => f.endsWith('learned_embeds.safetensors')) ?? files.find((f) => f.endsWith('.safetensors'));
-  if (!file) throw new PipelineError('internal', `inverting ${name} wrote no embedding file (got ${files.join(', ')})`);
-  return { file, token };
 };
 
 /**
@@ -291,19 +256,25 @@ export const runEval = async (cfg: EvalConfig, deps: EvalDeps): Promise<EvalRow[
     for (let run = 0; run < runs; run++) {
       const rcfg = { ...cfg, seed: cfg.seed + run * cfg.samples };
       const of = runs > 1 ? ` (run ${run + 1} of ${runs}, seed ${rcfg.seed})` : '';
-      const methods: { method: string; word: string; embeddings: string[] }[] = [];
-      for (const v of cfg.vectors) {
-        log(`${name}: textual inversion, ${v} vector${v > 1 ? 's' : ''}, ${cfg.tiSteps} steps${of}`);
-        const { file, token } = await invert(deps, rcfg, name, dir, init, v);
-        methods.push({ method: `ti-${v}v`, word: token, embeddings: [file] });
-      }
+      const methods: ({ method: string } & EvalInversion)[] = [];
+      const available = { ...evalMethods, ...deps.methods };
+      for (const method of cfg.methods ?? ['ti'])
+        for (const v of cfg.vectors) {
+          log(`${name}: ${method}, ${v} vector${v > 1 ? 's' : ''}, ${cfg.tiSteps} steps${of}`);
+          const invert = available[method];
+          if (!invert) throw new PipelineError('bad_request', `methods: unknown inversion method '${method}'`);
+          const learned = await invert({ train: deps.train, cfg: rcfg, name, dir, init, vectors: v });
+          methods.push({ method: methodRow(method, v), ...learned });
+        }
       methods.push({ method: 'init-word', word: init, embeddings: [] });
       methods.push({ method: 'hand-caption', word: known?.handCaption ?? init, embeddings: [] });
       for (const m of methods) {
         log(`${name}: sampling ${m.method} ('${m.word}')${of}`);
-        const samples = await sampleImages(deps, rcfg, m.embeddings, m.word);
+        const samples = await sampleImages(deps, rcfg, m, m.word);
         const recognised = await Promise.all(samples.map((s) => recognise(deps.recogniser, s)));
-        rows.push({ concept: name, run, ...m, ...scoreSamples(recognised, reference, name), samples });
+        const scores = scoreSamples(recognised, reference, name);
+        const { load: _, ...shown } = m;
+        rows.push({ concept: name, run, ...shown, ...scores, samples });
       }
     }
   }

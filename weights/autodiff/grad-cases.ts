@@ -1161,4 +1161,14 @@ export const gradCases: GradRow[] = [
     inputs: [x([1, 2, 2, 2]), null, f32([1, 1, 2, 2])],
     tol: H,
   },
+  {
+    // Run-time sizes take the index-grid rule, whose scatter sum must run in float32 (the CPU's float16
+    // ScatterElements refuses reduction='add').
+    name: 'Resize nearest to run-time sizes in float16',
+    op: 'Resize',
+    half: true,
+    attrs: { mode: 'nearest' },
+    inputs: [x([1, 2, 2, 3]), null, null, x([4], { kind: 'input', dtype: 'int64', values: [1, 2, 4, 6] })],
+    tol: H,
+  },
 ];

@@ -18,6 +18,7 @@ import { PipelineError } from '../../common/errors.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import { TorchTensor, torchLoad } from './torch-load.ts';
 import { PyObject } from './unpickle.ts';
+import { isPPlusFile, readPPlus, writePPlus, type PerLayerVectors } from './p-plus-file.ts';
 
 /** Which tool's key layout a file uses. */
 export type EmbeddingLayout = 'diffusers' | 'kohya' | 'a1111';
@@ -35,11 +36,13 @@ export interface Embedding {
   clipG?: { vectors: Float32Array; dim: number };
   /** training step it was saved at, when the file says */
   step?: number;
+  /** P+: one set of `count` vectors per cross-attention layer (p-plus-file.ts); `vectors` is the first layer's. */
+  perLayer?: PerLayerVectors;
 }
 
 /** An embedding as read from a file, with the layout it was in. */
 export interface ReadEmbedding extends Embedding {
-  layout: EmbeddingLayout | 'sdxl';
+  layout: EmbeddingLayout | 'sdxl' | 'p-plus';
 }
 
 /** How to read a file: its name (messages, and the token of kohya files) and an optional token override. */
@@ -220,6 +223,7 @@ const readSdxlPair = (
  * [e.token, e.count, e.dim, e.layout] // ['<cat-toy>', 1, 768, 'diffusers']
  */
 export const readEmbedding = (bytes: Uint8Array, { fileName, token }: ReadEmbeddingOptions): ReadEmbedding => {
+  if (isPPlusFile(bytes, fileName)) return { ...readPPlus(bytes, fileName, token), layout: 'p-plus' };
   const pair = sdxlPair(bytes, fileName);
   if (pair) return readSdxlPair(pair, fileName, token);
   const f = findTensor(bytes, fileName);
@@ -237,7 +241,9 @@ export const readEmbedding = (bytes: Uint8Array, { fileName, token }: ReadEmbedd
  * writeEmbedding({ token: 'cat-toy', vectors, count: 1, dim: 768, clipG: { vectors: g, dim: 1280 } }) // {clip_l, clip_g}
  */
 export const writeEmbedding = (embedding: Embedding, layout: EmbeddingLayout = 'diffusers'): Uint8Array => {
-  const { token, vectors, count, dim, step, clipG } = embedding;
+  const { token, vectors, count, dim, step, clipG, perLayer } = embedding;
+  // A P+ embedding has one layout, its own (p-plus-file.ts).
+  if (perLayer) return writePPlus({ ...embedding, perLayer });
   if (vectors.length !== count * dim)
     throw bad(`embedding '${token}' has ${vectors.length} values, not ${count} × ${dim}`);
   // An SDXL embedding is always written as the pair every SDXL tool reads (the token is the file name).

@@ -6,6 +6,8 @@
  *
  *     new  = ids ≥ V
  *     e    = Where(new, Gather(vectors, Where(new, ids − V, 0)), Gather(table, Where(new, 0, ids)))
+ *
+ * `pseudoword_vectors` is float32 always; for a float16 table it is cast to float16 right after the input.
  */
 import { PipelineError } from '../../common/errors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
@@ -63,7 +65,13 @@ export const injectVectors = (model: Model, idsInput = 'input_ids'): InjectedTex
     initializers: [...g.initializers],
     outputs: [...g.outputs],
   });
-  const vectors = b.input(vectorsInput, table.dataType === DataType.FLOAT16 ? 'float16' : 'float32', ['vectors', dim]);
+  // The vectors enter in float32 whatever the table's type: trainers keep float32 master vectors, and a float16
+  // export casts them at the graph input (so its gradient comes back in float32 too).
+  const input = b.input(vectorsInput, 'float32', ['vectors', dim]);
+  const vectors =
+    table.dataType === DataType.FLOAT16
+      ? b.op('Cast', [input], { to: DataType.FLOAT16 }, { name: 'pseudoword/vectors_to_float16' })
+      : input;
   const out = gather.outputs[0];
   const idx = b.op('Cast', [gather.inputs[1]], { to: DataType.INT64 }, { name: 'pseudoword/ids' });
   const isNew = b.op(

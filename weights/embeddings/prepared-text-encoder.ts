@@ -49,7 +49,7 @@ export type WithEmbeddingsOptions = PrepareOptions & {
 };
 
 /** Copies external initializers into the model, so it can be opened from bytes anywhere. */
-const inlineExternal = (m: Model, files: ModelFiles, component: TextEncoderComponent): Model => {
+export const inlineExternal = (m: Model, files: ModelFiles, component: string): Model => {
   const read = (location: string, offset: number, length: number) =>
     files.readRange(`${component}/${location}`, offset, length);
   const size = m.graph.initializers.reduce(

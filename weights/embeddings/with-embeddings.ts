@@ -10,15 +10,9 @@ import type { Component, SdModel } from '../model-folder.ts';
 import type { SessionFactory } from '../session.ts';
 import type { Embedding } from './embedding-file.ts';
 import { registerEmbedding } from './expand-prompt.ts';
-import {
-  copyTokenizer,
-  expanding,
-  feeding,
-  prepareTextEncoder,
-  vectorsTensor,
-  type WithEmbeddingsOptions,
-} from './prepared-text-encoder.ts';
+import { copyTokenizer, expanding, feeding, prepareTextEncoder, vectorsTensor } from './prepared-text-encoder.ts';
 import { refuseSdxlFiles, withSdxlEmbeddings } from './with-sdxl-embeddings.ts';
+import { withPPlusEmbeddings, type WithPPlusOptions } from './with-p-plus-embeddings.ts';
 
 export {
   copyTokenizer,
@@ -43,9 +37,11 @@ export const withEmbeddings = async (
   model: SdModel,
   loaded: ReadonlyArray<Embedding & { fileName?: string }>,
   factory: SessionFactory,
-  options: WithEmbeddingsOptions = {},
+  options: WithPPlusOptions = {},
 ): Promise<SdModel> => {
   if (loaded.length === 0) return model;
+  // A P+ file conditions each cross-attention layer on its own: a rewritten UNet (with-p-plus-embeddings.ts).
+  if (loaded.some((e) => e.perLayer)) return withPPlusEmbeddings(model, loaded, factory, options);
   if (model.info.sdxl) return withSdxlEmbeddings(model, loaded, factory, options);
   refuseSdxlFiles(loaded, model);
   const encoder = await (options.encoder ?? prepareTextEncoder(model, factory, options));

@@ -11,6 +11,7 @@
  */
 import { PipelineError } from '../../common/errors.ts';
 import { writeEmbedding, type EmbeddingLayout } from '../embeddings/embedding-file.ts';
+import { parseLossScale } from '../../common/train/loss-scale.ts';
 import type { TrainState } from '../../common/train/train-state.ts';
 import { trainedEmbedding } from './xl-vectors.ts';
 
@@ -48,6 +49,10 @@ export interface CheckpointIdentity {
   model: string; // fingerprint of the model graphs
   /** Absent in states written before it was recorded; such states are resumed without comparing them. */
   settings?: CheckpointSettings;
+  /** The inversion method (absent: ti, as every state written before methods existed). */
+  method?: string;
+  /** p-plus: the cross-attention layers, one vector set each (the vectors are [layers × count × dim]). */
+  layers?: readonly string[];
 }
 
 /** The training state file's bytes. */
@@ -59,7 +64,9 @@ export const stateFile = (state: TrainState, id: CheckpointIdentity): Uint8Array
     best: state.best ?? null,
     last: state.last ?? null,
     vectors: b64(state.vectors),
+    ...(state.bestVectors ? { bestVectors: b64(state.bestVectors) } : {}),
     optimizer: { step: state.optimizer.step, m: b64(state.optimizer.m), v: b64(state.optimizer.v) },
+    ...(state.lossScale ? { lossScale: state.lossScale } : {}),
   };
   return new TextEncoder().encode(JSON.stringify(json));
 };
@@ -70,7 +77,7 @@ export const checkpointFiles = (
   layout: EmbeddingLayout,
   final: boolean,
 ): Record<string, Uint8Array> => {
-  const embedding = writeEmbedding(trainedEmbedding(id.token, state.vectors, id, state.step), layout);
+  const embedding = embeddingBytes(state.vectors, state.step, id, layout);
   // Write order: the embeddings, then the state (see the top of this file). No key is an integer, so the
   // object keeps this order.
   return {
@@ -79,6 +86,14 @@ export const checkpointFiles = (
     [stateFileName]: stateFile(state, id),
   };
 };
+
+/** The embedding file of `vectors` (SDXL: the clip_l/clip_g pair; P+: every layer's set, p-plus-file.ts). */
+export const embeddingBytes = (
+  vectors: Float32Array,
+  step: number,
+  id: CheckpointIdentity,
+  layout: EmbeddingLayout,
+): Uint8Array => writeEmbedding(trainedEmbedding(id.token, vectors, id, step), layout);
 
 /** How the saved seed and settings differ from this run's: one line per changed field, empty when none did. */
 export const changedSettings = (
@@ -121,6 +136,13 @@ export const readCheckpointState = (
   } catch {
     throw new PipelineError('bad_request', `${stateFileName} is not valid JSON; cannot resume`);
   }
+  const method = (x: { method?: string }) => x.method ?? 'ti';
+  if (method(j) !== method(id))
+    throw new PipelineError(
+      'bad_request',
+      `cannot resume: the checkpoint was made with method ${method(j)}, this run has ${method(id)}`,
+      { field: 'method' },
+    );
   for (const k of ['token', 'count', 'dim', 'dim2', 'model'] as const)
     if (j[k] !== id[k])
       throw new PipelineError(
@@ -135,6 +157,7 @@ export const readCheckpointState = (
       { field: changed[0].field, changed: changed.map((c) => c.field) },
     );
   const f32 = unb64(j.vectors);
+  const best32 = typeof j.bestVectors === 'string' ? unb64(j.bestVectors) : undefined;
   const m = unb64(j.optimizer.m);
   const v = unb64(j.optimizer.v);
   return {
@@ -146,7 +169,9 @@ export const readCheckpointState = (
       v: new Float64Array(v.buffer, 0, v.byteLength / 8),
     },
     ...(j.best ? { best: j.best } : {}),
+    ...(best32 ? { bestVectors: new Float32Array(best32.buffer, 0, best32.byteLength / 4) } : {}),
     ...(j.last ? { last: j.last } : {}),
+    ...(parseLossScale(j.lossScale) ? { lossScale: parseLossScale(j.lossScale) } : {}),
   };
 };
 

@@ -10,6 +10,7 @@ import type { TrainRequest } from '../../common/train/train-request.ts';
 import type { SdModel } from '../model-folder.ts';
 import type { Session } from '../session.ts';
 import type { ClipTokenizer } from '../tokenizer/clip-tokenizer.ts';
+import type { InversionHooks } from '../methods/inversion-method.ts';
 
 /** One training image after the VAE: the latent distribution N(mean, std²) of the image and of its mirror. */
 export interface CachedLatent {
@@ -46,4 +47,6 @@ export interface TrainContext {
    * text_encoder's [n, dim] followed by text_encoder_2's [n, dim2] (see xl-vectors.ts).
    */
   readonly xl?: { readonly tokenizer2: ClipTokenizer; readonly dim2: number };
+  /** The inversion method's hooks (weights/methods/); absent: plain textual inversion. */
+  readonly inversion?: InversionHooks;
 }

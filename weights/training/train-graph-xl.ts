@@ -23,11 +23,12 @@ import { PipelineError } from '../../common/errors.ts';
 import { differentiate } from '../autodiff/differentiate.ts';
 import { injectVectors, vectorsInput, type InjectedTextEncoder } from '../embeddings/inject-vectors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
-import { emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
+import { DataType, emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
 import { pruneDead } from '../onnx/prune-dead.ts';
 import { renameGraph } from '../onnx/rename-graph.ts';
 import { pick, trainInputs, trainOutputs, type TrainGraphOptions } from './train-graph.ts';
-import { appendLoss, batchDims, composedModel, defaultOpset } from './train-loss.ts';
+import { appendLoss, batchDims, composedModel, defaultOpset, scaleLoss } from './train-loss.ts';
+import { widenHalfInputs } from '../onnx/widen-half-inputs.ts';
 
 /** The SDXL step's inputs: SD1.x's (same names, so the shared feeders apply) plus encoder 2's and `time_ids`. */
 export const trainInputsXl = {
@@ -156,8 +157,11 @@ export const buildTrainGraphXl = (
   );
   const concat = g.nodes.pop()!;
   g.nodes.splice(te1.nodes.length + te2.nodes.length, 0, concat);
+  const half = uOut.type?.elemType === DataType.FLOAT16;
+  // A float16 export's float inputs (latents, time_ids, a float timestep) are fed in float32, cast at the input.
+  if (half) widenHalfInputs(g);
   const opset = Math.max(defaultOpset(m1), defaultOpset(m2), defaultOpset(unet));
-  appendLoss(b, {
+  const f32 = appendLoss(b, {
     prediction,
     predictionType: uOut.type,
     latentShape: g.inputs.find((i) => i.name === trainInputsXl.latents)?.type?.shape ?? null,
@@ -166,18 +170,19 @@ export const buildTrainGraphXl = (
     weights: trainInputsXl.weights,
     loss: trainOutputsXl.loss,
   });
-  b.op('Identity', [prediction], {}, { name: 'prediction', outputs: [trainOutputsXl.prediction] });
+  b.op('Identity', [f32], {}, { name: 'prediction', outputs: [trainOutputsXl.prediction] });
   g.outputs = [
     { name: trainOutputsXl.loss, type: { elemType: 1, shape: [] }, unknown: [] },
-    { name: trainOutputsXl.prediction, type: uOut.type, unknown: [] },
+    { name: trainOutputsXl.prediction, type: uOut.type && { ...uOut.type, elemType: DataType.FLOAT }, unknown: [] },
   ];
   pruneDead(g);
+  const scaled = scaleLoss(b, trainOutputsXl.loss, o.lossScale ?? half);
   const composed = composedModel([m1, m2, unet], g, 'SDXL textual-inversion training step');
   return o.forwardOnly
     ? composed
     : differentiate(composed, {
         ...o.grad,
-        of: trainOutputsXl.loss,
+        of: scaled,
         wrt: [trainInputsXl.vectors, trainInputsXl.vectors2],
       });
 };

@@ -6,7 +6,10 @@
  *   loss = mean_b( w_b · mean_chw (prediction − target)² )        (w_b: min-SNR or 1, fed as `loss_weights`)
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
-import type { Dim, Model, ValueInfo } from '../onnx/proto.ts';
+import { DataType, type Dim, type Model, type ValueInfo } from '../onnx/proto.ts';
+
+/** The loss-scale input of a float16 step graph (see `scaleLoss` and common/train/loss-scale.ts). */
+export const lossScaleInput = 'loss_scale';
 
 /** The default-domain opset a model imports. */
 export const defaultOpset = (m: Model) =>
@@ -14,7 +17,7 @@ export const defaultOpset = (m: Model) =>
 
 /**
  * Appends `target`, `weights` (graph inputs) and the loss (written to `loss`) after the prediction, casting a
- * float16 prediction to float32 first.
+ * float16 prediction to float32 first. Returns the float32 prediction (what the `prediction` output shows).
  */
 export const appendLoss = (
   b: GraphBuilder,
@@ -27,9 +30,11 @@ export const appendLoss = (
     weights: string;
     loss: string;
   },
-): void => {
+): string => {
   const f32 =
-    o.predictionType?.elemType === 10 ? b.op('Cast', [o.prediction], { to: 1 }, { name: 'loss/cast' }) : o.prediction;
+    o.predictionType?.elemType === DataType.FLOAT16
+      ? b.op('Cast', [o.prediction], { to: 1 }, { name: 'loss/cast' })
+      : o.prediction;
   b.input(o.target, 'float32', o.latentShape ?? ['batch', 4, 'height', 'width']);
   b.input(o.weights, 'float32', ['batch']);
   const diff = b.op('Sub', [f32, o.target], {}, { name: 'loss/diff' });
@@ -41,7 +46,16 @@ export const appendLoss = (
       : b.op('ReduceMean', [sq], { axes: [1, 2, 3], keepdims: 0 }, { name: 'loss/per_sample' });
   const weighted = b.op('Mul', [perSample, o.weights], {}, { name: 'loss/weighted' });
   b.op('ReduceMean', [weighted], { keepdims: 0 }, { name: 'loss/mean', outputs: [o.loss] });
+  return f32;
 };
+
+/**
+ * The value the backward pass starts from: the loss times a float32 scalar input `loss_scale` when `on` (a float16
+ * graph, where small gradients underflow half precision without it; the gradient outputs are then scale × ∂loss/∂v
+ * and the `loss` output stays unscaled), else the loss itself. Call it after pruning: the scaled loss is no output.
+ */
+export const scaleLoss = (b: GraphBuilder, loss: string, on: boolean): string =>
+  on ? b.op('Mul', [loss, b.input(lossScaleInput, 'float32', [])], {}, { name: 'loss/scaled' }) : loss;
 
 /** The composed graph as a model: the highest default opset of the parts, their other domains, one producer. */
 export const composedModel = (parts: readonly Model[], graph: Model['graph'], docString: string): Model => {

@@ -9,6 +9,7 @@ import { timestepTensor } from '../unet-io.ts';
 import { trainInputs, trainOutputs } from './train-graph.ts';
 import { vectorFeeds, xlFeeds } from './xl-vectors.ts';
 import type { TrainContext } from './train-context.ts';
+import { lossScaleFeed } from './loss-scale-feed.ts';
 import { fillTemplate } from '../../common/train/templates.ts';
 
 const fixedTimesteps = [150, 450, 750];
@@ -50,6 +51,7 @@ export const validationLoss = async (ctx: TrainContext, vectors: Float32Array): 
           [trainInputs.timestep]: timestepTensor(tInfo, t, 1),
           [trainInputs.target]: tensor('float32', [1, C, h, w], target),
           [trainInputs.weights]: tensor('float32', [1], Float32Array.of(1)),
+          ...lossScaleFeed(ctx.step),
         },
         [trainOutputs.loss],
       );

@@ -17,6 +17,8 @@ export interface VectorShape {
   readonly count: number;
   readonly dim: number;
   readonly dim2?: number;
+  /** p-plus: the cross-attention layers; the vectors are then one [n, dim] set per layer, layer-major. */
+  readonly layers?: readonly string[];
 }
 
 const shapeOf = (ctx: TrainContext): VectorShape => ({ count: ctx.tokens.length, dim: ctx.dim, dim2: ctx.xl?.dim2 });
@@ -27,19 +29,20 @@ const shapeOf = (ctx: TrainContext): VectorShape => ({ count: ctx.tokens.length,
  * const [l, g] = splitVectors(state.vectors, { count: 1, dim: 768, dim2: 1280 }); // l.length 768, g.length 1280
  */
 export const splitVectors = (v: Float32Array, s: VectorShape): [Float32Array, Float32Array] => {
-  const k = s.count * s.dim;
+  const k = s.dim2 ? s.count * s.dim : v.length;
   return [v.subarray(0, k), v.subarray(k)];
 };
 
-/** The embedding a run's vectors make: SD1.x's one set, or SDXL's `{clip_l, clip_g}` pair. */
+/** The embedding a run's vectors make: SD1.x's one set, SDXL's `{clip_l, clip_g}` pair, or P+'s set per layer. */
 export const trainedEmbedding = (token: string, vectors: Float32Array, s: VectorShape, step?: number): Embedding => {
   const [l, g] = splitVectors(vectors, s);
   return {
     token,
-    vectors: s.dim2 ? l : vectors,
+    vectors: s.layers ? vectors.subarray(0, s.count * s.dim) : l,
     count: s.count,
     dim: s.dim,
     ...(s.dim2 ? { clipG: { vectors: g, dim: s.dim2 } } : {}),
+    ...(s.layers ? { perLayer: { layers: [...s.layers], vectors } } : {}),
     ...(step !== undefined ? { step } : {}),
   };
 };
@@ -47,7 +50,8 @@ export const trainedEmbedding = (token: string, vectors: Float32Array, s: Vector
 /** The step graph's vector inputs for the given state vectors. */
 export const vectorFeeds = (ctx: TrainContext, vectors: Float32Array): Record<string, Tensor> => {
   const s = shapeOf(ctx);
-  if (!s.dim2) return { [trainInputs.vectors]: tensor('float32', [s.count, s.dim], vectors) };
+  // p-plus holds one [n, dim] set per layer: the step takes them all as [layers·n, dim].
+  if (!s.dim2) return { [trainInputs.vectors]: tensor('float32', [vectors.length / s.dim, s.dim], vectors) };
   const [l, g] = splitVectors(vectors, s);
   return {
     [trainInputsXl.vectors]: tensor('float32', [s.count, s.dim], l),

@@ -8,6 +8,7 @@ import { projectRoot } from '../../project-paths.ts';
 import { trainDeps } from '../../train-deps.ts';
 import { PipelineError } from '../../../common/errors.ts';
 import { runEval } from '../../../pipeline/world/eval.ts';
+import { evalMethods, pickMethods } from '../../../pipeline/world/eval-methods.ts';
 import { drawingTable, evalJson, evalTable, samplesGridPng, tradeoffSvg } from '../../../pipeline/world/eval-report.ts';
 import { measureDrawing } from '../../../pipeline/world/drawing-quality.ts';
 import { tileGrid } from '../../../common/image/image.ts';
@@ -22,7 +23,7 @@ export const spec: CommandSpec = {
   summary:
     "The paper's protocol in miniature: textual inversion vs baselines on held-out concepts, scored by the world's recogniser.",
   usage:
-    'eval [--model tiny|<dir>] [--concepts name,…|<dir>,…] [--samples 8] [--steps 500] [--ddim-steps 50] [--runs 1] [--out out/eval]\n       eval --drawing [--prompts 64] [--model tiny|<dir>] [--out out/eval]',
+    'eval [--model tiny|<dir>] [--concepts name,…|<dir>,…] [--methods ti,dti,p-plus] [--samples 8] [--steps 500] [--ddim-steps 50] [--runs 1] [--out out/eval]\n       eval --drawing [--prompts 64] [--model tiny|<dir>] [--out out/eval]',
   options: {
     model: { type: 'string', default: 'tiny', arg: 'dir|tiny', help: "model folder (Optimum ONNX layout) or 'tiny'" },
     concepts: {
@@ -33,6 +34,12 @@ export const spec: CommandSpec = {
     samples: { type: 'string', default: '8', arg: 'n', help: 'samples per prompt and method' },
     steps: { type: 'string', default: '500', arg: 'n', help: 'textual-inversion steps' },
     vectors: { type: 'string', default: '1,3', arg: 'list', help: 'vector counts to invert with' },
+    methods: {
+      type: 'string',
+      default: 'ti',
+      arg: 'list',
+      help: `inversion methods to compare, comma-separated (${Object.keys(evalMethods).join(', ')})`,
+    },
     'ddim-steps': { type: 'string', default: '50', arg: 'n', help: 'DDIM steps per sample' },
     guidance: { type: 'string', default: '5', arg: 'g', help: 'classifier-free guidance scale' },
     lr: { type: 'string', default: '0.005', help: 'textual-inversion learning rate' },
@@ -143,6 +150,12 @@ export const run = async (argv: string[]) => {
         samples: num(v.samples, 'samples', { int: true, min: 1 })!,
         tiSteps: num(v.steps, 'steps', { int: true, min: 1 })!,
         vectors,
+        methods: pickMethods(
+          String(v.methods)
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        ),
         ddimSteps: num(v['ddim-steps'], 'ddim-steps', { int: true, min: 1 })!,
         guidance: num(v.guidance, 'guidance', { min: 0 })!,
         lr: num(v.lr, 'lr', { min: 0 })!,

@@ -43,6 +43,18 @@ export const spec: CommandSpec = {
       arg: 'x',
       help: "keep each learned vector's norm ≤ x × its initializer's (0 = off)",
     },
+    method: {
+      type: 'string',
+      default: 'ti',
+      arg: 'name',
+      help: 'inversion method: ti (textual inversion) | dti (direction only, norm held at the vocabulary mean) | p-plus (one vector set per cross-attention layer)',
+    },
+    'early-stop': {
+      type: 'string',
+      default: '0',
+      arg: 'n',
+      help: 'stop when the validation loss has not improved for n validation rounds, keeping the best step (0 = off)',
+    },
     'min-snr-gamma': { type: 'string', default: '0', arg: 'γ', help: 'min-SNR loss weighting (0 = off)' },
     resolution: { type: 'string', arg: 'px', help: "training resolution (default: the model's)" },
     property: { type: 'string', default: 'object', arg: 'kind', help: 'object | style (which prompt templates)' },
@@ -123,6 +135,8 @@ export const run = async (argv: string[]) => {
       out: resolve(v.out),
       resume: Boolean(v.resume),
       resumeWithChanges: Boolean(v['resume-with-changes']),
+      method: v.method,
+      earlyStop: num(v['early-stop'], 'early-stop', { int: true }),
     }),
   );
   const description = v.pipeline ? JSON.parse(readFileSync(v.pipeline, 'utf8')) : undefined;
@@ -146,7 +160,14 @@ export const run = async (argv: string[]) => {
             found(f.step);
           }
           if (f.type === 'loss')
-            bar.update(f.step, request.steps, `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`);
+            bar.update(
+              f.step,
+              request.steps,
+              // A float16 model's step whose scaled gradient overflowed updates nothing (README: float16 exports).
+              f.phase === 'overflow'
+                ? `loss ${f.loss.toFixed(4)} gradient overflow at loss scale ${f.terms?.lossScale}: update skipped, scale halved`
+                : `loss ${f.loss.toFixed(4)} |v| ${f.embeddingNorm?.toFixed(3)}`,
+            );
           if (f.type === 'validation') log(`\nstep ${f.step}: validation loss ${f.loss?.toFixed(5)}`);
           if (f.type === 'checkpoint') (files = f.files), (saved = f.step);
           if (f.type === 'done') {
@@ -154,6 +175,11 @@ export const run = async (argv: string[]) => {
             bar.done();
             const best = f.summary.best as { step: number; loss: number } | null;
             if (best) log(`best validation loss ${best.loss.toFixed(5)} at step ${best.step}`);
+            const early = f.summary.earlyStop as { step: number; patience: number } | undefined;
+            if (early)
+              log(
+                `stopped early at step ${early.step}: no better validation loss for ${early.patience} rounds; the result is step ${best?.step}'s vectors`,
+              );
           }
         }),
       ),

@@ -7,6 +7,7 @@
  * grid costs one int64 tensor of X's size.
  */
 import { DataType } from '../../onnx/proto.ts';
+import { tensor } from '../../../common/tensor.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
 
 /**
@@ -25,10 +26,12 @@ const throughGrid = (c: VjpContext, gridElem: number = DataType.DOUBLE): string 
   const grid = c.emit('Reshape', [range, c.shapeOf(x)]);
   const moved = c.emitCopy([grid, ...c.node.inputs.slice(1)]);
   const flat = (v: string) => c.emit('Reshape', [v, c.ints([-1])]);
-  const zeros = c.zerosLike(flat(x));
+  // The sum runs in float32 for a float16 dY: onnxruntime's CPU ScatterElements has a float16 kernel that
+  // refuses reduction='add' at run time (bench/fp16-cpu-kernels.ts), and repeats add up better in float32.
+  const zeros = c.emit('ConstantOfShape', [c.shapeOf(flat(x))], { value: tensor('float32', [1], Float32Array.of(0)) });
   const idx = c.emit('Cast', [flat(moved)], { to: DataType.INT64 });
-  const summed = c.emit('ScatterElements', [zeros, idx, flat(g)], { axis: 0, reduction: 'add' });
-  return c.emit('Reshape', [summed, c.shapeOf(x)]);
+  const summed = c.emit('ScatterElements', [zeros, idx, c.f32(flat(g))], { axis: 0, reduction: 'add' });
+  return c.castLike(c.emit('Reshape', [summed, c.shapeOf(x)]), g);
 };
 
 // Slice (any steps, run-time starts/ends/axes), Tile, DepthToSpace, SpaceToDepth, GatherND, Compress,
