@@ -104,17 +104,17 @@ describe('textual inversion on a torch.onnx-exported SDXL folder, end to end', (
     expect(e.vectors.some((x, i) => x !== l0[i])).toBe(true);
     expect(e.clipG!.vectors.some((x, i) => x !== g0[i])).toBe(true);
 
-    // The same vectors' step-0 values, as a file of the same layout and name (an SDXL pair's token is its file name,
-    // as in A1111 and ComfyUI: both load as `learned_embeds`): generation with the trained file must differ from
-    // generation with it, so the trained clip_l/clip_g rows are what generation reads.
+    // The same vectors' step-0 values, as a file of the same layout, name and token (the pair keeps its token in
+    // its metadata, so both load as the token trained): the prompt naming it must draw differently with the trained
+    // file than with this one, so the trained clip_l/clip_g rows are what generation reads.
     const startDir = tmp();
     const start = join(startDir, 'learned_embeds.safetensors');
     writeFileSync(
       start,
       writeEmbedding({ token, vectors: l0.slice(), count: 2, dim: w1, clipG: { vectors: g0.slice(), dim: w2 } }),
     );
-    expect([embedding(trained).token, embedding(start).token]).toEqual(['learned_embeds', 'learned_embeds']);
-    const prompt = 'a photo of learned_embeds';
+    expect([embedding(trained).token, embedding(start).token]).toEqual([token, token]);
+    const prompt = `a photo of ${token}`;
     const withTrained = await draw(out, 'trained', prompt, [trained]);
     const withStart = await draw(out, 'start', prompt, [start]);
     expect((await decodePng(withTrained)).width).toBe(64);
@@ -150,6 +150,6 @@ describe('textual inversion on a torch.onnx-exported SDXL folder, end to end', (
     expect(p.stderr.toString()).not.toContain('error');
     expect(p.exitCode).toBe(0);
     const e = embedding(join(out, 'learned_embeds.safetensors'));
-    expect([e.layout, e.count, e.dim, e.clipG?.dim]).toEqual(['sdxl', 1, w1, w2]);
+    expect([e.layout, e.token, e.count, e.dim, e.clipG?.dim]).toEqual(['sdxl', token, 1, w1, w2]);
   });
 });
