@@ -24,6 +24,12 @@ export const limits = {
   trainFiles: 1000,
   /** A safetensors header; the reference reader's limit (a larger length means a corrupt or foreign file). */
   safetensorsHeaderBytes: 100_000_000,
+  /**
+   * Characters of a token an embedding file names in its metadata (an SDXL pair's `pseudoword.token`): real ones
+   * are a few (`<cat-toy>`); the cap keeps a hostile header's megabyte string out of the tokenizer and messages.
+   * A longer one is ignored, and the file is named after its file name.
+   */
+  embeddingTokenChars: 256,
   /** An embedding file named in a request: real ones are kilobytes (A1111 `.pt` files with optimizer state, a few MB). */
   embeddingFileBytes: 64 * 2 ** 20,
   /** A LoRA file named in a request: SD1 UNet LoRAs are a few MB at rank 4, about 150 MB at rank 128. */

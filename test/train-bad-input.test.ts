@@ -131,6 +131,12 @@ describe('training refuses bad input clearly', () => {
     expect(() => parseTrainRequest({ images: 'x', token: 'has space', init: 'a' })).toThrow(
       'token: must not contain whitespace',
     );
+    expect(() => parseTrainRequest({ images: 'x', token: '<t\u0007>', init: 'a' })).toThrow(
+      'token: must not contain whitespace or control characters',
+    );
+    // What an embedding file's metadata token may hold, so the written file loads back under it.
+    expect(() => parseTrainRequest({ images: 'x', token: `<${'t'.repeat(300)}>`, init: 'a' })).toThrow('token:');
+    expect(parseTrainRequest({ images: 'x', token: `<${'t'.repeat(254)}>`, init: 'a' }).token).toHaveLength(256);
     expect(() => parseTrainRequest({ images: 'x', token: '<t>', init: 'a', steps: -1 })).toThrow('steps: must be ≥ 1');
     expect(() => parseTrainRequest({ token: '<t>', init: 'a' })).toThrow('images: is required');
     expect(() => parseTrainRequest({ images: 'x', token: '<t>', init: 'a', lr: 'fast' })).toThrow(

@@ -21,6 +21,7 @@ import { runGenerate } from '../pipeline/generate.ts';
 import { runTrain, type TrainDeps } from '../pipeline/train/run-train.ts';
 import { decodeFrames } from '../pipeline/wire/msgpack-stream.ts';
 import { readEmbedding, writeEmbedding } from '../weights/embeddings/embedding-file.ts';
+import { readSafetensors, writeSafetensors } from '../weights/embeddings/safetensors.ts';
 import { injectVectors } from '../weights/embeddings/inject-vectors.ts';
 import { decodeModel } from '../weights/onnx/proto.ts';
 import { readTensorProto } from '../weights/onnx/tensor-proto.ts';
@@ -113,12 +114,28 @@ describe('textual inversion on tiny-xl (SDXL structure)', () => {
     expect(e.clipG!.vectors.some((x, i) => x !== g0[i])).toBe(true);
     for (const f of of(fs, 'loss')) expect(Number.isFinite(f.loss) && f.gradNorm > 0).toBe(true);
 
-    // Loads back into SDXL generation (the way `generate --embeddings` loads it), and draws something else than
-    // the init phrase: the trained vectors are used.
+    // The file keeps the trained token (in its metadata; the tensors carry none), so it loads back into SDXL
+    // generation (the way `generate --embeddings` loads it) as '<disc>': the same prompt draws differently with the
+    // file than without it, where '<disc>' is only text. A file loaded under another token would draw the same.
+    expect(e.token).toBe('<disc>');
     const trained = join(out, 'learned_embeds.safetensors');
-    const withToken = await draw('a photo of <disc>', [trained]);
-    expect((await decodePng(withToken)).width).toBe(64);
-    expect(withToken).not.toEqual(await draw('a photo of red circle', [trained]));
+    const withFile = await draw('a photo of <disc>', [trained]);
+    expect((await decodePng(withFile)).width).toBe(64);
+    expect(withFile).not.toEqual(await draw('a photo of <disc>'));
+    // And the trained values are what it reads: the step-0 vectors under the same token draw something else.
+    const startDir = tmp();
+    const start = join(startDir, 'learned_embeds.safetensors');
+    writeFileSync(
+      start,
+      writeEmbedding({
+        token: '<disc>',
+        vectors: l0.slice(),
+        count: 2,
+        dim: w1,
+        clipG: { vectors: g0.slice(), dim: w2 },
+      }),
+    );
+    expect(withFile).not.toEqual(await draw('a photo of <disc>', [start]));
   });
 
   test('resumes byte for byte the same as an uninterrupted run (both encoders’ vectors and optimizer moments)', async () => {
@@ -135,6 +152,22 @@ describe('textual inversion on tiny-xl (SDXL structure)', () => {
     };
     expect(state(b)).toEqual(state(a));
     expect(file(a)).not.toEqual(file(a, 'learned_embeds-steps-2.safetensors'));
+  });
+
+  test('a clip_l/clip_g file another tool wrote (no metadata) is named after its file, as A1111 and ComfyUI name it', async () => {
+    const dir = tmp();
+    const other = join(dir, 'other-tool.safetensors');
+    const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i + 1));
+    const bytes = writeSafetensors({
+      clip_l: { shape: [1, w1], data: ramp(w1) },
+      clip_g: { shape: [1, w2], data: ramp(w2) },
+    });
+    expect(readSafetensors(bytes).metadata).toEqual({});
+    writeFileSync(other, bytes);
+    const loaded = await loadEmbeddingsInto(xl, [other]);
+    expect(loaded.tokenizer.idOf('other-tool')).toBeDefined();
+    expect(loaded.tokenizer2!.idOf('other-tool')).toBeDefined();
+    expect(await draw('a photo of other-tool', [other])).not.toEqual(await draw('a photo of other-tool'));
   });
 
   test('an SD1 embedding on SDXL, and an SDXL one on SD1, are bad_embedding naming both widths', async () => {
@@ -187,15 +220,19 @@ describe('SDXL training from the edges', () => {
     const png = join(out, 'drawn.png');
     const write = process.stdout.write;
     process.stdout.write = () => true;
+    const bare = join(out, 'bare.png');
     try {
       await generateCommand([
         ...['--model', 'tiny-xl', '--prompt', 'a photo of <disc>', '--steps', '2', '--out', png],
         ...['--embeddings', join(out, 'learned_embeds.safetensors')],
       ]);
+      await generateCommand(['--model', 'tiny-xl', '--prompt', 'a photo of <disc>', '--steps', '2', '--out', bare]);
     } finally {
       process.stdout.write = write;
     }
     expect((await decodePng(new Uint8Array(readFileSync(png)))).width).toBe(64);
+    // The file's token is --token's: '<disc>' in the prompt draws with it (else the two images would be the same).
+    expect(readFileSync(png)).not.toEqual(readFileSync(bare));
   });
 
   test('POST /v1/train with model tiny-xl streams the run to done and writes the pair', async () => {
@@ -220,7 +257,21 @@ describe('SDXL training from the edges', () => {
       expect(got.at(-1)?.type).toBe('done');
       expect(of(got, 'loss').map((f) => f.step)).toEqual([1, 2]);
       const e = embedding(file(join(root, 'runs', 'xl')));
-      expect([e.layout, e.dim, e.clipG?.dim]).toEqual(['sdxl', w1, w2]);
+      expect([e.layout, e.token, e.dim, e.clipG?.dim]).toEqual(['sdxl', '<disc>', w1, w2]);
+      // POST /v1/generate loads the pair through the same reader: '<disc>' is the trained token there too.
+      const generate = async (embeddings: string[]) => {
+        const r = await app.request('/v1/generate', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'tiny-xl', prompt: 'a photo of <disc>', steps: 2, seed: 3, embeddings }),
+        });
+        expect(r.status).toBe(200);
+        const frames: Frame[] = [];
+        for await (const f of decodeFrames(r.body!)) frames.push(f as Frame);
+        expect(frames.at(-1)?.type).toBe('done');
+        return of(frames, 'image')[0].png;
+      };
+      expect(await generate([join(root, 'runs', 'xl', 'learned_embeds.safetensors')])).not.toEqual(await generate([]));
     } finally {
       await close();
     }

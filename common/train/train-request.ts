@@ -3,6 +3,7 @@
  * they agree: AdamW β 0.9/0.999, ε 1e-8, 1 vector, flip p 0.5, 100 repeats). A bad request names the field.
  */
 import { z } from 'zod';
+import { limits } from '../limits.ts';
 import { parseRequest } from '../requests.ts';
 
 export const TrainRequest = z.strictObject({
@@ -13,7 +14,9 @@ export const TrainRequest = z.strictObject({
   token: z
     .string()
     .min(1)
-    .refine((t) => !/\s/.test(t), 'must not contain whitespace'),
+    // As an embedding file's metadata token is read back (embedding-file.ts): a token written there must be usable.
+    .max(limits.embeddingTokenChars)
+    .refine((t) => !/[\s\p{Cc}\p{Cs}]/u.test(t), 'must not contain whitespace or control characters'),
   /** Word or phrase the vectors start from; a phrase spreads over the vectors. */
   init: z.string().min(1),
   vectors: z.int().min(1).max(75).default(1),

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test';
 import { readEmbedding, tokenFromFileName, writeEmbedding } from './embedding-file.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import { errorOf } from '../../test/support/error-of.ts';
+import { limits } from '../../common/limits.ts';
 
 const vectors = Float32Array.from({ length: 2 * 4 }, (_, i) => (i - 3) / 8);
 const embedding = { token: '<cat-toy>', vectors, count: 2, dim: 4 };
@@ -103,22 +104,76 @@ describe('SDXL embedding files', () => {
     expect([Array.from(e.vectors), Array.from(e.clipG!.vectors)]).toEqual([Array.from(l), Array.from(g)]);
   });
 
-  test('writes an embedding with clip_g vectors as that pair, and reads it back', () => {
+  test('writes an embedding with clip_g vectors as that pair, its token in the metadata, and reads it back', () => {
     const l = Float32Array.of(1, 2, 3);
     const g = Float32Array.of(4, 5, 6, 7);
-    const bytes = writeEmbedding({ token: 'x', vectors: l, count: 1, dim: 3, clipG: { vectors: g, dim: 4 } });
+    const bytes = writeEmbedding({ token: '<disc>', vectors: l, count: 1, dim: 3, clipG: { vectors: g, dim: 4 } });
     expect(headerOf(bytes)).toBe(
-      '{"clip_g":{"dtype":"F32","shape":[1,4],"data_offsets":[0,16]},"clip_l":{"dtype":"F32","shape":[1,3],"data_offsets":[16,28]}}',
+      '{"__metadata__":{"pseudoword.token":"<disc>"},"clip_g":{"dtype":"F32","shape":[1,4],"data_offsets":[0,16]},"clip_l":{"dtype":"F32","shape":[1,3],"data_offsets":[16,28]}}',
     );
-    expect(readEmbedding(bytes, { fileName: 'x.safetensors' })).toEqual({
-      token: 'x',
+    // The token is the one trained, not the file name (which is what A1111 and ComfyUI, reading only the
+    // tensors, call it).
+    expect(readEmbedding(bytes, { fileName: 'out/learned_embeds.safetensors' })).toEqual({
+      token: '<disc>',
       vectors: l,
       count: 1,
       dim: 3,
       clipG: { vectors: g, dim: 4 },
       layout: 'sdxl',
     });
+    const stepped = writeEmbedding({
+      token: '<disc>',
+      vectors: l,
+      count: 1,
+      dim: 3,
+      clipG: { vectors: g, dim: 4 },
+      step: 7,
+    });
+    expect(readSafetensors(stepped).metadata).toEqual({ 'pseudoword.token': '<disc>', step: '7' });
+    expect(readEmbedding(stepped, { fileName: 'learned_embeds-steps-7.safetensors' })).toMatchObject({
+      token: '<disc>',
+      step: 7,
+    });
   });
+
+  test("a token passed by the caller wins over the metadata's", () => {
+    const bytes = writeEmbedding({
+      token: '<disc>',
+      vectors: Float32Array.of(1),
+      count: 1,
+      dim: 1,
+      clipG: { vectors: Float32Array.of(2), dim: 1 },
+    });
+    expect(readEmbedding(bytes, { fileName: 'learned_embeds.safetensors', token: '<other>' }).token).toBe('<other>');
+  });
+
+  const pairWith = (metadata: Record<string, string>) =>
+    writeSafetensors(
+      {
+        clip_l: { shape: [1, 2], data: Float32Array.of(1, 2) },
+        clip_g: { shape: [1, 3], data: Float32Array.of(3, 4, 5) },
+      },
+      metadata,
+    );
+  test('a token of the most characters the limit allows is read from the metadata', () => {
+    const long = `<${'x'.repeat(limits.embeddingTokenChars - 2)}>`;
+    expect(readEmbedding(pairWith({ 'pseudoword.token': long }), { fileName: 'a.safetensors' }).token).toBe(long);
+  });
+  for (const [what, metadata] of [
+    ['no metadata token', {}],
+    ["another tool's name metadata", { name: 'something else', ss_output_name: 'other' }],
+    ['an empty token', { 'pseudoword.token': '' }],
+    ['a token with a space', { 'pseudoword.token': 'a photo' }],
+    ['a token with a newline', { 'pseudoword.token': '<a>\n<b>' }],
+    ['a token with a control character', { 'pseudoword.token': '<a\u0000>' }],
+    ['a token with a lone surrogate', { 'pseudoword.token': '<\ud800>' }],
+    ['a token past the limit', { 'pseudoword.token': 'x'.repeat(limits.embeddingTokenChars + 1) }],
+  ] as [string, Record<string, string>][])
+    test(`a pair with ${what} is named after its file`, () => {
+      expect(readEmbedding(pairWith(metadata), { fileName: 'embeddings/other-tool.safetensors' }).token).toBe(
+        'other-tool',
+      );
+    });
 });
 
 describe('refusing embedding files it cannot use', () => {

@@ -6,7 +6,13 @@
  *     kohya      { "emb_params": F32[n, dim] }     the token is the file name
  *     a1111      { "string_to_param.*": F32[n, dim] }  __metadata__ { "name": token, "step": "N" }
  *
- *     sdxl       { "clip_l": F32[n, width₁], "clip_g": F32[n, width₂] }   the token is the file name
+ *     sdxl       { "clip_l": F32[n, width₁], "clip_g": F32[n, width₂] }   __metadata__ { "pseudoword.token": token }
+ *
+ * The SDXL pair's tensors carry no token: A1111 and ComfyUI read only the tensors and name the embedding after the
+ * file. pseudoword writes the token it was trained with into the metadata, which those tools ignore, and reads it
+ * back, so `train --token '<disc>'` then `generate --embeddings learned_embeds.safetensors` knows `<disc>`. A pair
+ * without it (another tool's) is named after its file, as those tools name it. The key is pseudoword's own, so no
+ * other tool's metadata renames a file.
  *
  * Reading tells the layout from the keys, the way diffusers' and A1111's loaders do; a bare [dim] tensor is one
  * vector. `torch.save` files (`.pt`/`.bin`: A1111's and the official repo's dicts, diffusers' one-key dict) are
@@ -15,6 +21,7 @@
  * pickles and PNG embeddings get clear refusals.
  */
 import { PipelineError } from '../../common/errors.ts';
+import { limits } from '../../common/limits.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import { TorchTensor, torchLoad } from './torch-load.ts';
 import { PyObject } from './unpickle.ts';
@@ -46,6 +53,8 @@ const KOHYA_KEY = 'emb_params';
 const SDXL_L = 'clip_l';
 const SDXL_G = 'clip_g';
 const A1111_KEY = 'string_to_param.*';
+/** The metadata key an SDXL pair's token is kept under (other tools ignore it). */
+export const SDXL_TOKEN_KEY = 'pseudoword.token';
 
 const bad = (message: string) => new PipelineError('bad_embedding', message);
 
@@ -179,7 +188,23 @@ const checked = (fileName: string, key: string, shape: number[], read: () => Flo
   return { count, dim, vectors };
 };
 
-/** `{clip_l, clip_g}`: one token (the file name's, as A1111 and ComfyUI name them) with both encoders' vectors. */
+/**
+ * The token a file's metadata names, when it is one a prompt could use: a well-formed string of 1 to
+ * `limits.embeddingTokenChars` UTF-16 units without whitespace (as a train request's token), control characters
+ * or lone surrogates. Anything else (a hostile or foreign header) is no token: undefined.
+ */
+const metadataToken = (metadata: Record<string, string>, key: string): string | undefined => {
+  if (!Object.hasOwn(metadata, key)) return undefined;
+  const t: unknown = metadata[key];
+  if (typeof t !== 'string' || t.length < 1 || t.length > limits.embeddingTokenChars) return undefined;
+  // \p{Cs}: a lone surrogate, which JSON's \ud800 escapes can make.
+  return /[\s\p{Cc}\p{Cs}]/u.test(t) ? undefined : t;
+};
+
+/**
+ * `{clip_l, clip_g}`: one token with both encoders' vectors. The token is the caller's override, else the one
+ * pseudoword wrote into the metadata, else the file name's (as A1111 and ComfyUI name every pair).
+ */
 const readSdxlPair = (
   p: NonNullable<ReturnType<typeof sdxlPair>>,
   fileName: string,
@@ -191,7 +216,7 @@ const readSdxlPair = (
     throw bad(
       `${fileName}: clip_l holds ${l.count} vectors but clip_g ${g.count}; an SDXL embedding has as many of each`,
     );
-  const chosen = token ?? tokenFromFileName(fileName);
+  const chosen = token ?? metadataToken(p.file.metadata, SDXL_TOKEN_KEY) ?? tokenFromFileName(fileName);
   if (chosen.trim() === '') throw bad(`${fileName}: the embedding's token is empty; pass a token`);
   const step = parseStep(p.file.metadata.step);
   return {
@@ -236,7 +261,8 @@ export const writeEmbedding = (embedding: Embedding, layout: EmbeddingLayout = '
   if (perLayer) return writePPlus({ ...embedding, perLayer });
   if (vectors.length !== count * dim)
     throw bad(`embedding '${token}' has ${vectors.length} values, not ${count} × ${dim}`);
-  // An SDXL embedding is always written as the pair every SDXL tool reads (the token is the file name).
+  // An SDXL embedding is always written as the pair every SDXL tool reads; they name it after the file, pseudoword
+  // after the token kept in the metadata.
   if (clipG) {
     if (clipG.vectors.length !== count * clipG.dim)
       throw bad(`embedding '${token}' has ${clipG.vectors.length} clip_g values, not ${count} × ${clipG.dim}`);
@@ -245,7 +271,7 @@ export const writeEmbedding = (embedding: Embedding, layout: EmbeddingLayout = '
         [SDXL_L]: { shape: [count, dim], data: vectors },
         [SDXL_G]: { shape: [count, clipG.dim], data: clipG.vectors },
       },
-      step !== undefined ? { step: String(step) } : undefined,
+      { [SDXL_TOKEN_KEY]: token, ...(step !== undefined ? { step: String(step) } : {}) },
     );
   }
   const tensor = { shape: [count, dim], data: vectors };
