@@ -22,28 +22,12 @@ import { decodeModel, emptyGraph, encodeModel, type Model } from '../weights/onn
 import { pruneDead } from '../weights/onnx/prune-dead.ts';
 import { renameGraph } from '../weights/onnx/rename-graph.ts';
 import { relL2 } from './support/rel-l2.ts';
+import { type Stored, torchSdxlInversion, torchSdxlRoot } from './support/torch-sdxl-reference.ts';
 
-const root = join(import.meta.dir, 'fixtures', 'torch-sdxl');
+const root = torchSdxlRoot;
 const graphOf = (c: string) => decodeModel(new Uint8Array(readFileSync(join(root, 'folder', c, 'model.onnx'))));
 
-interface Stored {
-  dims: number[];
-  data: number[];
-}
-const inv = JSON.parse(readFileSync(join(root, 'reference.json'), 'utf8')).inversion as {
-  placeholder_id: number;
-  input_ids: number[][];
-  input_ids_2: number[][];
-  clip_l: Stored;
-  clip_g: Stored;
-  noisy_latents: Stored;
-  target: Stored;
-  timestep: number[];
-  time_ids: Stored;
-  loss: number;
-  clip_l_grad: Stored;
-  clip_g_grad: Stored;
-};
+const inv = torchSdxlInversion;
 
 /**
  * Both injected encoders and the UNet as one forward graph with the MSE loss. Inputs: input_ids, input_ids_2,

@@ -18,37 +18,18 @@
  * onnxruntime against float64 torch of the same weights).
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { trainDeps } from '../adapters/train-deps.ts';
 import { tensor, type Tensor } from '../common/tensor.ts';
 import { parseTrainRequest } from '../common/train/train-request.ts';
 import { setupXlText } from '../pipeline/train/train-setup-xl.ts';
 import { trainInputsXl, trainOutputsXl, xlInitializerFolder } from '../weights/training/train-graph-xl.ts';
 import { relL2 } from './support/rel-l2.ts';
+import { type Stored, torchSdxlInversion, torchSdxlRoot, torchSdxlFolder } from './support/torch-sdxl-reference.ts';
 
-const root = join(import.meta.dir, 'fixtures', 'torch-sdxl');
-const folder = join(root, 'folder');
+const _root = torchSdxlRoot;
+const folder = torchSdxlFolder;
 
-interface Stored {
-  dims: number[];
-  data: number[];
-}
-const inv = JSON.parse(readFileSync(join(root, 'reference.json'), 'utf8')).inversion as {
-  placeholder_id: number;
-  input_ids: number[][];
-  input_ids_2: number[][];
-  clip_l: Stored;
-  clip_g: Stored;
-  noisy_latents: Stored;
-  target: Stored;
-  timestep: number[];
-  time_ids: Stored;
-  prediction: Stored;
-  loss: number;
-  clip_l_grad: Stored;
-  clip_g_grad: Stored;
-};
+const inv = torchSdxlInversion;
 
 // As `train` sets a run up (pipeline/train/run-train.ts): the model opened by name (a folder path), the step graph
 // and tokenizers from setupXlText at the model's own resolution, the graph opened by the train deps.

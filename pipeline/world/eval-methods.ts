@@ -1,16 +1,9 @@
-/**
- * The inversion methods `eval --methods` compares: each learns a word for a concept and says how to draw with it.
- * `ti`, `dti` and `p-plus` train through the inversion slot of the training pipeline (weights/methods/) with the
- * same request otherwise; `pivotal` trains the word and a LoRA (pivotal-method.ts) and supplies `load`, which
- * applies both; other methods register in `evalMethods` or are passed in `EvalDeps.methods`.
- */
-import { filter, lastValueFrom, map } from 'rxjs';
 import { PipelineError } from '../../common/errors.ts';
-import { parseTrainRequest } from '../../common/train/train-request.ts';
 import type { SdModel } from '../../weights/model-folder.ts';
-import { runTrain, type TrainDeps } from '../train/run-train.ts';
+import type { TrainDeps } from '../train/run-train.ts';
 import type { GenerateDeps } from '../generate.ts';
 import type { EvalConfig } from './eval-config.ts';
+import { trainForEval } from './eval-train.ts';
 import { learnPivotal, pivotalModel } from './pivotal-method.ts';
 
 /** What a method learned: the word to put in prompts, its files, and (optionally) how to load them. */
@@ -45,34 +38,7 @@ const slotMethod =
     const token = `<${name}>`;
     const tag = method === 'ti' ? '' : `-${method}`;
     const out = `${cfg.out}/embeddings/${name}-${vectors}v${tag}${(cfg.runs ?? 1) > 1 ? `-seed${cfg.seed}` : ''}`;
-    const request = parseTrainRequest({
-      model: cfg.model,
-      images: dir,
-      token,
-      init,
-      vectors,
-      steps: cfg.tiSteps,
-      lr: cfg.lr,
-      maxNormRatio: cfg.maxNormRatio ?? 0,
-      captions: cfg.captions ?? false,
-      seed: cfg.seed,
-      out,
-      device: cfg.device,
-      validateEvery: 0,
-      previewEvery: 0,
-      saveEvery: 0,
-      validationImages: 0,
-      method,
-    });
-    const files = await lastValueFrom(
-      runTrain(request, train).pipe(
-        filter((f) => f.type === 'checkpoint' || f.type === 'error'),
-        map((f) => {
-          if (f.type === 'error') throw new PipelineError('internal', `inverting ${name}: ${f.message}`);
-          return (f as { files: string[] }).files;
-        }),
-      ),
-    );
+    const files = await trainForEval(train, cfg, { name, dir, init, vectors, out }, { method });
     const file =
       files.find((f) => f.endsWith('learned_embeds.safetensors')) ?? files.find((f) => f.endsWith('.safetensors'));
     if (!file)
