@@ -4,9 +4,10 @@
  * against onnxruntime's forward of the same UNet. Each measurement runs in its own process so its peak RSS is its own.
  *   npx bun bench/sdxl-step.ts --scale 0.125   (a width-scaled model: every depth, head count and the 49408-token
  *                                               vocabulary kept; widths × scale; builds once into .cache/models)
- *   npx bun bench/sdxl-step.ts                  (full size: --scale 1; float32 weights alone are ≈ 13.5 GB, and the
- *                                               step keeps the activations of 70 transformer blocks — more than a
- *                                               24 GiB machine has; run it only on a machine that has the memory)
+ *   npx bun bench/sdxl-step.ts --no-alternate --lowmem
+ *                                              (full size, --scale 1: float32 weights alone are ≈ 13.5 GB, so the
+ *                                               step's process does not open a second UNet to alternate with, and
+ *                                               neither session keeps pre-packed weight copies)
  * `--scale s` sets the attention head width to 64·s (a multiple of 8): UNet levels 320s/640s/1280s channels, text
  * widths 768s and 1280s, time-id embedding 256s, GroupNorm groups the largest divisor of 32 that fits.
  * Prints, for the forward and the step: time (best of SDXL_RUNS, default 2), session open time, peak RSS, CPU time,
@@ -36,6 +37,9 @@ const flag = (name: string) => {
 };
 const mode = process.argv[2]?.startsWith('--') ? 'all' : (process.argv[2] ?? 'all');
 const scale = Number(flag('scale') ?? 1);
+const noAlternate = process.argv.includes('--no-alternate');
+// --lowmem: both sessions without pre-packed weight copies or the CPU arena (what `train` picks above 1 GiB).
+const lowMemory = process.argv.includes('--lowmem');
 if (!(scale > 0 && scale <= 1)) throw new Error(`--scale must be in (0, 1], got ${flag('scale')}`);
 const latent = 64;
 const headWidth = Math.max(8, 8 * Math.round((64 * scale) / 8));
@@ -106,7 +110,7 @@ const timeIds = tensor('float32', [B, 6], Float32Array.of(1024, 1024, 0, 0, 1024
 
 if (mode === 'forward') {
   const t0 = performance.now();
-  const s = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'));
+  const s = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'), { lowMemory });
   const openSessionMs = performance.now() - t0;
   const feeds = {
     sample,
@@ -130,7 +134,7 @@ if (mode === 'step') {
     { latent: [4, latent, latent], sequence: 77 },
   );
   const built = performance.now();
-  const s = await openGraph(graph, (init, loc) => join(dir, xlInitializerFolder(init), loc));
+  const s = await openGraph(graph, (init, loc) => join(dir, xlInitializerFolder(init), loc), { lowMemory });
   const opened = performance.now();
   const peakOpenGiB = maxRssGiB();
   const ids = new Int32Array(77).fill(49407);
@@ -157,6 +161,25 @@ if (mode === 'step') {
   };
   const ms = await best(() => s.run(feeds));
   const peakStepGiB = maxRssGiB();
+  const report = (alternated: { forwardMs: number; stepMs: number } | null) =>
+    console.log(
+      JSON.stringify({
+        mode,
+        ms,
+        alternated,
+        buildGraphMs: built - t0,
+        openSessionMs: opened - built,
+        nodes: graph.graph.nodes.length,
+        peakOpenGiB,
+        peakRssGiB: peakStepGiB,
+        ...cpu(),
+      }),
+    );
+  // --no-alternate: a second copy of the UNet's weights would not fit beside the step's (full size on 24 GiB).
+  if (noAlternate) {
+    report(null);
+    process.exit(0);
+  }
   // The machine may be shared: the ratio is also measured with the UNet forward opened here (after the step's peak
   // was read) and the two runs alternated, so both see the same load.
   const unet = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'));
@@ -176,25 +199,14 @@ if (mode === 'step') {
     await s.run(feeds);
     pairs.push([b - a, performance.now() - b]);
   }
-  console.log(
-    JSON.stringify({
-      mode,
-      ms,
-      alternated: { forwardMs: Math.min(...pairs.map((p) => p[0])), stepMs: Math.min(...pairs.map((p) => p[1])) },
-      buildGraphMs: built - t0,
-      openSessionMs: opened - built,
-      nodes: graph.graph.nodes.length,
-      peakOpenGiB,
-      peakRssGiB: peakStepGiB,
-      ...cpu(),
-    }),
-  );
+  report({ forwardMs: Math.min(...pairs.map((p) => p[0])), stepMs: Math.min(...pairs.map((p) => p[1])) });
   process.exit(0);
 }
 
 // all: build if needed, then each measurement in its own process.
 const self = (m: string) => {
-  const p = Bun.spawnSync([process.execPath, import.meta.path, m, '--scale', String(scale)], {
+  const extra = [...(noAlternate ? ['--no-alternate'] : []), ...(lowMemory ? ['--lowmem'] : [])];
+  const p = Bun.spawnSync([process.execPath, import.meta.path, m, '--scale', String(scale), ...extra], {
     stdout: 'pipe',
     stderr: 'inherit',
   });
@@ -211,9 +223,12 @@ console.log(
     `training step (both encoders + UNet + loss + gradients) ${(step.ms / 1000).toFixed(2)} s ` +
     `(graph ${step.nodes} nodes built in ${(step.buildGraphMs / 1000).toFixed(1)} s, session open ` +
     `${(step.openSessionMs / 1000).toFixed(1)} s, peak ${step.peakRssGiB.toFixed(2)} GiB)\n` +
-    `→ step/forward ${(step.ms / fwd.ms).toFixed(2)} (separate processes); alternated in one process: forward ` +
-    `${(step.alternated.forwardMs / 1000).toFixed(2)} s, step ${(step.alternated.stepMs / 1000).toFixed(2)} s → ` +
-    `${(step.alternated.stepMs / step.alternated.forwardMs).toFixed(2)}`,
+    `→ step/forward ${(step.ms / fwd.ms).toFixed(2)} (separate processes)` +
+    (step.alternated
+      ? `; alternated in one process: forward ${(step.alternated.forwardMs / 1000).toFixed(2)} s, step ` +
+        `${(step.alternated.stepMs / 1000).toFixed(2)} s → ` +
+        `${(step.alternated.stepMs / step.alternated.forwardMs).toFixed(2)}`
+      : ' (--no-alternate: not alternated)'),
 );
 console.log(
   JSON.stringify({
@@ -225,12 +240,13 @@ console.log(
     stepMs: step.ms,
     ratio: step.ms / fwd.ms,
     alternated: step.alternated,
-    alternatedRatio: step.alternated.stepMs / step.alternated.forwardMs,
+    alternatedRatio: step.alternated ? step.alternated.stepMs / step.alternated.forwardMs : null,
     forwardPeakRssGiB: fwd.peakRssGiB,
     stepPeakRssGiB: step.peakRssGiB,
     stepGraphNodes: step.nodes,
     buildGraphMs: step.buildGraphMs,
     openSessionMs: step.openSessionMs,
     forwardOpenSessionMs: fwd.openSessionMs,
+    lowMemory,
   }),
 );
