@@ -164,6 +164,21 @@ describe.skipIf(!haveRedis)('the queue, bounded', () => {
     expect(await redis.ttl(keys.run(id))).toBeGreaterThan(0);
   }, 60_000);
 
+  test('a lock shorter than the step session takes to open is held through the open: the run is not taken over', async () => {
+    // onnxruntime-node opens sessions on the JS thread (tiny's step graph: over a second here; a real model's:
+    // minutes), so no lock renewal runs meanwhile. Without the extension before each open, a 1 s lock lapses,
+    // the job is taken over from its start, and loses its lock the same way each time.
+    const q = await runs();
+    const logs: string[] = [];
+    const w = await worker({ kinds: ['train'], lockMs: 1000, log: (m) => logs.push(m) });
+    const id = crypto.randomUUID();
+    const got = await all(q.submit('train', id, { ...trainRequest(3), saveEvery: 0 }, undefined, images));
+    await w.close();
+    expect(got.at(-1)).toMatchObject({ type: 'done' });
+    expect(logs.filter((l) => /lost its lock|could not renew/.test(l))).toEqual([]);
+    expect(await redis.hget(keys.run(id), 'attempts')).toBe('1');
+  }, 60_000);
+
   test('a stream pipeline runs as a job, with the same latents as in-process, and its files checked by the worker', async () => {
     const w = await worker({ kinds: ['pipeline'] });
     const { app, close } = await serverApp({

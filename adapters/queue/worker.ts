@@ -29,6 +29,7 @@ import { stateFileName } from '../../weights/training/checkpoint-files.ts';
 import { loadEmbeddingsInto } from '../load-embeddings.ts';
 import { loadLoraInto } from '../load-lora.ts';
 import { openModel } from '../open-model.ts';
+import type { SdModel } from '../../weights/model-folder.ts';
 import { pretrainJob } from '../pretrain-job.ts';
 import { diskProbe } from '../safe-files.ts';
 import { trainDeps } from '../train-deps.ts';
@@ -55,6 +56,11 @@ export interface WorkerOptions {
   jobTimeoutMs?: number;
   /** How long a job's lock lasts without renewal; a dead worker's job is taken over after about this long. */
   lockMs?: number;
+  /**
+   * How long the lock is held before a session opens (default 15 min): onnxruntime-node opens sessions on the JS
+   * thread, so the lock cannot be renewed while it plans a graph — minutes for a real model's training step.
+   */
+  openLockMs?: number;
   log?: (m: string) => void;
 }
 
@@ -63,12 +69,24 @@ const fileMap = async (redis: Redis, key: string) => {
   return new Map(Object.entries(raw).map(([k, v]) => [k, new Uint8Array(v.buffer, v.byteOffset, v.byteLength)]));
 };
 
+/** Wraps a function that opens onnxruntime sessions so the job's lock outlasts the open (`openLockMs`). */
+type HoldLock = <A extends unknown[], R>(open: (...a: A) => Promise<R>) => (...a: A) => Promise<R>;
+
+/** A model opener whose UNet open (in `openModel`) and later component opens (`session`) hold the lock. */
+const holdModel =
+  (hold: HoldLock, open: (name: string, device: 'cpu' | 'cuda') => Promise<SdModel>) =>
+  async (name: string, device: 'cpu' | 'cuda'): Promise<SdModel> => {
+    const model = await hold(open)(name, device);
+    return { ...model, session: hold(model.session) };
+  };
+
 /** The run's frames, built by the same code an in-process server runs, with the worker's local dependencies. */
 const source = async (
   o: WorkerOptions,
   job: RunJob,
   log: (m: string) => void,
   owned: () => boolean,
+  hold: HoldLock,
 ): Promise<Observable<Frame>> => {
   const { redis } = o;
   const device = o.device ?? 'cpu';
@@ -76,7 +94,7 @@ const source = async (
   const newRunId = () => job.id;
   if (job.kind === 'generate') {
     const request = parseGenerateRequest({ ...job.request, device });
-    const open = (n: string, d: 'cpu' | 'cuda') => openModel(n, d, log);
+    const open = holdModel(hold, (n: string, d: 'cpu' | 'cuda') => openModel(n, d, log));
     return runGenerate(
       request,
       { openModel: open, withEmbeddings: loadEmbeddingsInto, withLora: loadLoraInto, newRunId },
@@ -92,6 +110,8 @@ const source = async (
       request,
       {
         ...local,
+        openModel: holdModel(hold, local.openModel),
+        openGraph: hold(local.openGraph),
         newRunId,
         // The images came with the job, through Redis: this worker needs no access to the API's disk.
         async readImages() {
@@ -173,6 +193,7 @@ const pipelineSource = async (o: WorkerOptions, job: RunJob, log: (m: string) =>
  */
 export const startWorker = async (o: WorkerOptions) => {
   const log = o.log ?? (() => {});
+  const lockMs = o.lockMs ?? 30_000;
   const kinds = new Set(o.kinds ?? JobKind.options);
   const cancels = new Map<string, Subject<void>>();
   /** Jobs whose lock this worker failed to renew: another worker may hold them now, so this one stops writing. */
@@ -215,7 +236,17 @@ export const startWorker = async (o: WorkerOptions) => {
       // Frames are sent as they come, without waiting for each reply: one connection keeps commands in order, so
       // Redis appends them in order; all of them are confirmed before the run's state is written.
       let written: Promise<unknown> = Promise.resolve();
-      const frames = defer(() => source(o, job, log, () => !lost.has(job.id))).pipe(
+      // onnxruntime-node opens a session on this thread: while it plans a large graph the event loop, and BullMQ's
+      // lock renewal with it, stands still. Unextended, the lock lapses mid-open and another worker takes the job,
+      // which then loses it the same way, again and again. The regular renewals shorten the lock again afterwards.
+      const hold: HoldLock =
+        (open) =>
+        async (...a) => {
+          if (token && !lost.has(job.id)) await bull.extendLock(token, Math.max(o.openLockMs ?? 15 * 60_000, lockMs));
+          return open(...a);
+        };
+      // The set-up builds and differentiates the step graph on this thread too (seconds for a real model).
+      const frames = defer(() => hold(source)(o, job, log, () => !lost.has(job.id), hold)).pipe(
         switchMap((run) => run),
         takeUntil(cancel),
         tap((f) => {
@@ -255,8 +286,8 @@ export const startWorker = async (o: WorkerOptions) => {
   const worker = new Worker(queueName, process, {
     connection: redisOptions(o.url) as ConnectionOptions, // bullmq names ioredis' options by its own type
     concurrency: o.concurrency ?? 1,
-    lockDuration: o.lockMs ?? 30_000,
-    stalledInterval: Math.max(500, Math.floor((o.lockMs ?? 30_000) / 2)),
+    lockDuration: lockMs,
+    stalledInterval: Math.max(500, Math.floor(lockMs / 2)),
     // A job is taken over after its worker vanished: let that happen a few times before calling it failed.
     maxStalledCount: 5,
   });

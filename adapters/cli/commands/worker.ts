@@ -38,6 +38,12 @@ export const spec: CommandSpec = {
       arg: 's',
       help: 'how soon another worker takes over the job of a worker that died',
     },
+    'open-lock-minutes': {
+      type: 'string',
+      default: '15',
+      arg: 'min',
+      help: "how long a job's lock is held while its sessions open (onnxruntime blocks the worker meanwhile)",
+    },
   },
 };
 
@@ -66,6 +72,7 @@ export const run = async (argv: string[]) => {
     outRoot: v['out-root'] as string,
     jobTimeoutMs: timeout ? timeout * 60_000 : undefined,
     lockMs: (num(v['lock-seconds'], 'lock-seconds', { min: 1 }) ?? 30) * 1000,
+    openLockMs: (num(v['open-lock-minutes'], 'open-lock-minutes', { min: 0 }) ?? 15) * 60_000,
     log,
   });
   process.stdout.write(`pseudoword worker ${hostname()}:${process.pid} taking ${kinds.join(', ')} runs from ${url}\n`);
