@@ -32,7 +32,14 @@ for (let i = 0; i < 4; i++) {
     `${fresh.toFixed(0)} MiB, ${(performance.now() - t).toFixed(0)} ms, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)}`,
   );
 }
-const env = ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_CONF', 'LD_PRELOAD']
+const env = [
+  'MALLOC_MMAP_THRESHOLD_',
+  'MALLOC_MMAP_MAX_',
+  'MALLOC_TRIM_THRESHOLD_',
+  'MALLOC_CONF',
+  'GLIBC_TUNABLES',
+  'LD_PRELOAD',
+]
   .filter((k) => process.env[k])
   .map((k) => `${k}=${k === 'LD_PRELOAD' ? process.env[k]?.split('/').at(-1) : process.env[k]}`);
 console.log(`${process.argv.slice(2).join(' ')} ${env.join(' ') || '(glibc defaults)'}: ${runs.join(' | ')}`);

@@ -71,6 +71,7 @@ const mallocEnv = Object.fromEntries(
     'MALLOC_TOP_PAD_',
     'MALLOC_MMAP_MAX_',
     'MALLOC_CONF',
+    'GLIBC_TUNABLES',
   ]
     .map((k) => [k, process.env[k] ?? null] as const)
     .concat([['LD_PRELOAD', process.env.LD_PRELOAD?.split('/').at(-1) ?? null]]),
