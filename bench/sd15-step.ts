@@ -6,12 +6,18 @@
  * That command measures onnxruntime's default sessions, with the process's own malloc settings (bun is started
  * directly, not through bin/pseudoword.js, which sets MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX). Other settings are
  * named in the environment and printed with the figures: SD15_VARIANT=lowmem (no prepacking, no CPU arena), noprepack
- * (no prepacking, arena kept), convT,
- * flipstep, keepattn; SD15_RUNS (timed step runs, default 2).
+ * (no prepacking, arena kept), initdev (session.use_device_allocator_for_initializers=1: initialisers and folded
+ * constants outside the arena), nomempattern (enableMemPattern false), convT,
+ * flipstep, keepattn; SD15_RUNS (timed step runs, default 2); the malloc environment (MALLOC_*_, LD_PRELOAD of
+ * another allocator), printed as given.
+ * SD15_ALTERNATE=N: no separate forward process; the step's process, after its own measurements (peak RSS read
+ * before), opens the forward session (onnxruntime's defaults) and runs N forward/step pairs alternately, so the
+ * ratio is of runs under the same load.
  * Prints, for the forward and the step: time (best run), session open time, peak RSS, user and system CPU time.
  * Goals (issue 20): step ≤ 2.2 × UNet forward; peak RSS ≤ 9 GiB; step session open ≤ 2 × the forward's.
  */
 import { existsSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { cacheDir } from '../adapters/project-paths.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
@@ -57,10 +63,20 @@ const cpuSince = (from: { userS: number; sysS: number }) => {
   return now.userS - from.userS + now.sysS - from.sysS;
 };
 /** The malloc settings this measurement ran with, as the environment gave them. */
-const mallocEnv = {
-  MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? null,
-  MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? null,
-};
+const mallocEnv = Object.fromEntries(
+  [
+    'MALLOC_MMAP_THRESHOLD_',
+    'MALLOC_ARENA_MAX',
+    'MALLOC_TRIM_THRESHOLD_',
+    'MALLOC_TOP_PAD_',
+    'MALLOC_MMAP_MAX_',
+    'MALLOC_CONF',
+    'GLIBC_TUNABLES',
+  ]
+    .map((k) => [k, process.env[k] ?? null] as const)
+    .concat([['LD_PRELOAD', process.env.LD_PRELOAD?.split('/').at(-1) ?? null]]),
+);
+const alternate = Number(process.env.SD15_ALTERNATE ?? 0);
 
 if (mode === 'build') {
   const t = performance.now();
@@ -111,10 +127,25 @@ if (mode === 'step') {
   };
   const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77, grad });
   const built = performance.now();
+  // Session knobs SessionOptions does not carry: added to what ortSessionOptions makes, for this session only.
+  const knobs: Record<string, unknown> = {
+    ...(variant.includes('nomempattern') ? { enableMemPattern: false } : {}),
+  };
+  const config: Record<string, string> = {
+    ...(variant.includes('initdev') ? { use_device_allocator_for_initializers: '1' } : {}),
+  };
+  const create = ort.InferenceSession.create;
+  (ort.InferenceSession as any).create = (path: string, o: ort.InferenceSession.SessionOptions) =>
+    (create as any).call(ort.InferenceSession, path, {
+      ...o,
+      ...knobs,
+      extra: { ...o.extra, session: { ...(o.extra?.session as object), ...config } },
+    });
   const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), {
     lowMemory: variant.includes('lowmem'),
     ...(variant.includes('noprepack') ? { prepacking: false } : {}),
   });
+  (ort.InferenceSession as any).create = create;
   const opened = performance.now();
   // maxRSS at each phase: tells a peak reached while opening the session (initializers copied, constants folded)
   // from one reached in a run.
@@ -149,16 +180,58 @@ if (mode === 'step') {
     times.push(performance.now() - t);
   }
   const cpuPerRunS = cpuSince(c0) / times.length;
+  const peakRssGiB = maxRssGiB();
+  // Alternated with the forward in this process: same load for both.
+  const alt: Record<string, number> = {};
+  if (alternate) {
+    const f0 = performance.now();
+    const f = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'));
+    alt.forwardOpenSessionMs = performance.now() - f0;
+    const fFeeds = { sample, timestep: tensor('float32', [1], Float32Array.of(500)), encoder_hidden_states: hidden };
+    await f.run(fFeeds);
+    // Wall ms, CPU s, minor and major page faults of each run.
+    const fwd: number[][] = [];
+    const stp: number[][] = [];
+    const timed = async (run: () => Promise<unknown>) => {
+      const t = performance.now();
+      const c = cpu();
+      const pf = process.resourceUsage();
+      await run();
+      const u = process.resourceUsage();
+      return [
+        performance.now() - t,
+        cpuSince(c),
+        u.minorPageFault - pf.minorPageFault,
+        u.majorPageFault - pf.majorPageFault,
+      ];
+    };
+    for (let i = 0; i < alternate; i++) {
+      fwd.push(await timed(() => f.run(fFeeds)));
+      stp.push(await timed(() => s.run(feeds)));
+    }
+    const best = (rs: number[][], k: number) => Math.min(...rs.map((r) => r[k]));
+    alt.forwardMs = best(fwd, 0);
+    alt.stepMs = best(stp, 0);
+    alt.ratio = alt.stepMs / alt.forwardMs;
+    alt.forwardCpuS = best(fwd, 1);
+    alt.stepCpuS = best(stp, 1);
+    alt.cpuRatio = alt.stepCpuS / alt.forwardCpuS;
+    alt.stepMinorFaults = best(stp, 2);
+    alt.forwardMinorFaults = best(fwd, 2);
+    alt.stepMajorFaults = best(stp, 3);
+    console.error(JSON.stringify({ alternated: { forward: fwd, step: stp } }));
+  }
   console.log(
     JSON.stringify({
       mode,
       variant,
+      alt,
       ms: Math.min(...times),
       cpuPerRunS,
       buildGraphMs: built - t0,
       openSessionMs: opened - built,
       nodes: graph.graph.nodes.length,
-      peakRssGiB: maxRssGiB(),
+      peakRssGiB,
       peakOpenGiB,
       rssOpenGiB,
       peakFirstRunGiB,
@@ -176,8 +249,18 @@ const self = (m: string) => {
   return JSON.parse(line);
 };
 if (!existsSync(join(dir, 'unet', 'model.onnx'))) self('build');
-const fwd = self('forward');
+const separate = alternate ? undefined : self('forward');
 const step = self('step');
+const fwd = separate ?? {
+  ms: step.alt.forwardMs,
+  openSessionMs: step.alt.forwardOpenSessionMs,
+  peakRssGiB: Number.NaN,
+  cpuPerRunS: step.alt.forwardCpuS,
+  userS: Number.NaN,
+  sysS: Number.NaN,
+};
+// Alternated: the step's figures are its alternated runs; the forward has no process (peak, CPU totals) of its own.
+if (alternate) Object.assign(step, { ms: step.alt.stepMs, cpuPerRunS: step.alt.stepCpuS });
 const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 console.log(
   `settings: SD15_VARIANT=${process.env.SD15_VARIANT ?? ''} malloc ${JSON.stringify(mallocEnv)}\n` +
