@@ -128,6 +128,28 @@ describe('pivotal tuning on tiny', () => {
     expect(pivotal.v.images[0].png).not.toEqual(ti.v.images[0].png);
   });
 
+  test('stopped early, the result is the best step’s word and LoRA together, not the last step’s adapter', async () => {
+    const out = outDir();
+    const fs = await train({
+      out,
+      steps: 30,
+      lr: 0.2,
+      validateEvery: 1,
+      validationImages: 0,
+      saveEvery: 1,
+      earlyStop: 2,
+      layout: 'kohya',
+      lora: { rank: 2, fraction: 1, lr: 0.05 },
+    });
+    const done = fs.at(-1) as Extract<Frame, { type: 'done' }>;
+    const { best, earlyStop } = done.summary as { best: { step: number }; earlyStop?: { step: number } };
+    expect(earlyStop?.step).toBeLessThan(30);
+    // Both result files are the best step's checkpoint files, and the adapter moved after it.
+    expect(file(out, 'learned_embeds.safetensors')).toEqual(file(out, `learned_embeds-steps-${best.step}.safetensors`));
+    expect(file(out, 'lora.safetensors')).toEqual(file(out, `lora-steps-${best.step}.safetensors`));
+    expect(file(out, 'lora.safetensors')).not.toEqual(file(out, `lora-steps-${earlyStop!.step}.safetensors`));
+  });
+
   test('a resume with another LoRA rank is refused, naming it', async () => {
     const out = outDir();
     await train({ out, steps: 1, saveEvery: 0 });

@@ -1,7 +1,7 @@
 /**
  * Early stopping on the deterministic validation loss (weights/training/validation-loss.ts: fixed images, noise
  * and timesteps, so it moves only with the vectors — informative enough to stop on, as DVAR argues). After each
- * validation round the best loss (and, when stopping is on, the best step's vectors) is kept; when `patience`
+ * validation round the best loss (and, when stopping is on, the best step's vectors and LoRA) is kept; when `patience`
  * rounds in a row have not beaten it, the state is marked stopped, the loop ends, and the best step's vectors are
  * the result.
  */
@@ -23,7 +23,7 @@ export const afterValidation = (s: TrainState, loss: number, o: EarlyStopOptions
   const next: TrainState = {
     ...s,
     best,
-    ...(improved && o.patience > 0 ? { bestVectors: s.vectors } : {}),
+    ...(improved && o.patience > 0 ? { bestVectors: s.vectors, ...(s.lora ? { bestLora: s.lora.params } : {}) } : {}),
   };
   // Rounds since the best one; validation steps are multiples of `every` (the last step aside, which ends anyway).
   const rounds = Math.round((s.step - best.step) / Math.max(1, o.every));

@@ -21,6 +21,8 @@ export interface TrainState {
   readonly lossScale?: LossScaleState;
   /** The vectors of the best validation step (kept only when early stopping is on). */
   readonly bestVectors?: Float32Array;
+  /** Pivotal tuning: the LoRA weights of that best step (kept only when early stopping is on). */
+  readonly bestLora?: Float32Array;
   /** Set when early stopping ends the run at this step (common/train/early-stop.ts); never saved. */
   readonly earlyStop?: { step: number; patience: number };
   /** Pivotal tuning: the LoRA's flat weights and its own AdamW state (weights/lora/pivotal-step.ts). */

@@ -1,6 +1,7 @@
 /**
- * The end of a run stopped early (common/train/early-stop.ts): the result is the best validation step's vectors.
- * `learned_embeds.safetensors` gets them (its step metadata says which step), then the state of the step the run
+ * The end of a run stopped early (common/train/early-stop.ts): the result is the best validation step's vectors
+ * (and, for pivotal tuning, its LoRA). `learned_embeds.safetensors` (and `lora.safetensors`) get them (the
+ * embedding's step metadata says which step), then the state of the step the run
  * stopped at is written last, as in every checkpoint, so `--resume` can still go on from where it stopped.
  */
 import { defer, type Observable } from 'rxjs';
@@ -10,11 +11,13 @@ import type { WriteFiles } from '../../stages/save-checkpoint.ts';
 import {
   embeddingBytes,
   embeddingFileName,
+  loraBytes,
   stateFile,
   stateFileName,
   type CheckpointIdentity,
 } from '../../weights/training/checkpoint-files.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
+import { loraFileName } from '../../weights/lora/lora-file.ts';
 
 export const earlyStopEnd = (
   ctx: TrainContext,
@@ -24,8 +27,12 @@ export const earlyStopEnd = (
 ): Observable<Frame> =>
   defer(async (): Promise<Frame> => {
     const best = state.best!;
+    const layout = ctx.request.layout;
+    // Pivotal tuning: the adapter of that same step, so the word and the LoRA stay a pair.
+    const lora = state.lora && loraBytes(state.bestLora ?? state.lora.params, id, layout);
     const files = {
-      [embeddingFileName]: embeddingBytes(state.bestVectors ?? state.vectors, best.step, id, ctx.request.layout),
+      [embeddingFileName]: embeddingBytes(state.bestVectors ?? state.vectors, best.step, id, layout),
+      ...(lora ? { [loraFileName]: lora } : {}),
       [stateFileName]: stateFile(state, id),
     };
     const paths = await write(files);

@@ -78,6 +78,7 @@ export const stateFile = (state: TrainState, id: CheckpointIdentity): Uint8Array
     last: state.last ?? null,
     vectors: b64(state.vectors),
     ...(state.bestVectors ? { bestVectors: b64(state.bestVectors) } : {}),
+    ...(state.bestLora ? { bestLora: b64(state.bestLora) } : {}),
     optimizer: { step: state.optimizer.step, m: b64(state.optimizer.m), v: b64(state.optimizer.v) },
     ...(state.lossScale ? { lossScale: state.lossScale } : {}),
     ...(state.lora
@@ -103,14 +104,7 @@ export const checkpointFiles = (
   final: boolean,
 ): Record<string, Uint8Array> => {
   const embedding = embeddingBytes(state.vectors, state.step, id, layout);
-  // Pivotal tuning: the LoRA beside the embedding, kohya keys unless the layout is diffusers'.
-  const lora =
-    state.lora && id.lora
-      ? writeLora(
-          { shape: { rank: id.lora.rank, alpha: id.lora.alpha }, layers: id.lora.layers, params: state.lora.params },
-          layout === 'diffusers' ? 'diffusers' : 'kohya',
-        )
-      : undefined;
+  const lora = state.lora && loraBytes(state.lora.params, id, layout);
   // Write order: the embeddings, then the state (see the top of this file). No key is an integer, so the
   // object keeps this order.
   return {
@@ -121,6 +115,15 @@ export const checkpointFiles = (
     [stateFileName]: stateFile(state, id),
   };
 };
+
+/** Pivotal tuning's LoRA file of `params` (kohya keys unless the layout is diffusers'); undefined without a LoRA. */
+export const loraBytes = (params: Float32Array, id: CheckpointIdentity, layout: EmbeddingLayout) =>
+  id.lora
+    ? writeLora(
+        { shape: { rank: id.lora.rank, alpha: id.lora.alpha }, layers: id.lora.layers, params },
+        layout === 'diffusers' ? 'diffusers' : 'kohya',
+      )
+    : undefined;
 
 /** The embedding file of `vectors` (SDXL: the clip_l/clip_g pair; P+: every layer's set, p-plus-file.ts). */
 export const embeddingBytes = (
@@ -199,6 +202,7 @@ export const readCheckpointState = (
     );
   const f32 = unb64(j.vectors);
   const best32 = typeof j.bestVectors === 'string' ? unb64(j.bestVectors) : undefined;
+  const bestLora = typeof j.bestLora === 'string' ? unb64(j.bestLora) : undefined;
   const m = unb64(j.optimizer.m);
   const v = unb64(j.optimizer.v);
   return {
@@ -211,6 +215,7 @@ export const readCheckpointState = (
     },
     ...(j.best ? { best: j.best } : {}),
     ...(best32 ? { bestVectors: new Float32Array(best32.buffer, 0, best32.byteLength / 4) } : {}),
+    ...(bestLora ? { bestLora: new Float32Array(bestLora.buffer, 0, bestLora.byteLength / 4) } : {}),
     ...(j.last ? { last: j.last } : {}),
     ...(parseLossScale(j.lossScale) ? { lossScale: parseLossScale(j.lossScale) } : {}),
     ...(j.loraState ? { lora: readLoraState(j.loraState) } : {}),
