@@ -29,6 +29,13 @@ describe.skipIf(!haveChromium)('the viewer keeps its runs truthful', () => {
       saveEvery: '0',
     };
     await fillForm(page, 'train', long);
+    // Hold the start request back a moment, so the cancel lands while the run is still starting whatever this
+    // machine's speed (tiny's start-up can be over before the next line runs); the server then starts the run and
+    // the page must stop it there once it learns its id.
+    await page.route('**/v1/train', async (route) => {
+      await new Promise((r) => setTimeout(r, 700));
+      await route.continue();
+    });
     await page.click('#train-start');
     const phaseAtCancel = await page.getAttribute('.run[data-kind=train]', 'data-phase');
     await page.click('.run[data-kind=train] button.cancel');
