@@ -107,18 +107,20 @@ const B = 1;
 const sample = tensor('float32', [B, 4, latent, latent], rng.fillNormal(new Float32Array(4 * latent * latent)));
 const timestep = tensor('float32', [B], Float32Array.of(500));
 const timeIds = tensor('float32', [B, 6], Float32Array.of(1024, 1024, 0, 0, 1024, 1024));
+/** The UNet forward's inputs: random text conditioning of SDXL's widths. */
+const unetFeeds = () => ({
+  sample,
+  timestep,
+  encoder_hidden_states: tensor('float32', [B, 77, w1 + w2], rng.fillNormal(new Float32Array(77 * (w1 + w2)))),
+  text_embeds: tensor('float32', [B, w2], rng.fillNormal(new Float32Array(w2))),
+  time_ids: timeIds,
+});
 
 if (mode === 'forward') {
   const t0 = performance.now();
   const s = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'), { lowMemory });
   const openSessionMs = performance.now() - t0;
-  const feeds = {
-    sample,
-    timestep,
-    encoder_hidden_states: tensor('float32', [B, 77, w1 + w2], rng.fillNormal(new Float32Array(77 * (w1 + w2)))),
-    text_embeds: tensor('float32', [B, w2], rng.fillNormal(new Float32Array(w2))),
-    time_ids: timeIds,
-  };
+  const feeds = unetFeeds();
   const ms = await best(() => s.run(feeds));
   console.log(JSON.stringify({ mode, ms, openSessionMs, peakRssGiB: maxRssGiB(), ...cpu() }));
   process.exit(0);
@@ -182,19 +184,13 @@ if (mode === 'step') {
   }
   // The machine may be shared: the ratio is also measured with the UNet forward opened here (after the step's peak
   // was read) and the two runs alternated, so both see the same load.
-  const unet = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'));
-  const unetFeeds = {
-    sample,
-    timestep,
-    encoder_hidden_states: tensor('float32', [B, 77, w1 + w2], rng.fillNormal(new Float32Array(77 * (w1 + w2)))),
-    text_embeds: tensor('float32', [B, w2], rng.fillNormal(new Float32Array(w2))),
-    time_ids: timeIds,
-  };
+  const unet = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'), { lowMemory });
+  const forwardFeeds = unetFeeds();
   const pairs: number[][] = [];
-  await unet.run(unetFeeds);
+  await unet.run(forwardFeeds);
   for (let i = 0; i < runs; i++) {
     const a = performance.now();
-    await unet.run(unetFeeds);
+    await unet.run(forwardFeeds);
     const b = performance.now();
     await s.run(feeds);
     pairs.push([b - a, performance.now() - b]);

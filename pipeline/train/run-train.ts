@@ -107,7 +107,9 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
   const resolution = request.resolution ?? model.info.resolution;
   const channels = model.info.latentChannels;
   const h = resolution / model.info.vaeScale;
-  const choice = resolveSettings(request, description, 1).inversion;
+  const ddim = createDdim(model.scheduler);
+  const settings = resolveSettings(request, description, ddim.alphasCumprod.length);
+  const choice = settings.inversion;
   const text = model.info.sdxl
     ? await setupXlText(model, request, [channels, h, h], choice)
     : await setupSdText(model, request, [channels, h, h], choice);
@@ -133,7 +135,6 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
       toArray(),
     ),
   );
-  const ddim = createDdim(model.scheduler);
   const ctx: TrainContext = {
     runId,
     request,
@@ -148,7 +149,7 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     latentDims: [channels, h, h],
     ddim,
     templates: templatesFor(request.property),
-    settings: resolveSettings(request, description, ddim.alphasCumprod.length),
+    settings,
     lr: request.scaleLr ? request.lr * request.batch * request.accumulate : request.lr,
     ...(text.xl ? { xl: text.xl } : {}),
     inversion,

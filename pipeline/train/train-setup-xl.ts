@@ -51,7 +51,8 @@ export const setupXlText = async (
     contextOutputs: info.contextOutputs,
     pooledOutput: info.pooledOutput,
   });
-  const one = addPlaceholder(model.tokenizer, request, te1.tableRows, tableVectorsOf(te1, model, 'text_encoder'));
+  const table1 = tableVectorsOf(te1, model, 'text_encoder');
+  const one = addPlaceholder(model.tokenizer, request, te1.tableRows, table1);
   const two = addPlaceholder(model.tokenizer2, request, te2.tableRows, tableVectorsOf(te2, model, 'text_encoder_2'));
   const initVectors = new Float32Array(one.initVectors.length + two.initVectors.length);
   initVectors.set(one.initVectors);
@@ -66,6 +67,6 @@ export const setupXlText = async (
     dim: te1.dim,
     xl: { tokenizer2: two.tokenizer, dim2: te2.dim },
     initVectors,
-    method: { dim: te1.dim, tableRows: te1.tableRows, tableVectors: tableVectorsOf(te1, model, 'text_encoder') },
+    method: { dim: te1.dim, tableRows: te1.tableRows, tableVectors: table1 },
   };
 };

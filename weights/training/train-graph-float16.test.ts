@@ -15,6 +15,7 @@ import { allFinite, unscale } from '../../common/train/loss-scale.ts';
 import { createRng } from '../../common/numerics/rng.ts';
 import { tensor, type Tensor } from '../../common/tensor.ts';
 import { float16ModelDir } from '../../test/support/float16-model.ts';
+import { relL2 } from '../../test/support/rel-l2.ts';
 import { injectVectors } from '../embeddings/inject-vectors.ts';
 import { decodeModel } from '../onnx/proto.ts';
 import type { Session } from '../session.ts';
@@ -70,16 +71,6 @@ const built = new Map<string, ReturnType<typeof buildStep>>();
 const stepOf = (dir: string) => {
   if (!built.has(dir)) built.set(dir, buildStep(dir));
   return built.get(dir)!;
-};
-
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let d = 0;
-  let r = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    r += b[i] ** 2;
-  }
-  return Math.sqrt(d / r);
 };
 
 describe('the training step on a float16 export', () => {

@@ -23,12 +23,10 @@ import { PipelineError } from '../../common/errors.ts';
 import { differentiate } from '../autodiff/differentiate.ts';
 import { injectVectors, vectorsInput, type InjectedTextEncoder } from '../embeddings/inject-vectors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
-import { DataType, emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
-import { pruneDead } from '../onnx/prune-dead.ts';
+import { emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
 import { renameGraph } from '../onnx/rename-graph.ts';
 import { pick, trainInputs, trainOutputs, type TrainGraphOptions } from './train-graph.ts';
-import { appendLoss, batchDims, composedModel, defaultOpset, scaleLoss } from './train-loss.ts';
-import { widenHalfInputs } from '../onnx/widen-half-inputs.ts';
+import { batchDims, composedModel, finishStepGraph } from './train-loss.ts';
 
 /** The SDXL step's inputs: SD1.x's (same names, so the shared feeders apply) plus encoder 2's and `time_ids`. */
 export const trainInputsXl = {
@@ -157,26 +155,13 @@ export const buildTrainGraphXl = (
   );
   const concat = g.nodes.pop()!;
   g.nodes.splice(te1.nodes.length + te2.nodes.length, 0, concat);
-  const half = uOut.type?.elemType === DataType.FLOAT16;
-  // A float16 export's float inputs (latents, time_ids, a float timestep) are fed in float32, cast at the input.
-  if (half) widenHalfInputs(g);
-  const opset = Math.max(defaultOpset(m1), defaultOpset(m2), defaultOpset(unet));
-  const f32 = appendLoss(b, {
+  const scaled = finishStepGraph(b, g, {
     prediction,
     predictionType: uOut.type,
-    latentShape: g.inputs.find((i) => i.name === trainInputsXl.latents)?.type?.shape ?? null,
-    opset,
-    target: trainInputsXl.target,
-    weights: trainInputsXl.weights,
-    loss: trainOutputsXl.loss,
+    parts: [m1, m2, unet],
+    names: { ...trainInputsXl, ...trainOutputsXl },
+    lossScale: o.lossScale,
   });
-  b.op('Identity', [f32], {}, { name: 'prediction', outputs: [trainOutputsXl.prediction] });
-  g.outputs = [
-    { name: trainOutputsXl.loss, type: { elemType: 1, shape: [] }, unknown: [] },
-    { name: trainOutputsXl.prediction, type: uOut.type && { ...uOut.type, elemType: DataType.FLOAT }, unknown: [] },
-  ];
-  pruneDead(g);
-  const scaled = scaleLoss(b, trainOutputsXl.loss, o.lossScale ?? half);
   const composed = composedModel([m1, m2, unet], g, 'SDXL textual-inversion training step');
   return o.forwardOnly
     ? composed

@@ -14,11 +14,9 @@ import { differentiate } from '../autodiff/differentiate.ts';
 import type { GradOptions } from '../autodiff/grad-emitter.ts';
 import { vectorsInput } from '../embeddings/inject-vectors.ts';
 import { GraphBuilder } from '../onnx/builder.ts';
-import { DataType, emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
-import { widenHalfInputs } from '../onnx/widen-half-inputs.ts';
+import { emptyGraph, type Model, type ValueInfo } from '../onnx/proto.ts';
 import { renameGraph } from '../onnx/rename-graph.ts';
-import { pruneDead } from '../onnx/prune-dead.ts';
-import { appendLoss, batchDims, composedModel, defaultOpset, scaleLoss } from './train-loss.ts';
+import { batchDims, composedModel, finishStepGraph } from './train-loss.ts';
 
 export const trainInputs = {
   ids: 'input_ids',
@@ -103,27 +101,13 @@ export const buildTrainGraph = (textEncoder: Model, unet: Model, o: TrainGraphOp
   g.initializers = [...te.initializers, ...un.initializers];
   g.inputs = [...te.inputs, ...un.inputs.filter((i) => i.name !== hidden)];
   const b = new GraphBuilder(g);
-  const half = uOut.type?.elemType === DataType.FLOAT16;
-  // A float16 export's float inputs (latents, a float timestep) are fed in float32 and cast at the graph input.
-  if (half) widenHalfInputs(g);
-  const latentShape = un.inputs.find((i) => i.name === trainInputs.latents)?.type?.shape ?? null;
-  const opset = Math.max(defaultOpset(textEncoder), defaultOpset(unet));
-  const f32 = appendLoss(b, {
+  const scaled = finishStepGraph(b, g, {
     prediction,
     predictionType: uOut.type,
-    latentShape,
-    opset,
-    target: trainInputs.target,
-    weights: trainInputs.weights,
-    loss: trainOutputs.loss,
+    parts: [textEncoder, unet],
+    names: { ...trainInputs, ...trainOutputs },
+    lossScale: o.lossScale,
   });
-  b.op('Identity', [f32], {}, { name: 'prediction', outputs: [trainOutputs.prediction] });
-  g.outputs = [
-    { name: trainOutputs.loss, type: { elemType: 1, shape: [] }, unknown: [] },
-    { name: trainOutputs.prediction, type: uOut.type && { ...uOut.type, elemType: DataType.FLOAT }, unknown: [] },
-  ];
-  pruneDead(g);
-  const scaled = scaleLoss(b, trainOutputs.loss, o.lossScale ?? half);
   const composed = composedModel([textEncoder, unet], g, 'textual-inversion training step');
   // forwardOnly: the same composition without the backward pass, for measuring what the gradient costs.
   return o.forwardOnly

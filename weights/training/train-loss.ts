@@ -6,7 +6,9 @@
  *   loss = mean_b( w_b · mean_chw (prediction − target)² )        (w_b: min-SNR or 1, fed as `loss_weights`)
  */
 import type { GraphBuilder } from '../onnx/builder.ts';
-import { DataType, type Dim, type Model, type ValueInfo } from '../onnx/proto.ts';
+import { DataType, type Dim, type Graph, type Model, type ValueInfo } from '../onnx/proto.ts';
+import { pruneDead } from '../onnx/prune-dead.ts';
+import { widenHalfInputs } from '../onnx/widen-half-inputs.ts';
 
 /** The loss-scale input of a float16 step graph (see `scaleLoss` and common/train/loss-scale.ts). */
 export const lossScaleInput = 'loss_scale';
@@ -19,7 +21,7 @@ export const defaultOpset = (m: Model) =>
  * Appends `target`, `weights` (graph inputs) and the loss (written to `loss`) after the prediction, casting a
  * float16 prediction to float32 first. Returns the float32 prediction (what the `prediction` output shows).
  */
-export const appendLoss = (
+const appendLoss = (
   b: GraphBuilder,
   o: {
     prediction: string;
@@ -54,7 +56,7 @@ export const appendLoss = (
  * graph, where small gradients underflow half precision without it; the gradient outputs are then scale × ∂loss/∂v
  * and the `loss` output stays unscaled), else the loss itself. Call it after pruning: the scaled loss is no output.
  */
-export const scaleLoss = (b: GraphBuilder, loss: string, on: boolean): string =>
+const scaleLoss = (b: GraphBuilder, loss: string, on: boolean): string =>
   on ? b.op('Mul', [loss, b.input(lossScaleInput, 'float32', [])], {}, { name: 'loss/scaled' }) : loss;
 
 /** The composed graph as a model: the highest default opset of the parts, their other domains, one producer. */
@@ -88,3 +90,53 @@ export const batchDims = (v: ValueInfo, rest?: Dim[]): ValueInfo =>
         },
       }
     : v;
+
+/** The step graph's names the loss reads and writes (train-graph.ts `trainInputs` and `trainOutputs`). */
+export interface LossNames {
+  latents: string;
+  target: string;
+  weights: string;
+  loss: string;
+  prediction: string;
+}
+
+/**
+ * Ends a composed step graph the same way for SD1.x/2.x and SDXL: a float16 export's float inputs widened to
+ * float32 at the edge, the loss, the float32 `prediction` output, dead nodes pruned. Returns the value the backward
+ * pass starts from (`scaleLoss`; scaled by default when the UNet is float16).
+ */
+export const finishStepGraph = (
+  b: GraphBuilder,
+  g: Graph,
+  o: {
+    prediction: string;
+    predictionType: ValueInfo['type'];
+    parts: readonly Model[];
+    names: LossNames;
+    lossScale?: boolean;
+  },
+): string => {
+  const half = o.predictionType?.elemType === DataType.FLOAT16;
+  // A float16 export's float inputs (latents, time_ids, a float timestep) are fed in float32 and cast at the input.
+  if (half) widenHalfInputs(g);
+  const f32 = appendLoss(b, {
+    prediction: o.prediction,
+    predictionType: o.predictionType,
+    latentShape: g.inputs.find((i) => i.name === o.names.latents)?.type?.shape ?? null,
+    opset: Math.max(...o.parts.map(defaultOpset)),
+    target: o.names.target,
+    weights: o.names.weights,
+    loss: o.names.loss,
+  });
+  b.op('Identity', [f32], {}, { name: 'prediction', outputs: [o.names.prediction] });
+  g.outputs = [
+    { name: o.names.loss, type: { elemType: DataType.FLOAT, shape: [] }, unknown: [] },
+    {
+      name: o.names.prediction,
+      type: o.predictionType && { ...o.predictionType, elemType: DataType.FLOAT },
+      unknown: [],
+    },
+  ];
+  pruneDead(g);
+  return scaleLoss(b, o.names.loss, o.lossScale ?? half);
+};
