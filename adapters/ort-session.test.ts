@@ -62,6 +62,19 @@ describe('the onnxruntime options', () => {
     expect(o.enableCpuMemArena).toBeUndefined();
   });
 
+  test('keep the arena in lean-memory mode while dropping pre-packed copies, arena-held initialisers and the memory pattern', () => {
+    const o = ortSessionOptions({ device: 'cpu', leanMemory: true });
+    expect(o.extra).toEqual({ session: { disable_prepacking: '1', use_device_allocator_for_initializers: '1' } });
+    expect(o.enableMemPattern).toBe(false);
+    expect(o.enableCpuMemArena).toBeUndefined();
+  });
+
+  test('open and run a session in lean-memory mode (onnxruntime accepts every entry)', async () => {
+    const s = await ortSessionFactory.create(doubler('float32'), { leanMemory: true });
+    const out = await s.run({ x: tensor('float32', [3], Float32Array.of(1, 2, 3)) });
+    expect(Array.from(out.y.data as Float32Array)).toEqual([2, 4, 6]);
+  });
+
   test('merge the low-memory and no-fallback session entries', () => {
     const o = ortSessionOptions({
       device: 'cuda',

@@ -87,7 +87,8 @@ const strict = (o: SessionOptions) =>
 export const ortSessionOptions = (options: SessionOptions = {}): ort.InferenceSession.SessionOptions => {
   const device = options.device ?? 'cpu';
   const session: Record<string, string> = {
-    ...(options.lowMemory || options.prepacking === false ? { disable_prepacking: '1' } : {}),
+    ...(options.lowMemory || options.leanMemory || options.prepacking === false ? { disable_prepacking: '1' } : {}),
+    ...(options.leanMemory ? { use_device_allocator_for_initializers: '1' } : {}),
     ...(device === 'cuda' && strict(options) ? { disable_cpu_ep_fallback: '1' } : {}),
   };
   return {
@@ -95,6 +96,7 @@ export const ortSessionOptions = (options: SessionOptions = {}): ort.InferenceSe
     graphOptimizationLevel: options.optimization ?? 'all',
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
     ...(options.lowMemory ? { enableCpuMemArena: false } : {}),
+    ...(options.leanMemory ? { enableMemPattern: false } : {}),
     ...(Object.keys(session).length ? { extra: { session } } : {}),
   };
 };

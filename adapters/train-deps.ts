@@ -15,6 +15,7 @@ import { openGraph } from './graph-session.ts';
 import { openModel } from './open-model.ts';
 import { ortSessionFactory } from './ort-session.ts';
 import type { Model } from '../weights/onnx/proto.ts';
+import type { Device, SessionOptions } from '../weights/session.ts';
 
 /** Bytes of a graph's weights, inline and external. */
 const weightBytes = (m: Model): number =>
@@ -22,6 +23,17 @@ const weightBytes = (m: Model): number =>
     (n, t) => n + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength),
     0,
   );
+
+/**
+ * Session options for a training step graph. Big models (over 1 GiB of weights) open in lean-memory mode (no
+ * pre-packed copies, initialisers outside the arena, no memory pattern): their weights feed forward and backward
+ * kernels alike, and a pre-packed copy of an SD UNet is gigabytes. Small ones keep onnxruntime's defaults.
+ * bench/sd15-step.ts measures with these options.
+ */
+export const trainSessionOptions = (graph: Model, device?: Device): SessionOptions => ({
+  device,
+  ...(weightBytes(graph) > 2 ** 30 ? { leanMemory: true } : {}),
+});
 
 const skip = new Set(['.txt', '.json', '.md', '.csv', '.safetensors', '.pt', '.onnx']);
 
@@ -86,9 +98,7 @@ export const sweepStaleTemps = async (dir: string): Promise<number> => {
 export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
   openModel: (name, device) => openModel(name, device, log),
   factory: ortSessionFactory,
-  // Big models train in low-memory mode (no pre-packed weight copies, no arena): their weights feed forward and
-  // backward kernels alike, and a pre-packed copy of an SD UNet is gigabytes. Small ones keep the faster default.
-  openGraph: (graph, source, device) => openGraph(graph, source, { device, lowMemory: weightBytes(graph) > 2 ** 30 }),
+  openGraph: (graph, source, device) => openGraph(graph, source, trainSessionOptions(graph, device)),
   readImages: readImageFolder,
   async writeFiles(dir, files) {
     return Object.entries(files).map(([name, bytes]) => {

@@ -3,12 +3,14 @@
  * weights built by the project) at 64×64 latents, against onnxruntime's forward of the same UNet. Each measurement
  * runs in its own process so its peak RSS is its own. Not in CI (it writes ~4 GB and takes minutes).
  *   npx bun bench/sd15-step.ts            (build once into .cache/models/sd15-random, then measure)
- * That command measures onnxruntime's default sessions, with the process's own malloc settings (bun is started
- * directly, not through bin/pseudoword.js, which sets MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX). Other settings are
- * named in the environment and printed with the figures: SD15_VARIANT=lowmem (no prepacking, no CPU arena), noprepack
+ * That command opens the step's session as `train` does (adapters/train-deps.ts trainSessionOptions: lean-memory
+ * mode at this size) and the forward's with onnxruntime's defaults, with the process's own malloc settings (bun is
+ * started directly, not through bin/pseudoword.js, which sets MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX). Other settings
+ * are named in the environment and printed with the figures: SD15_VARIANT=ortdefaults (onnxruntime's default
+ * sessions for the step too), lowmem (no prepacking, no CPU arena), noprepack
  * (no prepacking, arena kept), initdev (session.use_device_allocator_for_initializers=1: initialisers and folded
  * constants outside the arena), nomempattern (enableMemPattern false), convT,
- * flipstep, keepattn; SD15_RUNS (timed step runs, default 2); the malloc environment (MALLOC_*_, LD_PRELOAD of
+ * flipstep, flipconv (every stride-1 conv's input gradient through a folded flipped kernel), keepattn, wholeattn (attention not split over heads); SD15_RUNS (timed step runs, default 2); the malloc environment (MALLOC_*_, LD_PRELOAD of
  * another allocator), printed as given.
  * SD15_ALTERNATE=N: no separate forward process; the step's process, after its own measurements (peak RSS read
  * before), opens the forward session (onnxruntime's defaults) and runs N forward/step pairs alternately, so the
@@ -22,6 +24,7 @@ import { join } from 'node:path';
 import { cacheDir } from '../adapters/project-paths.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
 import { openGraph } from '../adapters/graph-session.ts';
+import { trainSessionOptions } from '../adapters/train-deps.ts';
 import { buildUnet } from '../weights/tiny/unet.ts';
 import { sd15UnetConfig } from '../weights/tiny/unet-config.ts';
 import { buildTextEncoder } from '../weights/tiny/text-encoder.ts';
@@ -115,15 +118,19 @@ if (mode === 'step') {
   const te = injectVectors(decodeModel(readFile(join(dir, 'text_encoder', 'model.onnx'))));
   const unet = decodeModel(readFile(join(dir, 'unet', 'model.onnx')));
   const variant = process.env.SD15_VARIANT ?? '';
-  // SD15_VARIANT words: lowmem (no prepacking, no CPU arena), convT / flipstep (conv input-gradient form),
-  // keepattn (keep attention probabilities instead of recomputing them; the default recomputes 64×64 and 32×32).
+  // SD15_VARIANT words: lowmem (no prepacking, no CPU arena), convT / flipstep / flipconv (conv input-gradient form),
+  // keepattn (keep attention probabilities instead of recomputing them; the default recomputes 64×64 and 32×32),
+  // wholeattn (no split of the 64×64 attention over its heads).
   const grad: GradOptions = {
     ...(variant.includes('convT')
       ? { convInputGrad: 'conv-transpose' }
       : variant.includes('flipstep')
         ? { convInputGrad: 'flipped-conv-per-step' }
-        : {}),
+        : variant.includes('flipconv')
+          ? { convInputGrad: 'flipped-conv' }
+          : {}),
     ...(variant.includes('keepattn') ? { recomputeAttention: 'never' } : {}),
+    ...(variant.includes('wholeattn') ? { splitAttention: 'never' } : {}),
   };
   const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77, grad });
   const built = performance.now();
@@ -141,8 +148,14 @@ if (mode === 'step') {
       ...knobs,
       extra: { ...o.extra, session: { ...(o.extra?.session as object), ...config } },
     });
+  // The product's choice (trainSessionOptions: lean memory for a model this size) unless a variant names another.
+  const options = variant.includes('lowmem')
+    ? { lowMemory: true }
+    : variant.includes('ortdefaults')
+      ? {}
+      : trainSessionOptions(graph);
   const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), {
-    lowMemory: variant.includes('lowmem'),
+    ...options,
     ...(variant.includes('noprepack') ? { prepacking: false } : {}),
   });
   (ort.InferenceSession as any).create = create;

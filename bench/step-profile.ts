@@ -8,7 +8,8 @@
  *  - ms per run of each, side by side.
  *   npx bun bench/step-profile.ts [--model tiny|sd15] [--div 4] [--latent 32] [--runs 5] [--top 25]
  * `--model sd15` builds the SD1.5-shaped UNet and a CLIP-L-shaped text encoder with every width divided by `--div`
- * (heads kept; 8 → 40 channels per head at div 1) into .cache/models/sd15-div<N> (weights inline when small).
+ * (heads kept; 8 → 40 channels per head at div 1) into .cache/models/sd15-div<N> (weights inline); `--div 1` uses the
+ * full-size folder of `npx bun bench/sd15-step.ts build` (external weights).
  * Not in CI; run one at a time on a shared machine (div 1 needs ~15 GiB).
  */
 import * as ort from 'onnxruntime-node';
@@ -85,6 +86,23 @@ const graphs = async (): Promise<{
   }
   const div = Number(values.div);
   const latent = Number(values.latent);
+  if (div === 1) {
+    // Full size: the folder bench/sd15-step.ts builds (weights in external files; too big for one protobuf).
+    const full = join(cacheDir(), 'models', 'sd15-random');
+    if (!existsSync(join(full, 'unet', 'model.onnx'))) throw new Error('run `npx bun bench/sd15-step.ts build` first');
+    const te = injectVectors(decodeModel(readFileSync(join(full, 'text_encoder', 'model.onnx'))));
+    const unet = decodeModel(readFileSync(join(full, 'unet', 'model.onnx')));
+    const o = { latent: [4, latent, latent] as [number, number, number], sequence: 77, grad };
+    return {
+      fwd: buildTrainGraph(te.model, unet, { ...o, forwardOnly: true }),
+      step: buildTrainGraph(te.model, unet, o),
+      C: 4,
+      h: latent,
+      vocab: 49408,
+      dim: 768,
+      source: (init, loc) => join(full, init.startsWith('te/') ? 'text_encoder' : 'unet', loc),
+    };
+  }
   const dir = join(cacheDir(), 'models', `sd15-div${div}`);
   const cfg = { ...sd15UnetConfig, blockOutChannels: sd15UnetConfig.blockOutChannels.map((c) => c / div) };
   const dim = 768 / div;
@@ -178,6 +196,8 @@ const configEntries = () => {
   }
   return extra;
 };
+const merge = (a: Record<string, Record<string, string>>, b: Record<string, Record<string, string>>) =>
+  Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, { ...a[k], ...b[k] }]));
 const open = async (label: string, m: Model) => {
   const path = join(work, `${label}.onnx`);
   writeFileSync(path, encodeModel(place(m)));
@@ -193,7 +213,13 @@ const open = async (label: string, m: Model) => {
     profileFilePrefix: join(work, label),
     optimizedModelFilePath: optimisedPath,
     ...(values.lowmem && label === 'step' ? { enableCpuMemArena: false } : {}),
-    extra: label === 'step' ? configEntries() : {},
+    // The optimised graph is saved with its initialisers in a file beside it (a full-size graph passes protobuf's 2 GB).
+    extra: merge(label === 'step' ? configEntries() : {}, {
+      session: {
+        optimized_model_external_initializers_file_name: `${label}.optimised.data`,
+        optimized_model_external_initializers_min_size_in_bytes: '1024',
+      },
+    }),
     ...(values.verbose && label === 'step' ? { logSeverityLevel: 0 as const, logVerbosityLevel: 0 } : {}),
   });
   const openMs = performance.now() - t0;

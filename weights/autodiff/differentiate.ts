@@ -12,6 +12,7 @@ import { GradEmitter, type GradOptions } from './grad-emitter.ts';
 import { dropUnused, placeShapeNodes } from './graph-tidy.ts';
 import { rematerialize } from './remat.ts';
 import { scaleThroughMatMul } from './scale-through-matmul.ts';
+import { splitAttention } from './split-attention.ts';
 import { activity, topoOrder } from '../onnx/graph-walk.ts';
 import { VjpContext } from './rule-context.ts';
 import { broadcasting, ruleTable, type RuleEntry, unsupportedWhy } from './rule-table.ts';
@@ -59,6 +60,8 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     valueInfo: [...g0.valueInfo],
   };
   const opset = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
+  if (opts.splitAttention !== 'never' && graph.nodes.some((n) => n.opType === 'Softmax'))
+    splitAttention(graph, ValueFacts.forGraph(graph, opset, topoOrder(graph)), opts.splitAttention ?? 64 * 2 ** 20);
   // If nodes (and opset-8 Scans) appear with their subgraphs' outer reads as inputs (loop-captures.ts); the graph
   // keeps the real ones.
   let order = topoOrder(graph).map((n) => branchReadsAsInputs(n, opset));

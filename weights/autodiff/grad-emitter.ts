@@ -46,6 +46,13 @@ export interface GradOptions {
    * Costs one Q·Kᵀ MatMul and one Softmax per attention in the backward (see remat.ts).
    */
   recomputeAttention?: 'auto' | 'always' | 'never';
+  /**
+   * Split attention whose score matrix (all heads) is larger than this many bytes into groups of heads before
+   * differentiating, so one group's N×N matrices are live at a time, forward and backward (split-attention.ts).
+   * Default 64 MiB: SD's 64×64-latent self-attention (512 MiB of scores) runs head by head; 'never' keeps every
+   * chain whole.
+   */
+  splitAttention?: number | 'never';
 }
 
 /**
