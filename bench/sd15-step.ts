@@ -10,7 +10,7 @@
  * sessions for the step too), lowmem (no prepacking, no CPU arena), noprepack
  * (no prepacking, arena kept), initdev (session.use_device_allocator_for_initializers=1: initialisers and folded
  * constants outside the arena), nomempattern (enableMemPattern false), convT,
- * flipstep, flipconv (every stride-1 conv's input gradient through a folded flipped kernel), keepattn, wholeattn (attention not split over heads); SD15_RUNS (timed step runs, default 2); the malloc environment (MALLOC_*_, LD_PRELOAD of
+ * flipstep, flipconv (every stride-1 conv's input gradient through a folded flipped kernel), keepattn, wholeattn (attention not split over heads), split4 (split down to 4 MiB of scores: 32×32 too); SD15_RUNS (timed step runs, default 2); the malloc environment (MALLOC_*_, LD_PRELOAD of
  * another allocator), printed as given.
  * SD15_ALTERNATE=N: no separate forward process; the step's process, after its own measurements (peak RSS read
  * before), opens the forward session (onnxruntime's defaults) and runs N forward/step pairs alternately, so the
@@ -131,6 +131,7 @@ if (mode === 'step') {
           : {}),
     ...(variant.includes('keepattn') ? { recomputeAttention: 'never' } : {}),
     ...(variant.includes('wholeattn') ? { splitAttention: 'never' } : {}),
+    ...(variant.includes('split4') ? { splitAttention: 4 * 2 ** 20 } : {}),
   };
   const graph = buildTrainGraph(te.model, unet, { latent: [4, latent, latent], sequence: 77, grad });
   const built = performance.now();

@@ -4,7 +4,7 @@
  * against onnxruntime's forward of the same UNet. Each measurement runs in its own process so its peak RSS is its own.
  *   npx bun bench/sdxl-step.ts --scale 0.125   (a width-scaled model: every depth, head count and the 49408-token
  *                                               vocabulary kept; widths × scale; builds once into .cache/models)
- *   npx bun bench/sdxl-step.ts --no-alternate --lowmem
+ *   npx bun bench/sdxl-step.ts --no-alternate --lowmem   (or --lean)
  *                                              (full size, --scale 1: float32 weights alone are ≈ 13.5 GB, so the
  *                                               step's process does not open a second UNet to alternate with, and
  *                                               neither session keeps pre-packed weight copies)
@@ -38,8 +38,11 @@ const flag = (name: string) => {
 const mode = process.argv[2]?.startsWith('--') ? 'all' : (process.argv[2] ?? 'all');
 const scale = Number(flag('scale') ?? 1);
 const noAlternate = process.argv.includes('--no-alternate');
-// --lowmem: both sessions without pre-packed weight copies or the CPU arena (what `train` picks above 1 GiB).
+// --lowmem: both sessions without pre-packed weight copies or the CPU arena.
 const lowMemory = process.argv.includes('--lowmem');
+// --lean: both sessions in lean-memory mode (arena kept; no pre-packing, initialisers outside the arena, no memory
+// pattern: what `train` picks above 1 GiB).
+const leanMemory = process.argv.includes('--lean');
 if (!(scale > 0 && scale <= 1)) throw new Error(`--scale must be in (0, 1], got ${flag('scale')}`);
 const latent = 64;
 const headWidth = Math.max(8, 8 * Math.round((64 * scale) / 8));
@@ -118,7 +121,7 @@ const unetFeeds = () => ({
 
 if (mode === 'forward') {
   const t0 = performance.now();
-  const s = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'), { lowMemory });
+  const s = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'), { lowMemory, leanMemory });
   const openSessionMs = performance.now() - t0;
   const feeds = unetFeeds();
   const ms = await best(() => s.run(feeds));
@@ -136,7 +139,7 @@ if (mode === 'step') {
     { latent: [4, latent, latent], sequence: 77 },
   );
   const built = performance.now();
-  const s = await openGraph(graph, (init, loc) => join(dir, xlInitializerFolder(init), loc), { lowMemory });
+  const s = await openGraph(graph, (init, loc) => join(dir, xlInitializerFolder(init), loc), { lowMemory, leanMemory });
   const opened = performance.now();
   const peakOpenGiB = maxRssGiB();
   const ids = new Int32Array(77).fill(49407);
@@ -184,7 +187,7 @@ if (mode === 'step') {
   }
   // The machine may be shared: the ratio is also measured with the UNet forward opened here (after the step's peak
   // was read) and the two runs alternated, so both see the same load.
-  const unet = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'), { lowMemory });
+  const unet = await ortSessionFactory.create(join(dir, 'unet', 'model.onnx'), { lowMemory, leanMemory });
   const forwardFeeds = unetFeeds();
   const pairs: number[][] = [];
   await unet.run(forwardFeeds);
@@ -201,7 +204,11 @@ if (mode === 'step') {
 
 // all: build if needed, then each measurement in its own process.
 const self = (m: string) => {
-  const extra = [...(noAlternate ? ['--no-alternate'] : []), ...(lowMemory ? ['--lowmem'] : [])];
+  const extra = [
+    ...(noAlternate ? ['--no-alternate'] : []),
+    ...(lowMemory ? ['--lowmem'] : []),
+    ...(leanMemory ? ['--lean'] : []),
+  ];
   const p = Bun.spawnSync([process.execPath, import.meta.path, m, '--scale', String(scale), ...extra], {
     stdout: 'pipe',
     stderr: 'inherit',
@@ -244,5 +251,6 @@ console.log(
     openSessionMs: step.openSessionMs,
     forwardOpenSessionMs: fwd.openSessionMs,
     lowMemory,
+    leanMemory,
   }),
 );

@@ -73,3 +73,31 @@ describe('the training-step graph', () => {
     expect(grad.subarray(te.dim).some((g) => g !== 0)).toBe(true);
   });
 });
+
+describe('the training-step graph with every attention split over its heads', () => {
+  test('gives the loss and gradient of the whole graph (causal text attention, UNet self- and cross-attention)', async () => {
+    // A 1-byte limit splits every attention: CLIP's (with its causal mask), the UNet's self-attention (Q, K, V
+    // packed) and its cross-attention (77 keys: Q, K, V split one by one).
+    // Static latent and text sizes: the split needs the score matrix's size.
+    const split = buildTrainGraph(te.model, unet, {
+      latent: [model.info.latentChannels, h, h],
+      sequence: 77,
+      grad: { splitAttention: 1 },
+    });
+    const softmaxes = (m: typeof step) => m.graph.nodes.filter((n) => n.opType === 'Softmax').length;
+    expect(softmaxes(split)).toBeGreaterThanOrEqual(softmaxes(step) * 2); // every attention has 2 or more heads
+    expect(split.graph.nodes.some((n) => n.name.includes('pack_qkv'))).toBe(true);
+    const s = await openGraph(split, (init, loc) =>
+      model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`),
+    );
+    const [a, b] = [await session.run(feeds(vectors)), await s.run(feeds(vectors))];
+    const rel = (x: Float32Array, y: Float32Array) =>
+      Math.sqrt(x.reduce((t, v, i) => t + (v - y[i]) ** 2, 0) / y.reduce((t, v) => t + v * v, 0));
+    expect(rel(b[trainOutputs.loss].data as Float32Array, a[trainOutputs.loss].data as Float32Array)).toBeLessThan(
+      1e-6,
+    );
+    expect(rel(b[trainOutputs.grad].data as Float32Array, a[trainOutputs.grad].data as Float32Array)).toBeLessThan(
+      1e-5,
+    );
+  });
+});
