@@ -1,12 +1,14 @@
 /**
  * Opens a graph we built (a training step, an injected text encoder) whose initializers may live in the model
  * folder's external-data files. onnxruntime resolves external data relative to the model file and refuses paths
- * outside its folder and symlinks, so the graph is written into a cache folder beside hard links to those files
- * (a copy when the cache is on another filesystem), with each tensor's location rewritten to its link.
+ * outside its folder and symlinks, so the graph is written into a fresh folder under the cache beside hard links to
+ * those files (a copy when the cache is on another filesystem), with each tensor's location rewritten to its link.
+ * The folder is removed once the session is open (onnxruntime has read or mapped every initialiser by then): a
+ * folder kept across opens would hold its links to weights the model folder has since replaced — the same graph
+ * bytes, the old weights, silently — and keep deleted models' gigabytes on disk.
  */
-import { copyFileSync, existsSync, linkSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import type { Model } from '../weights/onnx/proto.ts';
 import { encodeModel } from '../weights/onnx/proto.ts';
 import { relocateExternalTensorProto } from '../weights/onnx/tensor-proto.ts';
@@ -18,16 +20,14 @@ import { cacheDir } from './project-paths.ts';
 export type ExternalSource = (initializer: string, location: string) => string;
 
 const linkOrCopy = (from: string, to: string) => {
-  if (existsSync(to)) return;
   try {
     linkSync(from, to);
   } catch {
-    copyFileSync(from, `${to}.tmp`);
-    renameSync(`${to}.tmp`, to);
+    copyFileSync(from, to);
   }
 };
 
-/** Writes (once per distinct graph) and opens a graph; with no external data it loads from memory. */
+/** Writes a graph beside links to its external data in a folder of its own, opens it, and removes the folder. */
 export const openGraph = async (
   model: Model,
   source: ExternalSource,
@@ -45,13 +45,22 @@ export const openGraph = async (
     return relocateExternalTensorProto(t, link);
   });
   const bytes = encodeModel({ ...model, graph: { ...model.graph, initializers } });
-  const dir = join(cacheDir(), 'graphs', createHash('sha256').update(bytes).digest('hex').slice(0, 16));
-  mkdirSync(dir, { recursive: true });
-  for (const [from, link] of files) linkOrCopy(from, join(dir, link));
-  const path = join(dir, 'model.onnx');
-  if (!existsSync(path)) {
-    writeFileSync(`${path}.tmp`, bytes);
-    renameSync(`${path}.tmp`, path);
+  const root = join(cacheDir(), 'graphs');
+  mkdirSync(root, { recursive: true });
+  // Earlier versions kept one folder per graph, named by 16 hex digits of its hash: removed, with the weights their
+  // links kept alive.
+  for (const f of readdirSync(root))
+    if (/^[0-9a-f]{16}$/.test(f)) rmSync(join(root, f), { recursive: true, force: true });
+  const dir = mkdtempSync(join(root, 'open-'));
+  try {
+    for (const [from, link] of files) linkOrCopy(from, join(dir, link));
+    const path = join(dir, 'model.onnx');
+    writeFileSync(path, bytes);
+    return await ortSessionFactory.create(path, options);
+  } finally {
+    // Where a mapped file cannot be removed (Windows), the folder stays until the next cache clean-up.
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {}
   }
-  return ortSessionFactory.create(path, options);
 };

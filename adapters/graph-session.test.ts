@@ -1,0 +1,70 @@
+import { describe, expect, test } from 'bun:test';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openGraph } from './graph-session.ts';
+import { cacheDir } from './project-paths.ts';
+import { GraphBuilder } from '../weights/onnx/builder.ts';
+import type { Model } from '../weights/onnx/proto.ts';
+import { makeExternalTensorProto } from '../weights/onnx/tensor-proto.ts';
+import { tensor } from '../common/tensor.ts';
+
+const runId = `${process.pid}_${Date.now()}`;
+
+// y = x + w, with w's three floats in an external-data file `w.bin` of a model folder.
+const graph = (): Model => {
+  const b = new GraphBuilder();
+  const x = b.input('x', 'float32', [3]);
+  b.addTensorProto(makeExternalTensorProto('w', 'float32', [3], 'w.bin', 0, 12));
+  // A node name of its own per test run: no earlier run has opened (or cached) this very graph.
+  b.output(b.op('Add', [x, 'w'], {}, { name: `add_${runId}` }), 'float32', [3], 'y');
+  return b.toModel(17);
+};
+/** Replaces the folder's w.bin by a new file (a new inode, as an export tool writing the folder again does). */
+const writeWeights = (dir: string, w: number[]) => {
+  writeFileSync(join(dir, 'w.bin.new'), new Uint8Array(Float32Array.from(w).buffer));
+  renameSync(join(dir, 'w.bin.new'), join(dir, 'w.bin'));
+};
+const run = async (dir: string) => {
+  const s = await openGraph(graph(), (_, loc) => join(dir, loc));
+  return Array.from((await s.run({ x: tensor('float32', [3], Float32Array.of(1, 1, 1)) })).y.data as Float32Array);
+};
+/** Everything in the cache's graph folder (other tests' opens remove theirs too). */
+const openFolders = () => {
+  try {
+    return readdirSync(join(cacheDir(), 'graphs'));
+  } catch {
+    return [];
+  }
+};
+
+describe('opening a built graph whose weights live in a model folder', () => {
+  test('leaves no folder behind in the cache, and the session runs on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-graph-'));
+    writeWeights(dir, [1, 2, 3]);
+    const before = openFolders();
+    expect(await run(dir)).toEqual([2, 3, 4]);
+    expect(openFolders().filter((f) => !before.includes(f))).toEqual([]);
+    rmSync(dir, { recursive: true });
+  });
+
+  test('removes the per-graph folders earlier versions kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-graph-'));
+    writeWeights(dir, [1, 2, 3]);
+    const old = join(cacheDir(), 'graphs', '0123456789abcdef');
+    mkdirSync(old, { recursive: true });
+    writeFileSync(join(old, 'model.onnx'), 'stale');
+    expect(await run(dir)).toEqual([2, 3, 4]);
+    expect(existsSync(old)).toBe(false);
+    rmSync(dir, { recursive: true });
+  });
+
+  test('reads the weights the folder holds now, not those of an earlier open of the same graph', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-graph-'));
+    writeWeights(dir, [1, 2, 3]);
+    expect(await run(dir)).toEqual([2, 3, 4]);
+    writeWeights(dir, [10, 20, 30]);
+    expect(await run(dir)).toEqual([11, 21, 31]);
+    rmSync(dir, { recursive: true });
+  });
+});
