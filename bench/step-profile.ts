@@ -86,12 +86,10 @@ const graphs = async (): Promise<{
   }
   const div = Number(values.div);
   const latent = Number(values.latent);
-  if (div === 1) {
-    // Full size: the folder bench/sd15-step.ts builds (weights in external files; too big for one protobuf).
-    const full = join(cacheDir(), 'models', 'sd15-random');
-    if (!existsSync(join(full, 'unet', 'model.onnx'))) throw new Error('run `npx bun bench/sd15-step.ts build` first');
-    const te = injectVectors(decodeModel(readFileSync(join(full, 'text_encoder', 'model.onnx'))));
-    const unet = decodeModel(readFileSync(join(full, 'unet', 'model.onnx')));
+  /** The SD1.5-shaped pair from its two files: both graphs at `latent`, 77 tokens. */
+  const sd15 = (tePath: string, unetPath: string, dim: number, source?: Source) => {
+    const te = injectVectors(decodeModel(readFileSync(tePath)));
+    const unet = decodeModel(readFileSync(unetPath));
     const o = { latent: [4, latent, latent] as [number, number, number], sequence: 77, grad };
     return {
       fwd: buildTrainGraph(te.model, unet, { ...o, forwardOnly: true }),
@@ -99,9 +97,17 @@ const graphs = async (): Promise<{
       C: 4,
       h: latent,
       vocab: 49408,
-      dim: 768,
-      source: (init, loc) => join(full, init.startsWith('te/') ? 'text_encoder' : 'unet', loc),
+      dim,
+      source,
     };
+  };
+  if (div === 1) {
+    // Full size: the folder bench/sd15-step.ts builds (weights in external files; too big for one protobuf).
+    const full = join(cacheDir(), 'models', 'sd15-random');
+    if (!existsSync(join(full, 'unet', 'model.onnx'))) throw new Error('run `npx bun bench/sd15-step.ts build` first');
+    return sd15(join(full, 'text_encoder', 'model.onnx'), join(full, 'unet', 'model.onnx'), 768, (init, loc) =>
+      join(full, init.startsWith('te/') ? 'text_encoder' : 'unet', loc),
+    );
   }
   const dir = join(cacheDir(), 'models', `sd15-div${div}`);
   const cfg = { ...sd15UnetConfig, blockOutChannels: sd15UnetConfig.blockOutChannels.map((c) => c / div) };
@@ -115,17 +121,7 @@ const graphs = async (): Promise<{
       buildTextEncoder({ ...clip, maxPositions: 77, eps: 1e-5 }, { externalData: false }).model,
     );
   }
-  const te = injectVectors(decodeModel(readFileSync(join(dir, 'text_encoder.onnx'))));
-  const unet = decodeModel(readFileSync(join(dir, 'unet.onnx')));
-  const o = { latent: [4, latent, latent] as [number, number, number], sequence: 77, grad };
-  return {
-    fwd: buildTrainGraph(te.model, unet, { ...o, forwardOnly: true }),
-    step: buildTrainGraph(te.model, unet, o),
-    C: 4,
-    h: latent,
-    vocab: 49408,
-    dim,
-  };
+  return sd15(join(dir, 'text_encoder.onnx'), join(dir, 'unet.onnx'), dim);
 };
 
 const { fwd, step, C, h, vocab, dim, source } = await graphs();
