@@ -1,5 +1,5 @@
 /** Activations and masks: Sigmoid Tanh Relu LeakyRelu Softplus Gelu Clip Softmax LogSoftmax. */
-import { attentionRowSum } from './attention-softmax.ts';
+import { attentionShiftedCotangent } from './attention-softmax.ts';
 import type { Rule, VjpContext } from '../rule-context.ts';
 
 // dX = dY·Y·(1 − Y)
@@ -88,11 +88,13 @@ const softmaxAxes = (c: VjpContext): number[] => {
 };
 
 // dX = Y·(dY − Σ(dY·Y)), the sum over the softmax axis in float32 for float16 models; in attention (Y·V) the
-// sum is Σ dO·O over the head width instead (attention-softmax.ts)
+// sum is Σ dO·O over the head width instead, and dY − Σ is one product [dO | −Σ]·[V | 1]ᵀ (attention-softmax.ts)
 export const softmax: Rule = (c) => {
   const [y, g] = [c.y(0), c.gy(0)!];
   const axes = softmaxAxes(c);
-  const s = attentionRowSum(c, axes) ?? c.castLike(c.reduceSum(c.f32(c.emit('Mul', [g, y])), axes, true), y);
+  const shifted = attentionShiftedCotangent(c, axes);
+  if (shifted) return [c.emit('Mul', [y, shifted])];
+  const s = c.castLike(c.reduceSum(c.f32(c.emit('Mul', [g, y])), axes, true), y);
   return [c.emit('Mul', [y, c.emit('Sub', [g, s])])];
 };
 

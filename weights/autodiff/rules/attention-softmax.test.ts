@@ -80,10 +80,20 @@ const gradients = async (m: Model) => {
   return { q: out.q_grad.data, k: out.k_grad.data, v: out.v_grad.data } as Record<'q' | 'k' | 'v', Float32Array>;
 };
 
+/** Sub nodes of the backward whose output is N×N per head: the Softmax VJP's dP − D when not folded. */
+const squareSubs = (m: Model) => {
+  const facts = ValueFacts.forGraph(m.graph, 17);
+  return m.graph.nodes.filter(
+    (n) => n.opType === 'Sub' && facts.get(n.outputs[0])?.shape?.slice(-2).join() === `${N},${N}`,
+  ).length;
+};
+
 describe("the Softmax VJP's row sum in attention", () => {
   test('is Σ dO·O over the head width when P feeds only P·V, and the gradients match central differences', async () => {
     const m = differentiate(build(false), { of: 'loss', wrt: ['q', 'k', 'v'], recomputeAttention: 'never' });
     expect(summedWidth(m)).toEqual([d]);
+    // dP − D is one product [dO | −D]·[V | 1]ᵀ: no subtraction over N×N.
+    expect(squareSubs(m)).toBe(0);
     const g = await gradients(m);
     for (const name of ['q', 'k', 'v'] as const) {
       const fd = centralDifferences(name, false);
@@ -94,6 +104,7 @@ describe("the Softmax VJP's row sum in attention", () => {
   test('is Σ dP·P over the keys when P has another reader, and the gradients still match', async () => {
     const m = differentiate(build(true), { of: 'loss', wrt: ['q', 'k', 'v'], recomputeAttention: 'never' });
     expect(summedWidth(m)).toEqual([N]);
+    expect(squareSubs(m)).toBe(1);
     const g = await gradients(m);
     for (const name of ['q', 'k', 'v'] as const) {
       const fd = centralDifferences(name, true);
