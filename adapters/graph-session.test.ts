@@ -1,5 +1,14 @@
 import { describe, expect, test } from 'bun:test';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openGraph } from './graph-session.ts';
@@ -48,14 +57,22 @@ describe('opening a built graph whose weights live in a model folder', () => {
     rmSync(dir, { recursive: true });
   });
 
-  test('removes the per-graph folders earlier versions kept', async () => {
+  test('removes the per-graph folders earlier versions kept, and open folders a day old', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pw-graph-'));
     writeWeights(dir, [1, 2, 3]);
     const old = join(cacheDir(), 'graphs', '0123456789abcdef');
     mkdirSync(old, { recursive: true });
     writeFileSync(join(old, 'model.onnx'), 'stale');
+    // And a day-old open folder (a process that died mid-open), beside a fresh one (an open in progress elsewhere).
+    const [dead, live] = ['open-dead00', 'open-live00'].map((f) => join(cacheDir(), 'graphs', f));
+    for (const f of [dead, live]) mkdirSync(f, { recursive: true });
+    const dayAgo = new Date(Date.now() - 864e5 - 60e3);
+    utimesSync(dead, dayAgo, dayAgo);
     expect(await run(dir)).toEqual([2, 3, 4]);
     expect(existsSync(old)).toBe(false);
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    rmSync(live, { recursive: true });
     rmSync(dir, { recursive: true });
   });
 

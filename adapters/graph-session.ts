@@ -7,7 +7,7 @@
  * folder kept across opens would hold its links to weights the model folder has since replaced — the same graph
  * bytes, the old weights, silently — and keep deleted models' gigabytes on disk.
  */
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../weights/onnx/proto.ts';
 import { encodeModel } from '../weights/onnx/proto.ts';
@@ -47,10 +47,13 @@ export const openGraph = async (
   const bytes = encodeModel({ ...model, graph: { ...model.graph, initializers } });
   const root = join(cacheDir(), 'graphs');
   mkdirSync(root, { recursive: true });
-  // Earlier versions kept one folder per graph, named by 16 hex digits of its hash: removed, with the weights their
-  // links kept alive.
-  for (const f of readdirSync(root))
-    if (/^[0-9a-f]{16}$/.test(f)) rmSync(join(root, f), { recursive: true, force: true });
+  // Removed with the weights their links keep alive: the folders earlier versions kept, one per graph (16 hex digits
+  // of its hash), and open folders a process that died mid-open left (a day old: no open takes that long).
+  for (const f of readdirSync(root)) {
+    const stale =
+      /^[0-9a-f]{16}$/.test(f) || (f.startsWith('open-') && Date.now() - statSync(join(root, f)).mtimeMs > 864e5);
+    if (stale) rmSync(join(root, f), { recursive: true, force: true });
+  }
   const dir = mkdtempSync(join(root, 'open-'));
   try {
     for (const [from, link] of files) linkOrCopy(from, join(dir, link));
