@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import {
   existsSync,
+  readFileSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -11,7 +12,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openGraph } from './graph-session.ts';
+import { cachedCopy, openGraph } from './graph-session.ts';
 import { cacheDir } from './project-paths.ts';
 import { GraphBuilder } from '../weights/onnx/builder.ts';
 import type { Model } from '../weights/onnx/proto.ts';
@@ -82,6 +83,26 @@ describe('opening a built graph whose weights live in a model folder', () => {
     expect(await run(dir)).toEqual([2, 3, 4]);
     writeWeights(dir, [10, 20, 30]);
     expect(await run(dir)).toEqual([11, 21, 31]);
+    rmSync(dir, { recursive: true });
+  });
+
+  test('copies a weight file once per version when it cannot be linked, and drops copies unused for a week', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-graph-'));
+    writeWeights(dir, [1, 2, 3]);
+    const file = join(dir, 'w.bin');
+    const first = cachedCopy(file);
+    expect(cachedCopy(file)).toBe(first);
+    expect(new Float32Array(readFileSync(first).buffer.slice(0))).toEqual(Float32Array.of(1, 2, 3));
+    writeWeights(dir, [4, 5, 6]); // a new file: another copy, the new bytes
+    const second = cachedCopy(file);
+    expect(second).not.toBe(first);
+    expect(new Float32Array(readFileSync(second).buffer.slice(0))).toEqual(Float32Array.of(4, 5, 6));
+    const weekAgo = new Date(Date.now() - 8 * 864e5);
+    utimesSync(first, weekAgo, weekAgo);
+    cachedCopy(file);
+    expect(existsSync(first)).toBe(false);
+    expect(existsSync(second)).toBe(true);
+    rmSync(second);
     rmSync(dir, { recursive: true });
   });
 });

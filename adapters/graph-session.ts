@@ -2,13 +2,27 @@
  * Opens a graph we built (a training step, an injected text encoder) whose initializers may live in the model
  * folder's external-data files. onnxruntime resolves external data relative to the model file and refuses paths
  * outside its folder and symlinks, so the graph is written into a fresh folder under the cache beside hard links to
- * those files (a copy when the cache is on another filesystem), with each tensor's location rewritten to its link.
+ * those files (to a cached copy of one when the cache is on another filesystem: `cachedCopy`), with each tensor's
+ * location rewritten to its link.
  * The folder is removed once the session is open (onnxruntime has read or mapped every initialiser by then): a
  * folder kept across opens would hold its links to weights the model folder has since replaced — the same graph
  * bytes, the old weights, silently — and keep deleted models' gigabytes on disk.
  */
-import { copyFileSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import type { Model } from '../weights/onnx/proto.ts';
 import { encodeModel } from '../weights/onnx/proto.ts';
 import { relocateExternalTensorProto } from '../weights/onnx/tensor-proto.ts';
@@ -19,11 +33,40 @@ import { cacheDir } from './project-paths.ts';
 /** Maps an external initializer (its name and stored location) to the absolute path of its data file. */
 export type ExternalSource = (initializer: string, location: string) => string;
 
+/** Unused weight copies are removed after this long. */
+const copyLifetimeMs = 7 * 864e5;
+
+/**
+ * A copy of `from` under the cache, made once per version of the file — its device, inode, size and modification
+ * time name the copy, so a replaced file gets a new one — for model folders on another filesystem than the cache,
+ * where a hard link cannot be made. Each use renews the copy's time; copies unused for a week are removed.
+ */
+export const cachedCopy = (from: string): string => {
+  const st = statSync(from);
+  const key = createHash('sha256')
+    .update(`${resolve(from)}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}`)
+    .digest('hex')
+    .slice(0, 32);
+  const dir = join(cacheDir(), 'weights');
+  mkdirSync(dir, { recursive: true });
+  const now = Date.now();
+  for (const f of readdirSync(dir))
+    if (now - statSync(join(dir, f)).mtimeMs > copyLifetimeMs) rmSync(join(dir, f), { force: true });
+  const path = join(dir, key);
+  if (existsSync(path)) utimesSync(path, new Date(now), new Date(now));
+  else {
+    const part = `${path}.${process.pid}.part`;
+    copyFileSync(from, part);
+    renameSync(part, path);
+  }
+  return path;
+};
+
 const linkOrCopy = (from: string, to: string) => {
   try {
     linkSync(from, to);
   } catch {
-    copyFileSync(from, to);
+    linkSync(cachedCopy(from), to);
   }
 };
 
