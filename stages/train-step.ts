@@ -36,7 +36,12 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
       // Pivotal tuning: the LoRA's weights are fed and its gradient gathered beside the vectors'.
       const lora =
         ctx.lora && s.lora
-          ? { feeds: pivotalFeeds(ctx.lora, s.lora), grad: new Float32Array(s.lora.params.length) }
+          ? {
+              setup: ctx.lora,
+              state: s.lora,
+              feeds: pivotalFeeds(ctx.lora, s.lora),
+              grad: new Float32Array(s.lora.params.length),
+            }
           : undefined;
       for (let micro = 0; micro < r.accumulate; micro++) {
         const batch = sampleBatch(ctx, r.seed, s.step, micro, timestepInfo);
@@ -51,7 +56,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
         loss += l / r.accumulate;
         const g = stepGradient(ctx, out);
         for (let i = 0; i < grad.length; i++) grad[i] += g[i] / r.accumulate;
-        if (lora && ctx.lora) addLoraGrad(ctx.lora, out, lora.grad, 1 / r.accumulate);
+        if (lora) addLoraGrad(lora.setup, out, lora.grad, 1 / r.accumulate);
         const due = r.previewEvery > 0 && (s.step + 1) % r.previewEvery === 0;
         if (micro === 0 && due)
           preview = await previewFrames(
@@ -98,7 +103,7 @@ export const trainStep = (ctx: TrainContext): OperatorFunction<TrainState, Train
           `the learned vectors became non-finite at step ${s.step + 1} (lr ${lr}); training stopped, the last checkpoint is kept`,
           { step: s.step + 1 },
         );
-      const adapter = lora && ctx.lora && s.lora ? loraUpdate(ctx.lora, s.lora, lora.grad, s.step, r) : undefined;
+      const adapter = lora && loraUpdate(lora.setup, lora.state, lora.grad, s.step, r);
       if (adapter && !adapter.state.params.every(Number.isFinite))
         throw new PipelineError(
           'numeric',

@@ -10,8 +10,10 @@ import { validationLoss } from '../weights/training/validation-loss.ts';
 import { afterValidation } from '../common/train/early-stop.ts';
 import type { SdModel } from '../weights/model-folder.ts';
 
-/** Builds a model view whose prompts use the given vectors for the placeholder (see `withEmbeddings`). */
-/** The model with the current vectors (and, in pivotal tuning, the current LoRA merged into its UNet). */
+/**
+ * A model view whose prompts use the given vectors for the placeholder (see `withEmbeddings`) and, in pivotal
+ * tuning, the current LoRA merged into its UNet.
+ */
 export type ModelWithVectors = (vectors: Float32Array, lora?: TrainState['lora']) => Promise<SdModel>;
 
 /** Builds the generation operator for a model and a description: the composition layer passes its own. */

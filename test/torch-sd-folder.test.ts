@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'bun:test';
 import { lastValueFrom, toArray } from 'rxjs';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { diskModelFiles } from '../adapters/fs.ts';
@@ -49,28 +49,8 @@ describe('a torch.onnx-exported Stable Diffusion folder', () => {
     expect([png.width, png.height]).toEqual([64, 64]);
   });
 
-  test('trains a textual-inversion embedding for three steps with finite losses and nonzero gradients', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'pseudoword-torch-sd-'));
-    const request = parseTrainRequest({
-      images: await conceptFolder(),
-      token: '<t>',
-      init: 'circle',
-      steps: 3,
-      validateEvery: 0,
-      previewEvery: 0,
-      saveEvery: 0,
-      out,
-    });
-    const fs = await lastValueFrom(runTrain(request, { ...trainDeps(), openModel: async () => model }).pipe(toArray()));
-    const losses = of(fs, 'loss');
-    expect(losses.map((f) => f.step)).toEqual([1, 2, 3]);
-    for (const f of losses) expect(Number.isFinite(f.loss) && Number.isFinite(f.gradNorm) && f.gradNorm > 0).toBe(true);
-    expect(fs.at(-1)!.type).toBe('done');
-    expect(existsSync(join(out, 'learned_embeds.safetensors'))).toBe(true);
-  });
-
   for (const method of ['ti', 'dti', 'p-plus'] as const)
-    test(`trains with the ${method} inversion method for three steps, and its file generates`, async () => {
+    test(`trains with the ${method} inversion method for three steps with finite losses and nonzero gradients, and its file generates`, async () => {
       const out = mkdtempSync(join(tmpdir(), 'pseudoword-torch-sd-'));
       const request = parseTrainRequest({
         images: await conceptFolder(),
@@ -88,7 +68,8 @@ describe('a torch.onnx-exported Stable Diffusion folder', () => {
       );
       const losses = of(fs, 'loss');
       expect(losses.map((f) => f.step)).toEqual([1, 2, 3]);
-      for (const f of losses) expect(Number.isFinite(f.loss) && f.gradNorm > 0).toBe(true);
+      for (const f of losses)
+        expect(Number.isFinite(f.loss) && Number.isFinite(f.gradNorm) && f.gradNorm > 0).toBe(true);
       expect(fs.at(-1)).toMatchObject({ type: 'done', summary: { method } });
       const file = join(out, 'learned_embeds.safetensors');
       const generated = await lastValueFrom(

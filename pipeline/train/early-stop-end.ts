@@ -7,7 +7,7 @@
 import { defer, type Observable } from 'rxjs';
 import type { Frame } from '../../common/frames.ts';
 import type { TrainState } from '../../common/train/train-state.ts';
-import type { WriteFiles } from '../../stages/save-checkpoint.ts';
+import { type WriteFiles, writeCheckpoint } from '../../stages/save-checkpoint.ts';
 import {
   embeddingBytes,
   embeddingFileName,
@@ -30,12 +30,9 @@ export const earlyStopEnd = (
     const layout = ctx.request.layout;
     // Pivotal tuning: the adapter of that same step, so the word and the LoRA stay a pair.
     const lora = state.lora && loraBytes(state.bestLora ?? state.lora.params, id, layout);
-    const files = {
+    return writeCheckpoint(ctx, write, best.step, {
       [embeddingFileName]: embeddingBytes(state.bestVectors ?? state.vectors, best.step, id, layout),
       ...(lora ? { [loraFileName]: lora } : {}),
       [stateFileName]: stateFile(state, id),
-    };
-    const paths = await write(files);
-    const bytes = Object.values(files).reduce((n, b) => n + b.byteLength, 0);
-    return { type: 'checkpoint', runId: ctx.runId, step: best.step, files: paths, bytes };
+    });
   });

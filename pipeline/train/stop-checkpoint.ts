@@ -6,7 +6,7 @@
 import { defer, type Observable } from 'rxjs';
 import type { Frame } from '../../common/frames.ts';
 import type { TrainState } from '../../common/train/train-state.ts';
-import type { WriteFiles } from '../../stages/save-checkpoint.ts';
+import { type WriteFiles, writeCheckpoint } from '../../stages/save-checkpoint.ts';
 import {
   checkpointFiles,
   stateFile,
@@ -28,12 +28,13 @@ export const stopCheckpoint = (
   state: TrainState,
   savedStep: number,
 ): Observable<Frame> =>
-  defer(async (): Promise<Frame> => {
-    const files =
+  defer(() =>
+    writeCheckpoint(
+      ctx,
+      write,
+      state.step,
       state.step === savedStep
         ? { [stateFileName]: stateFile(state, id) }
-        : checkpointFiles(state, id, ctx.request.layout, false);
-    const paths = await write(files);
-    const bytes = Object.values(files).reduce((n, b) => n + b.byteLength, 0);
-    return { type: 'checkpoint', runId: ctx.runId, step: state.step, files: paths, bytes };
-  });
+        : checkpointFiles(state, id, ctx.request.layout, false),
+    ),
+  );

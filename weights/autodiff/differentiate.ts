@@ -60,8 +60,6 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     valueInfo: [...g0.valueInfo],
   };
   const opset = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
-  if (opts.splitAttention !== 'never' && graph.nodes.some((n) => n.opType === 'Softmax'))
-    splitAttention(graph, ValueFacts.forGraph(graph, opset, topoOrder(graph)), opts.splitAttention ?? 64 * 2 ** 20);
   // If nodes (and opset-8 Scans) appear with their subgraphs' outer reads as inputs (loop-captures.ts); the graph
   // keeps the real ones.
   let order = topoOrder(graph).map((n) => branchReadsAsInputs(n, opset));
@@ -81,7 +79,16 @@ export const differentiate = (model: Model, opts: DifferentiateOptions): Model =
     if (!graph.inputs.some((i) => i.name === w))
       graph.inputs.push({ name: w, type: { elemType: init.dataType, shape: [...init.dims] }, unknown: [] });
   }
-  const facts = ValueFacts.forGraph(graph, opset, order);
+  let facts = ValueFacts.forGraph(graph, opset, order);
+  if (opts.splitAttention !== 'never' && splitAttention(graph, facts, opts.splitAttention ?? 64 * 2 ** 20)) {
+    // Big attention was split over its heads (split-attention.ts): new nodes and constants, so order, names and
+    // shapes again.
+    order = topoOrder(graph).map((n) => branchReadsAsInputs(n, opset));
+    produced.clear();
+    for (const n of order) for (const o of n.outputs) produced.add(o);
+    for (const t of graph.initializers) declared.add(t.name);
+    facts = ValueFacts.forGraph(graph, opset, order);
+  }
   const analyse = () =>
     activity(
       order,

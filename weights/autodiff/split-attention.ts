@@ -44,7 +44,7 @@ const sameShape = (facts: ValueFacts, a: string, b: string) =>
 const chainAt = (
   sm: Node,
   producer: ReadonlyMap<string, Node>,
-  readers: ReadonlyMap<string, number>,
+  readers: ReadonlyMap<string, readonly Node[]>,
   outputs: ReadonlySet<string>,
   facts: ValueFacts,
 ): Chain | undefined => {
@@ -53,7 +53,7 @@ const chainAt = (
   if (!scores) return undefined;
   const axis = Number(sm.attributes.find((a) => a.name === 'axis')?.i ?? (facts.opset >= 13 ? -1 : 1));
   if (axis !== -1 && axis !== scores.length - 1) return undefined;
-  const once = (v: string) => readers.get(v) === 1 && !outputs.has(v);
+  const once = (v: string) => readers.get(v)?.length === 1 && !outputs.has(v);
   if (!once(p)) return undefined;
   const nodes: Node[] = [sm];
   let cur = sm.inputs[0];
@@ -76,8 +76,8 @@ const chainAt = (
 };
 
 /** The P·V MatMul reading the Softmax's output as its left operand, when that is its only reader. */
-const productOf = (p: string, all: readonly Node[]): Node | undefined => {
-  const rs = all.filter((n) => n.inputs.includes(p));
+const productOf = (p: string, readers: ReadonlyMap<string, readonly Node[]>): Node | undefined => {
+  const rs = readers.get(p) ?? [];
   return rs.length === 1 && rs[0].opType === 'MatMul' && !rs[0].domain && rs[0].inputs[0] === p ? rs[0] : undefined;
 };
 
@@ -133,15 +133,21 @@ const packed = (
  */
 export const splitAttention = (graph: Graph, facts: ValueFacts, maxBytes: number): number => {
   const producer = new Map(graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
-  const readers = new Map<string, number>();
-  for (const n of graph.nodes) for (const i of new Set(n.inputs)) if (i) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const readers = new Map<string, Node[]>();
+  for (const n of graph.nodes)
+    for (const i of new Set(n.inputs)) {
+      if (!i) continue;
+      const rs = readers.get(i);
+      if (rs) rs.push(n);
+      else readers.set(i, [n]);
+    }
   const outputs = new Set(graph.outputs.map((o) => o.name));
   const b = new GraphBuilder(graph);
   const removed = new Set<Node>();
   let count = 0;
   for (const sm of graph.nodes.filter((n) => n.opType === 'Softmax' && !n.domain)) {
     const chain = chainAt(sm, producer, readers, outputs, facts);
-    const pv = chain && productOf(sm.outputs[0], graph.nodes);
+    const pv = chain && productOf(sm.outputs[0], readers);
     if (!chain || !pv) continue;
     const { scores } = chain;
     const r = scores.length;
