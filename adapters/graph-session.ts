@@ -21,13 +21,21 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Model } from '../weights/onnx/proto.ts';
 import { encodeModel } from '../weights/onnx/proto.ts';
 import { relocateExternalTensorProto } from '../weights/onnx/tensor-proto.ts';
 import type { Session, SessionOptions } from '../weights/session.ts';
-import { ortSessionFactory } from './ort-session.ts';
+import { ortRuntime, ortSessionFactory } from './ort-session.ts';
+import {
+  cachedGraph,
+  dropCachedGraph,
+  fileVersion,
+  reserveEntry,
+  type SessionCache,
+  sessionCacheKey,
+} from './session-cache.ts';
 import { cacheDir } from './project-paths.ts';
 
 /** Maps an external initializer (its name and stored location) to the absolute path of its data file. */
@@ -42,11 +50,7 @@ const copyLifetimeMs = 7 * 864e5;
  * where a hard link cannot be made. Each use renews the copy's time; copies unused for a week are removed.
  */
 export const cachedCopy = (from: string): string => {
-  const st = statSync(from);
-  const key = createHash('sha256')
-    .update(`${resolve(from)}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}`)
-    .digest('hex')
-    .slice(0, 32);
+  const key = createHash('sha256').update(fileVersion(from)).digest('hex').slice(0, 32);
   const dir = join(cacheDir(), 'weights');
   mkdirSync(dir, { recursive: true });
   const now = Date.now();
@@ -70,14 +74,26 @@ const linkOrCopy = (from: string, to: string) => {
   }
 };
 
-/** Writes a graph beside links to its external data in a folder of its own, opens it, and removes the folder. */
+/** Bytes of a graph's weights, inline and external. */
+export const weightBytes = (m: Model): number =>
+  m.graph.initializers.reduce(
+    (n, t) => n + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength),
+    0,
+  );
+
+/**
+ * Writes a graph beside links to its external data in a folder of its own, opens it, and removes the folder.
+ * With `cache` (CPU only), onnxruntime's optimised form of the graph is kept between runs and reopened with
+ * optimisations off (adapters/session-cache.ts); where it cannot be saved or reopened the graph opens as without.
+ */
 export const openGraph = async (
   model: Model,
   source: ExternalSource,
   options: SessionOptions = {},
+  cache?: SessionCache,
 ): Promise<Session> => {
   const external = model.graph.initializers.filter((t) => t.external);
-  if (!external.length) return ortSessionFactory.create(encodeModel(model), options);
+  if (!external.length && !cache) return ortSessionFactory.create(encodeModel(model), options);
   const files = new Map<string, string>(); // absolute source → link name
   const initializers = model.graph.initializers.map((t) => {
     if (!t.external) return t;
@@ -88,6 +104,39 @@ export const openGraph = async (
     return relocateExternalTensorProto(t, link);
   });
   const bytes = encodeModel({ ...model, graph: { ...model.graph, initializers } });
+  if (!cache || cache.maxBytes <= 0 || (options.device ?? 'cpu') !== 'cpu') return openWritten(bytes, files, options);
+  const key = sessionCacheKey(bytes, [...files.keys()], options, ortRuntime);
+  const cached = cachedGraph(cache, key);
+  if (cached)
+    try {
+      const session = await ortSessionFactory.create(cached, { ...options, optimization: 'disabled' });
+      cache.log?.(`opened the step's optimised graph saved by an earlier run (${cache.dir})`);
+      return session;
+    } catch (e) {
+      // A damaged entry (a disk error, a hand edit): made again below.
+      cache.log?.(`the saved optimised graph in ${cache.dir} did not open (${(e as Error).message}); making it again`);
+      dropCachedGraph(cache, key);
+    }
+  // The saved graph holds every weight, folded and re-laid-out ones included: about twice the model's.
+  const entry = reserveEntry(cache, key, 2 * weightBytes(model));
+  if ('refused' in entry) {
+    cache.log?.(`the step's optimised graph is not kept for later runs: ${entry.refused}`);
+    return openWritten(bytes, files, options);
+  }
+  cache.log?.(`saving the step's optimised graph for later runs (once for this model and these settings)`);
+  try {
+    const session = await openWritten(bytes, files, { ...options, saveOptimizedTo: entry.modelPath });
+    entry.commit();
+    return session;
+  } catch (e) {
+    entry.abandon();
+    throw e;
+  }
+};
+
+/** Opens the graph's bytes written beside links to its weight files, in a folder removed once the session is open. */
+const openWritten = async (bytes: Uint8Array, files: Map<string, string>, options: SessionOptions) => {
+  if (!files.size) return ortSessionFactory.create(bytes, options);
   const root = join(cacheDir(), 'graphs');
   mkdirSync(root, { recursive: true });
   // Removed with the weights their links keep alive: the folders earlier versions kept, one per graph (16 hex digits

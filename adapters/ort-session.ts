@@ -3,6 +3,7 @@
  * it converts tensors both ways, keeps `device: 'cuda'` on the GPU (no silent CPU fallback), and turns what
  * onnxruntime throws into typed `PipelineError`s with plain messages (`ortError`).
  */
+import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { PipelineError } from '../common/errors.ts';
 import type { Device, IOInfo, Session, SessionFactory, SessionOptions } from '../weights/session.ts';
@@ -90,6 +91,14 @@ export const ortSessionOptions = (options: SessionOptions = {}): ort.InferenceSe
     ...(options.lowMemory || options.leanMemory || options.prepacking === false ? { disable_prepacking: '1' } : {}),
     ...(options.leanMemory ? { use_device_allocator_for_initializers: '1' } : {}),
     ...(device === 'cuda' && strict(options) ? { disable_cpu_ep_fallback: '1' } : {}),
+    // The optimised graph's weights go in one file beside it (a step graph's pass protobuf's 2 GB limit); tensors
+    // under 1 KiB stay in the graph.
+    ...(options.saveOptimizedTo
+      ? {
+          optimized_model_external_initializers_file_name: `${basename(options.saveOptimizedTo, '.onnx')}.data`,
+          optimized_model_external_initializers_min_size_in_bytes: '1024',
+        }
+      : {}),
   };
   return {
     executionProviders: device === 'cuda' ? ['cuda'] : ['cpu'],
@@ -97,6 +106,10 @@ export const ortSessionOptions = (options: SessionOptions = {}): ort.InferenceSe
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
     ...(options.lowMemory ? { enableCpuMemArena: false } : {}),
     ...(options.leanMemory ? { enableMemPattern: false } : {}),
+    // Saving an NCHWc graph makes onnxruntime warn that it is for this machine's CPU: the cache's key holds the CPU.
+    ...(options.saveOptimizedTo
+      ? { optimizedModelFilePath: options.saveOptimizedTo, logSeverityLevel: 3 as const }
+      : {}),
     ...(Object.keys(session).length ? { extra: { session } } : {}),
   };
 };
@@ -223,6 +236,9 @@ export const ortError = (e: unknown, ctx: OrtErrorContext): PipelineError => {
     details,
   );
 };
+
+/** The runtime making the sessions, for keys of what it saves (adapters/session-cache.ts). */
+export const ortRuntime = `onnxruntime-node ${ort.env.versions.node}`;
 
 /** onnxruntime-node sessions. `device: 'cuda'` uses the CUDA provider only, so a silent CPU fallback never hides.
  */

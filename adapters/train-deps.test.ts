@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test';
-import { trainSessionOptions } from './train-deps.ts';
+import { trainGraphCache, trainSessionOptions } from './train-deps.ts';
+import { cacheDir } from './project-paths.ts';
+import { join } from 'node:path';
 import { GraphBuilder } from '../weights/onnx/builder.ts';
 import type { Model } from '../weights/onnx/proto.ts';
 
@@ -25,5 +27,16 @@ describe('the training session options', () => {
   test('open graphs with over 1 GiB of weights in lean-memory mode, smaller ones with the defaults', () => {
     expect(trainSessionOptions(withWeights(2 ** 30 + 4), 'cpu')).toEqual({ device: 'cpu', leanMemory: true });
     expect(trainSessionOptions(withWeights(2 ** 20), 'cpu')).toEqual({ device: 'cpu' });
+  });
+});
+
+describe('the step graph cache', () => {
+  test('keeps the optimised form of graphs over 1 GiB opened on the CPU, under the cache folder', () => {
+    expect(trainGraphCache(withWeights(2 ** 30 + 4), 'cpu')?.dir).toBe(join(cacheDir(), 'sessions'));
+    expect(trainGraphCache(withWeights(2 ** 30 + 4))?.maxBytes).toBeGreaterThan(0);
+  });
+  test('is not used for small graphs, nor on the GPU', () => {
+    expect(trainGraphCache(withWeights(2 ** 20), 'cpu')).toBeUndefined();
+    expect(trainGraphCache(withWeights(2 ** 30 + 4), 'cuda')).toBeUndefined();
   });
 });

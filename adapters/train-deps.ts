@@ -11,18 +11,13 @@ import { listFolder, pathKind, readRegularFile, readRegularText } from './safe-f
 import type { TrainDeps } from '../pipeline/train/run-train.ts';
 import type { ImageFile } from '../stages/encode-training-images.ts';
 import { writeFileAtomic } from './fs.ts';
-import { openGraph } from './graph-session.ts';
+import { openGraph, weightBytes } from './graph-session.ts';
+import { cacheDir } from './project-paths.ts';
+import { type SessionCache, sessionCacheAt } from './session-cache.ts';
 import { openModel } from './open-model.ts';
 import { ortSessionFactory } from './ort-session.ts';
 import type { Model } from '../weights/onnx/proto.ts';
 import type { Device, SessionOptions } from '../weights/session.ts';
-
-/** Bytes of a graph's weights, inline and external. */
-const weightBytes = (m: Model): number =>
-  m.graph.initializers.reduce(
-    (n, t) => n + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength),
-    0,
-  );
 
 /**
  * Session options for a training step graph. Big models (over 1 GiB of weights) open in lean-memory mode (no
@@ -34,6 +29,13 @@ export const trainSessionOptions = (graph: Model, device?: Device): SessionOptio
   device,
   ...(weightBytes(graph) > 2 ** 30 ? { leanMemory: true } : {}),
 });
+
+/**
+ * Where a step graph's optimised form is kept between runs: for big graphs on the CPU (over 1 GiB of weights), whose
+ * open is mostly onnxruntime's optimisation work (tens of seconds at SD1.5 size); small ones open in moments.
+ */
+export const trainGraphCache = (graph: Model, device?: Device, log?: (m: string) => void): SessionCache | undefined =>
+  (device ?? 'cpu') === 'cpu' && weightBytes(graph) > 2 ** 30 ? sessionCacheAt(cacheDir(), log) : undefined;
 
 const skip = new Set(['.txt', '.json', '.md', '.csv', '.safetensors', '.pt', '.onnx']);
 
@@ -98,7 +100,8 @@ export const sweepStaleTemps = async (dir: string): Promise<number> => {
 export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
   openModel: (name, device) => openModel(name, device, log),
   factory: ortSessionFactory,
-  openGraph: (graph, source, device) => openGraph(graph, source, trainSessionOptions(graph, device)),
+  openGraph: (graph, source, device) =>
+    openGraph(graph, source, trainSessionOptions(graph, device), trainGraphCache(graph, device, log)),
   readImages: readImageFolder,
   async writeFiles(dir, files) {
     return Object.entries(files).map(([name, bytes]) => {

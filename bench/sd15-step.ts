@@ -10,7 +10,9 @@
  * sessions for the step too), lowmem (no prepacking, no CPU arena), noprepack
  * (no prepacking, arena kept), initdev (session.use_device_allocator_for_initializers=1: initialisers and folded
  * constants outside the arena), nomempattern (enableMemPattern false), convT,
- * flipstep, flipconv (every stride-1 conv's input gradient through a folded flipped kernel), keepattn, wholeattn (attention not split over heads), split4 (split down to 4 MiB of scores: 32×32 too); SD15_RUNS (timed step runs, default 2); the malloc environment (MALLOC_*_, LD_PRELOAD of
+ * flipstep, flipconv (every stride-1 conv's input gradient through a folded flipped kernel), keepattn, wholeattn (attention not split over heads), split4 (split down to 4 MiB of scores: 32×32 too), nocache (the step's optimised graph
+ * neither reused nor saved; by default it is, as `train` does: the first run saves it, later runs reopen it — the
+ * printed `optimised graph` says which); SD15_RUNS (timed step runs, default 2); the malloc environment (MALLOC_*_, LD_PRELOAD of
  * another allocator), printed as given.
  * SD15_ALTERNATE=N: no separate forward process; the step's process, after its own measurements (peak RSS read
  * before), opens the forward session (onnxruntime's defaults) and runs N forward/step pairs alternately, so the
@@ -24,7 +26,7 @@ import { join } from 'node:path';
 import { cacheDir } from '../adapters/project-paths.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
 import { openGraph } from '../adapters/graph-session.ts';
-import { trainSessionOptions } from '../adapters/train-deps.ts';
+import { trainGraphCache, trainSessionOptions } from '../adapters/train-deps.ts';
 import { buildUnet } from '../weights/tiny/unet.ts';
 import { sd15UnetConfig } from '../weights/tiny/unet-config.ts';
 import { buildTextEncoder } from '../weights/tiny/text-encoder.ts';
@@ -155,10 +157,26 @@ if (mode === 'step') {
     : variant.includes('ortdefaults')
       ? {}
       : trainSessionOptions(graph);
-  const s = await openGraph(graph, (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc), {
-    ...options,
-    ...(variant.includes('noprepack') ? { prepacking: false } : {}),
-  });
+  // The optimised step graph is kept between runs as `train` keeps it (trainGraphCache), for the default settings:
+  // a variant's knobs above are not part of the cache's key. `nocache` opens without it.
+  const said: string[] = [];
+  const cache =
+    variant.includes('nocache') || Object.keys(knobs).length || Object.keys(config).length
+      ? undefined
+      : trainGraphCache(graph, 'cpu', (m) => said.push(m));
+  const s = await openGraph(
+    graph,
+    (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc),
+    { ...options, ...(variant.includes('noprepack') ? { prepacking: false } : {}) },
+    cache,
+  );
+  const cacheUse = !cache
+    ? 'off'
+    : said.some((m) => m.includes('earlier run'))
+      ? 'reused'
+      : said.some((m) => m.startsWith('saving'))
+        ? 'saved'
+        : 'refused';
   (ort.InferenceSession as any).create = create;
   const opened = performance.now();
   // maxRSS at each phase: tells a peak reached while opening the session (initializers copied, constants folded)
@@ -239,6 +257,7 @@ if (mode === 'step') {
     JSON.stringify({
       mode,
       variant,
+      cache: cacheUse,
       alt,
       ms: Math.min(...times),
       cpuPerRunS,
@@ -280,7 +299,7 @@ console.log(
   `settings: SD15_VARIANT=${process.env.SD15_VARIANT ?? ''} malloc ${JSON.stringify(mallocEnv)}\n` +
     `UNet forward ${(fwd.ms / 1000).toFixed(2)} s (open ${sec(fwd.openSessionMs)}, peak ${fwd.peakRssGiB.toFixed(2)} GiB, ` +
     `cpu user ${fwd.userS.toFixed(0)} s sys ${fwd.sysS.toFixed(0)} s)\n` +
-    `training step ${(step.ms / 1000).toFixed(2)} s (open ${sec(step.openSessionMs)}, peak ${step.peakRssGiB.toFixed(2)} GiB, ` +
+    `training step ${(step.ms / 1000).toFixed(2)} s (open ${sec(step.openSessionMs)}, optimised graph ${step.cache}, peak ${step.peakRssGiB.toFixed(2)} GiB, ` +
     `cpu user ${step.userS.toFixed(0)} s sys ${step.sysS.toFixed(0)} s)\n` +
     `→ step/forward ${(step.ms / fwd.ms).toFixed(2)} (goal ≤ 2.2; in CPU seconds per run ${step.cpuPerRunS.toFixed(1)} / ${fwd.cpuPerRunS.toFixed(1)} = ${(step.cpuPerRunS / fwd.cpuPerRunS).toFixed(2)}); peak ${step.peakRssGiB.toFixed(2)} GiB (goal ≤ 9); ` +
     `open ratio ${(step.openSessionMs / fwd.openSessionMs).toFixed(1)} (goal ≤ 2)`,

@@ -55,6 +55,12 @@ export interface SessionOptions {
    * 'refused' makes any CPU node a load error (set `PSEUDOWORD_CUDA_FALLBACK=refuse` for the CLI and server).
    */
   cpuFallback?: 'allowed' | 'refused';
+  /**
+   * Write the graph onnxruntime makes of the model (optimised: constants folded, nodes fused, kernels re-laid out)
+   * to this path, its weights in a `.data` file beside it; opened later with `optimization: 'disabled'`, it is the
+   * same session without the optimisation work (adapters/session-cache.ts).
+   */
+  saveOptimizedTo?: string;
 }
 
 /**
