@@ -12,7 +12,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachedCopy, openGraph } from './graph-session.ts';
+import { cachedCopy, openGraph, savedBytes, weightBytes } from './graph-session.ts';
 import { cacheDir } from './project-paths.ts';
 import { GraphBuilder } from '../weights/onnx/builder.ts';
 import type { Model } from '../weights/onnx/proto.ts';
@@ -104,5 +104,18 @@ describe('opening a built graph whose weights live in a model folder', () => {
     expect(existsSync(second)).toBe(true);
     rmSync(second);
     rmSync(dir, { recursive: true });
+  });
+});
+
+describe("the size of a step graph's optimised form", () => {
+  test('counts every weight once and each conv kernel a second time (its folded flipped copy)', () => {
+    const b = new GraphBuilder();
+    const x = b.input('x', 'float32', [1, 2, 4, 4]);
+    b.addTensorProto(makeExternalTensorProto('k', 'float32', [2, 2, 3, 3], 'w.bin', 0, 144));
+    b.addTensorProto(makeExternalTensorProto('s', 'float32', [1, 2, 1, 1], 'w.bin', 144, 8));
+    b.output(b.op('Mul', [b.op('Conv', [x, 'k'], { pads: [1, 1, 1, 1] }), 's']), 'float32', [1, 2, 4, 4], 'y');
+    const m = b.toModel(17);
+    expect(weightBytes(m)).toBe(152);
+    expect(savedBytes(m)).toBe(152 + 144);
   });
 });

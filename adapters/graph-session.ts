@@ -74,12 +74,21 @@ const linkOrCopy = (from: string, to: string) => {
   }
 };
 
+const tensorBytes = (t: Model['graph']['initializers'][number]) =>
+  t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength;
+
 /** Bytes of a graph's weights, inline and external. */
-export const weightBytes = (m: Model): number =>
-  m.graph.initializers.reduce(
-    (n, t) => n + (t.external ? Number(t.external.find((e) => e.key === 'length')?.value ?? 0) : t.bytes.byteLength),
-    0,
-  );
+export const weightBytes = (m: Model): number => m.graph.initializers.reduce((n, t) => n + tensorBytes(t), 0);
+
+/**
+ * About what onnxruntime's optimised form of a step graph holds: every weight, and a folded copy of each conv kernel
+ * (the input gradients' flipped kernels; re-laid-out kernels replace their originals).
+ */
+export const savedBytes = (m: Model): number => {
+  const bytes = new Map(m.graph.initializers.map((t) => [t.name, tensorBytes(t)]));
+  const kernels = new Set(m.graph.nodes.filter((n) => n.opType === 'Conv').map((n) => n.inputs[1]));
+  return weightBytes(m) + [...kernels].reduce((n, k) => n + (bytes.get(k) ?? 0), 0);
+};
 
 /**
  * Writes a graph beside links to its external data in a folder of its own, opens it, and removes the folder.
@@ -117,8 +126,7 @@ export const openGraph = async (
       cache.log?.(`the saved optimised graph in ${cache.dir} did not open (${(e as Error).message}); making it again`);
       dropCachedGraph(cache, key);
     }
-  // The saved graph holds every weight, folded and re-laid-out ones included: about twice the model's.
-  const entry = reserveEntry(cache, key, 2 * weightBytes(model));
+  const entry = reserveEntry(cache, key, savedBytes(model));
   if ('refused' in entry) {
     cache.log?.(`the step's optimised graph is not kept for later runs: ${entry.refused}`);
     return openWritten(bytes, files, options);

@@ -4,7 +4,8 @@
  * against onnxruntime's forward of the same UNet. Each measurement runs in its own process so its peak RSS is its own.
  *   npx bun bench/sdxl-step.ts --scale 0.125   (a width-scaled model: every depth, head count and the 49408-token
  *                                               vocabulary kept; widths × scale; builds once into .cache/models)
- *   npx bun bench/sdxl-step.ts --no-alternate --lowmem   (or --lean)
+ *   npx bun bench/sdxl-step.ts --no-alternate --lowmem   (or --lean [--cache]: the step's optimised graph kept
+ *                                              between runs as `train` keeps it)
  *                                              (full size, --scale 1: float32 weights alone are ≈ 13.5 GB, so the
  *                                               step's process does not open a second UNet to alternate with, and
  *                                               neither session keeps pre-packed weight copies)
@@ -17,6 +18,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openGraph } from '../adapters/graph-session.ts';
+import { trainGraphCache } from '../adapters/train-deps.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
 import { readFile } from '../adapters/fs.ts';
 import { cacheDir } from '../adapters/project-paths.ts';
@@ -43,6 +45,9 @@ const lowMemory = process.argv.includes('--lowmem');
 // --lean: both sessions in lean-memory mode (arena kept; no pre-packing, initialisers outside the arena, no memory
 // pattern: what `train` picks above 1 GiB).
 const leanMemory = process.argv.includes('--lean');
+// --cache: the step's optimised graph kept between runs as `train` keeps it (trainGraphCache): the first run saves
+// it, later ones reopen it.
+const cached = process.argv.includes('--cache');
 if (!(scale > 0 && scale <= 1)) throw new Error(`--scale must be in (0, 1], got ${flag('scale')}`);
 const latent = 64;
 const headWidth = Math.max(8, 8 * Math.round((64 * scale) / 8));
@@ -139,7 +144,15 @@ if (mode === 'step') {
     { latent: [4, latent, latent], sequence: 77 },
   );
   const built = performance.now();
-  const s = await openGraph(graph, (init, loc) => join(dir, xlInitializerFolder(init), loc), { lowMemory, leanMemory });
+  const said: string[] = [];
+  const cache = cached ? trainGraphCache(graph, 'cpu', (m) => said.push(m)) : undefined;
+  const s = await openGraph(
+    graph,
+    (init, loc) => join(dir, xlInitializerFolder(init), loc),
+    { lowMemory, leanMemory },
+    cache,
+  );
+  for (const m of said) console.error(`cache: ${m}`);
   const opened = performance.now();
   const peakOpenGiB = maxRssGiB();
   const ids = new Int32Array(77).fill(49407);
@@ -208,6 +221,7 @@ const self = (m: string) => {
     ...(noAlternate ? ['--no-alternate'] : []),
     ...(lowMemory ? ['--lowmem'] : []),
     ...(leanMemory ? ['--lean'] : []),
+    ...(cached ? ['--cache'] : []),
   ];
   const p = Bun.spawnSync([process.execPath, import.meta.path, m, '--scale', String(scale), ...extra], {
     stdout: 'pipe',
@@ -252,5 +266,6 @@ console.log(
     forwardOpenSessionMs: fwd.openSessionMs,
     lowMemory,
     leanMemory,
+    cached,
   }),
 );
