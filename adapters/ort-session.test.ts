@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { describe, expect, test } from 'bun:test';
 import * as ort from 'onnxruntime-node';
 import { ortError, ortSessionFactory, ortSessionOptions } from './ort-session.ts';
@@ -67,6 +68,22 @@ describe('the onnxruntime options', () => {
     expect(o.extra).toEqual({ session: { disable_prepacking: '1', use_device_allocator_for_initializers: '1' } });
     expect(o.enableMemPattern).toBe(false);
     expect(o.enableCpuMemArena).toBeUndefined();
+    // Pre-packing kept on request, the rest of lean-memory mode unchanged.
+    const packed = ortSessionOptions({ device: 'cpu', leanMemory: true, prepacking: true });
+    expect(packed.extra).toEqual({ session: { use_device_allocator_for_initializers: '1' } });
+    expect(packed.enableMemPattern).toBe(false);
+  });
+
+  test('save the optimised graph with its weights in a data file beside it, when asked', () => {
+    const o = ortSessionOptions({ saveOptimizedTo: join('entry', 'model.onnx') });
+    expect(o.optimizedModelFilePath).toBe(join('entry', 'model.onnx'));
+    expect(o.extra).toEqual({
+      session: {
+        optimized_model_external_initializers_file_name: 'model.data',
+        optimized_model_external_initializers_min_size_in_bytes: '1024',
+      },
+    });
+    expect(ortSessionOptions({}).optimizedModelFilePath).toBeUndefined();
   });
 
   test('open and run a session in lean-memory mode (onnxruntime accepts every entry)', async () => {

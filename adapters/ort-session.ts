@@ -88,7 +88,8 @@ const strict = (o: SessionOptions) =>
 export const ortSessionOptions = (options: SessionOptions = {}): ort.InferenceSession.SessionOptions => {
   const device = options.device ?? 'cpu';
   const session: Record<string, string> = {
-    ...(options.lowMemory || options.leanMemory || options.prepacking === false ? { disable_prepacking: '1' } : {}),
+    // Lean-memory mode drops pre-packing unless `prepacking: true` says to keep it.
+    ...((options.prepacking ?? !(options.lowMemory || options.leanMemory)) ? {} : { disable_prepacking: '1' }),
     ...(options.leanMemory ? { use_device_allocator_for_initializers: '1' } : {}),
     ...(device === 'cuda' && strict(options) ? { disable_cpu_ep_fallback: '1' } : {}),
     // The optimised graph's weights go in one file beside it (a step graph's pass protobuf's 2 GB limit); tensors

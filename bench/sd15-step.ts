@@ -8,7 +8,7 @@
  * started directly, not through bin/pseudoword.js, which sets MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX). Other settings
  * are named in the environment and printed with the figures: SD15_VARIANT=ortdefaults (onnxruntime's default
  * sessions for the step too), lowmem (no prepacking, no CPU arena), noprepack
- * (no prepacking, arena kept), initdev (session.use_device_allocator_for_initializers=1: initialisers and folded
+ * (no prepacking, arena kept), prepack (pre-packing kept in lean-memory mode), initdev (session.use_device_allocator_for_initializers=1: initialisers and folded
  * constants outside the arena), nomempattern (enableMemPattern false), convT,
  * flipstep, flipconv (every stride-1 conv's input gradient through a folded flipped kernel), keepattn, wholeattn (attention not split over heads), split4 (split down to 4 MiB of scores: 32×32 too), nocache (the step's optimised graph
  * neither reused nor saved; by default it is, as `train` does: the first run saves it, later runs reopen it — the
@@ -167,7 +167,14 @@ if (mode === 'step') {
   const s = await openGraph(
     graph,
     (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc),
-    { ...options, ...(variant.includes('noprepack') ? { prepacking: false } : {}) },
+    {
+      ...options,
+      ...(variant.includes('noprepack')
+        ? { prepacking: false }
+        : variant.includes('prepack')
+          ? { prepacking: true }
+          : {}),
+    },
     cache,
   );
   const cacheUse = !cache
