@@ -92,6 +92,16 @@ describe('the optimised step graph kept between runs', () => {
     rmSync(folder, { recursive: true });
   });
 
+  test('two opens of the same graph at once both run, and leave one entry and no unfinished folder', async () => {
+    const folder = modelFolder(3);
+    const cache = newCache();
+    expect(await Promise.all([y0(folder, cache), y0(folder, cache)])).toEqual([7, 7]);
+    expect(entries(cache)).toHaveLength(1);
+    expect(entries(cache)[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(await y0(folder, cache)).toBe(7);
+    rmSync(folder, { recursive: true });
+  });
+
   test('makes a damaged entry again instead of failing the open', async () => {
     const folder = modelFolder(3);
     const cache = newCache();
