@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openGraph } from './graph-session.ts';
-import { pruneSessionCache, type SessionCache, sessionCacheAt } from './session-cache.ts';
+import { pruneSessionCache, type SessionCache, sessionCacheAt, sessionCacheKey } from './session-cache.ts';
 import { GraphBuilder } from '../weights/onnx/builder.ts';
 import { decodeModel, type Model } from '../weights/onnx/proto.ts';
 import { makeExternalTensorProto } from '../weights/onnx/tensor-proto.ts';
@@ -142,6 +142,20 @@ describe('the optimised step graph kept between runs', () => {
     make('new', 1500, 0);
     pruneSessionCache(cache, 'new');
     expect(entries(cache).sort()).toEqual(['new', 'recent', 'writing.2.part']);
+  });
+
+  test('keys an entry by the graph, the weight files, the options and the runtime, and by nothing else', () => {
+    const folder = modelFolder(3);
+    const w = join(folder, 'w.bin');
+    const key = (g = 'graph', o = {}, r = 'rt') => sessionCacheKey(new TextEncoder().encode(g), [w], o, r);
+    expect(key()).toBe(key());
+    expect(key('graph', { threads: 1, leanMemory: true })).toBe(key('graph', { leanMemory: true, threads: 1 }));
+    for (const other of [key('graph2'), key('graph', { threads: 1 }), key('graph', {}, 'rt2')])
+      expect(other).not.toBe(key());
+    const before = key();
+    writeWeights(folder, 3); // the same bytes in a new file: another version
+    expect(key()).not.toBe(before);
+    rmSync(folder, { recursive: true });
   });
 
   test('takes its bound from PSEUDOWORD_SESSION_CACHE_GIB (24 GiB unless set; 0 turns it off)', () => {

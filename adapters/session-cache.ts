@@ -10,13 +10,23 @@
  *
  * An entry's key is everything that decides what onnxruntime would make: the graph's bytes, the version (path,
  * device, inode, size, modification time) of every weight file it reads, the session options, onnxruntime's version
- * and the CPU (onnxruntime warns that an NCHWc graph is for the machine that made it: its block size follows the
- * vector width). A re-exported model folder is a new key, never the old weights. An entry is written in a `.part`
+ * and the CPU, its model and instruction-set flags (onnxruntime warns that an NCHWc graph is for the machine that
+ * made it: its block size follows the vector width). A re-exported model folder is a new key, never the old weights. An entry is written in a `.part`
  * folder and renamed when whole, so no reader sees half of one; a use renews its time; entries unused for two weeks go,
  * and the least recently used while the cache is over its bound.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync, statSync, utimesSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
 import { arch, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { SessionOptions } from '../weights/session.ts';
@@ -40,6 +50,18 @@ export const fileVersion = (path: string): string => {
   return `${resolve(path)}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}`;
 };
 
+/**
+ * The CPU's instruction-set flags where the system lists them (Linux): two virtual machines can report the same CPU
+ * model with different vector extensions enabled, and onnxruntime's NCHWc block size follows the widest one.
+ */
+const cpuFeatures = (): string => {
+  try {
+    return /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? '';
+  } catch {
+    return '';
+  }
+};
+
 /** The key of a graph's optimised form (see the file's comment for what goes in). */
 export const sessionCacheKey = (
   graph: Uint8Array,
@@ -52,6 +74,7 @@ export const sessionCacheKey = (
   for (const f of weightFiles) h.update(`\0file\0${fileVersion(f)}`);
   const sorted = Object.fromEntries(Object.entries(options).sort(([a], [b]) => a.localeCompare(b)));
   h.update(`\0options\0${JSON.stringify(sorted)}\0runtime\0${runtime}\0${arch()}\0${cpus()[0]?.model ?? ''}`);
+  h.update(`\0features\0${cpuFeatures()}`);
   return h.digest('hex').slice(0, 32);
 };
 
