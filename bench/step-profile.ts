@@ -6,7 +6,10 @@
  *  - the nodes the emitter added, per op type (step graph − forward graph), before and after onnxruntime's
  *    optimisations (what it fused or folded),
  *  - ms per run of each, side by side.
- *   npx bun bench/step-profile.ts [--model tiny|sd15] [--div 4] [--latent 32] [--runs 5] [--top 25]
+ *   npx bun bench/step-profile.ts [--model tiny|sd15] [--div 4] [--latent 32] [--runs 5] [--top 25] [--nodes TEXT]
+ * Kernel times are means over the timed runs: the warm-up run each session makes when it opens (arena growth, first
+ * touches of memory) is left out. `--nodes TEXT` also lists every step-graph node whose name contains TEXT, in
+ * execution order, with its mean kernel ms and shapes (e.g. one attention's forward and backward, head by head).
  * `--model sd15` builds the SD1.5-shaped UNet and a CLIP-L-shaped text encoder with every width divided by `--div`
  * (heads kept; 8 → 40 channels per head at div 1) into .cache/models/sd15-div<N> (weights inline); `--div 1` uses the
  * full-size folder of `npx bun bench/sd15-step.ts build` (external weights).
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     latent: { type: 'string', default: '32' },
     runs: { type: 'string', default: '5' },
     top: { type: 'string', default: '25' },
+    nodes: { type: 'string', default: '' },
     lowmem: { type: 'boolean', default: false },
     'no-pattern': { type: 'boolean', default: false },
     'no-arena': { type: 'boolean', default: false },
@@ -225,7 +229,7 @@ const open = async (label: string, m: Model) => {
 };
 type Opened = Awaited<ReturnType<typeof open>>;
 
-/** Ends profiling and reads the per-op kernel times (per run: the warm-up run is in the profile too). */
+/** Ends profiling and reads the per-op kernel times, per timed run (the warm-up run left out). */
 const finish = async (o: Opened): Promise<Measured> => {
   const { label } = o;
   if (!values['no-profile']) o.session.endProfiling();
@@ -237,26 +241,32 @@ const finish = async (o: Opened): Promise<Measured> => {
   const events = (file ? JSON.parse(readFileSync(join(work, file), 'utf8')) : []) as {
     cat: string;
     name: string;
+    ts: number;
     dur: number;
-    args?: { op_name?: string };
+    args?: { op_name?: string; input_type_shape?: unknown; output_type_shape?: unknown };
   }[];
+  // The first `model_run` is the warm-up made at open; node events before its end are left out, and the rest are
+  // divided by the number of runs after it.
+  const modelRuns = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts);
+  const warmEnd = modelRuns.length ? modelRuns[0].ts + modelRuns[0].dur : -1;
+  const timedRuns = Math.max(1, modelRuns.length - 1);
+  const kernels = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts > warmEnd);
   // Session events: loading and initialisation phases (where opening time goes).
   const phases = events.filter((e) => e.cat === 'Session' && !e.name.endsWith('_run') && e.name !== 'model_run');
   if (phases.length)
     console.log(
       `${label} session phases: ${phases.map((e) => `${e.name} ${(e.dur / 1000).toFixed(0)} ms`).join(', ')}`,
     );
-  // Node events: `<node>_kernel_time` per run; the first (warm-up) run is included, so scale by runs/(runs+1).
   const byOp = new Map<string, { fwd: number; bwd: number; count: number }>();
   // Backward time by the forward node kind that emitted it (the name segment before '/grad', digits dropped).
   const bySource = new Map<string, number>();
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || !isBackward(e.name)) continue;
+  for (const e of kernels) {
+    if (!isBackward(e.name)) continue;
     const seg =
       /([^/]+)\/grad\//.exec(e.name)?.[1]?.replace(/_\d+$/, '') ??
       (e.name.includes('recompute') ? 'recompute' : 'other');
     const key = `${seg} → ${e.args?.op_name}`;
-    bySource.set(key, (bySource.get(key) ?? 0) + e.dur / 1000 / (runs + 1));
+    bySource.set(key, (bySource.get(key) ?? 0) + e.dur / 1000 / timedRuns);
   }
   if (label === 'step' && bySource.size)
     console.log(
@@ -266,11 +276,28 @@ const finish = async (o: Opened): Promise<Measured> => {
         .map(([k, v]) => `  ${k}: ${v.toFixed(2)} ms`)
         .join('\n'),
     );
-  for (const e of events) {
-    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+  if (label === 'step' && values.nodes) {
+    // Per node, in execution order: mean kernel ms over the timed runs, op type, input → output shapes.
+    const perNode = new Map<string, { ms: number; op: string; shapes: string }>();
+    for (const e of kernels) {
+      const name = e.name.slice(0, -'_kernel_time'.length);
+      if (!name.includes(values.nodes)) continue;
+      const r = perNode.get(name) ?? {
+        ms: 0,
+        op: e.args?.op_name ?? '?',
+        shapes: `${JSON.stringify(e.args?.input_type_shape)} → ${JSON.stringify(e.args?.output_type_shape)}`,
+      };
+      r.ms += e.dur / 1000 / timedRuns;
+      perNode.set(name, r);
+    }
+    console.log(`step nodes containing "${values.nodes}" (mean kernel ms per run):`);
+    for (const [name, r] of perNode)
+      console.log(`${r.ms.toFixed(2).padStart(9)}  ${r.op.padEnd(12)} ${name}  ${r.shapes.replace(/"float"/g, 'f32')}`);
+  }
+  for (const e of kernels) {
     const op = e.args?.op_name ?? '?';
     const r = byOp.get(op) ?? { fwd: 0, bwd: 0, count: 0 };
-    const ms = e.dur / 1000 / (runs + 1);
+    const ms = e.dur / 1000 / timedRuns;
     if (isBackward(e.name)) r.bwd += ms;
     else r.fwd += ms;
     r.count++;
