@@ -5,7 +5,8 @@
  *  - pipeline overhead: `runTrain` (no validation, previews or checkpoints) vs a bare loop over the same session
  *    doing the same sampling and AdamW — goal ≤ 1.02,
  *  - peak RSS.
- *   npx bun bench/train-step.ts [--steps 30] [--rounds 3]
+ *   npx bun bench/train-step.ts [--steps 30] [--rounds 3] [--threads N]
+ * `--threads N`: onnxruntime's intra-op threads for the step and forward-only sessions (default: its own choice).
  */
 import { parseArgs } from 'node:util';
 import { lastValueFrom, toArray } from 'rxjs';
@@ -29,7 +30,11 @@ import { tensor } from '../common/tensor.ts';
 import { conceptFolder } from '../test/train-helpers.ts';
 
 const { values } = parseArgs({
-  options: { steps: { type: 'string', default: '30' }, rounds: { type: 'string', default: '3' } },
+  options: {
+    steps: { type: 'string', default: '30' },
+    rounds: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '' },
+  },
 });
 const steps = Number(values.steps);
 const rounds = Number(values.rounds);
@@ -46,10 +51,16 @@ const source = (init: string, loc: string) =>
   model.files.path(`${init.startsWith('te/') ? 'text_encoder' : 'unet'}/${loc}`);
 const h = model.info.resolution / model.info.vaeScale;
 const C = model.info.latentChannels;
-const step = await openGraph(buildTrainGraph(te.model, unet, { latent: [C, h, h], sequence: 77 }), source);
+const sessionOptions = values.threads ? { threads: Number(values.threads) } : {};
+const step = await openGraph(
+  buildTrainGraph(te.model, unet, { latent: [C, h, h], sequence: 77 }),
+  source,
+  sessionOptions,
+);
 const fwd = await openGraph(
   buildTrainGraph(te.model, unet, { forwardOnly: true, latent: [C, h, h], sequence: 77 }),
   source,
+  sessionOptions,
 );
 const images = await conceptFolder(4, model.info.resolution);
 const request = parseTrainRequest({
