@@ -28,6 +28,12 @@ describe('the training session options', () => {
     expect(trainSessionOptions(withWeights(2 ** 30 + 4), 'cpu')).toEqual({ device: 'cpu', leanMemory: true });
     expect(trainSessionOptions(withWeights(2 ** 20), 'cpu')).toEqual({ device: 'cpu' });
   });
+  test('follow the memory mode of the request: lean at any size, fast never lean, auto by size', () => {
+    const [big, small] = [withWeights(2 ** 30 + 4), withWeights(2 ** 20)];
+    expect(trainSessionOptions(small, 'cpu', 'lean')).toEqual({ device: 'cpu', leanMemory: true });
+    expect(trainSessionOptions(big, 'cpu', 'fast')).toEqual({ device: 'cpu' });
+    expect(trainSessionOptions(big, 'cpu', 'auto')).toEqual({ device: 'cpu', leanMemory: true });
+  });
 });
 
 describe('the step graph cache', () => {

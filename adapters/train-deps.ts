@@ -18,6 +18,7 @@ import { openModel } from './open-model.ts';
 import { ortSessionFactory } from './ort-session.ts';
 import type { Model } from '../weights/onnx/proto.ts';
 import type { Device, SessionOptions } from '../weights/session.ts';
+import { leanSessions, type MemoryMode } from '../weights/training/memory-mode.ts';
 
 /**
  * Session options for a training step graph. Big models (over 1 GiB of weights) open in lean-memory mode (no
@@ -25,9 +26,9 @@ import type { Device, SessionOptions } from '../weights/session.ts';
  * kernels alike, and a pre-packed copy of an SD UNet is gigabytes. Small ones keep onnxruntime's defaults.
  * bench/sd15-step.ts measures with these options.
  */
-export const trainSessionOptions = (graph: Model, device?: Device): SessionOptions => ({
+export const trainSessionOptions = (graph: Model, device?: Device, memory: MemoryMode = 'auto'): SessionOptions => ({
   device,
-  ...(weightBytes(graph) > 2 ** 30 ? { leanMemory: true } : {}),
+  ...(leanSessions(memory, weightBytes(graph)) ? { leanMemory: true } : {}),
 });
 
 /**
@@ -100,8 +101,8 @@ export const sweepStaleTemps = async (dir: string): Promise<number> => {
 export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
   openModel: (name, device) => openModel(name, device, log),
   factory: ortSessionFactory,
-  openGraph: (graph, source, device) =>
-    openGraph(graph, source, trainSessionOptions(graph, device), trainGraphCache(graph, device, log)),
+  openGraph: (graph, source, device, memory) =>
+    openGraph(graph, source, trainSessionOptions(graph, device, memory), trainGraphCache(graph, device, log)),
   readImages: readImageFolder,
   async writeFiles(dir, files) {
     return Object.entries(files).map(([name, bytes]) => {

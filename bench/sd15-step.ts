@@ -6,7 +6,8 @@
  * That command opens the step's session as `train` does (adapters/train-deps.ts trainSessionOptions: lean-memory
  * mode at this size) and the forward's with onnxruntime's defaults, with the process's own malloc settings (bun is
  * started directly, not through bin/pseudoword.js, which sets MALLOC_MMAP_THRESHOLD_/MALLOC_ARENA_MAX). Other settings
- * are named in the environment and printed with the figures: SD15_VARIANT=ortdefaults (onnxruntime's default
+ * are named in the environment and printed with the figures: SD15_VARIANT=fast (what `train --memory fast` opens:
+ * weights/training/memory-mode.ts), ortdefaults (onnxruntime's default
  * sessions for the step too), lowmem (no prepacking, no CPU arena), noprepack
  * (no prepacking, arena kept), prepack (pre-packing kept in lean-memory mode), initdev (session.use_device_allocator_for_initializers=1: initialisers and folded
  * constants outside the arena), nomempattern (enableMemPattern false), convT,
@@ -28,6 +29,7 @@ import { cacheDir } from '../adapters/project-paths.ts';
 import { ortSessionFactory } from '../adapters/ort-session.ts';
 import { openGraph } from '../adapters/graph-session.ts';
 import { trainGraphCache, trainSessionOptions } from '../adapters/train-deps.ts';
+import { gradOptionsFor } from '../weights/training/memory-mode.ts';
 import { buildUnet } from '../weights/tiny/unet.ts';
 import { sd15UnetConfig } from '../weights/tiny/unet-config.ts';
 import { buildTextEncoder } from '../weights/tiny/text-encoder.ts';
@@ -132,6 +134,7 @@ if (mode === 'step') {
         : variant.includes('flipconv')
           ? { convInputGrad: 'flipped-conv' }
           : {}),
+    ...(variant.includes('fast') ? gradOptionsFor('fast') : {}),
     ...(variant.includes('keepattn') ? { recomputeAttention: 'never' } : {}),
     ...(variant.includes('wholeattn') ? { splitAttention: 'never' } : {}),
     ...(variant.includes('split4') ? { splitAttention: 4 * 2 ** 20 } : {}),
@@ -157,7 +160,7 @@ if (mode === 'step') {
     ? { lowMemory: true }
     : variant.includes('ortdefaults')
       ? {}
-      : trainSessionOptions(graph);
+      : trainSessionOptions(graph, 'cpu', variant.includes('fast') ? 'fast' : 'auto');
   // The optimised step graph is kept between runs as `train` keeps it (trainGraphCache), for the default settings:
   // a variant's knobs above are not part of the cache's key. `nocache` opens without it.
   const said: string[] = [];

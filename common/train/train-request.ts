@@ -57,6 +57,12 @@ export const TrainRequest = z.strictObject({
   resumeWithChanges: z.boolean().default(false),
   device: z.enum(['cpu', 'cuda']).default('cpu'),
   /**
+   * Memory against speed for the step (weights/training/memory-mode.ts): `lean` keeps the peak down (no pre-packed
+   * weight copies, initialisers outside the arena, big attention split over heads with its probabilities recomputed),
+   * `fast` takes onnxruntime's defaults and keeps the probabilities; `auto` is lean for models over 1 GiB of weights.
+   */
+  memory: z.enum(['auto', 'lean', 'fast']).default('auto'),
+  /**
    * The inversion method (the pipeline description's `inversion` slot overrides it): ti, dti, p-plus or pivotal
    * (the vectors and a LoRA on the UNet, `lora` below).
    */

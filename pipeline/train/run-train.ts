@@ -62,6 +62,7 @@ import { earlyStopEnd } from './early-stop-end.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { createDdim } from '../../common/numerics/ddim.ts';
 import type { TrainRequest } from '../../common/train/train-request.ts';
+import type { MemoryMode } from '../../weights/training/memory-mode.ts';
 import { stateEvent, type TrainEvent, type TrainState } from '../../common/train/train-state.ts';
 import { pivotalStart } from '../../weights/lora/pivotal-step.ts';
 import { initLoraState, pivotalIdentity, pivotalValidationModel } from './pivotal-setup.ts';
@@ -74,6 +75,8 @@ export interface TrainDeps {
     graph: Model,
     source: (initializer: string, location: string) => string,
     device: 'cpu' | 'cuda',
+    /** TrainRequest.memory: lean-memory sessions or onnxruntime's defaults (weights/training/memory-mode.ts). */
+    memory?: MemoryMode,
   ): Promise<Session>;
   readImages(dir: string): Promise<ImageFile[]>;
   /** Writes files atomically into the run's output folder; returns their paths. */
@@ -119,6 +122,7 @@ const setup = async (request: TrainRequest, deps: TrainDeps, description: unknow
     text.graph,
     (init, loc) => model.files.path(`${xlInitializerFolder(init)}/${loc}`),
     request.device,
+    request.memory,
   );
   // The method's starting vectors: dti rescales the initializer's, p-plus repeats them for every layer.
   const inversion = inversionHooks(choice, text.method);

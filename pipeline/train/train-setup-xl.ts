@@ -10,6 +10,7 @@ import { injectVectors, type InjectedTextEncoder } from '../../weights/embedding
 import type { SdModel } from '../../weights/model-folder.ts';
 import { decodeModel } from '../../weights/onnx/proto.ts';
 import { fingerprint } from '../../weights/training/checkpoint-files.ts';
+import { gradOptionsFor } from '../../weights/training/memory-mode.ts';
 import { buildTrainGraphXl } from '../../weights/training/train-graph-xl.ts';
 import { addPlaceholder, tableVectorsOf, type TrainText } from './train-setup.ts';
 
@@ -50,6 +51,7 @@ export const setupXlText = async (
     sequence: 77,
     contextOutputs: info.contextOutputs,
     pooledOutput: info.pooledOutput,
+    grad: gradOptionsFor(request.memory),
   });
   const table1 = tableVectorsOf(te1, model, 'text_encoder');
   const one = addPlaceholder(model.tokenizer, request, te1.tableRows, table1);

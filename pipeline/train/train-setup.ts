@@ -17,6 +17,8 @@ import type { ClipTokenizer } from '../../weights/tokenizer/clip-tokenizer.ts';
 import { fingerprint } from '../../weights/training/checkpoint-files.ts';
 import type { TrainContext } from '../../weights/training/train-context.ts';
 import { buildTrainGraph } from '../../weights/training/train-graph.ts';
+import { gradOptionsFor } from '../../weights/training/memory-mode.ts';
+import type { GradOptions } from '../../weights/autodiff/grad-emitter.ts';
 import type { InversionChoice } from '../../common/train/train-pipeline.ts';
 import { packLayers, splitCrossAttention } from '../../weights/methods/p-plus-unet.ts';
 import { tileIdsPerLayer } from '../../weights/methods/p-plus-text-encoder.ts';
@@ -47,6 +49,8 @@ export const loadStepGraph = async (
   latent?: [number, number, number],
   /** The inversion method and the vectors per token (p-plus rewrites both graphs). */
   method?: { choice: InversionChoice; vectors: number },
+  /** Autodiff options (TrainRequest.memory's, gradOptionsFor). */
+  grad?: GradOptions,
 ): Promise<{
   graph: Model;
   /** p-plus: the UNet's cross-attention layers, one vector set each. */
@@ -77,11 +81,12 @@ export const loadStepGraph = async (
     ? buildTrainGraph(
         tileIdsPerLayer(te.model, { tableRows: te.tableRows, vectors: method!.vectors, layers: split.layers.length }),
         packLayers(split, 'batch', 77),
-        { latent, sequence: 77 },
+        { latent, sequence: 77, ...(grad ? { grad } : {}) },
       )
     : buildTrainGraph(te.model, pivotal?.model ?? unet, {
         latent,
         sequence: 77,
+        ...(grad ? { grad } : {}),
         ...(pivotal ? { unetWrt: loraInputNames(pivotal.layers) } : {}),
       });
   // Identifies the model for checkpoints from the bytes already read (the graphs, not the external weights).
@@ -184,10 +189,12 @@ export const setupSdText = async (
   latent: [number, number, number],
   choice: InversionChoice,
 ): Promise<TrainText> => {
-  const { graph, tableRows, dim, tableVectors, fingerprint, layers, lora } = await loadStepGraph(model, latent, {
-    choice,
-    vectors: r.vectors,
-  });
+  const { graph, tableRows, dim, tableVectors, fingerprint, layers, lora } = await loadStepGraph(
+    model,
+    latent,
+    { choice, vectors: r.vectors },
+    gradOptionsFor(r.memory),
+  );
   const { tokenizer, tokens, tokenIds, initVectors } = addPlaceholder(model.tokenizer, r, tableRows, tableVectors);
   return {
     graph,
