@@ -45,4 +45,8 @@ describe('the step graph cache', () => {
     expect(trainGraphCache(withWeights(2 ** 20), 'cpu')).toBeUndefined();
     expect(trainGraphCache(withWeights(2 ** 30 + 4), 'cuda')).toBeUndefined();
   });
+  test('is not used in fast memory mode, where a reopened graph ran slower steps', () => {
+    expect(trainGraphCache(withWeights(2 ** 30 + 4), 'cpu', undefined, 'fast')).toBeUndefined();
+    expect(trainGraphCache(withWeights(2 ** 30 + 4), 'cpu', undefined, 'lean')).toBeDefined();
+  });
 });

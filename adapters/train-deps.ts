@@ -34,9 +34,19 @@ export const trainSessionOptions = (graph: Model, device?: Device, memory: Memor
 /**
  * Where a step graph's optimised form is kept between runs: for big graphs on the CPU (over 1 GiB of weights), whose
  * open is mostly onnxruntime's optimisation work (tens of seconds at SD1.5 size); small ones open in moments.
+ * Not in `fast` memory mode: reopened from its kept graph, the SD1.5 step with onnxruntime's default sessions ran
+ * 13.9–15.8 s against 10.2–11.7 s when optimised at open (README, *Memory against speed*; the lean step runs alike
+ * either way), so there a slower open is the better trade.
  */
-export const trainGraphCache = (graph: Model, device?: Device, log?: (m: string) => void): SessionCache | undefined =>
-  (device ?? 'cpu') === 'cpu' && weightBytes(graph) > 2 ** 30 ? sessionCacheAt(cacheDir(), log) : undefined;
+export const trainGraphCache = (
+  graph: Model,
+  device?: Device,
+  log?: (m: string) => void,
+  memory: MemoryMode = 'auto',
+): SessionCache | undefined =>
+  (device ?? 'cpu') === 'cpu' && memory !== 'fast' && weightBytes(graph) > 2 ** 30
+    ? sessionCacheAt(cacheDir(), log)
+    : undefined;
 
 const skip = new Set(['.txt', '.json', '.md', '.csv', '.safetensors', '.pt', '.onnx']);
 
@@ -102,7 +112,7 @@ export const trainDeps = (log?: (m: string) => void): TrainDeps => ({
   openModel: (name, device) => openModel(name, device, log),
   factory: ortSessionFactory,
   openGraph: (graph, source, device, memory) =>
-    openGraph(graph, source, trainSessionOptions(graph, device, memory), trainGraphCache(graph, device, log)),
+    openGraph(graph, source, trainSessionOptions(graph, device, memory), trainGraphCache(graph, device, log, memory)),
   readImages: readImageFolder,
   async writeFiles(dir, files) {
     return Object.entries(files).map(([name, bytes]) => {

@@ -167,7 +167,7 @@ if (mode === 'step') {
   const cache =
     variant.includes('nocache') || Object.keys(knobs).length || Object.keys(config).length
       ? undefined
-      : trainGraphCache(graph, 'cpu', (m) => said.push(m));
+      : trainGraphCache(graph, 'cpu', (m) => said.push(m), variant.includes('fast') ? 'fast' : 'auto');
   const s = await openGraph(
     graph,
     (init, loc) => join(dir, init.startsWith('te/') ? 'text_encoder' : 'unet', loc),
