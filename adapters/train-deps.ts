@@ -18,12 +18,13 @@ import { openModel } from './open-model.ts';
 import { ortSessionFactory } from './ort-session.ts';
 import type { Model } from '../weights/onnx/proto.ts';
 import type { Device, SessionOptions } from '../weights/session.ts';
-import { leanSessions, type MemoryMode } from '../weights/training/memory-mode.ts';
+import { leanAboveBytes, leanSessions, type MemoryMode } from '../weights/training/memory-mode.ts';
 
 /**
- * Session options for a training step graph. Big models (over 1 GiB of weights) open in lean-memory mode (no
- * pre-packed copies, initialisers outside the arena, no memory pattern): their weights feed forward and backward
- * kernels alike, and a pre-packed copy of an SD UNet is gigabytes. Small ones keep onnxruntime's defaults.
+ * Session options for a training step graph. Under the default `auto` memory mode, big models (over 1 GiB of
+ * weights) open in lean-memory mode (no pre-packed copies, initialisers outside the arena, no memory pattern): their
+ * weights feed forward and backward kernels alike, and a pre-packed copy of an SD UNet is gigabytes. Small ones keep
+ * onnxruntime's defaults. `lean` and `fast` (TrainRequest.memory) force one or the other.
  * bench/sd15-step.ts measures with these options.
  */
 export const trainSessionOptions = (graph: Model, device?: Device, memory: MemoryMode = 'auto'): SessionOptions => ({
@@ -44,7 +45,7 @@ export const trainGraphCache = (
   log?: (m: string) => void,
   memory: MemoryMode = 'auto',
 ): SessionCache | undefined =>
-  (device ?? 'cpu') === 'cpu' && memory !== 'fast' && weightBytes(graph) > 2 ** 30
+  (device ?? 'cpu') === 'cpu' && memory !== 'fast' && weightBytes(graph) > leanAboveBytes
     ? sessionCacheAt(cacheDir(), log)
     : undefined;
 

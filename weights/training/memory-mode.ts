@@ -19,5 +19,5 @@ export const gradOptionsFor = (memory: MemoryMode = 'auto'): GradOptions =>
   memory === 'fast' ? { recomputeAttention: 'never' } : {};
 
 /** Whether a step graph with `weightBytes` of weights opens in lean-memory sessions under `memory`. */
-export const leanSessions = (memory: MemoryMode = 'auto', weightBytes: number): boolean =>
+export const leanSessions = (memory: MemoryMode, weightBytes: number): boolean =>
   memory === 'lean' || (memory === 'auto' && weightBytes > leanAboveBytes);
